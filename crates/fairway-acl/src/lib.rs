@@ -1,0 +1,50 @@
+//! HAProxy-style access control lists for fairway.
+//!
+//! This crate is pure: it knows nothing of Pingora or of sockets. It parses
+//! the ACL language of HAProxy as fairway's config file embeds it in YAML
+//! strings, compiles it once at load time, and evaluates it against any
+//! request that implements [`Request`] without allocating.
+//!
+//! * [`Acl`]: one `FETCH [FLAGS] VALUE...` line, e.g. `path_end -i /lightwork`.
+//! * [`AclSet`]: the named ACLs of a frontend.
+//! * [`Condition`]: `if`/`unless` expressions: ACL names, anonymous `{ ... }`
+//!   ACLs, `!`, juxtaposition (AND) and `||`/`or` (OR), with AND binding
+//!   tighter, exactly as HAProxy.
+//! * [`HttpRule`] / [`HttpAction`]: `http_request` lines such as
+//!   `deny status 429 if { hdr(user-agent) -m sub badbot }`.
+//! * [`UseBackend`]: `use_backend` lines such as `light if lightwork`.
+//! * [`normalize_path`]: the security default of SPEC §3.
+//!
+//! ```
+//! use fairway_acl::{Acl, AclSet, Condition, Request};
+//! # use std::net::IpAddr;
+//! # struct Req;
+//! # impl Request for Req {
+//! #     fn method(&self) -> &str { "GET" }
+//! #     fn path(&self) -> &str { "/app/LightWork" }
+//! #     fn query(&self) -> Option<&str> { None }
+//! #     fn url(&self) -> &str { "/app/LightWork" }
+//! #     fn host(&self) -> Option<&str> { Some("example.org") }
+//! #     fn header_values(&self, _name: &str, _f: &mut dyn FnMut(&[u8]) -> bool) -> bool { false }
+//! #     fn src(&self) -> Option<IpAddr> { None }
+//! # }
+//! let mut acls = AclSet::new();
+//! acls.insert("lightwork", Acl::parse("path_end -i /lightwork").unwrap()).unwrap();
+//! let cond = Condition::parse("lightwork || { path_beg /static }", &acls).unwrap();
+//! assert!(cond.eval(&Req));
+//! ```
+
+mod acl;
+mod cond;
+mod error;
+mod normalize;
+mod request;
+mod rule;
+mod token;
+
+pub use acl::{Acl, AclSet, Fetch, MatchKind};
+pub use cond::{Condition, Guard};
+pub use error::AclError;
+pub use normalize::normalize_path;
+pub use request::Request;
+pub use rule::{HttpAction, HttpRule, UseBackend};

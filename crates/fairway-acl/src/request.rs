@@ -1,0 +1,24 @@
+//! What an ACL can look at: a read-only view of one request.
+
+use std::net::IpAddr;
+
+/// A read-only view of an HTTP request, implemented by the proxy over its own
+/// request type. Every method must be cheap and must not allocate.
+pub trait Request {
+    /// The method, e.g. `GET`.
+    fn method(&self) -> &str;
+    /// The path without the query string, after normalization when the
+    /// frontend normalizes paths.
+    fn path(&self) -> &str;
+    /// The query string without the leading `?`, if the request has one.
+    fn query(&self) -> Option<&str>;
+    /// The full request target as it will be forwarded (`path?query`).
+    fn url(&self) -> &str;
+    /// The `Host` header (or HTTP/2 `:authority`) as received, port included.
+    fn host(&self) -> Option<&str>;
+    /// Calls `f` with each value of header `name` (given in lower case) in
+    /// order, stopping as soon as `f` returns `true`; returns whether it did.
+    fn header_values(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool;
+    /// The client's IP address.
+    fn src(&self) -> Option<IpAddr>;
+}

@@ -1,0 +1,1 @@
+//! Splitting HAProxy lines into words (quotes, escapes, byte offsets).

@@ -1,0 +1,233 @@
+//! fairway's configuration file: YAML in, a validated [`Config`] out.
+//!
+//! This crate never depends on Pingora: `fairway -t` validates a file with it
+//! alone. Loading reports **every** error at once, each as
+//! `file:line:col: path: message` (see [`ConfigError`]).
+//!
+//! ```
+//! let yaml = r#"
+//! frontends:
+//!   web:
+//!     bind: ["127.0.0.1:8080"]
+//!     acl:
+//!       lightwork: path_end -i /lightwork
+//!     http_request:
+//!       - deny if { path -i -m beg /admin }
+//!     use_backend:
+//!       - light if lightwork
+//!     default_backend: servers
+//! backends:
+//!   light:
+//!     servers: { s1: { addr: 127.0.0.1:8001 } }
+//!   servers:
+//!     servers: { s1: { addr: 127.0.0.1:8001 }, s2: { addr: 127.0.0.1:8002, weight: 3 } }
+//! "#;
+//! let config = fairway_config::Config::from_yaml_str(yaml, "inline.yaml").unwrap();
+//! assert_eq!(config.frontends[0].name, "web");
+//! assert_eq!(config.backends[1].servers[1].weight, 3);
+//! ```
+
+mod error;
+mod load;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ConfigError, Diagnostic};
+pub use fairway_acl::{AclSet, HttpAction, HttpRule, UseBackend};
+
+/// A complete, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The `global` section.
+    pub global: Global,
+    /// Frontends in file order.
+    pub frontends: Vec<Frontend>,
+    /// Backends in file order.
+    pub backends: Vec<Backend>,
+    /// The file the config came from (`None` when loaded from a string).
+    pub path: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        load::from_file(path.as_ref(), &|k| std::env::var(k).ok())
+    }
+
+    /// Validates YAML text; `source_name` is used in error messages.
+    /// `${VAR}` is taken from the process environment.
+    pub fn from_yaml_str(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        load::from_str(text, source_name, &|k| std::env::var(k).ok())
+    }
+
+    /// As [`Config::from_yaml_str`], with `${VAR}` looked up through `env`.
+    pub fn from_yaml_str_with_env(
+        text: &str,
+        source_name: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        load::from_str(text, source_name, env)
+    }
+
+    /// The backend named `name`.
+    pub fn backend(&self, name: &str) -> Option<&Backend> {
+        self.backends.iter().find(|b| b.name == name)
+    }
+
+    /// The index of the backend named `name` in [`Config::backends`].
+    pub fn backend_index(&self, name: &str) -> Option<usize> {
+        self.backends.iter().position(|b| b.name == name)
+    }
+}
+
+/// The `global` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Global {
+    /// Worker threads per service; `None`: the number of cores.
+    pub threads: Option<usize>,
+    /// Drain time on shutdown and upgrade (default 10 s).
+    pub grace_period: Duration,
+    /// PID file (default `/tmp/fairway.pid`).
+    pub pid_file: PathBuf,
+    /// Socket for graceful upgrade (default `/tmp/fairway_upgrade.sock`).
+    pub upgrade_sock: PathBuf,
+    /// Log level (default info).
+    pub log_level: LogLevel,
+    /// One access-log line per request (default false).
+    pub access_log: bool,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            threads: None,
+            grace_period: Duration::from_secs(10),
+            pid_file: PathBuf::from("/tmp/fairway.pid"),
+            upgrade_sock: PathBuf::from("/tmp/fairway_upgrade.sock"),
+            log_level: LogLevel::Info,
+            access_log: false,
+        }
+    }
+}
+
+/// `global.log_level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// `error`
+    Error,
+    /// `warn`
+    Warn,
+    /// `info`
+    Info,
+    /// `debug`
+    Debug,
+    /// `trace`
+    Trace,
+}
+
+impl LogLevel {
+    /// The level's name as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// `mode` of a frontend or backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Layer 7 (default).
+    #[default]
+    Http,
+    /// Layer 4.
+    Tcp,
+}
+
+/// One entry of `frontends`.
+#[derive(Debug, Clone)]
+pub struct Frontend {
+    /// The frontend's name (its key in `frontends`).
+    pub name: String,
+    /// Listening addresses (`*:80` and `:80` mean `0.0.0.0:80`).
+    pub bind: Vec<SocketAddr>,
+    /// `http` or `tcp`.
+    pub mode: Mode,
+    /// Idle client connection limit (default 60 s).
+    pub timeout_client: Duration,
+    /// The whole request head must arrive within this (default 10 s), else 408.
+    pub timeout_http_request: Duration,
+    /// Normalize request paths before rules see them (default true).
+    pub normalize_path: bool,
+    /// Add `X-Forwarded-For` / `X-Forwarded-Proto` (default true).
+    pub forwardfor: bool,
+    /// Named ACLs.
+    pub acls: AclSet,
+    /// `http_request` rules in order.
+    pub http_request: Vec<HttpRule>,
+    /// `use_backend` lines in order; first match wins. Backend names are
+    /// checked to exist.
+    pub use_backend: Vec<UseBackend>,
+    /// The backend when no `use_backend` line matches.
+    pub default_backend: Option<String>,
+}
+
+/// One entry of `backends`.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    /// The backend's name (its key in `backends`).
+    pub name: String,
+    /// `http` or `tcp`; must match every frontend that uses it.
+    pub mode: Mode,
+    /// The balance algorithm.
+    pub balance: Balance,
+    /// TCP connect timeout (default 5 s).
+    pub timeout_connect: Duration,
+    /// Inactivity timeout waiting for the server (default 60 s), else 504.
+    pub timeout_server: Duration,
+    /// Connection-failure retries (default 2).
+    pub retries: u32,
+    /// Retry on another server (default true).
+    pub redispatch: bool,
+    /// Servers in file order.
+    pub servers: Vec<Server>,
+}
+
+/// `balance` of a backend.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Balance {
+    /// Smooth weighted round robin (default).
+    #[default]
+    RoundRobin,
+}
+
+impl Balance {
+    /// The name as written in the config.
+    pub fn name(&self) -> &str {
+        match self {
+            Balance::RoundRobin => "roundrobin",
+        }
+    }
+}
+
+/// One server of a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    /// The server's name (its key in `servers`).
+    pub name: String,
+    /// The address as written (`host:port`).
+    pub addr: String,
+    /// The address resolved at load time.
+    pub socket_addr: SocketAddr,
+    /// Weight 0..=256 (default 1); 0 takes no new requests.
+    pub weight: u16,
+    /// Used only when no non-backup server is up.
+    pub backup: bool,
+}
