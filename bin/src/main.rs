@@ -1,1 +1,133 @@
-fn main(){}
+//! The `fairway` command: a thin shell over the `fairway` library.
+//!
+//! ```text
+//! fairway -c conf/fairway.yaml        # run in the foreground
+//! fairway -t -c conf/fairway.yaml     # validate and exit: 0 ok, 1 with errors on stderr
+//! fairway -d -c ...                   # daemonize
+//! fairway -u -c ...                   # graceful upgrade: take over a running instance's listeners
+//! fairway --demo                      # 4 local demo upstreams + the proxy on conf/demo.yaml
+//! ```
+
+use anyhow::Context;
+use clap::Parser;
+use fairway::{Config, Fairway};
+use pingora::server::configuration::Opt;
+use pingora::server::Server;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The demo configuration, built into the binary so `--demo` works anywhere.
+const DEMO_YAML: &str = include_str!("../../conf/demo.yaml");
+
+/// fairway: an HAProxy-style reverse proxy and load balancer on Pingora.
+#[derive(Parser, Debug)]
+#[command(name = "fairway", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file.
+    #[arg(short = 'c', long = "conf", value_name = "FILE", default_value = "/etc/fairway/fairway.yaml")]
+    conf: PathBuf,
+    /// Validate the configuration and exit (0: valid, 1: errors on stderr).
+    #[arg(short = 't', long = "test")]
+    test: bool,
+    /// Run in the background (daemon).
+    #[arg(short = 'd', long = "daemon")]
+    daemon: bool,
+    /// Graceful upgrade: take over the listeners of a running fairway through `global.upgrade_sock`.
+    #[arg(short = 'u', long = "upgrade")]
+    upgrade: bool,
+    /// Start four local demo upstreams and the proxy on the built-in demo config (seed 003).
+    #[arg(long)]
+    demo: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fairway: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(cli: &Cli) -> anyhow::Result<Result<Config, fairway::ConfigError>> {
+    if cli.demo && cli.conf == PathBuf::from("/etc/fairway/fairway.yaml") {
+        return Ok(Config::from_yaml_str(DEMO_YAML, "conf/demo.yaml"));
+    }
+    if !cli.conf.exists() {
+        anyhow::bail!("{}: no such file (give the configuration with -c FILE)", cli.conf.display());
+    }
+    Ok(Config::from_file(&cli.conf))
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = match load(&cli)? {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("fairway: configuration has {} error(s)", errors.diagnostics.len());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let source = config
+        .path
+        .as_ref()
+        .map_or_else(|| "conf/demo.yaml".to_string(), |p| p.display().to_string());
+    if cli.test {
+        println!("Configuration file {source} is valid");
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    init_logging(&config);
+    let fairway = Fairway::new(config);
+    if !cli.upgrade {
+        fairway.check_binds().context("startup failed")?;
+    }
+
+    let opt = Opt {
+        upgrade: cli.upgrade,
+        daemon: cli.daemon,
+        nocapture: false,
+        test: false,
+        conf: None,
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, fairway.server_conf());
+    server.bootstrap();
+    if cli.demo {
+        server.add_services(fairway::demo::services(fairway.config()));
+        print_demo_help(&fairway);
+    }
+    server.add_services(fairway.services(&server.configuration));
+    server.add_services(fairway.background_services());
+    log::info!("fairway {} started config={source}", env!("CARGO_PKG_VERSION"));
+    server.run_forever();
+}
+
+fn init_logging(config: &Config) {
+    let level = config.global.log_level.as_str();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format_timestamp_millis()
+        .init();
+}
+
+fn print_demo_help(fairway: &Fairway) {
+    let Some(addr) = fairway.bind_addresses().into_iter().next() else {
+        return;
+    };
+    let upstreams = fairway::demo::upstreams(fairway.config());
+    println!("fairway demo: proxy on http://{addr}/ in front of {} demo servers:", upstreams.len());
+    for (up, name) in &upstreams {
+        println!("  {name:<10} http://{up}/");
+    }
+    println!("Try:");
+    println!("  curl http://{addr}/            # round robin over server1..server4");
+    println!("  curl http://{addr}/lightwork   # backend light: server1, server2");
+    println!("  curl http://{addr}/heavywork   # backend heavy: server3, server4");
+    println!("  curl -i http://{addr}/admin    # 403: denied by 'deny if {{ path -i -m beg /admin }}'");
+    println!("  curl -i http://{addr}//admin   # 403 too: paths are normalized first");
+    println!("Stop with Ctrl-C.");
+}

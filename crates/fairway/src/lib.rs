@@ -1,1 +1,161 @@
-//! stub
+//! fairway: a programmable HTTP reverse proxy and load balancer on Pingora.
+//!
+//! fairway does what an HAProxy configuration does — ACL routing, deny
+//! rules, balanced backends — from a YAML file, and every piece is a library
+//! type you can embed in your own Pingora [`Server`](pingora::server::Server).
+//!
+//! # Embedding
+//!
+//! ```no_run
+//! use fairway::{Config, Fairway};
+//! use pingora::server::Server;
+//!
+//! let config = Config::from_yaml_str(r#"
+//! frontends:
+//!   web:
+//!     bind: ["127.0.0.1:8080"]
+//!     http_request: ["deny if { path_beg /admin }"]
+//!     default_backend: app
+//! backends:
+//!   app:
+//!     servers: { a: { addr: 127.0.0.1:8001 }, b: { addr: 127.0.0.1:8002 } }
+//! "#, "inline").expect("valid config");
+//!
+//! let fairway = Fairway::new(config);
+//! let mut server = Server::new_with_opt_and_conf(None, fairway.server_conf());
+//! server.bootstrap();
+//! server.add_services(fairway.services(&server.configuration));
+//! server.run_forever();
+//! ```
+//!
+//! The pieces:
+//! * [`Config`] (re-exported from `fairway-config`): the validated YAML file.
+//! * [`Runtime`]: the config compiled for requests; swapped atomically.
+//! * [`Proxy`]: Pingora's `ProxyHttp` for one frontend.
+//! * [`balance::Backend`] and [`upstream::Server`]: server selection and
+//!   live per-server counters.
+//! * [`demo`]: the upstreams of `fairway --demo`.
+
+#![warn(missing_docs)]
+
+pub mod balance;
+pub mod demo;
+mod proxy;
+pub mod reload;
+mod runtime;
+pub mod upstream;
+
+pub use fairway_acl as acl;
+pub use fairway_config::{Config, ConfigError};
+pub use proxy::{Ctx, Proxy};
+pub use runtime::{Frontend, Runtime};
+
+use arc_swap::ArcSwap;
+use pingora::server::configuration::ServerConf;
+use pingora::services::ServiceWithDependents;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+/// A fairway instance: a config, its runtime, and the Pingora services that
+/// serve it.
+pub struct Fairway {
+    config: Config,
+    runtime: Arc<ArcSwap<Runtime>>,
+}
+
+impl Fairway {
+    /// Builds the runtime for `config`.
+    pub fn new(config: Config) -> Self {
+        let runtime = Arc::new(ArcSwap::from_pointee(Runtime::new(&config)));
+        Fairway { config, runtime }
+    }
+
+    /// The config this instance runs.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current runtime snapshot.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// Pingora's server settings from `global` (threads, grace period, PID
+    /// file, upgrade socket); pass it to
+    /// [`Server::new_with_opt_and_conf`](pingora::server::Server::new_with_opt_and_conf).
+    pub fn server_conf(&self) -> ServerConf {
+        let g = &self.config.global;
+        let mut conf = ServerConf {
+            threads: g.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            pid_file: g.pid_file.to_string_lossy().into_owned(),
+            upgrade_sock: g.upgrade_sock.to_string_lossy().into_owned(),
+            grace_period_seconds: Some(g.grace_period.as_secs()),
+            graceful_shutdown_timeout_seconds: Some(1),
+            ..ServerConf::default()
+        };
+        let max_retries = self.config.backends.iter().map(|b| b.retries as usize).max().unwrap_or(0);
+        conf.max_retries = max_retries + 1;
+        conf
+    }
+
+    /// The [`Proxy`] of the frontend named `name`.
+    pub fn proxy(&self, name: &str) -> Option<Proxy> {
+        let index = self.config.frontends.iter().position(|f| f.name == name)?;
+        Some(Proxy::new(index, Arc::clone(&self.runtime)))
+    }
+
+    /// One Pingora proxy service per frontend, listening on its `bind`
+    /// addresses. Add them with `server.add_services(...)`.
+    pub fn services(&self, conf: &Arc<ServerConf>) -> Vec<Box<dyn ServiceWithDependents>> {
+        self.config
+            .frontends
+            .iter()
+            .enumerate()
+            .map(|(index, fe)| {
+                let proxy = Proxy::new(index, Arc::clone(&self.runtime));
+                let mut service =
+                    pingora_proxy::http_proxy_service_with_name(conf, proxy, &format!("frontend {}", fe.name));
+                for addr in &fe.bind {
+                    service.add_tcp(&addr.to_string());
+                }
+                Box::new(service) as Box<dyn ServiceWithDependents>
+            })
+            .collect()
+    }
+
+    /// The reloader for this instance (SIGHUP, and the admin API later).
+    pub fn reloader(&self) -> reload::Reloader {
+        reload::Reloader::new(self.config.path.clone(), Arc::clone(&self.runtime))
+    }
+
+    /// The background services: today the SIGHUP reloader.
+    pub fn background_services(&self) -> Vec<Box<dyn ServiceWithDependents>> {
+        let reloader = pingora::services::background::background_service("reload", self.reloader());
+        vec![Box::new(reloader)]
+    }
+
+    /// Every address the frontends listen on.
+    pub fn bind_addresses(&self) -> Vec<SocketAddr> {
+        self.config.frontends.iter().flat_map(|f| f.bind.iter().copied()).collect()
+    }
+
+    /// Checks that every `bind` address can be bound now, so that a busy port
+    /// is a startup error instead of Pingora's retry loop.
+    pub fn check_binds(&self) -> Result<(), BindError> {
+        for addr in self.bind_addresses() {
+            TcpListener::bind(addr).map_err(|source| BindError { addr, source })?;
+        }
+        Ok(())
+    }
+}
+
+/// A `bind` address that cannot be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot bind {addr}: {source}")]
+pub struct BindError {
+    /// The address.
+    pub addr: SocketAddr,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}

@@ -1,0 +1,327 @@
+//! The HTTP proxy: Pingora's [`ProxyHttp`] for one fairway frontend.
+//!
+//! Per request: take a runtime snapshot, normalize the path, run the
+//! `http_request` rules, choose the backend (`use_backend`, first match;
+//! else `default_backend`), pick a server, forward with X-Forwarded-For, and
+//! retry refused connections on another server.
+
+mod request;
+mod respond;
+
+use crate::runtime::{Frontend, Runtime};
+use crate::upstream::InFlight;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use fairway_acl::{normalize_path, HttpAction};
+use log::info;
+use pingora::http::RequestHeader;
+use pingora::prelude::*;
+use pingora::protocols::l4::socket::SocketAddr as PingoraAddr;
+use pingora::upstreams::peer::HttpPeer;
+use pingora::ErrorType;
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+use request::View;
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Pingora's [`ProxyHttp`] for one frontend of a fairway runtime.
+///
+/// Add it to a Pingora server with
+/// [`pingora_proxy::http_proxy_service`]; [`crate::Fairway::services`] does
+/// that for every frontend of a config.
+pub struct Proxy {
+    frontend: usize,
+    runtime: Arc<ArcSwap<Runtime>>,
+}
+
+impl Proxy {
+    /// The proxy for frontend number `frontend` (config order) of `runtime`.
+    pub fn new(frontend: usize, runtime: Arc<ArcSwap<Runtime>>) -> Self {
+        Proxy { frontend, runtime }
+    }
+}
+
+/// Per-request state.
+pub struct Ctx {
+    rt: Arc<Runtime>,
+    start: Instant,
+    src: Option<IpAddr>,
+    backend: Option<usize>,
+    server: Option<usize>,
+    inflight: Option<InFlight>,
+    tried: Vec<usize>,
+    tries: u32,
+    status: u16,
+}
+
+impl Ctx {
+    fn frontend<'a>(&'a self, proxy: &Proxy) -> &'a Frontend {
+        &self.rt.frontends()[proxy.frontend]
+    }
+}
+
+fn client_ip(session: &Session) -> Option<IpAddr> {
+    match session.client_addr() {
+        Some(PingoraAddr::Inet(a)) => Some(a.ip()),
+        _ => None,
+    }
+}
+
+fn status_error(code: u16, why: &'static str) -> Box<Error> {
+    Error::explain(ErrorType::HTTPStatus(code), why)
+}
+
+/// Rewrites the request path (keeping the query string).
+fn set_path(req: &mut RequestHeader, path: &str) -> Result<()> {
+    let target = match req.uri.query() {
+        Some(q) => Cow::Owned(format!("{path}?{q}")),
+        None => Cow::Borrowed(path),
+    };
+    req.set_raw_path(target.as_bytes())
+}
+
+enum Outcome {
+    Continue,
+    Answered,
+}
+
+impl Proxy {
+    /// Runs the `http_request` rules; `Answered` when a rule wrote the response.
+    async fn run_rules(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Outcome> {
+        let rt = Arc::clone(&ctx.rt);
+        let fe = &rt.frontends()[self.frontend];
+        for rule in &fe.http_request {
+            let applies = rule.applies(&View {
+                header: session.req_header(),
+                src: ctx.src,
+            });
+            if !applies {
+                continue;
+            }
+            match &rule.action {
+                HttpAction::Deny { status } => {
+                    ctx.status = *status;
+                    respond::error(session, *status).await?;
+                    return Ok(Outcome::Answered);
+                }
+                HttpAction::Allow => break,
+                HttpAction::Return {
+                    status,
+                    content_type,
+                    body,
+                } => {
+                    ctx.status = *status;
+                    let body = body.as_ref().map_or_else(Bytes::new, |b| Bytes::from(b.clone()));
+                    let ct = content_type.as_deref().unwrap_or("text/plain");
+                    respond::send(session, *status, ct, &[], body).await?;
+                    return Ok(Outcome::Answered);
+                }
+                HttpAction::RedirectLocation { location, code } => {
+                    ctx.status = *code;
+                    respond::send(session, *code, "text/plain", &[("location", location)], Bytes::new()).await?;
+                    return Ok(Outcome::Answered);
+                }
+                HttpAction::RedirectScheme { scheme, code } => {
+                    let view = View {
+                        header: session.req_header(),
+                        src: None,
+                    };
+                    let location = fairway_acl::Request::host(&view)
+                        .map(|host| format!("{scheme}://{host}{}", fairway_acl::Request::url(&view)));
+                    let Some(location) = location else {
+                        ctx.status = 400;
+                        respond::error(session, 400).await?;
+                        return Ok(Outcome::Answered);
+                    };
+                    ctx.status = *code;
+                    respond::send(session, *code, "text/plain", &[("location", &location)], Bytes::new()).await?;
+                    return Ok(Outcome::Answered);
+                }
+                HttpAction::SetHeader { name, value } => {
+                    session.req_header_mut().insert_header(name.clone(), value.as_str())?;
+                }
+                HttpAction::AddHeader { name, value } => {
+                    session.req_header_mut().append_header(name.clone(), value.as_str())?;
+                }
+                HttpAction::DelHeader { name } => {
+                    session.req_header_mut().remove_header(name.as_str());
+                }
+                HttpAction::SetPath { path } => {
+                    set_path(session.req_header_mut(), path)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(Outcome::Continue)
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Proxy {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            rt: self.runtime.load_full(),
+            start: Instant::now(),
+            src: None,
+            backend: None,
+            server: None,
+            inflight: None,
+            tried: Vec::new(),
+            tries: 0,
+            status: 0,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        ctx.src = client_ip(session);
+        let rt = Arc::clone(&ctx.rt);
+        let fe = &rt.frontends()[self.frontend];
+        session.set_keepalive(Some(fe.timeout_client.as_secs().max(1)));
+        session.set_read_timeout(Some(fe.timeout_client));
+
+        if fe.normalize_path {
+            if let Cow::Owned(path) = normalize_path(session.req_header().uri.path()) {
+                set_path(session.req_header_mut(), &path)?;
+            }
+        }
+
+        if let Outcome::Answered = self.run_rules(session, ctx).await? {
+            return Ok(true);
+        }
+
+        let view = View {
+            header: session.req_header(),
+            src: ctx.src,
+        };
+        ctx.backend = fe
+            .use_backend
+            .iter()
+            .find(|(rule, _)| rule.applies(&view))
+            .map(|(_, index)| *index)
+            .or(fe.default_backend);
+        if ctx.backend.is_none() {
+            ctx.status = 503;
+            respond::error(session, 503).await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let index = ctx.backend.ok_or_else(|| status_error(503, "no backend"))?;
+        let backend = Arc::clone(&ctx.rt.backends()[index]);
+        let pick = match ctx.server {
+            // Without redispatch a retry goes back to the same server.
+            Some(last) if !backend.redispatch() => Some(last),
+            _ => {
+                let tried = &ctx.tried;
+                backend
+                    .pick(|i| tried.contains(&i))
+                    .or_else(|| backend.pick(|_| false))
+            }
+        };
+        let Some(server_index) = pick else {
+            return Err(status_error(503, "no server available"));
+        };
+        let server = &backend.servers()[server_index];
+        ctx.server = Some(server_index);
+        ctx.inflight = Some(server.begin());
+        Ok(Box::new(server.peer()))
+    }
+
+    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut Ctx, mut e: Box<Error>) -> Box<Error> {
+        if let Some(guard) = ctx.inflight.take() {
+            guard.server().record_failure();
+        }
+        if let Some(server) = ctx.server {
+            ctx.tried.push(server);
+        }
+        let retries = ctx
+            .backend
+            .map_or(0, |b| ctx.rt.backends()[b].retries());
+        if ctx.tries < retries {
+            ctx.tries += 1;
+            e.set_retry(true);
+        }
+        e
+    }
+
+    async fn upstream_request_filter(&self, _session: &mut Session, req: &mut RequestHeader, ctx: &mut Ctx) -> Result<()> {
+        if !ctx.frontend(self).forwardfor {
+            return Ok(());
+        }
+        if let Some(ip) = ctx.src {
+            let value = match req.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+                Some(prev) => format!("{prev}, {ip}"),
+                None => ip.to_string(),
+            };
+            req.insert_header("x-forwarded-for", value)?;
+        }
+        req.insert_header("x-forwarded-proto", "http")?;
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        use ErrorType::*;
+        let upstream = e.esource() == &pingora::ErrorSource::Upstream;
+        let code = match e.etype() {
+            HTTPStatus(code) => *code,
+            ConnectTimedout | ConnectRefused | ConnectNoRoute | ConnectError | BindError | ConnectProxyFailure => 503,
+            ReadTimedout | WriteTimedout if upstream => 504,
+            _ => match e.esource() {
+                pingora::ErrorSource::Upstream => 502,
+                pingora::ErrorSource::Downstream => match e.etype() {
+                    WriteError | ReadError | ConnectionClosed => 0,
+                    ReadTimedout => 408,
+                    _ => 400,
+                },
+                _ => 500,
+            },
+        };
+        if code > 0 && session.response_written().is_none() {
+            ctx.status = code;
+            let _ = respond::error(session, code).await;
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        ctx.inflight = None;
+        if !ctx.rt.access_log() {
+            return;
+        }
+        let status = session
+            .response_written()
+            .map_or(ctx.status, |r| r.status.as_u16());
+        let fe = ctx.frontend(self);
+        let backend = ctx.backend.map(|b| &ctx.rt.backends()[b]);
+        let server = match (backend, ctx.server) {
+            (Some(b), Some(s)) => b.servers()[s].name(),
+            _ => "<NOSRV>",
+        };
+        let req = session.req_header();
+        info!(
+            target: "fairway::access",
+            "client={} frontend={} backend={} server={} status={} bytes={} duration_ms={:.3} retries={} method={} uri={:?} termination={}",
+            ctx.src.map_or_else(|| "-".to_string(), |ip| ip.to_string()),
+            fe.name,
+            backend.map_or("<NOBACKEND>", |b| b.name()),
+            server,
+            status,
+            session.body_bytes_sent(),
+            ctx.start.elapsed().as_secs_f64() * 1000.0,
+            ctx.tries,
+            req.method,
+            req.uri,
+            e.map_or("--", |e| if e.esource() == &pingora::ErrorSource::Upstream { "SH" } else { "CH" }),
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! The `fairway` command line: validation, startup errors, signals, demo.
+
+mod common;
+
+use common::{run, write_temp, Fairway, Upstream};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+#[test]
+fn version_and_help() {
+    let out = run(&["--version"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("fairway "));
+    let out = run(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["-c", "-t", "-d", "-u", "--demo"] {
+        assert!(help.contains(flag), "--help mentions {flag}:\n{help}");
+    }
+}
+
+#[test]
+fn every_shipped_config_is_valid() {
+    let mut checked = 0;
+    for dir in ["conf", "conf/examples"] {
+        let Ok(entries) = std::fs::read_dir(common::repo_root().join(dir)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let out = run(&["-t", "-c", path.to_str().unwrap()]);
+                assert!(
+                    out.status.success(),
+                    "{} is invalid:\n{}",
+                    path.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 2, "conf/fairway.yaml and conf/demo.yaml at least");
+}
+
+#[test]
+fn test_flag_reports_every_error_with_its_position() {
+    let path = write_temp(
+        "bad.yaml",
+        "frontends:\n  web:\n    bind: [\"127.0.0.1:1\"]\n    acl:\n      a: paht_beg /x\n    default_backend: nope\n    colour: red\n",
+    );
+    let out = run(&["-t", "-c", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    assert!(err.contains(&format!("{file}:5:")), "position of the bad ACL:\n{err}");
+    assert!(err.contains("frontends.web.acl.a"), "{err}");
+    assert!(err.contains("paht_beg"), "{err}");
+    assert!(err.contains("nope"), "the unknown backend is named:\n{err}");
+    assert!(err.contains("colour"), "the unknown key is named:\n{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn test_flag_accepts_a_valid_file() {
+    let path = write_temp(
+        "ok.yaml",
+        "frontends:\n  web:\n    bind: [\"127.0.0.1:1\"]\n    default_backend: b\nbackends:\n  b:\n    servers: { s: { addr: 127.0.0.1:2 } }\n",
+    );
+    let out = run(&["-t", "-c", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is valid"));
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let out = run(&["-t", "-c", "/nonexistent/fairway.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/fairway.yaml"));
+}
+
+#[test]
+fn a_busy_port_is_a_startup_error() {
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let dir = common::temp_dir("busy");
+    let path = dir.join("f.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "global: {{ pid_file: {d}/p.pid, upgrade_sock: {d}/u.sock }}\nfrontends:\n  web:\n    bind: [\"127.0.0.1:{port}\"]\n    default_backend: b\nbackends:\n  b: {{}}\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let out = run(&["-c", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(t.elapsed() < Duration::from_secs(5), "no retry loop");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+}
+
+#[test]
+fn sighup_reloads_a_valid_file_and_keeps_running_on_an_invalid_one() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    let yaml = "frontends:\n  web:\n    bind: [\"127.0.0.1:{PORT}\"]\n    default_backend: one\nbackends:\n  one:\n    servers: { a: { addr: \"{UP0}\" } }\n  two:\n    servers: { b: { addr: \"{UP1}\" } }\n";
+    let f = Fairway::start(yaml, &[&a, &b]);
+    assert_eq!(f.get("/").server(), "a");
+
+    let text = std::fs::read_to_string(&f.conf).unwrap();
+    std::fs::write(&f.conf, text.replace("default_backend: one", "default_backend: two")).unwrap();
+    f.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while f.get("/").server() != "b" {
+        assert!(Instant::now() < deadline, "reload not applied:\n{}", f.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    std::fs::write(&f.conf, "frontends: [oops").unwrap();
+    f.signal("HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(f.get("/").server(), "b", "an invalid file changes nothing");
+    assert!(f.log().contains("reload failed"), "{}", f.log());
+}
+
+#[test]
+fn sigterm_stops_within_the_grace_period() {
+    let a = Upstream::start("a");
+    let mut f = Fairway::start(
+        "frontends:\n  web:\n    bind: [\"127.0.0.1:{PORT}\"]\n    default_backend: one\nbackends:\n  one:\n    servers: { a: { addr: \"{UP0}\" } }\n",
+        &[&a],
+    );
+    f.signal("TERM");
+    let status = f.wait_exit(Duration::from_secs(10));
+    assert!(status.is_some(), "fairway still running 10 s after SIGTERM (grace_period 1s)");
+}

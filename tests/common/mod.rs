@@ -1,0 +1,389 @@
+//! Test helpers: real upstream servers on loopback, the real `fairway`
+//! binary, and a raw HTTP/1.1 client that sends paths exactly as written.
+//!
+//! Every listener is on 127.0.0.1 with an OS-chosen port.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A port on 127.0.0.1 that was free a moment ago and that no other test of
+/// this process has been given.
+pub fn free_port() -> u16 {
+    static GIVEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    let given = GIVEN.get_or_init(|| Mutex::new(HashSet::new()));
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind 127.0.0.1:0");
+        if given.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
+}
+
+/// What an upstream saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A real HTTP/1.1 upstream on 127.0.0.1: answers `200` with body
+/// `NAME TARGET`, records every request, supports keep-alive.
+/// `/delay/MS...` waits MS milliseconds before answering.
+pub struct Upstream {
+    pub name: String,
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    hits: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Upstream {
+    pub fn start(name: &str) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (n, s, h, st) = (name.to_string(), seen.clone(), hits.clone(), stop.clone());
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (n, s, h) = (n.clone(), s.clone(), h.clone());
+                thread::spawn(move || serve(conn, &n, &s, &h));
+            }
+        });
+        Upstream {
+            name: name.to_string(),
+            addr,
+            seen,
+            hits,
+            stop,
+        }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen().last().cloned().expect("upstream saw no request")
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn serve(conn: TcpStream, name: &str, seen: &Mutex<Vec<Seen>>, hits: &AtomicUsize) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut out = conn;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("").to_string();
+        let mut headers = Vec::new();
+        let mut content_length = 0usize;
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                let (k, v) = (k.trim().to_string(), v.trim().to_string());
+                if k.eq_ignore_ascii_case("content-length") {
+                    content_length = v.parse().unwrap_or(0);
+                }
+                headers.push((k, v));
+            }
+        }
+        let mut body = vec![0; content_length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        hits.fetch_add(1, Ordering::SeqCst);
+        seen.lock().unwrap().push(Seen {
+            method: method.clone(),
+            target: target.clone(),
+            headers,
+        });
+        if let Some(ms) = target.strip_prefix("/delay/") {
+            let ms: u64 = ms.split(['/', '?']).next().unwrap_or("0").parse().unwrap_or(0);
+            thread::sleep(Duration::from_millis(ms));
+        }
+        let body = format!("{name} {target}");
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nx-server: {name}\r\n\r\n{body}",
+            body.len()
+        );
+        if out.write_all(resp.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// A response as a client sees it.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The upstream that answered (its `x-server` header).
+    pub fn server(&self) -> &str {
+        self.header("x-server").unwrap_or("")
+    }
+}
+
+/// Reads one response from `reader` (content-length or read-to-close).
+pub fn read_response(reader: &mut impl BufRead, head_only: bool) -> std::io::Result<Response> {
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let mut resp = Response {
+        status,
+        headers,
+        body: String::new(),
+    };
+    if head_only {
+        return Ok(resp);
+    }
+    let mut body = Vec::new();
+    if let Some(len) = resp.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body.resize(len, 0);
+        reader.read_exact(&mut body)?;
+    } else if resp
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim(), 16).map_err(std::io::Error::other)?;
+            let mut chunk = vec![0; n + 2];
+            reader.read_exact(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        reader.read_to_end(&mut body)?;
+    }
+    resp.body = String::from_utf8_lossy(&body).into_owned();
+    Ok(resp)
+}
+
+/// Sends `GET target` exactly as written (no client-side normalization) with
+/// extra header lines, and reads the response.
+pub fn get(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Response {
+    request(addr, "GET", target, headers)
+}
+
+pub fn request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> Response {
+    let mut s = TcpStream::connect(addr).expect("connect to proxy");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!("{method} {target} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    read_response(&mut BufReader::new(s), method == "HEAD").expect("read response")
+}
+
+/// A running `fairway` process.
+pub struct Fairway {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub conf: PathBuf,
+    pub addr: SocketAddr,
+    log: PathBuf,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_fairway")
+}
+
+/// A fresh temp dir under the target dir.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "fairway-test-{}-{}-{tag}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Fairway {
+    /// Starts fairway on `yaml`, where `{PORT}` is replaced by a free port
+    /// (the first frontend's), `{DIR}` by a temp dir, and `{UPn}` by the
+    /// address of `upstreams[n]`. Waits until the port accepts connections.
+    pub fn start(yaml: &str, upstreams: &[&Upstream]) -> Fairway {
+        let port = free_port();
+        let dir = temp_dir("proxy");
+        let mut text = yaml.replace("{PORT}", &port.to_string()).replace("{DIR}", dir.to_str().unwrap());
+        for (i, up) in upstreams.iter().enumerate() {
+            text = text.replace(&format!("{{UP{i}}}"), &up.addr.to_string());
+        }
+        if !text.contains("global:") {
+            text = format!(
+                "global:\n  threads: 1\n  grace_period: 1s\n  pid_file: {d}/fairway.pid\n  upgrade_sock: {d}/upgrade.sock\n  access_log: true\n{text}",
+                d = dir.display()
+            );
+        }
+        let conf = dir.join("fairway.yaml");
+        std::fs::write(&conf, &text).unwrap();
+        let log = dir.join("fairway.log");
+        let child = Command::new(bin())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::from(std::fs::File::create(dir.join("stdout.log")).unwrap()))
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .spawn()
+            .expect("spawn fairway");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut f = Fairway {
+            child,
+            dir,
+            conf,
+            addr,
+            log,
+        };
+        f.wait_ready();
+        f
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("fairway exited early with {status}:\n{}", self.log());
+            }
+            if TcpStream::connect(self.addr).is_ok() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        panic!("fairway did not listen on {} in time:\n{}", self.addr, self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn get(&self, target: &str) -> Response {
+        get(self.addr, target, &[])
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Waits for the process to exit, up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Fairway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs the fairway binary to completion with `args`.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().expect("run fairway")
+}
+
+/// Writes `text` to a new file in a temp dir and returns its path.
+pub fn write_temp(name: &str, text: &str) -> PathBuf {
+    let path = temp_dir("conf").join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub fn repo_root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
