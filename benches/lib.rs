@@ -1,1 +1,126 @@
-//! Benchmarks live in the `[[bench]]` targets of this package.
+//! Shared pieces of fairway's benchmarks: a request type for the ACL engine
+//! and the rule evaluation the proxy runs per request.
+
+use fairway_acl::Request;
+use fairway_config::{Config, Frontend};
+use std::net::IpAddr;
+
+/// A request as the proxy presents it to the ACL engine.
+pub struct BenchRequest {
+    /// Method.
+    pub method: &'static str,
+    /// Path (normalized).
+    pub path: &'static str,
+    /// Query string.
+    pub query: Option<&'static str>,
+    /// `path?query`.
+    pub url: &'static str,
+    /// Headers, names lower case.
+    pub headers: Vec<(&'static str, &'static str)>,
+    /// Client address.
+    pub src: IpAddr,
+}
+
+impl BenchRequest {
+    /// A GET of `url` with browser-like headers.
+    pub fn get(url: &'static str) -> Self {
+        let (path, query) = match url.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (url, None),
+        };
+        BenchRequest {
+            method: "GET",
+            path,
+            query,
+            url,
+            headers: vec![
+                ("host", "www.example.org"),
+                ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0"),
+                ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+                ("accept-language", "en-US,en;q=0.5"),
+                ("cookie", "session=abc123; theme=dark"),
+            ],
+            src: IpAddr::from([192, 0, 2, 10]),
+        }
+    }
+}
+
+impl Request for BenchRequest {
+    fn method(&self) -> &str {
+        self.method
+    }
+    fn path(&self) -> &str {
+        self.path
+    }
+    fn query(&self) -> Option<&str> {
+        self.query
+    }
+    fn url(&self) -> &str {
+        self.url
+    }
+    fn host(&self) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| *k == "host").map(|(_, v)| *v)
+    }
+    fn header_values(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.headers.iter().filter(|(k, _)| *k == name).any(|(_, v)| f(v.as_bytes()))
+    }
+    fn src(&self) -> Option<IpAddr> {
+        Some(self.src)
+    }
+}
+
+/// What the proxy decides for a request before it picks a server: the index
+/// of the first `http_request` rule that answers it, or the backend name.
+pub fn decide<'a>(fe: &'a Frontend, req: &dyn Request) -> Result<Option<&'a str>, usize> {
+    for (i, rule) in fe.http_request.iter().enumerate() {
+        if rule.applies(req) {
+            match rule.action {
+                fairway_acl::HttpAction::Allow => break,
+                fairway_acl::HttpAction::SetHeader { .. }
+                | fairway_acl::HttpAction::AddHeader { .. }
+                | fairway_acl::HttpAction::DelHeader { .. }
+                | fairway_acl::HttpAction::SetPath { .. } => continue,
+                _ => return Err(i),
+            }
+        }
+    }
+    Ok(fe
+        .use_backend
+        .iter()
+        .find(|u| u.applies(req))
+        .map(|u| u.backend.as_str())
+        .or(fe.default_backend.as_deref()))
+}
+
+/// The demo configuration (seed 003).
+pub fn demo_config() -> Config {
+    Config::from_yaml_str(include_str!("../conf/demo.yaml"), "conf/demo.yaml").expect("demo.yaml is valid")
+}
+
+/// A frontend with 50 ACLs of every kind and rules using them, the last
+/// `use_backend` line matching only `/zz/...`.
+pub fn fifty_acl_config() -> Config {
+    let mut acl = String::new();
+    let mut rules = String::new();
+    let mut uses = String::new();
+    for i in 0..50 {
+        let line = match i % 5 {
+            0 => format!("path_beg /p{i}/ /q{i}/"),
+            1 => format!("path_end -i .x{i}"),
+            2 => format!("hdr(x-tenant-{i}) -m found"),
+            3 => format!("path_reg ^/r{i}/[0-9]+$"),
+            _ => format!("hdr_sub(user-agent) -i bot{i}"),
+        };
+        acl.push_str(&format!("      a{i}: {line}\n"));
+        if i % 10 == 4 {
+            rules.push_str(&format!("      - deny if a{i}\n"));
+        } else {
+            uses.push_str(&format!("      - b{} if a{i}\n", i % 3));
+        }
+    }
+    uses.push_str("      - b0 if { path_beg /zz/ } { method GET } !{ src 10.0.0.0/8 }\n");
+    let yaml = format!(
+        "frontends:\n  web:\n    bind: [\"127.0.0.1:1\"]\n    acl:\n{acl}    http_request:\n{rules}    use_backend:\n{uses}    default_backend: b2\nbackends:\n  b0: {{}}\n  b1: {{}}\n  b2: {{}}\n"
+    );
+    Config::from_yaml_str(&yaml, "fifty.yaml").expect("generated config is valid")
+}

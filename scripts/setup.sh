@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the system packages fairway needs to build and test on Debian.
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+need=()
+command -v cmake >/dev/null || need+=(cmake)          # Pingora's zlib-ng build
+command -v cc >/dev/null || need+=(build-essential)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+{ [ -x /usr/bin/kill ] || [ -x /bin/kill ]; } || need+=(procps)       # tests send signals with kill(1)
+command -v curl >/dev/null || need+=(curl)
+
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found; install Rust (rustup) first" >&2
+  exit 1
+fi

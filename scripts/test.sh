@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command: installs what a fresh Debian machine lacks, then runs
+# every test of the workspace (unit, integration, doc tests, examples).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup.sh
+
+export CARGO_TERM_COLOR=never
+cargo fmt --all -- --check
+cargo build --workspace --all-targets
+cargo test --workspace --all-targets --no-fail-fast
+cargo test --workspace --doc
