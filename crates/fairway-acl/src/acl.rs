@@ -1,6 +1,10 @@
 //! One ACL line (`FETCH [FLAGS] VALUE...`) and the named set of a frontend.
 
+use crate::matcher::Matcher;
+use crate::sample::{any_element, host_only, url_param};
+use crate::token::{is_http_token, is_name, tokenize, Word};
 use crate::{AclError, Request};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The sample fetch an ACL reads from the request.
@@ -44,39 +48,300 @@ pub enum MatchKind {
     Reg,
     /// `-m found`: the fetch produced a sample at all.
     Found,
-    /// IP address or CIDR (the only match of `src`).
+    /// IP address or CIDR (the only match of `src`, besides `found`); as
+    /// `-m ip` it also reads a string sample as an address, e.g.
+    /// `hdr(x-real-ip) -m ip 10.0.0.0/8`.
     Ip,
+}
+
+/// The fetch keywords, as listed in error messages.
+const KNOWN_FETCHES: &str = "path, path_beg, path_end, path_sub, path_dir, path_reg, url, \
+    url_beg, query, url_param(NAME), method, hdr(NAME), hdr_beg(NAME), hdr_end(NAME), \
+    hdr_sub(NAME), hdr_reg(NAME), host, src";
+
+/// The `-m` methods, as listed in error messages.
+const KNOWN_METHODS: &str = "str, beg, end, sub, dir, dom, reg, ip, found";
+
+impl MatchKind {
+    fn from_name(name: &str) -> Option<MatchKind> {
+        Some(match name {
+            "str" => MatchKind::Str,
+            "beg" => MatchKind::Beg,
+            "end" => MatchKind::End,
+            "sub" => MatchKind::Sub,
+            "dir" => MatchKind::Dir,
+            "dom" => MatchKind::Dom,
+            "reg" => MatchKind::Reg,
+            "ip" => MatchKind::Ip,
+            "found" => MatchKind::Found,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            MatchKind::Str => "str",
+            MatchKind::Beg => "beg",
+            MatchKind::End => "end",
+            MatchKind::Sub => "sub",
+            MatchKind::Dir => "dir",
+            MatchKind::Dom => "dom",
+            MatchKind::Reg => "reg",
+            MatchKind::Found => "found",
+            MatchKind::Ip => "ip",
+        }
+    }
 }
 
 /// A compiled ACL: fetch, flags and values, ready to evaluate.
 #[derive(Debug, Clone)]
 pub struct Acl {
-    _private: (),
+    fetch: Fetch,
+    kind: MatchKind,
+    icase: bool,
+    matcher: Matcher,
 }
 
 impl Acl {
     /// Parses and compiles one ACL line such as `path_beg -i /api/ /v1/`.
     pub fn parse(line: &str) -> Result<Acl, AclError> {
-        let _ = line;
-        todo!()
+        let words = tokenize(line)?;
+        if words.is_empty() {
+            return Err(AclError::new(
+                0,
+                "empty ACL: expected `FETCH [FLAGS] VALUE...`",
+            ));
+        }
+        Acl::from_words(&words)
+    }
+
+    /// Compiles an ACL from its words (at least one), whose offsets are kept
+    /// in errors; used for anonymous `{ ... }` ACLs of conditions too.
+    pub(crate) fn from_words(words: &[Word]) -> Result<Acl, AclError> {
+        let Some((fetch_word, rest)) = words.split_first() else {
+            return Err(AclError::new(
+                0,
+                "empty ACL: expected `FETCH [FLAGS] VALUE...`",
+            ));
+        };
+        let (fetch, default_kind) = parse_fetch(fetch_word)?;
+
+        // Flags.
+        let mut icase = false;
+        let mut method: Option<MatchKind> = None;
+        let mut at = 0;
+        while let Some(flag) = rest.get(at) {
+            if flag.quoted || !flag.text.starts_with('-') {
+                break;
+            }
+            at += 1;
+            match flag.text.as_str() {
+                "-i" => icase = true,
+                "--" => break,
+                "-m" => {
+                    let Some(name) = rest.get(at) else {
+                        return Err(AclError::new(
+                            flag.offset,
+                            format!("`-m` needs a match method (valid: {KNOWN_METHODS})"),
+                        ));
+                    };
+                    at += 1;
+                    let Some(kind) = MatchKind::from_name(&name.text) else {
+                        return Err(AclError::new(
+                            name.offset,
+                            format!(
+                                "unknown match method `{}` (valid: {KNOWN_METHODS})",
+                                name.text
+                            ),
+                        ));
+                    };
+                    if method.is_some() {
+                        return Err(AclError::new(flag.offset, "`-m` given twice"));
+                    }
+                    method = Some(kind);
+                }
+                other => {
+                    return Err(AclError::new(
+                        flag.offset,
+                        format!(
+                            "unknown flag `{other}` (valid: -i, -m METHOD, --; \
+                             write `--` before a value that starts with `-`)"
+                        ),
+                    ));
+                }
+            }
+        }
+        let values = rest.get(at..).unwrap_or_default();
+
+        let kind = method.unwrap_or(default_kind);
+        if fetch == Fetch::Src && !matches!(kind, MatchKind::Ip | MatchKind::Found) {
+            return Err(AclError::new(
+                fetch_word.offset,
+                format!(
+                    "`-m {}` cannot be used with `src` (it matches IP addresses and CIDRs)",
+                    kind.name()
+                ),
+            ));
+        }
+        if kind == MatchKind::Found {
+            if let Some(extra) = values.first() {
+                return Err(AclError::new(extra.offset, "`-m found` takes no values"));
+            }
+        } else if values.is_empty() {
+            return Err(AclError::new(
+                fetch_word.offset,
+                format!("`{}` needs at least one value to match", fetch_word.text),
+            ));
+        }
+        // Host names are case-insensitive whatever the flags say.
+        let icase = icase || fetch == Fetch::Host;
+        let matcher = Matcher::compile(kind, icase, values)?;
+        Ok(Acl {
+            fetch,
+            kind,
+            icase,
+            matcher,
+        })
     }
 
     /// Whether the request matches (any of the values matches).
     pub fn matches(&self, req: &dyn Request) -> bool {
-        let _ = req;
-        todo!()
+        let m = &self.matcher;
+        match &self.fetch {
+            Fetch::Path => m.matches_str(req.path().as_bytes()),
+            Fetch::Url => m.matches_str(req.url().as_bytes()),
+            Fetch::Query => req.query().is_some_and(|q| m.matches_str(q.as_bytes())),
+            Fetch::UrlParam(name) => req
+                .query()
+                .and_then(|q| url_param(q, name))
+                .is_some_and(|v| m.matches_str(v.as_bytes())),
+            Fetch::Method => m.matches_str(req.method().as_bytes()),
+            Fetch::Header(name) => {
+                if let Matcher::Found = m {
+                    req.header_values(name, &mut |_| true)
+                } else {
+                    req.header_values(name, &mut |v| any_element(v, |e| m.matches_str(e)))
+                }
+            }
+            Fetch::Host => req
+                .host()
+                .is_some_and(|h| m.matches_str(host_only(h).as_bytes())),
+            Fetch::Src => req.src().is_some_and(|ip| m.matches_ip(ip)),
+        }
     }
 
     /// The fetch this ACL reads.
     pub fn fetch(&self) -> &Fetch {
-        todo!()
+        &self.fetch
+    }
+
+    /// How samples are compared: the fetch's default or `-m`'s method.
+    pub fn match_kind(&self) -> MatchKind {
+        self.kind
+    }
+
+    /// Whether string comparisons ignore ASCII case (`-i`, and always for
+    /// `host`).
+    pub fn ignore_case(&self) -> bool {
+        self.icase
+    }
+}
+
+/// Parses a fetch keyword such as `hdr_beg(Host)` into the fetch and its
+/// default match.
+fn parse_fetch(w: &Word) -> Result<(Fetch, MatchKind), AclError> {
+    let unbalanced = || AclError::new(w.offset, format!("unbalanced parentheses in `{}`", w.text));
+    let (name, arg) = match w.text.split_once('(') {
+        Some((name, rest)) => match rest.strip_suffix(')') {
+            Some(arg) if !arg.contains(['(', ')']) => (name, Some(arg)),
+            _ => return Err(unbalanced()),
+        },
+        None if w.text.contains(')') => return Err(unbalanced()),
+        None => (w.text.as_str(), None),
+    };
+    use MatchKind as M;
+    let (fetch, kind) = match name {
+        "path" => (Fetch::Path, M::Str),
+        "path_beg" => (Fetch::Path, M::Beg),
+        "path_end" => (Fetch::Path, M::End),
+        "path_sub" => (Fetch::Path, M::Sub),
+        "path_dir" => (Fetch::Path, M::Dir),
+        "path_reg" => (Fetch::Path, M::Reg),
+        "url" => (Fetch::Url, M::Str),
+        "url_beg" => (Fetch::Url, M::Beg),
+        "query" => (Fetch::Query, M::Str),
+        "method" => (Fetch::Method, M::Str),
+        "host" => (Fetch::Host, M::Str),
+        "src" => (Fetch::Src, M::Ip),
+        "url_param" => {
+            let name = required_arg(w, name, arg, "url_param(NAME)")?;
+            if name.contains(['&', '=']) {
+                return Err(AclError::new(
+                    w.offset,
+                    format!("invalid parameter name `{name}` in `{}`", w.text),
+                ));
+            }
+            return Ok((Fetch::UrlParam(name.to_owned()), M::Str));
+        }
+        "hdr" | "hdr_beg" | "hdr_end" | "hdr_sub" | "hdr_reg" => {
+            let header = required_arg(w, name, arg, &format!("{name}(NAME)"))?;
+            if !is_http_token(header) {
+                return Err(AclError::new(
+                    w.offset,
+                    format!("invalid header name `{header}` in `{}`", w.text),
+                ));
+            }
+            let kind = match name {
+                "hdr_beg" => M::Beg,
+                "hdr_end" => M::End,
+                "hdr_sub" => M::Sub,
+                "hdr_reg" => M::Reg,
+                _ => M::Str,
+            };
+            return Ok((Fetch::Header(header.to_ascii_lowercase()), kind));
+        }
+        "src_http_req_rate" => {
+            return Err(AclError::new(
+                w.offset,
+                "`src_http_req_rate` is not supported yet",
+            ));
+        }
+        _ => {
+            return Err(AclError::new(
+                w.offset,
+                format!("unknown fetch `{name}` (known: {KNOWN_FETCHES})"),
+            ));
+        }
+    };
+    if arg.is_some() {
+        return Err(AclError::new(
+            w.offset,
+            format!("`{name}` takes no argument"),
+        ));
+    }
+    Ok((fetch, kind))
+}
+
+fn required_arg<'a>(
+    w: &Word,
+    name: &str,
+    arg: Option<&'a str>,
+    usage: &str,
+) -> Result<&'a str, AclError> {
+    match arg {
+        Some(arg) if !arg.is_empty() => Ok(arg),
+        _ => Err(AclError::new(
+            w.offset,
+            format!("`{name}` needs an argument: `{usage}`"),
+        )),
     }
 }
 
 /// The named ACLs of one frontend, in definition order.
 #[derive(Debug, Clone, Default)]
 pub struct AclSet {
-    _private: (),
+    acls: Vec<(String, Arc<Acl>)>,
+    index: HashMap<String, usize>,
 }
 
 impl AclSet {
@@ -88,18 +353,47 @@ impl AclSet {
     /// Adds a named ACL. Errors when the name is not `[A-Za-z0-9_.-]+` or is
     /// already defined.
     pub fn insert(&mut self, name: &str, acl: Acl) -> Result<(), AclError> {
-        let _ = (name, acl);
-        todo!()
+        if !is_name(name) {
+            return Err(AclError::new(
+                0,
+                format!("invalid ACL name `{name}` (names are [A-Za-z0-9_.-]+)"),
+            ));
+        }
+        if name == "or" {
+            return Err(AclError::new(
+                0,
+                "`or` cannot name an ACL: it is the OR operator of conditions",
+            ));
+        }
+        if self.index.contains_key(name) {
+            return Err(AclError::new(0, format!("ACL `{name}` is already defined")));
+        }
+        self.index.insert(name.to_owned(), self.acls.len());
+        self.acls.push((name.to_owned(), Arc::new(acl)));
+        Ok(())
     }
 
     /// Looks a named ACL up.
     pub fn get(&self, name: &str) -> Option<&Arc<Acl>> {
-        let _ = name;
-        todo!()
+        let &at = self.index.get(name)?;
+        self.acls.get(at).map(|(_, acl)| acl)
     }
 
     /// The names, in definition order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        std::iter::empty()
+        self.acls.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// The number of named ACLs.
+    pub fn len(&self) -> usize {
+        self.acls.len()
+    }
+
+    /// Whether no ACL is defined.
+    pub fn is_empty(&self) -> bool {
+        self.acls.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,6 +16,9 @@ pub struct AclError {
 impl AclError {
     /// Builds an error at `offset`.
     pub fn new(offset: usize, message: impl Into<String>) -> Self {
-        AclError { message: message.into(), offset }
+        AclError {
+            message: message.into(),
+            offset,
+        }
     }
 }

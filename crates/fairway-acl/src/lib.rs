@@ -37,9 +37,13 @@
 mod acl;
 mod cond;
 mod error;
+mod matcher;
 mod normalize;
 mod request;
 mod rule;
+mod sample;
+#[cfg(test)]
+mod testutil;
 mod token;
 
 pub use acl::{Acl, AclSet, Fetch, MatchKind};

@@ -1,6 +1,15 @@
 //! `http_request` rules and `use_backend` lines.
 
+use crate::token::{is_http_token, is_name, tokenize, Word};
 use crate::{AclError, AclSet, Guard, Request};
+
+/// The actions, as listed in error messages.
+const ACTIONS: &str = "deny, allow, return, redirect, set-header, add-header, del-header, set-path";
+
+const IF_UNLESS: &str = "`if` or `unless`";
+
+/// The redirect codes, as listed in error messages.
+const REDIRECT_CODES: [u16; 5] = [301, 302, 303, 307, 308];
 
 /// What an `http_request` rule does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +83,89 @@ pub struct HttpRule {
 impl HttpRule {
     /// Parses `deny status 429 if { hdr(user-agent) -m sub badbot }`.
     pub fn parse(text: &str, acls: &AclSet) -> Result<HttpRule, AclError> {
-        let _ = (text, acls);
-        todo!()
+        let words = tokenize(text)?;
+        let Some((verb, args)) = words.split_first() else {
+            return Err(AclError::new(
+                0,
+                format!("missing action (supported: {ACTIONS})"),
+            ));
+        };
+        let mut args = Args { words: args, at: 0 };
+        let (action, expected) = match verb.text.as_str() {
+            "deny" => {
+                let mut status = 403;
+                let mut expected = "`status`, `if` or `unless`";
+                if let Some(key) = args.keyword(&["status", "deny_status"]) {
+                    status = parse_status(args.value(key, "a status code")?, "deny", 200)?;
+                    expected = IF_UNLESS;
+                }
+                (HttpAction::Deny { status }, expected)
+            }
+            "allow" => (HttpAction::Allow, IF_UNLESS),
+            "return" => (
+                parse_return(&mut args)?,
+                "`status`, `content-type`, `string`, `if` or `unless`",
+            ),
+            "redirect" => parse_redirect(verb, &mut args)?,
+            "set-header" | "add-header" => {
+                let name = header_name(args.value(verb, "a header name and a value")?)?;
+                let value = args.value(verb, "a header name and a value")?;
+                check_field(value, "header value")?;
+                let value = value.text.clone();
+                let action = if verb.text == "set-header" {
+                    HttpAction::SetHeader { name, value }
+                } else {
+                    HttpAction::AddHeader { name, value }
+                };
+                (
+                    action,
+                    "`if` or `unless`; quote a value that contains spaces",
+                )
+            }
+            "del-header" => {
+                let name = header_name(args.value(verb, "a header name")?)?;
+                (HttpAction::DelHeader { name }, IF_UNLESS)
+            }
+            "set-path" => {
+                let path = args.value(verb, "a path")?;
+                if !path.text.starts_with('/') {
+                    return Err(AclError::new(
+                        path.offset,
+                        format!(
+                            "invalid path `{}` for `set-path`: it must start with `/`",
+                            path.text.escape_debug()
+                        ),
+                    ));
+                }
+                if path
+                    .text
+                    .bytes()
+                    .any(|c| c.is_ascii_control() || c == b' ' || c == b'?' || c == b'#')
+                {
+                    return Err(AclError::new(
+                        path.offset,
+                        format!(
+                            "invalid path `{}` for `set-path`: no spaces, control characters, `?` or `#`",
+                            path.text.escape_debug()
+                        ),
+                    ));
+                }
+                (
+                    HttpAction::SetPath {
+                        path: path.text.clone(),
+                    },
+                    IF_UNLESS,
+                )
+            }
+            other => {
+                return Err(AclError::new(
+                    verb.offset,
+                    format!("unknown action `{other}` (supported: {ACTIONS})"),
+                ));
+            }
+        };
+        let guard = Guard::from_words(args.rest(), acls, text.len(), expected)?;
+        Ok(HttpRule { action, guard })
     }
 
     /// Whether the rule applies to this request.
@@ -98,12 +188,565 @@ pub struct UseBackend {
 impl UseBackend {
     /// Parses `light if lightwork`.
     pub fn parse(text: &str, acls: &AclSet) -> Result<UseBackend, AclError> {
-        let _ = (text, acls);
-        todo!()
+        let words = tokenize(text)?;
+        let Some((name, rest)) = words.split_first() else {
+            return Err(AclError::new(0, "missing backend name"));
+        };
+        if !is_name(&name.text) {
+            return Err(AclError::new(
+                name.offset,
+                format!(
+                    "invalid backend name `{}` (names are [A-Za-z0-9_.-]+)",
+                    name.text
+                ),
+            ));
+        }
+        let guard = Guard::from_words(rest, acls, text.len(), IF_UNLESS)?;
+        Ok(UseBackend {
+            backend: name.text.clone(),
+            backend_offset: name.offset,
+            guard,
+        })
     }
 
     /// Whether this line selects its backend for the request.
     pub fn applies(&self, req: &dyn Request) -> bool {
         self.guard.as_ref().is_none_or(|g| g.holds(req))
+    }
+}
+
+/// The words after an action, consumed left to right.
+struct Args<'w> {
+    words: &'w [Word],
+    at: usize,
+}
+
+impl<'w> Args<'w> {
+    /// Consumes the next word if it is one of `keys`, written bare.
+    fn keyword(&mut self, keys: &[&str]) -> Option<&'w Word> {
+        let word = self.words.get(self.at)?;
+        if keys.iter().any(|k| word.is_bare(k)) {
+            self.at += 1;
+            Some(word)
+        } else {
+            None
+        }
+    }
+
+    /// Consumes the value that must follow `key`.
+    fn value(&mut self, key: &Word, what: &str) -> Result<&'w Word, AclError> {
+        let word = self
+            .words
+            .get(self.at)
+            .ok_or_else(|| AclError::new(key.offset, format!("`{}` needs {what}", key.text)))?;
+        self.at += 1;
+        Ok(word)
+    }
+
+    /// The words not consumed yet.
+    fn rest(&self) -> &'w [Word] {
+        self.words.get(self.at..).unwrap_or_default()
+    }
+}
+
+/// `return [status N] [content-type T] [string S]`, options in any order.
+fn parse_return(args: &mut Args<'_>) -> Result<HttpAction, AclError> {
+    let mut status = None;
+    let mut content_type = None;
+    let mut body = None;
+    while let Some(key) = args.keyword(&["status", "content-type", "string"]) {
+        let value = match key.text.as_str() {
+            "status" => args.value(key, "a status code")?,
+            "content-type" => args.value(key, "a media type")?,
+            _ => args.value(key, "a body")?,
+        };
+        let (slot, given) = match key.text.as_str() {
+            "status" => {
+                let previous = status.replace(parse_status(value, "return", 100)?);
+                ("status", previous.is_some())
+            }
+            "content-type" => {
+                check_field(value, "content type")?;
+                (
+                    "content-type",
+                    content_type.replace(value.text.clone()).is_some(),
+                )
+            }
+            _ => ("string", body.replace(value.text.clone()).is_some()),
+        };
+        if given {
+            return Err(AclError::new(key.offset, format!("`{slot}` given twice")));
+        }
+    }
+    Ok(HttpAction::Return {
+        status: status.unwrap_or(200),
+        content_type,
+        body,
+    })
+}
+
+/// `redirect location URL [code N]` or `redirect scheme S [code N]`.
+fn parse_redirect(
+    verb: &Word,
+    args: &mut Args<'_>,
+) -> Result<(HttpAction, &'static str), AclError> {
+    let kind = args.value(verb, "`location URL` or `scheme SCHEME`")?;
+    let target = match kind.text.as_str() {
+        "location" | "scheme" if !kind.quoted => args.value(kind, "a value")?,
+        other => {
+            return Err(AclError::new(
+                kind.offset,
+                format!("unknown redirect type `{other}` (supported: location, scheme)"),
+            ));
+        }
+    };
+    let mut code = 302;
+    let mut expected = "`code`, `if` or `unless`";
+    if let Some(key) = args.keyword(&["code"]) {
+        let value = args.value(key, "a redirect code")?;
+        code = match value.text.parse::<u16>() {
+            Ok(c) if REDIRECT_CODES.contains(&c) => c,
+            _ => {
+                return Err(AclError::new(
+                    value.offset,
+                    format!(
+                        "invalid redirect code `{}` (valid: 301, 302, 303, 307, 308)",
+                        value.text
+                    ),
+                ));
+            }
+        };
+        expected = IF_UNLESS;
+    }
+    let action = if kind.text == "location" {
+        if target.text.is_empty() {
+            return Err(AclError::new(target.offset, "empty redirect location"));
+        }
+        check_field(target, "redirect location")?;
+        HttpAction::RedirectLocation {
+            location: target.text.clone(),
+            code,
+        }
+    } else {
+        let mut chars = target.text.chars();
+        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if !valid {
+            return Err(AclError::new(
+                target.offset,
+                format!("invalid scheme `{}`", target.text.escape_debug()),
+            ));
+        }
+        HttpAction::RedirectScheme {
+            scheme: target.text.to_ascii_lowercase(),
+            code,
+        }
+    };
+    Ok((action, expected))
+}
+
+/// A status code of `action` between `min` and 599.
+fn parse_status(w: &Word, action: &str, min: u16) -> Result<u16, AclError> {
+    match w.text.parse::<u16>() {
+        Ok(s) if (min..=599).contains(&s) && w.text.bytes().all(|c| c.is_ascii_digit()) => Ok(s),
+        _ => Err(AclError::new(
+            w.offset,
+            format!(
+                "invalid status `{}` for `{action}` (expected {min}..=599)",
+                w.text
+            ),
+        )),
+    }
+}
+
+/// A header name, lower-cased.
+fn header_name(w: &Word) -> Result<String, AclError> {
+    if is_http_token(&w.text) {
+        Ok(w.text.to_ascii_lowercase())
+    } else {
+        Err(AclError::new(
+            w.offset,
+            format!("invalid header name `{}`", w.text.escape_debug()),
+        ))
+    }
+}
+
+/// Rejects CR, LF and NUL, which would split or truncate a header.
+fn check_field(w: &Word, what: &str) -> Result<(), AclError> {
+    if w.text.contains(['\r', '\n', '\0']) {
+        return Err(AclError::new(
+            w.offset,
+            format!("{what} must not contain CR, LF or NUL"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::TestReq;
+    use crate::Acl;
+
+    fn set() -> AclSet {
+        let mut set = AclSet::new();
+        let acl = Acl::parse("src 127.0.0.0/8");
+        assert!(acl.is_ok_and(|acl| set.insert("internal", acl).is_ok()));
+        set
+    }
+
+    fn rule(text: &str) -> HttpRule {
+        match HttpRule::parse(text, &set()) {
+            Ok(r) => r,
+            Err(e) => panic!("{text:?}: {e} at {}", e.offset),
+        }
+    }
+
+    fn action(text: &str) -> HttpAction {
+        rule(text).action
+    }
+
+    fn err(text: &str) -> (String, usize) {
+        match HttpRule::parse(text, &set()) {
+            Ok(r) => panic!("{text:?} parsed: {r:?}"),
+            Err(e) => (e.message, e.offset),
+        }
+    }
+
+    fn header(name: &str, value: &str) -> (String, String) {
+        (name.to_owned(), value.to_owned())
+    }
+
+    #[test]
+    fn deny_and_allow() {
+        assert_eq!(action("deny"), HttpAction::Deny { status: 403 });
+        assert_eq!(action("deny status 429"), HttpAction::Deny { status: 429 });
+        assert_eq!(
+            action("deny deny_status 503"),
+            HttpAction::Deny { status: 503 }
+        );
+        assert_eq!(action("allow"), HttpAction::Allow);
+        assert!(rule("deny").guard.is_none());
+        assert!(rule("allow").applies(&TestReq::get("/")));
+    }
+
+    #[test]
+    fn returns() {
+        assert_eq!(
+            action("return"),
+            HttpAction::Return {
+                status: 200,
+                content_type: None,
+                body: None
+            }
+        );
+        assert_eq!(
+            action(r#"return status 200 content-type text/plain string "ok""#),
+            HttpAction::Return {
+                status: 200,
+                content_type: Some("text/plain".into()),
+                body: Some("ok".into())
+            }
+        );
+        assert_eq!(
+            action(r#"return string "hello world\n" status 503"#),
+            HttpAction::Return {
+                status: 503,
+                content_type: None,
+                body: Some("hello world\n".into())
+            }
+        );
+        assert_eq!(
+            action("return status 101"),
+            HttpAction::Return {
+                status: 101,
+                content_type: None,
+                body: None
+            }
+        );
+    }
+
+    #[test]
+    fn redirects() {
+        assert_eq!(
+            action("redirect location https://example.org/"),
+            HttpAction::RedirectLocation {
+                location: "https://example.org/".into(),
+                code: 302
+            }
+        );
+        assert_eq!(
+            action("redirect location /new code 301"),
+            HttpAction::RedirectLocation {
+                location: "/new".into(),
+                code: 301
+            }
+        );
+        assert_eq!(
+            action("redirect scheme HTTPS"),
+            HttpAction::RedirectScheme {
+                scheme: "https".into(),
+                code: 302
+            }
+        );
+        for code in [301, 302, 303, 307, 308] {
+            assert_eq!(
+                action(&format!(
+                    "redirect scheme https code {code} unless internal"
+                )),
+                HttpAction::RedirectScheme {
+                    scheme: "https".into(),
+                    code
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn header_and_path_actions() {
+        let HttpAction::SetHeader { name, value } = action("set-header X-Env prod") else {
+            panic!("not set-header");
+        };
+        assert_eq!((name, value), header("x-env", "prod"));
+        let HttpAction::AddHeader { name, value } = action(r#"add-header Via "1.1 fairway""#)
+        else {
+            panic!("not add-header");
+        };
+        assert_eq!((name, value), header("via", "1.1 fairway"));
+        assert_eq!(
+            action(r#"set-header X-Empty """#),
+            HttpAction::SetHeader {
+                name: "x-empty".into(),
+                value: String::new()
+            }
+        );
+        assert_eq!(
+            action("del-header X-Debug"),
+            HttpAction::DelHeader {
+                name: "x-debug".into()
+            }
+        );
+        assert_eq!(
+            action("set-path /v2/api"),
+            HttpAction::SetPath {
+                path: "/v2/api".into()
+            }
+        );
+    }
+
+    #[test]
+    fn guards() {
+        let r = rule("deny status 429 if { hdr(user-agent) -m sub badbot }");
+        assert_eq!(r.action, HttpAction::Deny { status: 429 });
+        assert!(r.applies(&TestReq::get("/").header("User-Agent", "x badbot")));
+        assert!(!r.applies(&TestReq::get("/").header("User-Agent", "curl")));
+        assert!(!r.applies(&TestReq::get("/")));
+        let r = rule("del-header X-Debug unless internal");
+        assert!(!r.applies(&TestReq::get("/").src("127.0.0.1")));
+        assert!(r.applies(&TestReq::get("/").src("10.0.0.1")));
+        assert!(r.applies(&TestReq::get("/")));
+        let r = rule("deny if { path -i -m beg /admin }");
+        assert!(r.applies(&TestReq::get("/ADMIN/x")) && !r.applies(&TestReq::get("/x")));
+        let r =
+            rule(r#"return status 200 content-type text/plain string "ok" if { path /healthz }"#);
+        assert!(r.applies(&TestReq::get("/healthz")) && !r.applies(&TestReq::get("/")));
+    }
+
+    #[test]
+    fn use_backend() {
+        let u = UseBackend::parse("light if internal", &set());
+        let Ok(u) = u else { panic!("{u:?}") };
+        assert_eq!((u.backend.as_str(), u.backend_offset), ("light", 0));
+        assert!(u.applies(&TestReq::get("/").src("127.0.0.2")));
+        assert!(!u.applies(&TestReq::get("/").src("10.0.0.2")));
+        let u = UseBackend::parse("  heavy", &set());
+        let Ok(u) = u else { panic!("{u:?}") };
+        assert_eq!((u.backend.as_str(), u.backend_offset), ("heavy", 2));
+        assert!(u.guard.is_none() && u.applies(&TestReq::get("/")));
+        let u = UseBackend::parse("api unless { path_beg /static/ } !internal", &set());
+        let Ok(u) = u else { panic!("{u:?}") };
+        assert!(!u.applies(&TestReq::get("/static/x").src("10.0.0.1")));
+        assert!(u.applies(&TestReq::get("/x").src("10.0.0.1")));
+        assert!(u.applies(&TestReq::get("/static/x").src("127.0.0.1")));
+
+        let e = |text: &str| match UseBackend::parse(text, &set()) {
+            Ok(u) => panic!("{text:?} parsed: {u:?}"),
+            Err(e) => (e.message, e.offset),
+        };
+        assert_eq!(e(""), ("missing backend name".into(), 0));
+        assert_eq!(
+            e(" 'a b' if internal"),
+            (
+                "invalid backend name `a b` (names are [A-Za-z0-9_.-]+)".into(),
+                1
+            )
+        );
+        assert_eq!(
+            e("light when x"),
+            ("unexpected `when` (expected `if` or `unless`)".into(), 6)
+        );
+        assert_eq!(e("light if"), ("missing condition after `if`".into(), 6));
+        assert_eq!(
+            e("light if nope"),
+            ("unknown ACL `nope` (known: internal)".into(), 9)
+        );
+    }
+
+    #[test]
+    fn errors() {
+        let supported =
+            "deny, allow, return, redirect, set-header, add-header, del-header, set-path";
+        let cases: &[(&str, String, usize)] = &[
+            ("", format!("missing action (supported: {supported})"), 0),
+            (
+                "dney",
+                format!("unknown action `dney` (supported: {supported})"),
+                0,
+            ),
+            (
+                "deny status 700",
+                "invalid status `700` for `deny` (expected 200..=599)".into(),
+                12,
+            ),
+            (
+                "deny status 199",
+                "invalid status `199` for `deny` (expected 200..=599)".into(),
+                12,
+            ),
+            (
+                "deny status +403",
+                "invalid status `+403` for `deny` (expected 200..=599)".into(),
+                12,
+            ),
+            ("deny status", "`status` needs a status code".into(), 5),
+            (
+                "deny status 403 now",
+                "unexpected `now` (expected `if` or `unless`)".into(),
+                16,
+            ),
+            (
+                "deny now",
+                "unexpected `now` (expected `status`, `if` or `unless`)".into(),
+                5,
+            ),
+            (
+                "allow please",
+                "unexpected `please` (expected `if` or `unless`)".into(),
+                6,
+            ),
+            ("deny unless", "missing condition after `unless`".into(), 5),
+            (
+                "deny if nope",
+                "unknown ACL `nope` (known: internal)".into(),
+                8,
+            ),
+            (
+                "return status 99",
+                "invalid status `99` for `return` (expected 100..=599)".into(),
+                14,
+            ),
+            (
+                "return status 600",
+                "invalid status `600` for `return` (expected 100..=599)".into(),
+                14,
+            ),
+            (
+                "return status abc",
+                "invalid status `abc` for `return` (expected 100..=599)".into(),
+                14,
+            ),
+            (
+                "return status 200 status 201",
+                "`status` given twice".into(),
+                18,
+            ),
+            ("return string", "`string` needs a body".into(), 7),
+            (
+                "return file x",
+                "unexpected `file` (expected `status`, `content-type`, `string`, `if` or `unless`)"
+                    .into(),
+                7,
+            ),
+            (
+                "return content-type \"a\nb\"",
+                "content type must not contain CR, LF or NUL".into(),
+                20,
+            ),
+            (
+                "redirect",
+                "`redirect` needs `location URL` or `scheme SCHEME`".into(),
+                0,
+            ),
+            (
+                "redirect prefix /x",
+                "unknown redirect type `prefix` (supported: location, scheme)".into(),
+                9,
+            ),
+            ("redirect location", "`location` needs a value".into(), 9),
+            (
+                "redirect location /x code 305",
+                "invalid redirect code `305` (valid: 301, 302, 303, 307, 308)".into(),
+                26,
+            ),
+            (
+                "redirect location /x code",
+                "`code` needs a redirect code".into(),
+                21,
+            ),
+            (
+                "redirect location /x drop-query",
+                "unexpected `drop-query` (expected `code`, `if` or `unless`)".into(),
+                21,
+            ),
+            (
+                "redirect location \"\"",
+                "empty redirect location".into(),
+                18,
+            ),
+            ("redirect scheme 1http", "invalid scheme `1http`".into(), 16),
+            (
+                "set-header X-Env",
+                "`set-header` needs a header name and a value".into(),
+                0,
+            ),
+            (
+                "set-header X-Env a b",
+                "unexpected `b` (expected `if` or `unless`; quote a value that contains spaces)"
+                    .into(),
+                19,
+            ),
+            (
+                "set-header \"X Env\" a",
+                "invalid header name `X Env`".into(),
+                11,
+            ),
+            (
+                "add-header X-A \"a\r\nX-B: b\"",
+                "header value must not contain CR, LF or NUL".into(),
+                15,
+            ),
+            ("del-header", "`del-header` needs a header name".into(), 0),
+            ("del-header a:b", "invalid header name `a:b`".into(), 11),
+            (
+                "set-path v2",
+                "invalid path `v2` for `set-path`: it must start with `/`".into(),
+                9,
+            ),
+            (
+                "set-path /a?b",
+                "invalid path `/a?b` for `set-path`: no spaces, control characters, `?` or `#`"
+                    .into(),
+                9,
+            ),
+            ("set-path", "`set-path` needs a path".into(), 0),
+            (
+                "deny if { path \"/x }",
+                "unterminated `\"` quote".into(),
+                15,
+            ),
+        ];
+        for (text, message, offset) in cases {
+            assert_eq!(err(text), (message.clone(), *offset), "{text:?}");
+        }
     }
 }
