@@ -56,6 +56,15 @@ impl Config {
         load::from_file(path.as_ref(), &|k| std::env::var(k).ok())
     }
 
+    /// As [`Config::from_file`], with `${VAR}` looked up through `env`
+    /// instead of the process environment.
+    pub fn from_file_with_env(
+        path: impl AsRef<Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        load::from_file(path.as_ref(), env)
+    }
+
     /// Validates YAML text; `source_name` is used in error messages.
     /// `${VAR}` is taken from the process environment.
     pub fn from_yaml_str(text: &str, source_name: &str) -> Result<Config, ConfigError> {

@@ -1,0 +1,306 @@
+//! `frontends.NAME`: listeners, timeouts, ACLs and rules.
+
+use super::mode;
+use super::node::{Ctx, Entry, Item, Pos, Text};
+use crate::{Frontend, Mode};
+use fairway_acl::{Acl, AclError, AclSet, HttpAction, HttpRule, UseBackend};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+const KEYS: &[&str] = &[
+    "bind",
+    "mode",
+    "timeout_client",
+    "timeout_http_request",
+    "normalize_path",
+    "forwardfor",
+    "acl",
+    "http_request",
+    "use_backend",
+    "default_backend",
+];
+const LATER: &[&str] = &["tls", "tcp_request"];
+
+/// A reference to a backend by name, for the cross-reference checks.
+pub(crate) struct BackendRef {
+    pub name: String,
+    pub pos: Option<Pos>,
+    pub path: String,
+}
+
+/// A bound address and where it was written.
+pub(crate) struct Bind {
+    pub addr: SocketAddr,
+    pub pos: Option<Pos>,
+    pub path: String,
+}
+
+/// A parsed frontend with what the cross-reference checks need.
+pub(crate) struct Parsed {
+    pub frontend: Frontend,
+    pub binds: Vec<Bind>,
+    pub refs: Vec<BackendRef>,
+}
+
+/// Parses one entry of `frontends`.
+pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Parsed {
+    cx.check_name(entry);
+    let mut f = cx.fields(&entry.item, KEYS, LATER);
+    let mut frontend = Frontend {
+        name: entry.key.to_string(),
+        bind: Vec::new(),
+        mode: Mode::Http,
+        timeout_client: Duration::from_secs(60),
+        timeout_http_request: Duration::from_secs(10),
+        normalize_path: true,
+        forwardfor: true,
+        acls: AclSet::new(),
+        http_request: Vec::new(),
+        use_backend: Vec::new(),
+        default_backend: None,
+    };
+    let mut binds = Vec::new();
+    let mut refs = Vec::new();
+
+    match f.take("bind") {
+        Some(e) => binds = parse_binds(cx, &e),
+        None => cx.error(
+            entry.key_pos,
+            &entry.item.path,
+            "missing required key `bind`",
+        ),
+    }
+    frontend.bind = binds.iter().map(|b| b.addr).collect();
+    if let Some(e) = f.take("mode") {
+        frontend.mode = mode(cx, &e.item).unwrap_or_default();
+    }
+    if let Some(e) = f.take("timeout_client") {
+        frontend.timeout_client = cx.timeout(&e.item).unwrap_or(frontend.timeout_client);
+    }
+    if let Some(e) = f.take("timeout_http_request") {
+        frontend.timeout_http_request =
+            cx.timeout(&e.item).unwrap_or(frontend.timeout_http_request);
+    }
+    if let Some(e) = f.take("normalize_path") {
+        frontend.normalize_path = cx.boolean(&e.item).unwrap_or(true);
+    }
+    if let Some(e) = f.take("forwardfor") {
+        frontend.forwardfor = cx.boolean(&e.item).unwrap_or(true);
+    }
+    // ACLs first, whatever the key order in the file: the rules refer to them.
+    if let Some(e) = f.take("acl") {
+        frontend.acls = parse_acls(cx, &e.item);
+    }
+    let mut rules_ok = true;
+    if let Some(e) = f.take("http_request") {
+        for item in cx.list(&e.item).unwrap_or_default() {
+            match line(cx, &item, |s| HttpRule::parse(s, &frontend.acls)) {
+                Some(rule) => frontend.http_request.push(rule),
+                None => rules_ok = false,
+            }
+        }
+    }
+    if let Some(e) = f.take("use_backend") {
+        for item in cx.list(&e.item).unwrap_or_default() {
+            let Some(text) = cx.text(&item) else {
+                rules_ok = false;
+                continue;
+            };
+            match UseBackend::parse(&text.value, &frontend.acls) {
+                Ok(ub) => {
+                    let pos = cx.pos_in(&text, ub.backend_offset);
+                    refs.push(BackendRef {
+                        name: ub.backend.clone(),
+                        pos,
+                        path: item.path.clone(),
+                    });
+                    frontend.use_backend.push(ub);
+                }
+                Err(err) => {
+                    acl_error(cx, &item, &text, err);
+                    rules_ok = false;
+                }
+            }
+        }
+    }
+    if let Some(e) = f.take("default_backend") {
+        if let Some(text) = cx.text(&e.item) {
+            refs.push(BackendRef {
+                name: text.value.clone(),
+                pos: e.item.pos,
+                path: e.item.path.clone(),
+            });
+            frontend.default_backend = Some(text.value);
+        } else {
+            rules_ok = false;
+        }
+    }
+    if rules_ok && frontend.default_backend.is_none() && !answers_everything(&frontend) {
+        let msg = "missing `default_backend` (required unless an unconditional \
+                   `use_backend` or `http_request` rule handles every request)";
+        cx.error(entry.key_pos, &entry.item.path, msg);
+    }
+    Parsed {
+        frontend,
+        binds,
+        refs,
+    }
+}
+
+/// Whether every request is routed or answered without `default_backend`.
+fn answers_everything(f: &Frontend) -> bool {
+    let answers = |r: &HttpRule| {
+        r.guard.is_none()
+            && matches!(
+                r.action,
+                HttpAction::Deny { .. }
+                    | HttpAction::Return { .. }
+                    | HttpAction::RedirectLocation { .. }
+                    | HttpAction::RedirectScheme { .. }
+            )
+    };
+    f.http_request.iter().any(answers) || f.use_backend.iter().any(|u| u.guard.is_none())
+}
+
+/// `bind`: one address or a list of them, at least one.
+fn parse_binds(cx: &mut Ctx<'_>, e: &Entry<'_>) -> Vec<Bind> {
+    let items = match e.item.node {
+        marked_yaml::Node::Sequence(_) => {
+            let items = cx.list(&e.item).unwrap_or_default();
+            if items.is_empty() {
+                cx.error(e.item.pos, &e.item.path, "at least one address is required");
+            }
+            items
+        }
+        _ => vec![e.item.clone()],
+    };
+    let mut binds = Vec::new();
+    for item in items {
+        let Some(text) = cx.text(&item) else { continue };
+        match bind_addr(&text.value) {
+            Ok(addr) => binds.push(Bind {
+                addr,
+                pos: item.pos,
+                path: item.path,
+            }),
+            Err(msg) => cx.error(item.pos, &item.path, msg),
+        }
+    }
+    binds
+}
+
+/// Parses `ip:port`, `[v6]:port`, `*:port` or `:port` (all interfaces).
+pub(crate) fn bind_addr(s: &str) -> Result<SocketAddr, String> {
+    let invalid =
+        || format!("invalid bind address `{s}` (expected ip:port, [ipv6]:port, *:port or :port)");
+    let addr = if let Some(port) = s.strip_prefix("*:").or_else(|| s.strip_prefix(':')) {
+        let port = port.parse::<u16>().map_err(|_| invalid())?;
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
+    } else {
+        s.parse::<SocketAddr>().map_err(|_| invalid())?
+    };
+    if addr.port() == 0 {
+        return Err(format!(
+            "invalid port in bind address `{s}` (expected 1 to 65535)"
+        ));
+    }
+    Ok(addr)
+}
+
+/// `acl`: name -> ACL line, in file order.
+fn parse_acls(cx: &mut Ctx<'_>, item: &Item<'_>) -> AclSet {
+    let mut acls = AclSet::new();
+    for e in cx.entries(item).unwrap_or_default() {
+        let acl = match cx.text(&e.item) {
+            Some(text) => match Acl::parse(&text.value) {
+                Ok(acl) => Some(acl),
+                Err(err) => {
+                    acl_error(cx, &e.item, &text, err);
+                    None
+                }
+            },
+            None => None,
+        };
+        match acl {
+            Some(acl) => {
+                if let Err(err) = acls.insert(e.key, acl) {
+                    cx.error(e.key_pos, &e.item.path, err.message);
+                }
+            }
+            // Define the name anyway, so that rules using it do not report
+            // it as unknown on top of the error already reported.
+            None => {
+                if let Ok(placeholder) = Acl::parse("path /") {
+                    let _ = acls.insert(e.key, placeholder);
+                }
+            }
+        }
+    }
+    acls
+}
+
+/// Reads a string item and parses it with `parse`, reporting its error.
+fn line<T>(
+    cx: &mut Ctx<'_>,
+    item: &Item<'_>,
+    parse: impl FnOnce(&str) -> Result<T, AclError>,
+) -> Option<T> {
+    let text = cx.text(item)?;
+    match parse(&text.value) {
+        Ok(v) => Some(v),
+        Err(err) => {
+            acl_error(cx, item, &text, err);
+            None
+        }
+    }
+}
+
+/// Reports an ACL-language error at its column inside the YAML value.
+fn acl_error(cx: &mut Ctx<'_>, item: &Item<'_>, text: &Text, err: AclError) {
+    let pos = cx.pos_in(text, err.offset);
+    cx.error(pos, &item.path, err.message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_forms() {
+        assert_eq!(
+            bind_addr("127.0.0.1:8080").unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        assert_eq!(
+            bind_addr("[::1]:443").unwrap(),
+            "[::1]:443".parse().unwrap()
+        );
+        assert_eq!(bind_addr("*:80").unwrap(), "0.0.0.0:80".parse().unwrap());
+        assert_eq!(bind_addr(":80").unwrap(), "0.0.0.0:80".parse().unwrap());
+        assert_eq!(
+            bind_addr("0.0.0.0:80").unwrap(),
+            "0.0.0.0:80".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_binds() {
+        for bad in [
+            "",
+            "8080",
+            "localhost:80",
+            "1.2.3.4",
+            "1.2.3.4:",
+            "1.2.3.4:70000",
+            "::1:80",
+            "*:",
+            ":x",
+            "*:0",
+        ] {
+            assert!(bind_addr(bad).is_err(), "{bad}");
+        }
+        assert!(bind_addr(":0")
+            .unwrap_err()
+            .contains("invalid port in bind address `:0`"));
+    }
+}

@@ -1,0 +1,435 @@
+//! Loader tests that need no ACL parsing (no `acl`, `http_request` or
+//! `use_backend` lines), so they hold whatever the ACL crate's state.
+
+use super::*;
+use std::time::Duration;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn load_ok(yaml: &str) -> Config {
+    match from_str(yaml, "t.yaml", &no_env) {
+        Ok(c) => c,
+        Err(e) => panic!("unexpected errors:\n{e}"),
+    }
+}
+
+fn load_err(yaml: &str) -> String {
+    match from_str(yaml, "t.yaml", &no_env) {
+        Ok(_) => panic!("loaded, but errors were expected"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const MINIMAL: &str = "\
+frontends:
+  web:
+    bind: 127.0.0.1:8080
+    default_backend: app
+backends:
+  app:
+    servers:
+      s1: { addr: 127.0.0.1:8001 }
+";
+
+#[test]
+fn minimal_config_gets_the_defaults() {
+    let c = load_ok(MINIMAL);
+    assert_eq!(c.global, Global::default());
+    assert_eq!(c.path, None);
+    let f = &c.frontends[0];
+    assert_eq!(f.name, "web");
+    assert_eq!(f.bind, vec!["127.0.0.1:8080".parse().unwrap()]);
+    assert_eq!(f.mode, Mode::Http);
+    assert_eq!(f.timeout_client, Duration::from_secs(60));
+    assert_eq!(f.timeout_http_request, Duration::from_secs(10));
+    assert!(f.normalize_path);
+    assert!(f.forwardfor);
+    assert!(f.http_request.is_empty());
+    assert!(f.use_backend.is_empty());
+    assert_eq!(f.default_backend.as_deref(), Some("app"));
+    let b = &c.backends[0];
+    assert_eq!(b.name, "app");
+    assert_eq!(b.mode, Mode::Http);
+    assert_eq!(b.balance, crate::Balance::RoundRobin);
+    assert_eq!(b.timeout_connect, Duration::from_secs(5));
+    assert_eq!(b.timeout_server, Duration::from_secs(60));
+    assert_eq!(b.retries, 2);
+    assert!(b.redispatch);
+    let s = &b.servers[0];
+    assert_eq!(
+        (s.name.as_str(), s.addr.as_str(), s.weight, s.backup),
+        ("s1", "127.0.0.1:8001", 1, false)
+    );
+    assert_eq!(s.socket_addr, "127.0.0.1:8001".parse().unwrap());
+}
+
+#[test]
+fn every_setting_is_read() {
+    let c = load_ok(
+        "\
+global:
+  threads: 4
+  grace_period: 250ms
+  pid_file: /run/f.pid
+  upgrade_sock: /run/f.sock
+  log_level: debug
+  access_log: true
+frontends:
+  web:
+    bind: ['*:8080', ':8081', '[::1]:8082']
+    mode: http
+    timeout_client: 2m
+    timeout_http_request: 5s
+    normalize_path: false
+    forwardfor: false
+    default_backend: app
+backends:
+  app:
+    mode: http
+    balance: roundrobin
+    timeout_connect: 1s
+    timeout_server: 90s
+    retries: 0
+    redispatch: false
+    servers:
+      a: { addr: 'localhost:8001', weight: 0, backup: true }
+      b: { addr: '[::1]:8002', weight: 256 }
+  empty: {}
+",
+    );
+    let g = &c.global;
+    assert_eq!(g.threads, Some(4));
+    assert_eq!(g.grace_period, Duration::from_millis(250));
+    assert_eq!(g.pid_file, PathBuf::from("/run/f.pid"));
+    assert_eq!(g.upgrade_sock, PathBuf::from("/run/f.sock"));
+    assert_eq!(g.log_level, LogLevel::Debug);
+    assert!(g.access_log);
+    let f = &c.frontends[0];
+    let binds: Vec<SocketAddr> = ["0.0.0.0:8080", "0.0.0.0:8081", "[::1]:8082"]
+        .map(|s| s.parse().unwrap())
+        .to_vec();
+    assert_eq!(f.bind, binds);
+    assert_eq!(f.timeout_client, Duration::from_secs(120));
+    assert_eq!(f.timeout_http_request, Duration::from_secs(5));
+    assert!(!f.normalize_path && !f.forwardfor);
+    let b = &c.backends[0];
+    assert_eq!(b.timeout_connect, Duration::from_secs(1));
+    assert_eq!(b.timeout_server, Duration::from_secs(90));
+    assert_eq!(b.retries, 0);
+    assert!(!b.redispatch);
+    assert_eq!((b.servers[0].weight, b.servers[0].backup), (0, true));
+    assert!(b.servers[0].socket_addr.ip().is_loopback());
+    assert_eq!(b.servers[0].addr, "localhost:8001");
+    assert_eq!(b.servers[1].weight, 256);
+    assert!(c.backends[1].servers.is_empty());
+    assert_eq!(c.backend_index("empty"), Some(1));
+}
+
+#[test]
+fn nulls_count_as_empty_sections() {
+    let c = load_ok(
+        "global:\nfrontends:\n  web:\n    bind: :80\n    default_backend: b\nbackends:\n  b:\n    servers:\n",
+    );
+    assert_eq!(c.global, Global::default());
+    assert!(c.backends[0].servers.is_empty());
+}
+
+#[test]
+fn env_substitution() {
+    let yaml = "\
+frontends:
+  web:
+    bind: \"${HOST}:${PORT}\"
+    default_backend: ${BACKEND}
+backends:
+  app:
+    timeout_server: ${T}
+    servers: { s: { addr: '127.0.0.1:${PORT}', weight: '${W}' } }
+global: { pid_file: /tmp/$$x.pid }
+";
+    let env = |k: &str| {
+        let v = match k {
+            "HOST" => "127.0.0.1",
+            "PORT" => "9000",
+            "BACKEND" => "app",
+            "T" => "3s",
+            "W" => "7",
+            _ => return None,
+        };
+        Some(v.to_string())
+    };
+    let c = from_str(yaml, "t.yaml", &env).unwrap();
+    assert_eq!(c.frontends[0].bind, vec!["127.0.0.1:9000".parse().unwrap()]);
+    assert_eq!(c.frontends[0].default_backend.as_deref(), Some("app"));
+    assert_eq!(c.backends[0].timeout_server, Duration::from_secs(3));
+    assert_eq!(c.backends[0].servers[0].weight, 7);
+    assert_eq!(c.global.pid_file, PathBuf::from("/tmp/$x.pid"));
+
+    let e = from_str(yaml, "t.yaml", &|k| if k == "PORT" { None } else { env(k) }).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "t.yaml:3:20: frontends.web.bind: environment variable `PORT` is not set\n\
+         t.yaml:8:38: backends.app.servers.s.addr: environment variable `PORT` is not set"
+    );
+}
+
+#[test]
+fn unknown_keys_list_the_valid_ones() {
+    let e = load_err(&format!("{MINIMAL}    extra: 1\nfrontend: {{}}\n"));
+    assert_eq!(
+        e,
+        "t.yaml:9:5: backends.app.extra: unknown key `extra` (expected one of: mode, balance, \
+         timeout_connect, timeout_server, retries, redispatch, servers)\n\
+         t.yaml:10:1: frontend: unknown key `frontend` (expected one of: global, frontends, backends)"
+    );
+}
+
+#[test]
+fn later_features_are_not_supported_yet() {
+    let e = load_err(
+        "\
+admin: { bind: 127.0.0.1:9000 }
+frontends:
+  web:
+    bind: :80
+    tls: { cert: c.pem, key: k.pem }
+    tcp_request: []
+    default_backend: b
+backends:
+  b:
+    balance: leastconn
+    timeout_queue: 1s
+    cookie: { name: SERVERID }
+    health_check: { type: http }
+    latency: {}
+    discovery: {}
+    servers:
+      s: { addr: 127.0.0.1:1, maxconn: 1, cookie: s, tls: true, sni: x, verify: false, ca: ca.pem }
+",
+    );
+    let expected = "\
+t.yaml:1:1: admin: `admin` is not supported yet
+t.yaml:5:5: frontends.web.tls: `tls` is not supported yet
+t.yaml:6:5: frontends.web.tcp_request: `tcp_request` is not supported yet
+t.yaml:10:14: backends.b.balance: balance `leastconn` is not supported yet
+t.yaml:11:5: backends.b.timeout_queue: `timeout_queue` is not supported yet
+t.yaml:12:5: backends.b.cookie: `cookie` is not supported yet
+t.yaml:13:5: backends.b.health_check: `health_check` is not supported yet
+t.yaml:14:5: backends.b.latency: `latency` is not supported yet
+t.yaml:15:5: backends.b.discovery: `discovery` is not supported yet
+t.yaml:17:31: backends.b.servers.s.maxconn: `maxconn` is not supported yet
+t.yaml:17:43: backends.b.servers.s.cookie: `cookie` is not supported yet
+t.yaml:17:54: backends.b.servers.s.tls: `tls` is not supported yet
+t.yaml:17:65: backends.b.servers.s.sni: `sni` is not supported yet
+t.yaml:17:73: backends.b.servers.s.verify: `verify` is not supported yet
+t.yaml:17:88: backends.b.servers.s.ca: `ca` is not supported yet";
+    assert_eq!(e, expected);
+}
+
+#[test]
+fn balance_names() {
+    let with =
+        |b: &str| load_err(&MINIMAL.replace("  app:\n", &format!("  app:\n    balance: {b}\n")));
+    for later in [
+        "source",
+        "random",
+        "first",
+        "latency",
+        "ewma",
+        "uri",
+        "url_param(id)",
+        "hdr(host)",
+    ] {
+        assert!(
+            with(later).ends_with(&format!("balance `{later}` is not supported yet")),
+            "{later}"
+        );
+    }
+    assert_eq!(
+        with("fastest"),
+        "t.yaml:7:14: backends.app.balance: unknown balance `fastest` (expected one of: roundrobin, leastconn, \
+         source, random, first, latency, ewma, uri, url_param(NAME), hdr(NAME))"
+    );
+    assert!(with("hdr()").contains("unknown balance"));
+}
+
+#[test]
+fn scalar_errors() {
+    let e = load_err(
+        "\
+global:
+  threads: 0
+  grace_period: 10
+  log_level: verbose
+  access_log: yes
+  pid_file: ''
+frontends:
+  web:
+    bind: []
+    timeout_client: 0s
+    timeout_http_request: soon
+    normalize_path: 1
+    default_backend: [a]
+backends:
+  a:
+    retries: 101
+    servers: [x]
+",
+    );
+    let expected = "\
+t.yaml:2:12: global.threads: expected an integer from 1 to 1024, found `0`
+t.yaml:3:17: global.grace_period: duration `10` needs a unit (e.g. `10s`)
+t.yaml:4:14: global.log_level: unknown log level `verbose` (expected one of: error, warn, info, debug, trace)
+t.yaml:5:15: global.access_log: expected `true` or `false`, found `yes`
+t.yaml:6:13: global.pid_file: must not be empty
+t.yaml:9:5: frontends.web.bind: at least one address is required
+t.yaml:10:21: frontends.web.timeout_client: timeout must be greater than zero
+t.yaml:11:27: frontends.web.timeout_http_request: invalid duration `soon` (expected e.g. `250ms`, `10s`, `2m`)
+t.yaml:12:21: frontends.web.normalize_path: expected `true` or `false`, found `1`
+t.yaml:13:5: frontends.web.default_backend: expected a string, found a list
+t.yaml:16:14: backends.a.retries: expected an integer from 0 to 100, found `101`
+t.yaml:17:5: backends.a.servers: expected a mapping, found a list";
+    assert_eq!(e, expected);
+}
+
+#[test]
+fn names_and_required_keys() {
+    let e = load_err(
+        "\
+frontends:
+  'my web':
+    mode: http
+backends:
+  'b/1':
+    servers:
+      's 1': { addr: 127.0.0.1:1 }
+      s2: { weight: 2 }
+",
+    );
+    let expected = "\
+t.yaml:2:3: frontends.my web: invalid name `my web` (allowed characters: A-Z a-z 0-9 _ . -)
+t.yaml:2:3: frontends.my web: missing required key `bind`
+t.yaml:2:3: frontends.my web: missing `default_backend` (required unless an unconditional `use_backend` or `http_request` rule handles every request)
+t.yaml:5:3: backends.b/1: invalid name `b/1` (allowed characters: A-Z a-z 0-9 _ . -)
+t.yaml:7:7: backends.b/1.servers.s 1: invalid name `s 1` (allowed characters: A-Z a-z 0-9 _ . -)
+t.yaml:8:7: backends.b/1.servers.s2: missing required key `addr`";
+    assert_eq!(e, expected);
+}
+
+#[test]
+fn cross_references() {
+    let e = load_err(
+        "\
+frontends:
+  a:
+    bind: [':80', '0.0.0.0:81']
+    default_backend: nope
+  b:
+    bind: '*:80'
+    default_backend: t
+backends:
+  h: {}
+  t: { mode: tcp }
+",
+    );
+    let expected = "\
+t.yaml:4:22: frontends.a.default_backend: unknown backend `nope` (defined: h, t)
+t.yaml:6:11: frontends.b.bind: address 0.0.0.0:80 is already bound by frontends.a.bind[0]
+t.yaml:7:22: frontends.b.default_backend: backend `t` has mode tcp, but frontend `b` has mode http
+t.yaml:10:14: backends.t.mode: mode `tcp` is not supported yet";
+    assert_eq!(e, expected);
+    let e = load_err("frontends: { a: { bind: ':80', default_backend: x } }\n");
+    assert_eq!(
+        e,
+        "t.yaml:1:49: frontends.a.default_backend: unknown backend `x` (no backends are defined)"
+    );
+}
+
+#[test]
+fn no_frontends() {
+    assert_eq!(load_err(""), "t.yaml: no frontends defined");
+    assert_eq!(load_err("backends: {}\n"), "t.yaml: no frontends defined");
+    assert_eq!(
+        load_err("frontends:\n"),
+        "t.yaml:1:1: frontends: no frontends defined"
+    );
+    assert_eq!(
+        load_err("frontends: {}\n"),
+        "t.yaml:1:1: frontends: no frontends defined"
+    );
+}
+
+#[test]
+fn yaml_errors() {
+    assert_eq!(
+        load_err("frontends:\n  web: [a\n"),
+        "t.yaml:3:1: YAML syntax error: while parsing a flow sequence, expected ',' or ']'"
+    );
+    assert_eq!(
+        load_err("- a\n"),
+        "t.yaml:1:1: the top level must be a mapping with keys global, frontends, backends"
+    );
+    assert_eq!(
+        load_err("frontends: {}\nfrontends: {}\n"),
+        "t.yaml:2:1: duplicate key `frontends` (first defined at line 1, column 1)"
+    );
+    assert_eq!(
+        load_err("a: &x 1\nb: *x\n"),
+        "t.yaml:1:7: YAML anchors and aliases are not supported"
+    );
+    assert_eq!(
+        load_err("a: !!str 1\n"),
+        "t.yaml:1:10: YAML tags (`!...`) are not supported"
+    );
+    let e = load_err(&format!("{MINIMAL}---\nglobal: {{}}\n"));
+    assert_eq!(e, "t.yaml:9:1: only one YAML document is allowed");
+    // A leading document marker is fine.
+    load_ok(&format!("# comment\n---\n{MINIMAL}...\n"));
+}
+
+#[test]
+fn read_errors_name_the_file() {
+    let e = from_file(Path::new("/nonexistent/fairway.yaml"), &no_env).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/fairway.yaml: cannot read the config file: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn never_panics_on_garbage() {
+    let inputs = [
+        "",
+        "~",
+        "[]",
+        "{",
+        "}",
+        ":",
+        "- - -",
+        "a: [",
+        "\t",
+        "frontends: 1",
+        "frontends: [1]",
+        "frontends: { w: 1 }",
+        "frontends: { w: [] }",
+        "frontends: { w: { bind: { a: 1 } } }",
+        "backends: { b: { servers: { s: 1 } } }",
+        "backends: { b: { servers: { s: { addr: 1, weight: -1 } } } }",
+        "global: { threads: 99999999999999999999999 }",
+        "global: { grace_period: 99999999999999999999y }",
+        "frontends: { w: { bind: '${' } }",
+        "frontends: { w: { bind: '${A' } }",
+        "\u{feff}frontends: {}",
+        "? [a]\n: b",
+        "--- !x\n",
+        "%YAML 1.2\n---\nfrontends: {}",
+        "a: |\n  x\n b",
+        "\"\\u00\"",
+    ];
+    for input in inputs {
+        let _ = from_str(input, "t.yaml", &no_env);
+    }
+}
