@@ -35,8 +35,14 @@ impl BenchRequest {
             url,
             headers: vec![
                 ("host", "www.example.org"),
-                ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0"),
-                ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+                (
+                    "user-agent",
+                    "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0",
+                ),
+                (
+                    "accept",
+                    "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                ),
                 ("accept-language", "en-US,en;q=0.5"),
                 ("cookie", "session=abc123; theme=dark"),
             ],
@@ -59,10 +65,16 @@ impl Request for BenchRequest {
         self.url
     }
     fn host(&self) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| *k == "host").map(|(_, v)| *v)
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == "host")
+            .map(|(_, v)| *v)
     }
     fn header_values(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
-        self.headers.iter().filter(|(k, _)| *k == name).any(|(_, v)| f(v.as_bytes()))
+        self.headers
+            .iter()
+            .filter(|(k, _)| *k == name)
+            .any(|(_, v)| f(v.as_bytes()))
     }
     fn src(&self) -> Option<IpAddr> {
         Some(self.src)
@@ -94,7 +106,8 @@ pub fn decide<'a>(fe: &'a Frontend, req: &dyn Request) -> Result<Option<&'a str>
 
 /// The demo configuration (seed 003).
 pub fn demo_config() -> Config {
-    Config::from_yaml_str(include_str!("../conf/demo.yaml"), "conf/demo.yaml").expect("demo.yaml is valid")
+    Config::from_yaml_str(include_str!("../conf/demo.yaml"), "conf/demo.yaml")
+        .expect("demo.yaml is valid")
 }
 
 /// A frontend with 50 ACLs of every kind and rules using them, the last

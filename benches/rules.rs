@@ -8,7 +8,13 @@ fn rules(c: &mut Criterion) {
     let demo = demo_config();
     let fe = &demo.frontends[0];
     let mut g = c.benchmark_group("demo");
-    for url in ["/", "/lightwork", "/heavywork", "/admin", "/static/app.js?v=3"] {
+    for url in [
+        "/",
+        "/lightwork",
+        "/heavywork",
+        "/admin",
+        "/static/app.js?v=3",
+    ] {
         let req = BenchRequest::get(url);
         g.bench_function(url, |b| b.iter(|| decide(black_box(fe), black_box(&req))));
     }
@@ -25,7 +31,9 @@ fn rules(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("normalize_path");
     for path in ["/already/normal/path", "/a//b/./c/../%61dmin"] {
-        g.bench_function(path, |b| b.iter(|| fairway_acl::normalize_path(black_box(path))));
+        g.bench_function(path, |b| {
+            b.iter(|| fairway_acl::normalize_path(black_box(path)))
+        });
     }
     g.finish();
 }

@@ -3,7 +3,6 @@
 mod common;
 
 use common::{run, write_temp, Fairway, Upstream};
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -39,7 +38,10 @@ fn every_shipped_config_is_valid() {
             }
         }
     }
-    assert!(checked >= 2, "conf/fairway.yaml and conf/demo.yaml at least");
+    assert!(
+        checked >= 2,
+        "conf/fairway.yaml and conf/demo.yaml at least"
+    );
 }
 
 #[test]
@@ -52,7 +54,10 @@ fn test_flag_reports_every_error_with_its_position() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let file = path.display().to_string();
-    assert!(err.contains(&format!("{file}:5:")), "position of the bad ACL:\n{err}");
+    assert!(
+        err.contains(&format!("{file}:5:")),
+        "position of the bad ACL:\n{err}"
+    );
     assert!(err.contains("frontends.web.acl.a"), "{err}");
     assert!(err.contains("paht_beg"), "{err}");
     assert!(err.contains("nope"), "the unknown backend is named:\n{err}");
@@ -67,7 +72,11 @@ fn test_flag_accepts_a_valid_file() {
         "frontends:\n  web:\n    bind: [\"127.0.0.1:1\"]\n    default_backend: b\nbackends:\n  b:\n    servers: { s: { addr: 127.0.0.1:2 } }\n",
     );
     let out = run(&["-t", "-c", path.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("is valid"));
 }
 
@@ -80,7 +89,7 @@ fn missing_file_is_an_error() {
 
 #[test]
 fn a_busy_port_is_a_startup_error() {
-    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = common::listen();
     let port = busy.local_addr().unwrap().port();
     let dir = common::temp_dir("busy");
     let path = dir.join("f.yaml");
@@ -108,11 +117,19 @@ fn sighup_reloads_a_valid_file_and_keeps_running_on_an_invalid_one() {
     assert_eq!(f.get("/").server(), "a");
 
     let text = std::fs::read_to_string(&f.conf).unwrap();
-    std::fs::write(&f.conf, text.replace("default_backend: one", "default_backend: two")).unwrap();
+    std::fs::write(
+        &f.conf,
+        text.replace("default_backend: one", "default_backend: two"),
+    )
+    .unwrap();
     f.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(5);
     while f.get("/").server() != "b" {
-        assert!(Instant::now() < deadline, "reload not applied:\n{}", f.log());
+        assert!(
+            Instant::now() < deadline,
+            "reload not applied:\n{}",
+            f.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 
@@ -132,5 +149,8 @@ fn sigterm_stops_within_the_grace_period() {
     );
     f.signal("TERM");
     let status = f.wait_exit(Duration::from_secs(10));
-    assert!(status.is_some(), "fairway still running 10 s after SIGTERM (grace_period 1s)");
+    assert!(
+        status.is_some(),
+        "fairway still running 10 s after SIGTERM (grace_period 1s)"
+    );
 }

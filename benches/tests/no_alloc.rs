@@ -26,7 +26,16 @@ static GLOBAL: Counting = Counting;
 fn deciding_a_request_does_not_allocate() {
     let demo = demo_config();
     let fifty = fifty_acl_config();
-    let urls = ["/", "/lightwork", "/HeavyWork", "/admin", "/p0/x", "/zz/y", "/r3/123", "/a.x6?q=1"];
+    let urls = [
+        "/",
+        "/lightwork",
+        "/HeavyWork",
+        "/admin",
+        "/p0/x",
+        "/zz/y",
+        "/r3/123",
+        "/a.x6?q=1",
+    ];
     let reqs: Vec<BenchRequest> = urls.iter().map(|u| BenchRequest::get(u)).collect();
     let mut decisions = 0;
     // Warm up: the regex crate fills a per-thread cache on first use.
@@ -41,10 +50,21 @@ fn deciding_a_request_does_not_allocate() {
         }
     }
     let after = ALLOCS.load(Ordering::SeqCst);
-    assert_eq!(after - before, 0, "{} allocations in {decisions} decisions", after - before);
+    assert_eq!(
+        after - before,
+        0,
+        "{} allocations in {decisions} decisions",
+        after - before
+    );
     // And the decisions are the expected ones.
-    assert_eq!(decide(&demo.frontends[0], &reqs[1]), Ok(Some("lightServers")));
-    assert_eq!(decide(&demo.frontends[0], &reqs[2]), Ok(Some("heavyServers")));
+    assert_eq!(
+        decide(&demo.frontends[0], &reqs[1]),
+        Ok(Some("lightServers"))
+    );
+    assert_eq!(
+        decide(&demo.frontends[0], &reqs[2]),
+        Ok(Some("heavyServers"))
+    );
     assert_eq!(decide(&demo.frontends[0], &reqs[3]), Err(0));
     assert_eq!(decide(&fifty.frontends[0], &reqs[5]), Ok(Some("b0")));
 }

@@ -27,7 +27,12 @@ const DEMO_YAML: &str = include_str!("../../conf/demo.yaml");
 #[command(name = "fairway", version, about, long_about = None)]
 struct Cli {
     /// Configuration file.
-    #[arg(short = 'c', long = "conf", value_name = "FILE", default_value = "/etc/fairway/fairway.yaml")]
+    #[arg(
+        short = 'c',
+        long = "conf",
+        value_name = "FILE",
+        default_value = "/etc/fairway/fairway.yaml"
+    )]
     conf: PathBuf,
     /// Validate the configuration and exit (0: valid, 1: errors on stderr).
     #[arg(short = 't', long = "test")]
@@ -59,7 +64,10 @@ fn load(cli: &Cli) -> anyhow::Result<Result<Config, fairway::ConfigError>> {
         return Ok(Config::from_yaml_str(DEMO_YAML, "conf/demo.yaml"));
     }
     if !cli.conf.exists() {
-        anyhow::bail!("{}: no such file (give the configuration with -c FILE)", cli.conf.display());
+        anyhow::bail!(
+            "{}: no such file (give the configuration with -c FILE)",
+            cli.conf.display()
+        );
     }
     Ok(Config::from_file(&cli.conf))
 }
@@ -69,7 +77,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(errors) => {
             eprintln!("{errors}");
-            eprintln!("fairway: configuration has {} error(s)", errors.diagnostics.len());
+            eprintln!(
+                "fairway: configuration has {} error(s)",
+                errors.diagnostics.len()
+            );
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -103,7 +114,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     server.add_services(fairway.services(&server.configuration));
     server.add_services(fairway.background_services());
-    log::info!("fairway {} started config={source}", env!("CARGO_PKG_VERSION"));
+    log::info!(
+        "fairway {} started config={source}",
+        env!("CARGO_PKG_VERSION")
+    );
     server.run_forever();
 }
 
@@ -119,7 +133,10 @@ fn print_demo_help(fairway: &Fairway) {
         return;
     };
     let upstreams = fairway::demo::upstreams(fairway.config());
-    println!("fairway demo: proxy on http://{addr}/ in front of {} demo servers:", upstreams.len());
+    println!(
+        "fairway demo: proxy on http://{addr}/ in front of {} demo servers:",
+        upstreams.len()
+    );
     for (up, name) in &upstreams {
         println!("  {name:<10} http://{up}/");
     }
@@ -127,7 +144,9 @@ fn print_demo_help(fairway: &Fairway) {
     println!("  curl http://{addr}/            # round robin over server1..server4");
     println!("  curl http://{addr}/lightwork   # backend light: server1, server2");
     println!("  curl http://{addr}/heavywork   # backend heavy: server3, server4");
-    println!("  curl -i http://{addr}/admin    # 403: denied by 'deny if {{ path -i -m beg /admin }}'");
+    println!(
+        "  curl -i http://{addr}/admin    # 403: denied by 'deny if {{ path -i -m beg /admin }}'"
+    );
     println!("  curl -i http://{addr}//admin   # 403 too: paths are normalized first");
     println!("Stop with Ctrl-C.");
 }

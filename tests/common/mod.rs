@@ -4,7 +4,6 @@
 //! Every listener is on 127.0.0.1 with an OS-chosen port.
 #![allow(dead_code)]
 
-use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,17 +14,28 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// A port on 127.0.0.1 that was free a moment ago and that no other test of
-/// this process has been given.
+/// this process has been given. Ports come from 20000-31999, below the
+/// kernel's ephemeral range (32768+), so an outgoing connection never takes
+/// a port a test is about to listen on; every listener of the tests (proxies
+/// and upstreams) gets its port here.
 pub fn free_port() -> u16 {
-    static GIVEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
-    let given = GIVEN.get_or_init(|| Mutex::new(HashSet::new()));
+    static NEXT: OnceLock<Mutex<u16>> = OnceLock::new();
+    let next = NEXT.get_or_init(|| Mutex::new(20000 + (std::process::id() % 120) as u16 * 100));
+    let mut next = next.lock().unwrap();
     loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind 127.0.0.1:0");
-        if given.lock().unwrap().insert(port) {
+        let port = *next;
+        *next = if port >= 31999 { 20000 } else { port + 1 };
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
+        }
+    }
+}
+
+/// Binds a listener on a port from [`free_port`].
+pub fn listen() -> TcpListener {
+    loop {
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", free_port())) {
+            return l;
         }
     }
 }
@@ -60,7 +70,7 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn start(name: &str) -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+        let listener = listen();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let hits = Arc::new(AtomicUsize::new(0));
@@ -94,7 +104,10 @@ impl Upstream {
     }
 
     pub fn last(&self) -> Seen {
-        self.seen().last().cloned().expect("upstream saw no request")
+        self.seen()
+            .last()
+            .cloned()
+            .expect("upstream saw no request")
     }
 }
 
@@ -146,7 +159,12 @@ fn serve(conn: TcpStream, name: &str, seen: &Mutex<Vec<Seen>>, hits: &AtomicUsiz
             headers,
         });
         if let Some(ms) = target.strip_prefix("/delay/") {
-            let ms: u64 = ms.split(['/', '?']).next().unwrap_or("0").parse().unwrap_or(0);
+            let ms: u64 = ms
+                .split(['/', '?'])
+                .next()
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0);
             thread::sleep(Duration::from_millis(ms));
         }
         let body = format!("{name} {target}");
@@ -212,7 +230,10 @@ pub fn read_response(reader: &mut impl BufRead, head_only: bool) -> std::io::Res
         return Ok(resp);
     }
     let mut body = Vec::new();
-    if let Some(len) = resp.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(len) = resp
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         body.resize(len, 0);
         reader.read_exact(&mut body)?;
     } else if resp
@@ -287,7 +308,9 @@ impl Fairway {
     pub fn start(yaml: &str, upstreams: &[&Upstream]) -> Fairway {
         let port = free_port();
         let dir = temp_dir("proxy");
-        let mut text = yaml.replace("{PORT}", &port.to_string()).replace("{DIR}", dir.to_str().unwrap());
+        let mut text = yaml
+            .replace("{PORT}", &port.to_string())
+            .replace("{DIR}", dir.to_str().unwrap());
         for (i, up) in upstreams.iter().enumerate() {
             text = text.replace(&format!("{{UP{i}}}"), &up.addr.to_string());
         }
@@ -303,7 +326,9 @@ impl Fairway {
         let child = Command::new(bin())
             .arg("-c")
             .arg(&conf)
-            .stdout(Stdio::from(std::fs::File::create(dir.join("stdout.log")).unwrap()))
+            .stdout(Stdio::from(
+                std::fs::File::create(dir.join("stdout.log")).unwrap(),
+            ))
             .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
             .spawn()
             .expect("spawn fairway");
@@ -330,7 +355,11 @@ impl Fairway {
             }
             thread::sleep(Duration::from_millis(20));
         }
-        panic!("fairway did not listen on {} in time:\n{}", self.addr, self.log());
+        panic!(
+            "fairway did not listen on {} in time:\n{}",
+            self.addr,
+            self.log()
+        );
     }
 
     pub fn log(&self) -> String {
@@ -374,7 +403,10 @@ impl Drop for Fairway {
 
 /// Runs the fairway binary to completion with `args`.
 pub fn run(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().expect("run fairway")
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run fairway")
 }
 
 /// Writes `text` to a new file in a temp dir and returns its path.

@@ -22,7 +22,9 @@ pub struct DemoUpstream {
 impl DemoUpstream {
     /// A demo upstream called `name`.
     pub fn new(name: &str) -> Self {
-        DemoUpstream { name: name.to_string() }
+        DemoUpstream {
+            name: name.to_string(),
+        }
     }
 
     /// The body for `path` and its status.
@@ -53,7 +55,9 @@ impl ServeHttp for DemoUpstream {
                 builder = builder.header(format!("x-seen-{name}"), v.clone());
             }
         }
-        builder.body(body.into_bytes()).unwrap_or_else(|_| Response::new(Vec::new()))
+        builder
+            .body(body.into_bytes())
+            .unwrap_or_else(|_| Response::new(Vec::new()))
     }
 }
 
@@ -63,7 +67,8 @@ pub fn upstreams(config: &Config) -> BTreeMap<SocketAddr, String> {
     let mut out = BTreeMap::new();
     for backend in &config.backends {
         for server in &backend.servers {
-            out.entry(server.socket_addr).or_insert_with(|| server.name.clone());
+            out.entry(server.socket_addr)
+                .or_insert_with(|| server.name.clone());
         }
     }
     out
@@ -74,7 +79,10 @@ pub fn services(config: &Config) -> Vec<Box<dyn ServiceWithDependents>> {
     upstreams(config)
         .into_iter()
         .map(|(addr, name)| {
-            let mut service = Service::new(format!("demo upstream {name}"), HttpServer::new_app(DemoUpstream::new(&name)));
+            let mut service = Service::new(
+                format!("demo upstream {name}"),
+                HttpServer::new_app(DemoUpstream::new(&name)),
+            );
             service.add_tcp(&addr.to_string());
             service.threads = Some(1);
             Box::new(service) as Box<dyn ServiceWithDependents>

@@ -86,14 +86,22 @@ impl Fairway {
     pub fn server_conf(&self) -> ServerConf {
         let g = &self.config.global;
         let mut conf = ServerConf {
-            threads: g.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            threads: g
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             pid_file: g.pid_file.to_string_lossy().into_owned(),
             upgrade_sock: g.upgrade_sock.to_string_lossy().into_owned(),
             grace_period_seconds: Some(g.grace_period.as_secs()),
             graceful_shutdown_timeout_seconds: Some(1),
             ..ServerConf::default()
         };
-        let max_retries = self.config.backends.iter().map(|b| b.retries as usize).max().unwrap_or(0);
+        let max_retries = self
+            .config
+            .backends
+            .iter()
+            .map(|b| b.retries as usize)
+            .max()
+            .unwrap_or(0);
         conf.max_retries = max_retries + 1;
         conf
     }
@@ -113,8 +121,11 @@ impl Fairway {
             .enumerate()
             .map(|(index, fe)| {
                 let proxy = Proxy::new(index, Arc::clone(&self.runtime));
-                let mut service =
-                    pingora_proxy::http_proxy_service_with_name(conf, proxy, &format!("frontend {}", fe.name));
+                let mut service = pingora_proxy::http_proxy_service_with_name(
+                    conf,
+                    proxy,
+                    &format!("frontend {}", fe.name),
+                );
                 for addr in &fe.bind {
                     service.add_tcp(&addr.to_string());
                 }
@@ -136,7 +147,11 @@ impl Fairway {
 
     /// Every address the frontends listen on.
     pub fn bind_addresses(&self) -> Vec<SocketAddr> {
-        self.config.frontends.iter().flat_map(|f| f.bind.iter().copied()).collect()
+        self.config
+            .frontends
+            .iter()
+            .flat_map(|f| f.bind.iter().copied())
+            .collect()
     }
 
     /// Checks that every `bind` address can be bound now, so that a busy port

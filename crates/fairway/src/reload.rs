@@ -48,7 +48,10 @@ impl Reloader {
     /// running listeners.
     pub fn apply(&self, config: &Config) -> Result<(), ReloadError> {
         let next = Runtime::new(config);
-        self.runtime.load().check_replaceable_by(&next).map_err(ReloadError::Incompatible)?;
+        self.runtime
+            .load()
+            .check_replaceable_by(&next)
+            .map_err(ReloadError::Incompatible)?;
         self.runtime.store(Arc::new(next));
         Ok(())
     }

@@ -64,10 +64,20 @@ impl Runtime {
                         ))
                     })
                     .collect();
-                Arc::new(Backend::new(&b.name, servers, b.retries, b.redispatch, b.timeout_server))
+                Arc::new(Backend::new(
+                    &b.name,
+                    servers,
+                    b.retries,
+                    b.redispatch,
+                    b.timeout_server,
+                ))
             })
             .collect();
-        let frontends = config.frontends.iter().map(|f| Frontend::new(f, config)).collect();
+        let frontends = config
+            .frontends
+            .iter()
+            .map(|f| Frontend::new(f, config))
+            .collect();
         Runtime {
             frontends,
             backends,
@@ -93,7 +103,12 @@ impl Runtime {
     /// Checks that `next` can replace this runtime in a running process:
     /// listeners cannot change without a restart or a graceful upgrade.
     pub fn check_replaceable_by(&self, next: &Runtime) -> Result<(), String> {
-        let names = |rt: &Runtime| rt.frontends.iter().map(|f| (f.name.clone(), f.bind.clone())).collect::<Vec<_>>();
+        let names = |rt: &Runtime| {
+            rt.frontends
+                .iter()
+                .map(|f| (f.name.clone(), f.bind.clone()))
+                .collect::<Vec<_>>()
+        };
         if names(self) != names(next) {
             return Err("frontends or their bind addresses changed; listeners cannot change on reload (restart, or upgrade with -u)".to_string());
         }

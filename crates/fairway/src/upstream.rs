@@ -26,7 +26,14 @@ pub struct Server {
 impl Server {
     /// A server at `addr`; `connect`/`io` are the backend's `timeout_connect`
     /// and `timeout_server`.
-    pub fn new(name: &str, addr: SocketAddr, weight: u16, backup: bool, connect: Duration, io: Duration) -> Self {
+    pub fn new(
+        name: &str,
+        addr: SocketAddr,
+        weight: u16,
+        backup: bool,
+        connect: Duration,
+        io: Duration,
+    ) -> Self {
         let mut peer = HttpPeer::new(addr, false, String::new());
         peer.options.connection_timeout = Some(connect);
         peer.options.read_timeout = Some(io);
@@ -93,7 +100,9 @@ impl Server {
     pub fn begin(self: &Arc<Self>) -> InFlight {
         self.active.fetch_add(1, Ordering::Relaxed);
         self.total.fetch_add(1, Ordering::Relaxed);
-        InFlight { server: Arc::clone(self) }
+        InFlight {
+            server: Arc::clone(self),
+        }
     }
 }
 

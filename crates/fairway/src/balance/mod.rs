@@ -28,11 +28,23 @@ pub struct Backend {
 
 impl Backend {
     /// Builds a backend over `servers` (in config order).
-    pub fn new(name: &str, servers: Vec<Arc<Server>>, retries: u32, redispatch: bool, timeout_server: Duration) -> Self {
+    pub fn new(
+        name: &str,
+        servers: Vec<Arc<Server>>,
+        retries: u32,
+        redispatch: bool,
+        timeout_server: Duration,
+    ) -> Self {
         let weights = |backup: bool| -> Vec<u32> {
             servers
                 .iter()
-                .map(|s| if s.is_backup() == backup { u32::from(s.weight()) } else { 0 })
+                .map(|s| {
+                    if s.is_backup() == backup {
+                        u32::from(s.weight())
+                    } else {
+                        0
+                    }
+                })
                 .collect()
         };
         Backend {

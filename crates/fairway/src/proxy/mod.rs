@@ -114,14 +114,23 @@ impl Proxy {
                     body,
                 } => {
                     ctx.status = *status;
-                    let body = body.as_ref().map_or_else(Bytes::new, |b| Bytes::from(b.clone()));
+                    let body = body
+                        .as_ref()
+                        .map_or_else(Bytes::new, |b| Bytes::from(b.clone()));
                     let ct = content_type.as_deref().unwrap_or("text/plain");
                     respond::send(session, *status, ct, &[], body).await?;
                     return Ok(Outcome::Answered);
                 }
                 HttpAction::RedirectLocation { location, code } => {
                     ctx.status = *code;
-                    respond::send(session, *code, "text/plain", &[("location", location)], Bytes::new()).await?;
+                    respond::send(
+                        session,
+                        *code,
+                        "text/plain",
+                        &[("location", location)],
+                        Bytes::new(),
+                    )
+                    .await?;
                     return Ok(Outcome::Answered);
                 }
                 HttpAction::RedirectScheme { scheme, code } => {
@@ -129,22 +138,34 @@ impl Proxy {
                         header: session.req_header(),
                         src: None,
                     };
-                    let location = fairway_acl::Request::host(&view)
-                        .map(|host| format!("{scheme}://{host}{}", fairway_acl::Request::url(&view)));
+                    let location = fairway_acl::Request::host(&view).map(|host| {
+                        format!("{scheme}://{host}{}", fairway_acl::Request::url(&view))
+                    });
                     let Some(location) = location else {
                         ctx.status = 400;
                         respond::error(session, 400).await?;
                         return Ok(Outcome::Answered);
                     };
                     ctx.status = *code;
-                    respond::send(session, *code, "text/plain", &[("location", &location)], Bytes::new()).await?;
+                    respond::send(
+                        session,
+                        *code,
+                        "text/plain",
+                        &[("location", &location)],
+                        Bytes::new(),
+                    )
+                    .await?;
                     return Ok(Outcome::Answered);
                 }
                 HttpAction::SetHeader { name, value } => {
-                    session.req_header_mut().insert_header(name.clone(), value.as_str())?;
+                    session
+                        .req_header_mut()
+                        .insert_header(name.clone(), value.as_str())?;
                 }
                 HttpAction::AddHeader { name, value } => {
-                    session.req_header_mut().append_header(name.clone(), value.as_str())?;
+                    session
+                        .req_header_mut()
+                        .append_header(name.clone(), value.as_str())?;
                 }
                 HttpAction::DelHeader { name } => {
                     session.req_header_mut().remove_header(name.as_str());
@@ -234,16 +255,20 @@ impl ProxyHttp for Proxy {
         Ok(Box::new(server.peer()))
     }
 
-    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut Ctx, mut e: Box<Error>) -> Box<Error> {
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
         if let Some(guard) = ctx.inflight.take() {
             guard.server().record_failure();
         }
         if let Some(server) = ctx.server {
             ctx.tried.push(server);
         }
-        let retries = ctx
-            .backend
-            .map_or(0, |b| ctx.rt.backends()[b].retries());
+        let retries = ctx.backend.map_or(0, |b| ctx.rt.backends()[b].retries());
         if ctx.tries < retries {
             ctx.tries += 1;
             e.set_retry(true);
@@ -251,12 +276,21 @@ impl ProxyHttp for Proxy {
         e
     }
 
-    async fn upstream_request_filter(&self, _session: &mut Session, req: &mut RequestHeader, ctx: &mut Ctx) -> Result<()> {
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
         if !ctx.frontend(self).forwardfor {
             return Ok(());
         }
         if let Some(ip) = ctx.src {
-            let value = match req.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            let value = match req
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
                 Some(prev) => format!("{prev}, {ip}"),
                 None => ip.to_string(),
             };
@@ -271,7 +305,8 @@ impl ProxyHttp for Proxy {
         let upstream = e.esource() == &pingora::ErrorSource::Upstream;
         let code = match e.etype() {
             HTTPStatus(code) => *code,
-            ConnectTimedout | ConnectRefused | ConnectNoRoute | ConnectError | BindError | ConnectProxyFailure => 503,
+            ConnectTimedout | ConnectRefused | ConnectNoRoute | ConnectError | BindError
+            | ConnectProxyFailure => 503,
             ReadTimedout | WriteTimedout if upstream => 504,
             _ => match e.esource() {
                 pingora::ErrorSource::Upstream => 502,

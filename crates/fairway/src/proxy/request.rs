@@ -37,7 +37,11 @@ impl fairway_acl::Request for View<'_> {
     }
 
     fn header_values(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
-        self.header.headers.get_all(name).iter().any(|v| f(v.as_bytes()))
+        self.header
+            .headers
+            .get_all(name)
+            .iter()
+            .any(|v| f(v.as_bytes()))
     }
 
     fn src(&self) -> Option<IpAddr> {

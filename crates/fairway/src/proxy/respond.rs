@@ -31,7 +31,9 @@ pub(crate) fn error_body(status: u16) -> Bytes {
             return Bytes::from(format!("<html><body><h1>{status} {reason}</h1>\n</body></html>\n"));
         }
     };
-    Bytes::from(format!("<html><body><h1>{title}</h1>\n{text}\n</body></html>\n"))
+    Bytes::from(format!(
+        "<html><body><h1>{title}</h1>\n{text}\n</body></html>\n"
+    ))
 }
 
 /// Writes a complete response (headers and body) and keeps the client
@@ -51,7 +53,9 @@ pub(crate) async fn send(
         resp.insert_header(*name, *value)?;
     }
     let head_only = session.req_header().method == http::Method::HEAD;
-    session.write_response_header(Box::new(resp), head_only).await?;
+    session
+        .write_response_header(Box::new(resp), head_only)
+        .await?;
     if !head_only {
         session.write_response_body(Some(body), true).await?;
     }
