@@ -154,3 +154,46 @@ fn sigterm_stops_within_the_grace_period() {
         "fairway still running 10 s after SIGTERM (grace_period 1s)"
     );
 }
+
+#[test]
+fn demo_serves_seed_003_on_its_fixed_ports() {
+    use std::net::TcpStream;
+    use std::process::{Command, Stdio};
+    let ports_free = [8080u16, 8001, 8002, 8003, 8004]
+        .iter()
+        .all(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok());
+    let mut child = Command::new(common::bin())
+        .arg("--demo")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    if !ports_free {
+        // Someone else holds a demo port: fairway must say so and exit 1.
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(1));
+        return;
+    }
+    let addr: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() || TcpStream::connect("127.0.0.1:8004").is_err() {
+        assert!(Instant::now() < deadline, "demo did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let home: Vec<String> = (0..4).map(|_| common::get(addr, "/", &[]).body).collect();
+    for n in 1..=4 {
+        assert!(home.contains(&format!("server{n}: Home page!\n")), "{home:?}");
+    }
+    let light = common::get(addr, "/lightwork", &[]);
+    assert!(light.body.ends_with(": Doing light work!\n") && light.body.starts_with("server"), "{light:?}");
+    assert!(["server1", "server2"].contains(&light.server()));
+    let heavy = common::get(addr, "/heavywork", &[]);
+    assert!(["server3", "server4"].contains(&heavy.server()), "{heavy:?}");
+    assert_eq!(common::get(addr, "/admin", &[]).status, 403);
+    assert_eq!(common::get(addr, "//admin", &[]).status, 403);
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(out.contains("curl http://127.0.0.1:8080/"), "the demo prints what to try:\n{out}");
+}

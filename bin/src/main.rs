@@ -19,6 +19,9 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Where the configuration is when `-c` is not given.
+const DEFAULT_CONF: &str = "/etc/fairway/fairway.yaml";
+
 /// The demo configuration, built into the binary so `--demo` works anywhere.
 const DEMO_YAML: &str = include_str!("../../conf/demo.yaml");
 
@@ -26,14 +29,9 @@ const DEMO_YAML: &str = include_str!("../../conf/demo.yaml");
 #[derive(Parser, Debug)]
 #[command(name = "fairway", version, about, long_about = None)]
 struct Cli {
-    /// Configuration file.
-    #[arg(
-        short = 'c',
-        long = "conf",
-        value_name = "FILE",
-        default_value = "/etc/fairway/fairway.yaml"
-    )]
-    conf: PathBuf,
+    /// Configuration file [default: /etc/fairway/fairway.yaml; with --demo: the built-in conf/demo.yaml].
+    #[arg(short = 'c', long = "conf", value_name = "FILE")]
+    conf: Option<PathBuf>,
     /// Validate the configuration and exit (0: valid, 1: errors on stderr).
     #[arg(short = 't', long = "test")]
     test: bool,
@@ -60,16 +58,18 @@ fn main() -> ExitCode {
 }
 
 fn load(cli: &Cli) -> anyhow::Result<Result<Config, fairway::ConfigError>> {
-    if cli.demo && cli.conf == PathBuf::from("/etc/fairway/fairway.yaml") {
-        return Ok(Config::from_yaml_str(DEMO_YAML, "conf/demo.yaml"));
-    }
-    if !cli.conf.exists() {
+    let path = match &cli.conf {
+        Some(path) => path.clone(),
+        None if cli.demo => return Ok(Config::from_yaml_str(DEMO_YAML, "conf/demo.yaml")),
+        None => PathBuf::from(DEFAULT_CONF),
+    };
+    if !path.exists() {
         anyhow::bail!(
             "{}: no such file (give the configuration with -c FILE)",
-            cli.conf.display()
+            path.display()
         );
     }
-    Ok(Config::from_file(&cli.conf))
+    Ok(Config::from_file(&path))
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
