@@ -182,18 +182,30 @@ fn demo_serves_seed_003_on_its_fixed_ports() {
     }
     let home: Vec<String> = (0..4).map(|_| common::get(addr, "/", &[]).body).collect();
     for n in 1..=4 {
-        assert!(home.contains(&format!("server{n}: Home page!\n")), "{home:?}");
+        assert!(
+            home.contains(&format!("server{n}: Home page!\n")),
+            "{home:?}"
+        );
     }
     let light = common::get(addr, "/lightwork", &[]);
-    assert!(light.body.ends_with(": Doing light work!\n") && light.body.starts_with("server"), "{light:?}");
+    assert!(
+        light.body.ends_with(": Doing light work!\n") && light.body.starts_with("server"),
+        "{light:?}"
+    );
     assert!(["server1", "server2"].contains(&light.server()));
     let heavy = common::get(addr, "/heavywork", &[]);
-    assert!(["server3", "server4"].contains(&heavy.server()), "{heavy:?}");
+    assert!(
+        ["server3", "server4"].contains(&heavy.server()),
+        "{heavy:?}"
+    );
     assert_eq!(common::get(addr, "/admin", &[]).status, 403);
     assert_eq!(common::get(addr, "//admin", &[]).status, 403);
     let _ = child.kill();
     let _ = child.wait();
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-    assert!(out.contains("curl http://127.0.0.1:8080/"), "the demo prints what to try:\n{out}");
+    assert!(
+        out.contains("curl http://127.0.0.1:8080/"),
+        "the demo prints what to try:\n{out}"
+    );
 }

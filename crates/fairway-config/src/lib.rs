@@ -204,6 +204,13 @@ pub struct Backend {
     pub retries: u32,
     /// Retry on another server (default true).
     pub redispatch: bool,
+    /// How long a request may wait for a server slot (`maxconn`) before 503
+    /// (default: `timeout_connect`).
+    pub timeout_queue: Duration,
+    /// Cookie stickiness, if configured.
+    pub cookie: Option<Cookie>,
+    /// Active health checks; `None`: servers are always up.
+    pub health_check: Option<HealthCheck>,
     /// Servers in file order.
     pub servers: Vec<Server>,
 }
@@ -215,15 +222,89 @@ pub enum Balance {
     /// Smooth weighted round robin (default).
     #[default]
     RoundRobin,
+    /// Fewest in-flight requests, weight-scaled; ties round robin.
+    LeastConn,
+    /// Consistent hash of the client IP.
+    Source,
+    /// Weighted power-of-two choices on in-flight requests.
+    Random,
+    /// First server (config order) with free capacity.
+    First,
+    /// Consistent hash of the path (query ignored).
+    Uri,
+    /// Consistent hash of one query parameter; round robin when absent.
+    UrlParam(String),
+    /// Consistent hash of one header (name lower case); round robin when absent.
+    Hdr(String),
 }
 
 impl Balance {
     /// The name as written in the config.
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> String {
         match self {
-            Balance::RoundRobin => "roundrobin",
+            Balance::RoundRobin => "roundrobin".into(),
+            Balance::LeastConn => "leastconn".into(),
+            Balance::Source => "source".into(),
+            Balance::Random => "random".into(),
+            Balance::First => "first".into(),
+            Balance::Uri => "uri".into(),
+            Balance::UrlParam(p) => format!("url_param({p})"),
+            Balance::Hdr(h) => format!("hdr({h})"),
         }
     }
+}
+
+/// `cookie` stickiness of a backend (HAProxy `cookie NAME insert indirect nocache`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cookie {
+    /// Cookie name, e.g. `SERVERID`.
+    pub name: String,
+    /// Only `insert` is supported: fairway sets the cookie on responses.
+    pub mode: CookieMode,
+    /// Remove the cookie from requests before forwarding them.
+    pub indirect: bool,
+    /// Mark responses that set the cookie as not cacheable.
+    pub nocache: bool,
+}
+
+/// How the stickiness cookie is managed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CookieMode {
+    /// fairway inserts `NAME=<server cookie>` into responses.
+    Insert,
+}
+
+/// `health_check` of a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// `tcp` or `http`.
+    pub kind: CheckKind,
+    /// HTTP method (default `GET`).
+    pub method: String,
+    /// HTTP path (default `/`).
+    pub path: String,
+    /// Host header (default: the server's address).
+    pub host: Option<String>,
+    /// Accepted status codes, inclusive (default 200-399).
+    pub expect_status: (u16, u16),
+    /// Time between checks (default 2 s).
+    pub interval: Duration,
+    /// Time a check may take (default 1 s).
+    pub timeout: Duration,
+    /// Consecutive successes to mark a server up (default 2).
+    pub rise: u32,
+    /// Consecutive failures to mark a server down (default 3).
+    pub fall: u32,
+}
+
+/// What a health check does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckKind {
+    /// A TCP connect.
+    Tcp,
+    /// An HTTP request whose status must be in `expect_status`.
+    Http,
 }
 
 /// One server of a backend.
@@ -239,4 +320,8 @@ pub struct Server {
     pub weight: u16,
     /// Used only when no non-backup server is up.
     pub backup: bool,
+    /// At most this many requests in flight; more wait in the queue.
+    pub maxconn: Option<u32>,
+    /// Value of the stickiness cookie for this server (default: its name).
+    pub cookie: String,
 }

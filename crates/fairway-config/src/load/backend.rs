@@ -2,7 +2,7 @@
 
 use super::mode;
 use super::node::{Ctx, Entry, Item};
-use crate::{Backend, Balance, Mode, Server};
+use crate::{Backend, Balance, CheckKind, Cookie, CookieMode, HealthCheck, Mode, Server};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
@@ -13,29 +13,41 @@ const KEYS: &[&str] = &[
     "timeout_server",
     "retries",
     "redispatch",
-    "servers",
-];
-const LATER: &[&str] = &[
     "timeout_queue",
     "cookie",
     "health_check",
-    "latency",
-    "discovery",
+    "servers",
+];
+const LATER: &[&str] = &["latency", "discovery"];
+
+const SERVER_KEYS: &[&str] = &["addr", "weight", "backup", "maxconn", "cookie"];
+const SERVER_LATER: &[&str] = &["tls", "sni", "verify", "ca"];
+
+const COOKIE_KEYS: &[&str] = &["name", "mode", "indirect", "nocache"];
+const CHECK_KEYS: &[&str] = &[
+    "type",
+    "method",
+    "path",
+    "host",
+    "expect_status",
+    "interval",
+    "timeout",
+    "rise",
+    "fall",
 ];
 
-const SERVER_KEYS: &[&str] = &["addr", "weight", "backup"];
-const SERVER_LATER: &[&str] = &["maxconn", "cookie", "tls", "sni", "verify", "ca"];
+/// Balance algorithms without an argument, as written in the config.
+const BALANCE: &[(&str, Balance)] = &[
+    ("roundrobin", Balance::RoundRobin),
+    ("leastconn", Balance::LeastConn),
+    ("source", Balance::Source),
+    ("random", Balance::Random),
+    ("first", Balance::First),
+    ("uri", Balance::Uri),
+];
 
 /// Balance algorithms of SPEC §4 that later versions implement.
-const BALANCE_LATER: &[&str] = &[
-    "leastconn",
-    "source",
-    "random",
-    "first",
-    "latency",
-    "ewma",
-    "uri",
-];
+const BALANCE_LATER: &[&str] = &["latency", "ewma"];
 
 /// Parses one entry of `backends`.
 pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
@@ -49,8 +61,12 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
         timeout_server: Duration::from_secs(60),
         retries: 2,
         redispatch: true,
+        timeout_queue: Duration::ZERO,
+        cookie: None,
+        health_check: None,
         servers: Vec::new(),
     };
+    let mut timeout_queue = None;
     if let Some(e) = f.take("mode") {
         backend.mode = mode(cx, &e.item).unwrap_or_default();
     }
@@ -72,6 +88,16 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
     if let Some(e) = f.take("redispatch") {
         backend.redispatch = cx.boolean(&e.item).unwrap_or(true);
     }
+    if let Some(e) = f.take("timeout_queue") {
+        timeout_queue = cx.timeout(&e.item);
+    }
+    backend.timeout_queue = timeout_queue.unwrap_or(backend.timeout_connect);
+    if let Some(e) = f.take("cookie") {
+        backend.cookie = cookie(cx, &e.item);
+    }
+    if let Some(e) = f.take("health_check") {
+        backend.health_check = health_check(cx, &e.item);
+    }
     if let Some(e) = f.take("servers") {
         for s in cx.entries(&e.item).unwrap_or_default() {
             if let Some(server) = server(cx, &s) {
@@ -82,28 +108,215 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
     backend
 }
 
-/// `balance`: only `roundrobin` in this version.
+/// `balance`: a name of SPEC §4, `url_param(NAME)` or `hdr(NAME)`.
 fn balance(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Balance> {
     let text = cx.text(item)?;
     let name = text.value.as_str();
-    if name == "roundrobin" {
-        return Some(Balance::RoundRobin);
+    if let Some((_, b)) = BALANCE.iter().find(|(n, _)| *n == name) {
+        return Some(b.clone());
     }
-    let with_arg = |prefix: &str| {
+    let arg = |prefix: &str| {
         name.strip_prefix(prefix)
             .and_then(|r| r.strip_suffix(')'))
-            .is_some_and(|arg| !arg.is_empty())
+            .filter(|arg| valid_token(arg))
     };
-    let msg = if BALANCE_LATER.contains(&name) || with_arg("url_param(") || with_arg("hdr(") {
+    if let Some(param) = arg("url_param(") {
+        return Some(Balance::UrlParam(param.to_string()));
+    }
+    if let Some(header) = arg("hdr(") {
+        return Some(Balance::Hdr(header.to_ascii_lowercase()));
+    }
+    let msg = if BALANCE_LATER.contains(&name) {
         format!("balance `{name}` is not supported yet")
     } else {
+        let names: Vec<&str> = BALANCE.iter().map(|(n, _)| *n).collect();
         format!(
-            "unknown balance `{name}` (expected one of: roundrobin, {}, url_param(NAME), hdr(NAME))",
+            "unknown balance `{name}` (expected one of: {}, {}, url_param(NAME), hdr(NAME))",
+            names.join(", "),
             BALANCE_LATER.join(", ")
         )
     };
     cx.error(item.pos, &item.path, msg);
     None
+}
+
+/// An HTTP token (header names, parameter names).
+fn valid_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// `cookie: { name, mode, indirect, nocache }`.
+fn cookie(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Cookie> {
+    let mut f = cx.fields(item, COOKIE_KEYS, &[]);
+    let name = match f.take("name") {
+        Some(e) => {
+            let text = cx.text(&e.item)?;
+            if !valid_token(&text.value) {
+                cx.error(
+                    e.item.pos,
+                    &e.item.path,
+                    format!("invalid cookie name `{}`", text.value),
+                );
+                return None;
+            }
+            Some(text.value)
+        }
+        None => {
+            cx.error(item.pos, &item.path, "missing required key `name`");
+            None
+        }
+    };
+    let mode = match f.take("mode") {
+        Some(e) => cx.choice(&e.item, "cookie mode", &[("insert", CookieMode::Insert)]),
+        None => Some(CookieMode::Insert),
+    };
+    let indirect = f
+        .take("indirect")
+        .map_or(Some(false), |e| cx.boolean(&e.item));
+    let nocache = f
+        .take("nocache")
+        .map_or(Some(false), |e| cx.boolean(&e.item));
+    Some(Cookie {
+        name: name?,
+        mode: mode?,
+        indirect: indirect?,
+        nocache: nocache?,
+    })
+}
+
+/// `health_check: { type, method, path, host, expect_status, interval, timeout, rise, fall }`.
+fn health_check(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<HealthCheck> {
+    let mut f = cx.fields(item, CHECK_KEYS, &[]);
+    let mut hc = HealthCheck {
+        kind: CheckKind::Tcp,
+        method: "GET".into(),
+        path: "/".into(),
+        host: None,
+        expect_status: (200, 399),
+        interval: Duration::from_secs(2),
+        timeout: Duration::from_secs(1),
+        rise: 2,
+        fall: 3,
+    };
+    let mut ok = true;
+    match f.take("type") {
+        Some(e) => match cx.choice(
+            &e.item,
+            "health check type",
+            &[("tcp", CheckKind::Tcp), ("http", CheckKind::Http)],
+        ) {
+            Some(k) => hc.kind = k,
+            None => ok = false,
+        },
+        None => {
+            cx.error(
+                item.pos,
+                &item.path,
+                "missing required key `type` (tcp or http)",
+            );
+            ok = false;
+        }
+    }
+    if let Some(e) = f.take("method") {
+        match cx.text(&e.item) {
+            Some(t) if valid_token(&t.value) => hc.method = t.value.to_ascii_uppercase(),
+            Some(t) => {
+                cx.error(
+                    e.item.pos,
+                    &e.item.path,
+                    format!("invalid HTTP method `{}`", t.value),
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    if let Some(e) = f.take("path") {
+        match cx.text(&e.item) {
+            Some(t)
+                if t.value.starts_with('/') && !t.value.bytes().any(|b| b <= b' ' || b == 0x7f) =>
+            {
+                hc.path = t.value
+            }
+            Some(t) => {
+                cx.error(
+                    e.item.pos,
+                    &e.item.path,
+                    format!(
+                        "invalid check path `{}` (it must start with `/` and contain no spaces)",
+                        t.value
+                    ),
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    if let Some(e) = f.take("host") {
+        match cx.text(&e.item) {
+            Some(t) if !t.value.is_empty() && !t.value.bytes().any(|b| b <= b' ' || b == 0x7f) => {
+                hc.host = Some(t.value)
+            }
+            Some(t) => {
+                cx.error(
+                    e.item.pos,
+                    &e.item.path,
+                    format!("invalid check host `{}`", t.value),
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    if let Some(e) = f.take("expect_status") {
+        match cx.text(&e.item) {
+            Some(t) => match status_range(&t.value) {
+                Some(r) => hc.expect_status = r,
+                None => {
+                    cx.error(e.item.pos, &e.item.path, format!("invalid expect_status `{}` (expected a code like 200 or a range like 200-399)", t.value));
+                    ok = false;
+                }
+            },
+            None => ok = false,
+        }
+    }
+    if let Some(e) = f.take("interval") {
+        ok &= cx.timeout(&e.item).map(|d| hc.interval = d).is_some();
+    }
+    if let Some(e) = f.take("timeout") {
+        ok &= cx.timeout(&e.item).map(|d| hc.timeout = d).is_some();
+    }
+    for (key, slot) in [("rise", &mut hc.rise), ("fall", &mut hc.fall)] {
+        if let Some(e) = f.take(key) {
+            match cx
+                .integer(&e.item, 1, 1000)
+                .and_then(|n| u32::try_from(n).ok())
+            {
+                Some(n) => *slot = n,
+                None => ok = false,
+            }
+        }
+    }
+    ok.then_some(hc)
+}
+
+/// `200` or `200-399`, codes 100..=599.
+fn status_range(text: &str) -> Option<(u16, u16)> {
+    let code = |s: &str| {
+        s.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (100..=599).contains(c))
+    };
+    match text.split_once('-') {
+        Some((lo, hi)) => {
+            let (lo, hi) = (code(lo)?, code(hi)?);
+            (lo <= hi).then_some((lo, hi))
+        }
+        None => code(text).map(|c| (c, c)),
+    }
 }
 
 /// One entry of `servers`.
@@ -139,6 +352,35 @@ fn server(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Option<Server> {
         Some(e) => cx.boolean(&e.item),
         None => Some(false),
     };
+    let maxconn = match f.take("maxconn") {
+        Some(e) => cx
+            .integer(&e.item, 1, 1_000_000)
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some),
+        None => Some(None),
+    };
+    let cookie = match f.take("cookie") {
+        Some(e) => match cx.text(&e.item) {
+            Some(t)
+                if !t.value.is_empty()
+                    && t.value
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && !b";,\\\"".contains(&b)) =>
+            {
+                Some(t.value)
+            }
+            Some(t) => {
+                cx.error(
+                    e.item.pos,
+                    &e.item.path,
+                    format!("invalid cookie value `{}`", t.value),
+                );
+                None
+            }
+            None => None,
+        },
+        None => Some(entry.key.to_string()),
+    };
     let (addr, socket_addr) = addr?;
     if !name_ok {
         return None;
@@ -149,6 +391,8 @@ fn server(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Option<Server> {
         socket_addr,
         weight: weight?,
         backup: backup?,
+        maxconn: maxconn?,
+        cookie: cookie?,
     })
 }
 

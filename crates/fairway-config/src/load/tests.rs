@@ -2,6 +2,7 @@
 //! `use_backend` lines), so they hold whatever the ACL crate's state.
 
 use super::*;
+use crate::{Balance, CheckKind};
 use std::time::Duration;
 
 fn no_env(_: &str) -> Option<String> {
@@ -181,7 +182,7 @@ fn unknown_keys_list_the_valid_ones() {
     assert_eq!(
         e,
         "t.yaml:9:5: backends.app.extra: unknown key `extra` (expected one of: mode, balance, \
-         timeout_connect, timeout_server, retries, redispatch, servers)\n\
+         timeout_connect, timeout_server, retries, redispatch, timeout_queue, cookie, health_check, servers)\n\
          t.yaml:10:1: frontend: unknown key `frontend` (expected one of: global, frontends, backends)"
     );
 }
@@ -213,14 +214,8 @@ backends:
 t.yaml:1:1: admin: `admin` is not supported yet
 t.yaml:5:5: frontends.web.tls: `tls` is not supported yet
 t.yaml:6:5: frontends.web.tcp_request: `tcp_request` is not supported yet
-t.yaml:10:14: backends.b.balance: balance `leastconn` is not supported yet
-t.yaml:11:5: backends.b.timeout_queue: `timeout_queue` is not supported yet
-t.yaml:12:5: backends.b.cookie: `cookie` is not supported yet
-t.yaml:13:5: backends.b.health_check: `health_check` is not supported yet
 t.yaml:14:5: backends.b.latency: `latency` is not supported yet
 t.yaml:15:5: backends.b.discovery: `discovery` is not supported yet
-t.yaml:17:31: backends.b.servers.s.maxconn: `maxconn` is not supported yet
-t.yaml:17:43: backends.b.servers.s.cookie: `cookie` is not supported yet
 t.yaml:17:54: backends.b.servers.s.tls: `tls` is not supported yet
 t.yaml:17:65: backends.b.servers.s.sni: `sni` is not supported yet
 t.yaml:17:73: backends.b.servers.s.verify: `verify` is not supported yet
@@ -230,29 +225,105 @@ t.yaml:17:88: backends.b.servers.s.ca: `ca` is not supported yet";
 
 #[test]
 fn balance_names() {
-    let with =
-        |b: &str| load_err(&MINIMAL.replace("  app:\n", &format!("  app:\n    balance: {b}\n")));
-    for later in [
-        "source",
-        "random",
-        "first",
-        "latency",
-        "ewma",
-        "uri",
-        "url_param(id)",
-        "hdr(host)",
-    ] {
+    let cfg = |b: &str| MINIMAL.replace("  app:\n", &format!("  app:\n    balance: {b}\n"));
+    let with = |b: &str| load_err(&cfg(b));
+    for later in ["latency", "ewma"] {
         assert!(
             with(later).ends_with(&format!("balance `{later}` is not supported yet")),
             "{later}"
         );
     }
+    for (name, want) in [
+        ("roundrobin", Balance::RoundRobin),
+        ("leastconn", Balance::LeastConn),
+        ("source", Balance::Source),
+        ("random", Balance::Random),
+        ("first", Balance::First),
+        ("uri", Balance::Uri),
+        ("url_param(id)", Balance::UrlParam("id".into())),
+        ("hdr(X-User)", Balance::Hdr("x-user".into())),
+    ] {
+        let c = load_ok(&cfg(name));
+        assert_eq!(c.backends[0].balance, want, "{name}");
+    }
     assert_eq!(
         with("fastest"),
         "t.yaml:7:14: backends.app.balance: unknown balance `fastest` (expected one of: roundrobin, leastconn, \
-         source, random, first, latency, ewma, uri, url_param(NAME), hdr(NAME))"
+         source, random, first, uri, latency, ewma, url_param(NAME), hdr(NAME))"
     );
     assert!(with("hdr()").contains("unknown balance"));
+}
+
+#[test]
+fn health_check_cookie_and_maxconn() {
+    let c = load_ok(&MINIMAL.replace(
+        "  app:\n",
+        "  app:\n    timeout_queue: 250ms\n    cookie: { name: SERVERID, indirect: true, nocache: true }\n    health_check: { type: http, method: head, path: /health, host: example.org, expect_status: 200-299, interval: 500ms, timeout: 200ms, rise: 1, fall: 2 }\n",
+    ).replace("s1: { addr: 127.0.0.1:8001 }", "s1: { addr: 127.0.0.1:8001, maxconn: 10, cookie: a1 }\n      s2: { addr: 127.0.0.1:8002 }"));
+    let b = &c.backends[0];
+    assert_eq!(b.timeout_queue, Duration::from_millis(250));
+    let cookie = b.cookie.as_ref().unwrap();
+    assert_eq!(
+        (cookie.name.as_str(), cookie.indirect, cookie.nocache),
+        ("SERVERID", true, true)
+    );
+    let hc = b.health_check.as_ref().unwrap();
+    assert_eq!(hc.kind, CheckKind::Http);
+    assert_eq!(
+        (hc.method.as_str(), hc.path.as_str(), hc.host.as_deref()),
+        ("HEAD", "/health", Some("example.org"))
+    );
+    assert_eq!(hc.expect_status, (200, 299));
+    assert_eq!(
+        (hc.interval, hc.timeout, hc.rise, hc.fall),
+        (Duration::from_millis(500), Duration::from_millis(200), 1, 2)
+    );
+    assert_eq!(
+        (b.servers[0].maxconn, b.servers[0].cookie.as_str()),
+        (Some(10), "a1")
+    );
+    assert_eq!(
+        (b.servers[1].maxconn, b.servers[1].cookie.as_str()),
+        (None, "s2")
+    );
+
+    // Defaults: tcp check, timeout_queue = timeout_connect.
+    let c = load_ok(&MINIMAL.replace(
+        "  app:\n",
+        "  app:\n    timeout_connect: 3s\n    health_check: { type: tcp }\n",
+    ));
+    let b = &c.backends[0];
+    assert_eq!(b.timeout_queue, Duration::from_secs(3));
+    let hc = b.health_check.as_ref().unwrap();
+    assert_eq!(
+        (hc.kind, hc.interval, hc.timeout, hc.rise, hc.fall),
+        (
+            CheckKind::Tcp,
+            Duration::from_secs(2),
+            Duration::from_secs(1),
+            2,
+            3
+        )
+    );
+    assert_eq!(hc.expect_status, (200, 399));
+
+    let e = load_err(&MINIMAL.replace(
+        "  app:\n",
+        "  app:\n    cookie: { mode: rewrite }\n    health_check: { type: udp, expect_status: 99-700, rise: 0 }\n",
+    ));
+    assert!(
+        e.contains(
+            "backends.app.cookie.mode: unknown cookie mode `rewrite` (expected one of: insert)"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("missing required key `name`"), "{e}");
+    assert!(
+        e.contains("unknown health check type `udp` (expected one of: tcp, http)"),
+        "{e}"
+    );
+    assert!(e.contains("invalid expect_status `99-700`"), "{e}");
+    assert!(e.contains("backends.app.health_check.rise"), "{e}");
 }
 
 #[test]
