@@ -5,8 +5,8 @@
 //! runtime and swap it in; each request takes one snapshot and so sees one
 //! configuration from start to end.
 
-use crate::balance::Backend;
-use crate::upstream::Server;
+use crate::balance::{Backend, BackendSpec};
+use crate::upstream::ServerSpec;
 use fairway_config::{Config, Frontend as FrontendConfig, HttpRule, UseBackend};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,29 +49,7 @@ impl Runtime {
         let backends = config
             .backends
             .iter()
-            .map(|b| {
-                let servers = b
-                    .servers
-                    .iter()
-                    .map(|s| {
-                        Arc::new(Server::new(
-                            &s.name,
-                            s.socket_addr,
-                            s.weight,
-                            s.backup,
-                            b.timeout_connect,
-                            b.timeout_server,
-                        ))
-                    })
-                    .collect();
-                Arc::new(Backend::new(
-                    &b.name,
-                    servers,
-                    b.retries,
-                    b.redispatch,
-                    b.timeout_server,
-                ))
-            })
+            .map(|b| Arc::new(build_backend(b)))
             .collect();
         let frontends = config
             .frontends
@@ -141,4 +119,32 @@ impl Frontend {
             default_backend: f.default_backend.as_deref().and_then(index),
         }
     }
+}
+
+/// The run-time backend for one `backends` entry.
+pub(crate) fn build_backend(b: &fairway_config::Backend) -> Backend {
+    let spec = BackendSpec {
+        name: b.name.clone(),
+        balance: b.balance.clone(),
+        retries: b.retries,
+        redispatch: b.redispatch,
+        timeout_queue: b.timeout_queue,
+        cookie: b.cookie.clone(),
+        health_check: b.health_check.clone(),
+    };
+    let servers = b
+        .servers
+        .iter()
+        .map(|s| ServerSpec {
+            name: s.name.clone(),
+            addr: s.socket_addr,
+            weight: s.weight,
+            backup: s.backup,
+            maxconn: s.maxconn,
+            cookie: s.cookie.clone(),
+            timeout_connect: b.timeout_connect,
+            timeout_server: b.timeout_server,
+        })
+        .collect();
+    Backend::new(spec, servers)
 }

@@ -1,74 +1,212 @@
 //! Upstream servers and their live state.
 //!
-//! A [`Server`] is one `servers:` entry of a backend, with the counters that
-//! the balancer, the stats page and the metrics read. Counters are atomics:
-//! the request path never takes a lock.
+//! A [`Server`] is one `servers:` entry of a backend, with the state that the
+//! balancer, the health checker, the stats page and the metrics share:
+//! weight, health, administrative state, in-flight and total requests, and
+//! the round-trip times of recent health checks. Everything the request path
+//! reads is an atomic: it never takes a lock.
 
 use pingora::upstreams::peer::HttpPeer;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
-/// One upstream server and its live counters.
+/// Administrative state of a server (HAProxy's `set server ... state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminState {
+    /// Takes traffic (the default).
+    Ready,
+    /// Finishes what it has; no new requests except sticky ones.
+    Drain,
+    /// Out of service: no new requests.
+    Maint,
+}
+
+impl AdminState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => AdminState::Drain,
+            2 => AdminState::Maint,
+            _ => AdminState::Ready,
+        }
+    }
+
+    /// The state's name: `ready`, `drain` or `maint`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminState::Ready => "ready",
+            AdminState::Drain => "drain",
+            AdminState::Maint => "maint",
+        }
+    }
+}
+
+/// How many health-check round-trip times a server keeps by default.
+pub const DEFAULT_RTT_WINDOW: usize = 20;
+
+/// Settings of one server, as the config gives them.
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    /// Name (unique in its backend).
+    pub name: String,
+    /// Address.
+    pub addr: SocketAddr,
+    /// Weight 0..=256.
+    pub weight: u16,
+    /// Used only when no non-backup server is up.
+    pub backup: bool,
+    /// At most this many requests in flight.
+    pub maxconn: Option<u32>,
+    /// Value of the stickiness cookie.
+    pub cookie: String,
+    /// TCP connect timeout.
+    pub timeout_connect: Duration,
+    /// Inactivity timeout waiting for the server.
+    pub timeout_server: Duration,
+}
+
+/// One upstream server and its live state.
 #[derive(Debug)]
 pub struct Server {
-    name: String,
-    addr: SocketAddr,
-    weight: u16,
-    backup: bool,
+    spec: ServerSpec,
     peer: HttpPeer,
+    weight: AtomicU16,
+    up: AtomicBool,
+    admin: AtomicU8,
     active: AtomicUsize,
     total: AtomicU64,
     failures: AtomicU64,
+    since: Mutex<Instant>,
+    rtts: Mutex<VecDeque<Duration>>,
+    rtt_window: usize,
+    slot_freed: Arc<Notify>,
 }
 
 impl Server {
-    /// A server at `addr`; `connect`/`io` are the backend's `timeout_connect`
-    /// and `timeout_server`.
-    pub fn new(
-        name: &str,
-        addr: SocketAddr,
-        weight: u16,
-        backup: bool,
-        connect: Duration,
-        io: Duration,
-    ) -> Self {
-        let mut peer = HttpPeer::new(addr, false, String::new());
-        peer.options.connection_timeout = Some(connect);
-        peer.options.read_timeout = Some(io);
-        peer.options.write_timeout = Some(io);
+    /// A server; `slot_freed` is notified whenever a request on a server
+    /// with `maxconn` ends (the backend's queue waits on it).
+    pub fn new(spec: ServerSpec, slot_freed: Arc<Notify>) -> Self {
+        let mut peer = HttpPeer::new(spec.addr, false, String::new());
+        peer.options.connection_timeout = Some(spec.timeout_connect);
+        peer.options.read_timeout = Some(spec.timeout_server);
+        peer.options.write_timeout = Some(spec.timeout_server);
         peer.options.idle_timeout = Some(Duration::from_secs(60));
         Server {
-            name: name.to_string(),
-            addr,
-            weight,
-            backup,
+            weight: AtomicU16::new(spec.weight),
+            spec,
             peer,
+            up: AtomicBool::new(true),
+            admin: AtomicU8::new(0),
             active: AtomicUsize::new(0),
             total: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            since: Mutex::new(Instant::now()),
+            rtts: Mutex::new(VecDeque::with_capacity(DEFAULT_RTT_WINDOW)),
+            rtt_window: DEFAULT_RTT_WINDOW,
+            slot_freed,
         }
+    }
+
+    /// A server with its own (unshared) queue notifier, for tests and tools.
+    pub fn standalone(spec: ServerSpec) -> Self {
+        Server::new(spec, Arc::new(Notify::new()))
+    }
+
+    /// The settings it was built from.
+    pub fn spec(&self) -> &ServerSpec {
+        &self.spec
     }
 
     /// The server's name in the config.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.spec.name
     }
 
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The configured weight (0..=256).
-    pub fn weight(&self) -> u16 {
-        self.weight
+        self.spec.addr
     }
 
     /// Whether this is a backup server.
     pub fn is_backup(&self) -> bool {
-        self.backup
+        self.spec.backup
+    }
+
+    /// `maxconn`, if set.
+    pub fn maxconn(&self) -> Option<u32> {
+        self.spec.maxconn
+    }
+
+    /// The stickiness cookie value.
+    pub fn cookie(&self) -> &str {
+        &self.spec.cookie
+    }
+
+    /// The current weight (0..=256): the configured one unless changed at run time.
+    pub fn weight(&self) -> u16 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    /// Sets the weight (the caller rebuilds the backend's selector).
+    pub fn set_weight(&self, weight: u16) {
+        self.weight.store(weight.min(256), Ordering::Relaxed);
+    }
+
+    /// Whether the health check says the server is up (always true without checks).
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Records a health transition; returns whether the state changed.
+    pub fn set_up(&self, up: bool) -> bool {
+        let changed = self.up.swap(up, Ordering::Relaxed) != up;
+        if changed {
+            self.touch();
+        }
+        changed
+    }
+
+    /// The administrative state.
+    pub fn admin_state(&self) -> AdminState {
+        AdminState::from_u8(self.admin.load(Ordering::Relaxed))
+    }
+
+    /// Sets the administrative state.
+    pub fn set_admin_state(&self, state: AdminState) {
+        let v = match state {
+            AdminState::Ready => 0,
+            AdminState::Drain => 1,
+            AdminState::Maint => 2,
+        };
+        if self.admin.swap(v, Ordering::Relaxed) != v {
+            self.touch();
+        }
+    }
+
+    /// When the health or administrative state last changed.
+    pub fn last_change(&self) -> Instant {
+        self.since.lock().map_or_else(|e| *e.into_inner(), |t| *t)
+    }
+
+    fn touch(&self) {
+        if let Ok(mut t) = self.since.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    /// Whether the server may take a new request: up, ready and weight > 0.
+    pub fn is_available(&self) -> bool {
+        self.is_up() && self.admin_state() == AdminState::Ready && self.weight() > 0
+    }
+
+    /// Whether it is under its `maxconn` now.
+    pub fn has_capacity(&self) -> bool {
+        self.spec
+            .maxconn
+            .is_none_or(|m| self.active.load(Ordering::Relaxed) < m as usize)
     }
 
     /// Requests in flight to this server now.
@@ -95,14 +233,58 @@ impl Server {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records the round-trip time of one health check (the last
+    /// [`DEFAULT_RTT_WINDOW`] are kept).
+    pub fn record_rtt(&self, rtt: Duration) {
+        if let Ok(mut rtts) = self.rtts.lock() {
+            if rtts.len() == self.rtt_window {
+                rtts.pop_front();
+            }
+            rtts.push_back(rtt);
+        }
+    }
+
+    /// The recent health-check round-trip times, oldest first.
+    pub fn rtts(&self) -> Vec<Duration> {
+        self.rtts
+            .lock()
+            .map(|r| r.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The `p`-th percentile (0..=100, nearest rank) of the recent
+    /// health-check round-trip times; `None` without samples.
+    pub fn rtt_percentile(&self, p: u8) -> Option<Duration> {
+        let mut v = self.rtts();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let rank = (usize::from(p.min(100)) * v.len()).div_ceil(100).max(1);
+        v.get(rank - 1).copied()
+    }
+
     /// Marks one request as in flight until the returned guard is dropped,
     /// whatever way the request ends (success, error or client abort).
-    pub fn begin(self: &Arc<Self>) -> InFlight {
-        self.active.fetch_add(1, Ordering::Relaxed);
-        self.total.fetch_add(1, Ordering::Relaxed);
-        InFlight {
-            server: Arc::clone(self),
+    /// Fails when the server is at its `maxconn`.
+    pub fn try_begin(self: &Arc<Self>) -> Option<InFlight> {
+        match self.spec.maxconn {
+            None => {
+                self.active.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(max) => {
+                let max = max as usize;
+                self.active
+                    .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |a| {
+                        (a < max).then_some(a + 1)
+                    })
+                    .ok()?;
+            }
         }
+        self.total.fetch_add(1, Ordering::Relaxed);
+        Some(InFlight {
+            server: Arc::clone(self),
+        })
     }
 }
 
@@ -121,6 +303,73 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.server.active.fetch_sub(1, Ordering::Relaxed);
+        self.server.active.fetch_sub(1, Ordering::AcqRel);
+        if self.server.spec.maxconn.is_some() {
+            self.server.slot_freed.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn spec(name: &str, weight: u16) -> ServerSpec {
+        ServerSpec {
+            name: name.into(),
+            addr: "127.0.0.1:1".parse().unwrap(),
+            weight,
+            backup: false,
+            maxconn: None,
+            cookie: name.into(),
+            timeout_connect: Duration::from_secs(1),
+            timeout_server: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn in_flight_is_exact_and_maxconn_is_enforced() {
+        let s = Arc::new(Server::standalone(ServerSpec {
+            maxconn: Some(2),
+            ..spec("a", 1)
+        }));
+        let g1 = s.try_begin().unwrap();
+        let g2 = s.try_begin().unwrap();
+        assert!(s.try_begin().is_none());
+        assert!(!s.has_capacity());
+        drop(g1);
+        assert_eq!(s.active(), 1);
+        let _g3 = s.try_begin().unwrap();
+        drop(g2);
+        assert_eq!((s.active(), s.total()), (1, 3));
+    }
+
+    #[test]
+    fn rtt_window_and_percentile() {
+        let s = Server::standalone(spec("a", 1));
+        assert_eq!(s.rtt_percentile(90), None);
+        for ms in 1..=30u64 {
+            s.record_rtt(Duration::from_millis(ms));
+        }
+        assert_eq!(s.rtts().len(), DEFAULT_RTT_WINDOW);
+        // Window holds 11..=30 ms; p90 of 20 samples is the 18th: 28 ms.
+        assert_eq!(s.rtt_percentile(90), Some(Duration::from_millis(28)));
+        assert_eq!(s.rtt_percentile(100), Some(Duration::from_millis(30)));
+        assert_eq!(s.rtt_percentile(0), Some(Duration::from_millis(11)));
+    }
+
+    #[test]
+    fn availability() {
+        let s = Server::standalone(spec("a", 1));
+        assert!(s.is_available());
+        s.set_admin_state(AdminState::Drain);
+        assert!(!s.is_available());
+        s.set_admin_state(AdminState::Ready);
+        assert!(s.set_up(false));
+        assert!(!s.set_up(false));
+        assert!(!s.is_available());
+        s.set_up(true);
+        s.set_weight(0);
+        assert!(!s.is_available());
     }
 }

@@ -1,5 +1,51 @@
 //! Smooth weighted round robin (nginx's algorithm), precomputed.
 
+use super::Selector;
+use crate::upstream::Server;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Smooth weighted round robin: the schedule is computed once per rebuild,
+/// a pick is one atomic increment.
+#[derive(Debug)]
+pub struct RoundRobin {
+    schedule: Box<[u32]>,
+    cursor: AtomicUsize,
+}
+
+impl RoundRobin {
+    /// Round robin over servers with effective `weights`.
+    pub fn new(weights: &[u32]) -> Self {
+        RoundRobin {
+            schedule: smooth_schedule(weights).into_boxed_slice(),
+            cursor: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next eligible server in schedule order.
+    pub fn next(&self, eligible: &dyn Fn(usize) -> bool) -> Option<usize> {
+        let len = self.schedule.len();
+        if len == 0 {
+            return None;
+        }
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed);
+        (0..len)
+            .map(|i| self.schedule[start.wrapping_add(i) % len] as usize)
+            .find(|&s| eligible(s))
+    }
+}
+
+impl Selector for RoundRobin {
+    fn select(
+        &self,
+        _servers: &[Arc<Server>],
+        _key: Option<u64>,
+        eligible: &dyn Fn(usize) -> bool,
+    ) -> Option<usize> {
+        self.next(eligible)
+    }
+}
+
 /// The smooth weighted round-robin order for `weights` (index per slot).
 ///
 /// Weights are first divided by their greatest common divisor, so the

@@ -7,7 +7,9 @@
 
 mod request;
 mod respond;
+mod sticky;
 
+use crate::balance::{Backend, NoServer};
 use crate::runtime::{Frontend, Runtime};
 use crate::upstream::InFlight;
 use arc_swap::ArcSwap;
@@ -15,7 +17,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use fairway_acl::{normalize_path, HttpAction};
 use log::info;
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::protocols::l4::socket::SocketAddr as PingoraAddr;
 use pingora::upstreams::peer::HttpPeer;
@@ -55,6 +57,8 @@ pub struct Ctx {
     tried: Vec<usize>,
     tries: u32,
     status: u16,
+    /// The request carried a valid stickiness cookie for its server.
+    sticky: bool,
 }
 
 impl Ctx {
@@ -81,6 +85,20 @@ fn set_path(req: &mut RequestHeader, path: &str) -> Result<()> {
         None => Cow::Borrowed(path),
     };
     req.set_raw_path(target.as_bytes())
+}
+
+impl Proxy {
+    fn use_server(
+        &self,
+        ctx: &mut Ctx,
+        backend: &Backend,
+        index: usize,
+        guard: InFlight,
+    ) -> Box<HttpPeer> {
+        ctx.server = Some(index);
+        ctx.inflight = Some(guard);
+        Box::new(backend.servers()[index].peer())
+    }
 }
 
 enum Outcome {
@@ -195,6 +213,7 @@ impl ProxyHttp for Proxy {
             tried: Vec::new(),
             tries: 0,
             status: 0,
+            sticky: false,
         }
     }
 
@@ -233,26 +252,51 @@ impl ProxyHttp for Proxy {
         Ok(false)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let index = ctx.backend.ok_or_else(|| status_error(503, "no backend"))?;
         let backend = Arc::clone(&ctx.rt.backends()[index]);
-        let pick = match ctx.server {
-            // Without redispatch a retry goes back to the same server.
-            Some(last) if !backend.redispatch() => Some(last),
-            _ => {
-                let tried = &ctx.tried;
-                backend
-                    .pick(|i| tried.contains(&i))
-                    .or_else(|| backend.pick(|_| false))
+
+        // Stickiness: a valid cookie pins the first attempt to its server.
+        if ctx.server.is_none() {
+            if let Some(cookie) = &backend.spec().cookie {
+                let pinned = sticky::find(session.req_header(), &cookie.name)
+                    .and_then(|v| backend.sticky(v));
+                if let Some(i) = pinned {
+                    if let Some(guard) = backend.servers()[i].try_begin() {
+                        ctx.sticky = true;
+                        return Ok(self.use_server(ctx, &backend, i, guard));
+                    }
+                }
             }
-        };
-        let Some(server_index) = pick else {
-            return Err(status_error(503, "no server available"));
-        };
-        let server = &backend.servers()[server_index];
-        ctx.server = Some(server_index);
-        ctx.inflight = Some(server.begin());
-        Ok(Box::new(server.peer()))
+        }
+        ctx.sticky = false;
+
+        // Without redispatch a retry goes back to the same server.
+        if let (Some(last), false) = (ctx.server, backend.redispatch()) {
+            if let Some(guard) = backend.servers()[last].try_begin() {
+                return Ok(self.use_server(ctx, &backend, last, guard));
+            }
+        }
+
+        let key = sticky::hash_key(backend.hash_key(), session.req_header(), ctx.src);
+        let tried = std::mem::take(&mut ctx.tried);
+        let mut got = backend.acquire(key, &|i| tried.contains(&i)).await;
+        if matches!(got, Err(NoServer::Unavailable)) && !tried.is_empty() {
+            // Every server was tried: a retry may go to any of them again.
+            got = backend.acquire(key, &|_| false).await;
+        }
+        ctx.tried = tried;
+        match got {
+            Ok((i, guard)) => Ok(self.use_server(ctx, &backend, i, guard)),
+            Err(why) => Err(status_error(
+                503,
+                match why {
+                    NoServer::Unavailable => "no server available",
+                    NoServer::QueueFull => "queue full",
+                    NoServer::QueueTimeout => "queue timeout",
+                },
+            )),
+        }
     }
 
     fn fail_to_connect(
@@ -282,6 +326,14 @@ impl ProxyHttp for Proxy {
         req: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if let Some(cookie) = ctx
+            .backend
+            .and_then(|b| ctx.rt.backends()[b].spec().cookie.as_ref())
+        {
+            if cookie.indirect {
+                sticky::strip(req, &cookie.name)?;
+            }
+        }
         if !ctx.frontend(self).forwardfor {
             return Ok(());
         }
@@ -297,6 +349,29 @@ impl ProxyHttp for Proxy {
             req.insert_header("x-forwarded-for", value)?;
         }
         req.insert_header("x-forwarded-proto", "http")?;
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let (Some(b), Some(s)) = (ctx.backend, ctx.server) else {
+            return Ok(());
+        };
+        let backend = &ctx.rt.backends()[b];
+        if let (Some(cookie), false) = (&backend.spec().cookie, ctx.sticky) {
+            let server = &backend.servers()[s];
+            resp.append_header(
+                http::header::SET_COOKIE,
+                format!("{}={}; path=/", cookie.name, server.cookie()),
+            )?;
+            if cookie.nocache {
+                resp.insert_header(http::header::CACHE_CONTROL, "private")?;
+            }
+        }
         Ok(())
     }
 

@@ -1,0 +1,404 @@
+//! A backend at run time: servers, the selector for the servers in use, and
+//! the `maxconn` queue.
+
+use super::{build, HashKey, Selector};
+use crate::upstream::{AdminState, InFlight, Server, ServerSpec};
+use arc_swap::ArcSwap;
+use fairway_config::{Balance, Cookie, HealthCheck};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Requests that may wait in one backend's queue at once; more get 503.
+pub const MAX_QUEUE: usize = 10_000;
+
+/// Settings of a backend, as the config gives them.
+#[derive(Debug, Clone)]
+pub struct BackendSpec {
+    /// Name.
+    pub name: String,
+    /// Balance algorithm.
+    pub balance: Balance,
+    /// Connection-failure retries.
+    pub retries: u32,
+    /// Whether a retry goes to another server.
+    pub redispatch: bool,
+    /// How long a request may wait for a `maxconn` slot.
+    pub timeout_queue: Duration,
+    /// Cookie stickiness.
+    pub cookie: Option<Cookie>,
+    /// Active health checks.
+    pub health_check: Option<HealthCheck>,
+}
+
+/// Why no server could be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoServer {
+    /// No server is available (all down, in maintenance or weight 0, or none at all).
+    Unavailable,
+    /// Servers are at `maxconn` and the queue is full.
+    QueueFull,
+    /// Servers stayed at `maxconn` for `timeout_queue`.
+    QueueTimeout,
+}
+
+/// The outcome of one non-waiting pick.
+pub enum Acquire {
+    /// A server, with the request counted in flight on it.
+    Got(usize, InFlight),
+    /// Servers exist but are at `maxconn`: wait for a slot.
+    Full,
+    /// No server can take the request.
+    None,
+}
+
+/// A backend at run time.
+pub struct Backend {
+    spec: BackendSpec,
+    key: HashKey,
+    servers: Vec<Arc<Server>>,
+    selector: ArcSwap<Box<dyn Selector>>,
+    slot_freed: Arc<Notify>,
+    queued: AtomicUsize,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("name", &self.spec.name)
+            .field("balance", &self.spec.balance)
+            .field("servers", &self.servers.len())
+            .finish()
+    }
+}
+
+impl Backend {
+    /// A backend over `servers` (config order).
+    pub fn new(spec: BackendSpec, servers: Vec<ServerSpec>) -> Self {
+        let slot_freed = Arc::new(Notify::new());
+        let servers = servers
+            .into_iter()
+            .map(|s| Arc::new(Server::new(s, Arc::clone(&slot_freed))))
+            .collect();
+        Self::with_servers(spec, servers, slot_freed)
+    }
+
+    /// A backend over existing servers (their state is kept: reloads and
+    /// runtime changes reuse servers by identity).
+    pub fn with_servers(
+        spec: BackendSpec,
+        servers: Vec<Arc<Server>>,
+        slot_freed: Arc<Notify>,
+    ) -> Self {
+        let backend = Backend {
+            key: HashKey::of(&spec.balance),
+            selector: ArcSwap::from_pointee(build(&spec.balance, &[])),
+            spec,
+            servers,
+            slot_freed,
+            queued: AtomicUsize::new(0),
+        };
+        backend.rebuild();
+        backend
+    }
+
+    /// The backend's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Its settings.
+    pub fn spec(&self) -> &BackendSpec {
+        &self.spec
+    }
+
+    /// What its algorithm hashes.
+    pub fn hash_key(&self) -> &HashKey {
+        &self.key
+    }
+
+    /// The servers in config order.
+    pub fn servers(&self) -> &[Arc<Server>] {
+        &self.servers
+    }
+
+    /// The server named `name`.
+    pub fn server(&self, name: &str) -> Option<(usize, &Arc<Server>)> {
+        self.servers
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.name() == name)
+    }
+
+    /// Connection-failure retries.
+    pub fn retries(&self) -> u32 {
+        self.spec.retries
+    }
+
+    /// Whether a retry goes to another server.
+    pub fn redispatch(&self) -> bool {
+        self.spec.redispatch
+    }
+
+    /// The health check settings.
+    pub fn health_check(&self) -> Option<&HealthCheck> {
+        self.spec.health_check.as_ref()
+    }
+
+    /// Requests waiting in the queue now.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Whether backups are in use: no non-backup server is available.
+    pub fn using_backups(&self) -> bool {
+        !self
+            .servers
+            .iter()
+            .any(|s| !s.is_backup() && s.is_available())
+    }
+
+    /// The weight each server has in the selector now: its weight if it is
+    /// available and in the group in use (non-backup, or backup while no
+    /// non-backup server is available), else 0.
+    pub fn effective_weights(&self) -> Vec<u32> {
+        let backups = self.using_backups();
+        self.servers
+            .iter()
+            .map(|s| {
+                if s.is_available() && s.is_backup() == backups {
+                    u32::from(s.weight())
+                } else {
+                    0
+                }
+            })
+            .collect()
+    }
+
+    /// Rebuilds the selector from the servers' current weights, health and
+    /// states. Call it after changing any of them; requests in flight keep
+    /// the selector they had.
+    pub fn rebuild(&self) {
+        self.selector.store(Arc::new(build(
+            &self.spec.balance,
+            &self.effective_weights(),
+        )));
+    }
+
+    /// Picks a server without waiting. `skip(i)` excludes servers (those a
+    /// retry already tried).
+    pub fn try_acquire(&self, key: Option<u64>, skip: &(dyn Fn(usize) -> bool + Sync)) -> Acquire {
+        let selector = self.selector.load();
+        let backups = self.using_backups();
+        let in_group = |i: usize| {
+            let s = &self.servers[i];
+            s.is_available() && s.is_backup() == backups
+        };
+        // A pick can lose a race for the last slot of a server; try a few.
+        for _ in 0..4 {
+            let eligible = |i: usize| in_group(i) && !skip(i) && self.servers[i].has_capacity();
+            match selector.select(&self.servers, key, &eligible) {
+                Some(i) => {
+                    if let Some(guard) = self.servers[i].try_begin() {
+                        return Acquire::Got(i, guard);
+                    }
+                }
+                None => break,
+            }
+        }
+        if (0..self.servers.len()).any(|i| in_group(i) && !skip(i)) {
+            Acquire::Full
+        } else {
+            Acquire::None
+        }
+    }
+
+    /// Picks a server, waiting up to `timeout_queue` in the queue while the
+    /// servers are at `maxconn`. Never busy-waits: a waiter sleeps until a
+    /// request on a `maxconn` server of this backend ends.
+    pub async fn acquire(
+        &self,
+        key: Option<u64>,
+        skip: &(dyn Fn(usize) -> bool + Sync),
+    ) -> Result<(usize, InFlight), NoServer> {
+        let deadline = Instant::now() + self.spec.timeout_queue;
+        let mut waiting = false;
+        let result = loop {
+            let notified = self.slot_freed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.try_acquire(key, skip) {
+                Acquire::Got(i, guard) => break Ok((i, guard)),
+                Acquire::None => break Err(NoServer::Unavailable),
+                Acquire::Full => {}
+            }
+            if !waiting {
+                if self.queued.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUE {
+                    self.queued.fetch_sub(1, Ordering::AcqRel);
+                    return Err(NoServer::QueueFull);
+                }
+                waiting = true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break Err(NoServer::QueueTimeout);
+            }
+        };
+        if waiting {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            // Pass a wake-up on if we leave with a slot still free.
+            if result.is_err() {
+                self.slot_freed.notify_one();
+            }
+        }
+        result
+    }
+
+    /// The server whose stickiness cookie is `value`, if it may take the
+    /// request: up, not in maintenance (draining servers keep their sticky
+    /// clients, as in HAProxy), and under its `maxconn`.
+    pub fn sticky(&self, value: &[u8]) -> Option<usize> {
+        let (i, s) = self
+            .servers
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.cookie().as_bytes() == value)?;
+        let ok =
+            s.is_up() && s.admin_state() != AdminState::Maint && s.weight() > 0 && s.has_capacity();
+        ok.then_some(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(balance: Balance, timeout_queue: Duration) -> BackendSpec {
+        BackendSpec {
+            name: "b".into(),
+            balance,
+            retries: 2,
+            redispatch: true,
+            timeout_queue,
+            cookie: None,
+            health_check: None,
+        }
+    }
+
+    fn server(name: &str, weight: u16, backup: bool, maxconn: Option<u32>) -> ServerSpec {
+        ServerSpec {
+            name: name.into(),
+            addr: "127.0.0.1:1".parse().unwrap(),
+            weight,
+            backup,
+            maxconn,
+            cookie: name.into(),
+            timeout_connect: Duration::from_secs(1),
+            timeout_server: Duration::from_secs(1),
+        }
+    }
+
+    fn pick(b: &Backend) -> Option<String> {
+        match b.try_acquire(None, &|_| false) {
+            Acquire::Got(i, _) => Some(b.servers()[i].name().to_string()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn backups_only_when_no_primary_is_available() {
+        let b = Backend::new(
+            spec(Balance::RoundRobin, Duration::ZERO),
+            vec![server("a", 1, false, None), server("spare", 1, true, None)],
+        );
+        assert!((0..5).all(|_| pick(&b).as_deref() == Some("a")));
+        b.servers()[0].set_up(false);
+        b.rebuild();
+        assert!((0..5).all(|_| pick(&b).as_deref() == Some("spare")));
+        b.servers()[0].set_up(true);
+        b.rebuild();
+        assert_eq!(pick(&b).as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn all_zero_weights_give_no_server_not_a_panic() {
+        for balance in [
+            Balance::RoundRobin,
+            Balance::LeastConn,
+            Balance::Random,
+            Balance::First,
+            Balance::Source,
+        ] {
+            let b = Backend::new(
+                spec(balance.clone(), Duration::ZERO),
+                vec![server("a", 0, false, None), server("b", 0, false, None)],
+            );
+            assert!(
+                matches!(b.try_acquire(Some(1), &|_| false), Acquire::None),
+                "{balance:?}"
+            );
+            let empty = Backend::new(spec(balance, Duration::ZERO), vec![]);
+            assert!(matches!(empty.try_acquire(None, &|_| false), Acquire::None));
+        }
+    }
+
+    #[test]
+    fn skip_excludes_tried_servers() {
+        let b = Backend::new(
+            spec(Balance::RoundRobin, Duration::ZERO),
+            vec![server("a", 1, false, None), server("b", 1, false, None)],
+        );
+        for _ in 0..4 {
+            match b.try_acquire(None, &|i| i == 0) {
+                Acquire::Got(i, _) => assert_eq!(i, 1),
+                _ => panic!("b is there"),
+            }
+        }
+        assert!(matches!(b.try_acquire(None, &|_| true), Acquire::None));
+    }
+
+    #[tokio::test]
+    async fn queue_waits_for_a_slot_then_times_out() {
+        let b = Arc::new(Backend::new(
+            spec(Balance::RoundRobin, Duration::from_millis(200)),
+            vec![server("a", 1, false, Some(1))],
+        ));
+        let (_, first) = b.acquire(None, &|_| false).await.unwrap();
+        // A second request waits; freeing the slot lets it through.
+        let b2 = Arc::clone(&b);
+        let waiter =
+            tokio::spawn(async move { b2.acquire(None, &|_| false).await.map(|(i, _)| i) });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(b.queued(), 1);
+        drop(first);
+        assert_eq!(waiter.await.unwrap(), Ok(0));
+        // Now hold the slot: the next one times out after timeout_queue.
+        let (_, _held) = b.acquire(None, &|_| false).await.unwrap();
+        let t = std::time::Instant::now();
+        assert_eq!(
+            b.acquire(None, &|_| false).await.map(|(i, _)| i),
+            Err(NoServer::QueueTimeout)
+        );
+        assert!(t.elapsed() >= Duration::from_millis(190));
+        assert_eq!(b.queued(), 0);
+    }
+
+    #[test]
+    fn sticky_cookie_finds_its_server() {
+        let b = Backend::new(
+            spec(Balance::RoundRobin, Duration::ZERO),
+            vec![server("a", 1, false, None), server("b", 1, false, None)],
+        );
+        assert_eq!(b.sticky(b"b"), Some(1));
+        assert_eq!(b.sticky(b"zzz"), None);
+        b.servers()[1].set_admin_state(AdminState::Drain);
+        assert_eq!(
+            b.sticky(b"b"),
+            Some(1),
+            "draining servers keep sticky clients"
+        );
+        b.servers()[1].set_up(false);
+        assert_eq!(b.sticky(b"b"), None);
+    }
+}
