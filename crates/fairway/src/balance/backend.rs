@@ -223,9 +223,20 @@ impl Backend {
         key: Option<u64>,
         skip: &(dyn Fn(usize) -> bool + Sync),
     ) -> Result<(usize, InFlight), NoServer> {
+        // Fast path: no queue bookkeeping, no lock.
+        match self.try_acquire(key, skip) {
+            Acquire::Got(i, guard) => return Ok((i, guard)),
+            Acquire::None => return Err(NoServer::Unavailable),
+            Acquire::Full => {}
+        }
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUE {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(NoServer::QueueFull);
+        }
         let deadline = Instant::now() + self.spec.timeout_queue;
-        let mut waiting = false;
         let result = loop {
+            // Register for a wake-up before looking again, so a slot freed
+            // in between is not missed.
             let notified = self.slot_freed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
@@ -234,23 +245,14 @@ impl Backend {
                 Acquire::None => break Err(NoServer::Unavailable),
                 Acquire::Full => {}
             }
-            if !waiting {
-                if self.queued.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUE {
-                    self.queued.fetch_sub(1, Ordering::AcqRel);
-                    return Err(NoServer::QueueFull);
-                }
-                waiting = true;
-            }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 break Err(NoServer::QueueTimeout);
             }
         };
-        if waiting {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            // Pass a wake-up on if we leave with a slot still free.
-            if result.is_err() {
-                self.slot_freed.notify_one();
-            }
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        if result.is_err() {
+            // We may have consumed a wake-up meant for a slot we did not take.
+            self.slot_freed.notify_one();
         }
         result
     }
