@@ -211,6 +211,10 @@ pub struct Backend {
     pub cookie: Option<Cookie>,
     /// Active health checks; `None`: servers are always up.
     pub health_check: Option<HealthCheck>,
+    /// `latency` settings (used with `balance: latency`).
+    pub latency: Latency,
+    /// `ewma` settings (used with `balance: ewma`).
+    pub ewma: Ewma,
     /// Servers in file order.
     pub servers: Vec<Server>,
 }
@@ -236,6 +240,10 @@ pub enum Balance {
     UrlParam(String),
     /// Consistent hash of one header (name lower case); round robin when absent.
     Hdr(String),
+    /// Fastest server by health-check latency percentile (see [`Latency`]).
+    Latency,
+    /// Peak-EWMA of response latency with power of two choices (see [`Ewma`]).
+    Ewma,
 }
 
 impl Balance {
@@ -250,6 +258,53 @@ impl Balance {
             Balance::Uri => "uri".into(),
             Balance::UrlParam(p) => format!("url_param({p})"),
             Balance::Hdr(h) => format!("hdr({h})"),
+            Balance::Latency => "latency".into(),
+            Balance::Ewma => "ewma".into(),
+        }
+    }
+}
+
+/// `latency` settings of a backend with `balance: latency` (seeds 000/001).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Latency {
+    /// Which percentile of the recent check round-trip times ranks servers (default 90).
+    pub percentile: u8,
+    /// How many round-trip times are kept per server (default 20).
+    pub window: usize,
+    /// How often weights are recomputed (default 5 s).
+    pub interval: Duration,
+    /// Weight of the fastest up server (default 256).
+    pub primary_weight: u16,
+    /// Weight of the second fastest (default 1); all others get 0.
+    pub backup_weight: u16,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            percentile: 90,
+            window: 20,
+            interval: Duration::from_secs(5),
+            primary_weight: 256,
+            backup_weight: 1,
+        }
+    }
+}
+
+/// `ewma` settings of a backend with `balance: ewma`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ewma {
+    /// How fast old observations fade (default 10 s).
+    pub decay: Duration,
+    /// The estimate of a server without observations (default 30 ms).
+    pub default_rtt: Duration,
+}
+
+impl Default for Ewma {
+    fn default() -> Self {
+        Ewma {
+            decay: Duration::from_secs(10),
+            default_rtt: Duration::from_millis(30),
         }
     }
 }

@@ -131,6 +131,8 @@ pub(crate) fn build_backend(b: &fairway_config::Backend) -> Backend {
         timeout_queue: b.timeout_queue,
         cookie: b.cookie.clone(),
         health_check: b.health_check.clone(),
+        latency: b.latency.clone(),
+        ewma: b.ewma.clone(),
     };
     let servers = b
         .servers

@@ -6,6 +6,7 @@
 //! the round-trip times of recent health checks. Everything the request path
 //! reads is an atomic: it never takes a lock.
 
+use crate::balance::ewma::{now_ns, PeakEwma};
 use pingora::upstreams::peer::HttpPeer;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -74,6 +75,7 @@ pub struct Server {
     spec: ServerSpec,
     peer: HttpPeer,
     weight: AtomicU16,
+    effective: AtomicU16,
     up: AtomicBool,
     admin: AtomicU8,
     active: AtomicUsize,
@@ -82,13 +84,44 @@ pub struct Server {
     since: Mutex<Instant>,
     rtts: Mutex<VecDeque<Duration>>,
     rtt_window: usize,
+    ewma: PeakEwma,
     slot_freed: Arc<Notify>,
+}
+
+/// Per-server settings that come from the backend's algorithm.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Health-check round-trip times kept (`latency.window`).
+    pub rtt_window: usize,
+    /// `ewma.default_rtt`.
+    pub ewma_default_rtt: Duration,
+    /// `ewma.decay`.
+    pub ewma_decay: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            rtt_window: DEFAULT_RTT_WINDOW,
+            ewma_default_rtt: Duration::from_millis(30),
+            ewma_decay: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Server {
     /// A server; `slot_freed` is notified whenever a request on a server
     /// with `maxconn` ends (the backend's queue waits on it).
     pub fn new(spec: ServerSpec, slot_freed: Arc<Notify>) -> Self {
+        Server::with_options(spec, slot_freed, &ServerOptions::default())
+    }
+
+    /// As [`Server::new`], with algorithm settings.
+    pub fn with_options(
+        spec: ServerSpec,
+        slot_freed: Arc<Notify>,
+        options: &ServerOptions,
+    ) -> Self {
         let mut peer = HttpPeer::new(spec.addr, false, String::new());
         peer.options.connection_timeout = Some(spec.timeout_connect);
         peer.options.read_timeout = Some(spec.timeout_server);
@@ -96,6 +129,7 @@ impl Server {
         peer.options.idle_timeout = Some(Duration::from_secs(60));
         Server {
             weight: AtomicU16::new(spec.weight),
+            effective: AtomicU16::new(spec.weight),
             spec,
             peer,
             up: AtomicBool::new(true),
@@ -104,8 +138,9 @@ impl Server {
             total: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             since: Mutex::new(Instant::now()),
-            rtts: Mutex::new(VecDeque::with_capacity(DEFAULT_RTT_WINDOW)),
-            rtt_window: DEFAULT_RTT_WINDOW,
+            rtts: Mutex::new(VecDeque::with_capacity(options.rtt_window.max(1))),
+            rtt_window: options.rtt_window.max(1),
+            ewma: PeakEwma::new(options.ewma_default_rtt, options.ewma_decay, now_ns()),
             slot_freed,
         }
     }
@@ -153,6 +188,21 @@ impl Server {
     /// Sets the weight (the caller rebuilds the backend's selector).
     pub fn set_weight(&self, weight: u16) {
         self.weight.store(weight.min(256), Ordering::Relaxed);
+    }
+
+    /// The weight the balancer gives it now (after health, state, backups
+    /// and the `latency` ranking); set when the backend's selector is rebuilt.
+    pub fn effective_weight(&self) -> u16 {
+        self.effective.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_effective_weight(&self, weight: u16) {
+        self.effective.store(weight, Ordering::Relaxed);
+    }
+
+    /// The peak-EWMA estimate of its response latency (`balance: ewma`).
+    pub fn ewma(&self) -> &PeakEwma {
+        &self.ewma
     }
 
     /// Whether the health check says the server is up (always true without checks).
@@ -233,8 +283,8 @@ impl Server {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records the round-trip time of one health check (the last
-    /// [`DEFAULT_RTT_WINDOW`] are kept).
+    /// Records the round-trip time of one health check (the last `window`
+    /// are kept, [`DEFAULT_RTT_WINDOW`] unless `latency.window` says otherwise).
     pub fn record_rtt(&self, rtt: Duration) {
         if let Ok(mut rtts) = self.rtts.lock() {
             if rtts.len() == self.rtt_window {

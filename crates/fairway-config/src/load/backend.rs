@@ -2,7 +2,9 @@
 
 use super::mode;
 use super::node::{Ctx, Entry, Item};
-use crate::{Backend, Balance, CheckKind, Cookie, CookieMode, HealthCheck, Mode, Server};
+use crate::{
+    Backend, Balance, CheckKind, Cookie, CookieMode, Ewma, HealthCheck, Latency, Mode, Server,
+};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
@@ -16,9 +18,19 @@ const KEYS: &[&str] = &[
     "timeout_queue",
     "cookie",
     "health_check",
+    "latency",
+    "ewma",
     "servers",
 ];
-const LATER: &[&str] = &["latency", "discovery"];
+const LATER: &[&str] = &["discovery"];
+const LATENCY_KEYS: &[&str] = &[
+    "percentile",
+    "window",
+    "interval",
+    "primary_weight",
+    "backup_weight",
+];
+const EWMA_KEYS: &[&str] = &["decay", "default_rtt"];
 
 const SERVER_KEYS: &[&str] = &["addr", "weight", "backup", "maxconn", "cookie"];
 const SERVER_LATER: &[&str] = &["tls", "sni", "verify", "ca"];
@@ -44,10 +56,9 @@ const BALANCE: &[(&str, Balance)] = &[
     ("random", Balance::Random),
     ("first", Balance::First),
     ("uri", Balance::Uri),
+    ("latency", Balance::Latency),
+    ("ewma", Balance::Ewma),
 ];
-
-/// Balance algorithms of SPEC §4 that later versions implement.
-const BALANCE_LATER: &[&str] = &["latency", "ewma"];
 
 /// Parses one entry of `backends`.
 pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
@@ -64,14 +75,18 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
         timeout_queue: Duration::ZERO,
         cookie: None,
         health_check: None,
+        latency: Latency::default(),
+        ewma: Ewma::default(),
         servers: Vec::new(),
     };
+    let mut balance_pos = None;
     let mut timeout_queue = None;
     if let Some(e) = f.take("mode") {
         backend.mode = mode(cx, &e.item).unwrap_or_default();
     }
     if let Some(e) = f.take("balance") {
         backend.balance = balance(cx, &e.item).unwrap_or_default();
+        balance_pos = Some(e.item.clone());
     }
     if let Some(e) = f.take("timeout_connect") {
         backend.timeout_connect = cx.timeout(&e.item).unwrap_or(backend.timeout_connect);
@@ -97,6 +112,39 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
     }
     if let Some(e) = f.take("health_check") {
         backend.health_check = health_check(cx, &e.item);
+    }
+    if let Some(e) = f.take("latency") {
+        if backend.balance != Balance::Latency {
+            cx.error(
+                e.key_pos,
+                &e.item.path,
+                "`latency` settings need `balance: latency`",
+            );
+        }
+        if let Some(l) = latency(cx, &e.item) {
+            backend.latency = l;
+        }
+    }
+    if let Some(e) = f.take("ewma") {
+        if backend.balance != Balance::Ewma {
+            cx.error(
+                e.key_pos,
+                &e.item.path,
+                "`ewma` settings need `balance: ewma`",
+            );
+        }
+        if let Some(w) = ewma(cx, &e.item) {
+            backend.ewma = w;
+        }
+    }
+    if let (Balance::Latency, None, Some(item)) =
+        (&backend.balance, &backend.health_check, &balance_pos)
+    {
+        cx.error(
+            item.pos,
+            &item.path,
+            "balance `latency` needs a `health_check`: it ranks servers by their check round-trip times",
+        );
     }
     if let Some(e) = f.take("servers") {
         for s in cx.entries(&e.item).unwrap_or_default() {
@@ -126,18 +174,73 @@ fn balance(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Balance> {
     if let Some(header) = arg("hdr(") {
         return Some(Balance::Hdr(header.to_ascii_lowercase()));
     }
-    let msg = if BALANCE_LATER.contains(&name) {
-        format!("balance `{name}` is not supported yet")
-    } else {
-        let names: Vec<&str> = BALANCE.iter().map(|(n, _)| *n).collect();
-        format!(
-            "unknown balance `{name}` (expected one of: {}, {}, url_param(NAME), hdr(NAME))",
-            names.join(", "),
-            BALANCE_LATER.join(", ")
-        )
-    };
+    let names: Vec<&str> = BALANCE.iter().map(|(n, _)| *n).collect();
+    let msg = format!(
+        "unknown balance `{name}` (expected one of: {}, url_param(NAME), hdr(NAME))",
+        names.join(", ")
+    );
     cx.error(item.pos, &item.path, msg);
     None
+}
+
+/// `latency: { percentile, window, interval, primary_weight, backup_weight }`.
+fn latency(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Latency> {
+    let mut f = cx.fields(item, LATENCY_KEYS, &[]);
+    let mut l = Latency::default();
+    let mut ok = true;
+    if let Some(e) = f.take("percentile") {
+        ok &= cx
+            .integer(&e.item, 1, 100)
+            .map(|n| l.percentile = n as u8)
+            .is_some();
+    }
+    if let Some(e) = f.take("window") {
+        ok &= cx
+            .integer(&e.item, 1, 10_000)
+            .map(|n| l.window = n as usize)
+            .is_some();
+    }
+    if let Some(e) = f.take("interval") {
+        ok &= cx.timeout(&e.item).map(|d| l.interval = d).is_some();
+    }
+    if let Some(e) = f.take("primary_weight") {
+        ok &= cx
+            .integer(&e.item, 1, 256)
+            .map(|n| l.primary_weight = n as u16)
+            .is_some();
+    }
+    if let Some(e) = f.take("backup_weight") {
+        match cx.integer(&e.item, 0, 256) {
+            Some(n) if n as u16 <= l.primary_weight => l.backup_weight = n as u16,
+            Some(n) => {
+                cx.error(
+                    e.item.pos,
+                    &e.item.path,
+                    format!(
+                        "backup_weight {n} is above primary_weight {}",
+                        l.primary_weight
+                    ),
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(l)
+}
+
+/// `ewma: { decay, default_rtt }`.
+fn ewma(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Ewma> {
+    let mut f = cx.fields(item, EWMA_KEYS, &[]);
+    let mut w = Ewma::default();
+    let mut ok = true;
+    if let Some(e) = f.take("decay") {
+        ok &= cx.timeout(&e.item).map(|d| w.decay = d).is_some();
+    }
+    if let Some(e) = f.take("default_rtt") {
+        ok &= cx.timeout(&e.item).map(|d| w.default_rtt = d).is_some();
+    }
+    ok.then_some(w)
 }
 
 /// An HTTP token (header names, parameter names).

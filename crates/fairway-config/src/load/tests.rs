@@ -182,7 +182,7 @@ fn unknown_keys_list_the_valid_ones() {
     assert_eq!(
         e,
         "t.yaml:9:5: backends.app.extra: unknown key `extra` (expected one of: mode, balance, \
-         timeout_connect, timeout_server, retries, redispatch, timeout_queue, cookie, health_check, servers)\n\
+         timeout_connect, timeout_server, retries, redispatch, timeout_queue, cookie, health_check, latency, ewma, servers)\n\
          t.yaml:10:1: frontend: unknown key `frontend` (expected one of: global, frontends, backends)"
     );
 }
@@ -214,7 +214,7 @@ backends:
 t.yaml:1:1: admin: `admin` is not supported yet
 t.yaml:5:5: frontends.web.tls: `tls` is not supported yet
 t.yaml:6:5: frontends.web.tcp_request: `tcp_request` is not supported yet
-t.yaml:14:5: backends.b.latency: `latency` is not supported yet
+t.yaml:14:5: backends.b.latency: `latency` settings need `balance: latency`
 t.yaml:15:5: backends.b.discovery: `discovery` is not supported yet
 t.yaml:17:54: backends.b.servers.s.tls: `tls` is not supported yet
 t.yaml:17:65: backends.b.servers.s.sni: `sni` is not supported yet
@@ -227,12 +227,11 @@ t.yaml:17:88: backends.b.servers.s.ca: `ca` is not supported yet";
 fn balance_names() {
     let cfg = |b: &str| MINIMAL.replace("  app:\n", &format!("  app:\n    balance: {b}\n"));
     let with = |b: &str| load_err(&cfg(b));
-    for later in ["latency", "ewma"] {
-        assert!(
-            with(later).ends_with(&format!("balance `{later}` is not supported yet")),
-            "{later}"
-        );
-    }
+    assert!(
+        with("latency").ends_with("balance `latency` needs a `health_check`: it ranks servers by their check round-trip times"),
+        "{}",
+        with("latency")
+    );
     for (name, want) in [
         ("roundrobin", Balance::RoundRobin),
         ("leastconn", Balance::LeastConn),
@@ -242,6 +241,7 @@ fn balance_names() {
         ("uri", Balance::Uri),
         ("url_param(id)", Balance::UrlParam("id".into())),
         ("hdr(X-User)", Balance::Hdr("x-user".into())),
+        ("ewma", Balance::Ewma),
     ] {
         let c = load_ok(&cfg(name));
         assert_eq!(c.backends[0].balance, want, "{name}");
@@ -503,4 +503,61 @@ fn never_panics_on_garbage() {
     for input in inputs {
         let _ = from_str(input, "t.yaml", &no_env);
     }
+}
+
+#[test]
+fn latency_and_ewma_settings() {
+    let c = load_ok(&MINIMAL.replace(
+        "  app:\n",
+        "  app:\n    balance: latency\n    latency: { percentile: 95, window: 10, interval: 1s, primary_weight: 100, backup_weight: 5 }\n    health_check: { type: tcp }\n",
+    ));
+    let b = &c.backends[0];
+    assert_eq!(b.balance, Balance::Latency);
+    assert_eq!(
+        b.latency,
+        crate::Latency {
+            percentile: 95,
+            window: 10,
+            interval: Duration::from_secs(1),
+            primary_weight: 100,
+            backup_weight: 5
+        }
+    );
+    let c = load_ok(&MINIMAL.replace(
+        "  app:\n",
+        "  app:\n    balance: latency\n    health_check: { type: tcp }\n",
+    ));
+    assert_eq!(c.backends[0].latency, crate::Latency::default());
+    let c = load_ok(&MINIMAL.replace(
+        "  app:\n",
+        "  app:\n    balance: ewma\n    ewma: { decay: 5s, default_rtt: 10ms }\n",
+    ));
+    assert_eq!(
+        c.backends[0].ewma,
+        crate::Ewma {
+            decay: Duration::from_secs(5),
+            default_rtt: Duration::from_millis(10)
+        }
+    );
+
+    let e = load_err(&MINIMAL.replace(
+        "  app:\n",
+        "  app:\n    balance: latency\n    latency: { percentile: 0, backup_weight: 300, speed: 1 }\n    ewma: { decay: 1s }\n",
+    ));
+    assert!(
+        e.contains("backends.app.balance: balance `latency` needs a `health_check`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("backends.app.latency.percentile: expected an integer from 1 to 100, found `0`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("backends.app.latency.speed: unknown key `speed`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("backends.app.ewma: `ewma` settings need `balance: ewma`"),
+        "{e}"
+    );
 }

@@ -1,12 +1,16 @@
 //! A backend at run time: servers, the selector for the servers in use, and
 //! the `maxconn` queue.
 
+use super::latency::{latency_weights, primary, Rank};
 use super::{build, HashKey, Selector};
+use crate::upstream::ServerOptions;
 use crate::upstream::{AdminState, InFlight, Server, ServerSpec};
 use arc_swap::ArcSwap;
-use fairway_config::{Balance, Cookie, HealthCheck};
+use fairway_config::{Balance, Cookie, Ewma as EwmaConfig, HealthCheck, Latency};
+use log::info;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -31,6 +35,10 @@ pub struct BackendSpec {
     pub cookie: Option<Cookie>,
     /// Active health checks.
     pub health_check: Option<HealthCheck>,
+    /// `latency` settings (with `balance: latency`).
+    pub latency: Latency,
+    /// `ewma` settings (with `balance: ewma`).
+    pub ewma: EwmaConfig,
 }
 
 /// Why no server could be had.
@@ -62,6 +70,8 @@ pub struct Backend {
     selector: ArcSwap<Box<dyn Selector>>,
     slot_freed: Arc<Notify>,
     queued: AtomicUsize,
+    /// Serializes rebuilds and remembers the latency primary (for the log).
+    rebuild_lock: Mutex<Option<usize>>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -78,9 +88,14 @@ impl Backend {
     /// A backend over `servers` (config order).
     pub fn new(spec: BackendSpec, servers: Vec<ServerSpec>) -> Self {
         let slot_freed = Arc::new(Notify::new());
+        let options = ServerOptions {
+            rtt_window: spec.latency.window,
+            ewma_default_rtt: spec.ewma.default_rtt,
+            ewma_decay: spec.ewma.decay,
+        };
         let servers = servers
             .into_iter()
-            .map(|s| Arc::new(Server::new(s, Arc::clone(&slot_freed))))
+            .map(|s| Arc::new(Server::with_options(s, Arc::clone(&slot_freed), &options)))
             .collect();
         Self::with_servers(spec, servers, slot_freed)
     }
@@ -99,6 +114,7 @@ impl Backend {
             servers,
             slot_freed,
             queued: AtomicUsize::new(0),
+            rebuild_lock: Mutex::new(None),
         };
         backend.rebuild();
         backend
@@ -162,13 +178,30 @@ impl Backend {
 
     /// The weight each server has in the selector now: its weight if it is
     /// available and in the group in use (non-backup, or backup while no
-    /// non-backup server is available), else 0.
+    /// non-backup server is available), else 0; for `balance: latency`, the
+    /// ranking of [`latency_weights`] among those servers.
     pub fn effective_weights(&self) -> Vec<u32> {
         let backups = self.using_backups();
+        let in_group = |s: &Server| s.is_available() && s.is_backup() == backups;
+        if self.spec.balance == Balance::Latency {
+            let l = &self.spec.latency;
+            let ranks: Vec<Rank> = self
+                .servers
+                .iter()
+                .map(|s| Rank {
+                    up: in_group(s),
+                    latency: s.rtt_percentile(l.percentile),
+                })
+                .collect();
+            return latency_weights(&ranks, l.primary_weight, l.backup_weight)
+                .into_iter()
+                .map(u32::from)
+                .collect();
+        }
         self.servers
             .iter()
             .map(|s| {
-                if s.is_available() && s.is_backup() == backups {
+                if in_group(s) {
                     u32::from(s.weight())
                 } else {
                     0
@@ -177,14 +210,55 @@ impl Backend {
             .collect()
     }
 
-    /// Rebuilds the selector from the servers' current weights, health and
-    /// states. Call it after changing any of them; requests in flight keep
-    /// the selector they had.
+    /// Rebuilds the selector from the servers' current weights, health,
+    /// states and (for `latency`) check round-trip times. Call it after
+    /// changing any of them; requests in flight keep the selector they had.
     pub fn rebuild(&self) {
-        self.selector.store(Arc::new(build(
-            &self.spec.balance,
-            &self.effective_weights(),
-        )));
+        let mut last_primary = self.rebuild_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let weights = self.effective_weights();
+        for (server, w) in self.servers.iter().zip(&weights) {
+            server.set_effective_weight(u16::try_from(*w).unwrap_or(u16::MAX));
+        }
+        if self.spec.balance == Balance::Latency {
+            let w16: Vec<u16> = weights.iter().map(|w| *w as u16).collect();
+            let now = primary(&w16, self.spec.latency.primary_weight);
+            if now != *last_primary {
+                let name = |i: Option<usize>| i.map_or("-", |i| self.servers[i].name());
+                let p = now
+                    .and_then(|i| self.servers[i].rtt_percentile(self.spec.latency.percentile))
+                    .map_or_else(
+                        || "-".to_string(),
+                        |d| format!("{:.1}", d.as_secs_f64() * 1000.0),
+                    );
+                info!(
+                    "primary changed backend={} from={} to={} p{}_ms={}",
+                    self.spec.name,
+                    name(*last_primary),
+                    name(now),
+                    self.spec.latency.percentile,
+                    p
+                );
+                *last_primary = now;
+            }
+        }
+        self.selector
+            .store(Arc::new(build(&self.spec.balance, &weights)));
+    }
+
+    /// Per server: (name, percentile of check round-trip times, effective
+    /// weight) — what `balance: latency` decided, for stats and metrics.
+    pub fn latency_view(&self) -> Vec<(String, Option<Duration>, u16)> {
+        let p = self.spec.latency.percentile;
+        self.servers
+            .iter()
+            .map(|s| {
+                (
+                    s.name().to_string(),
+                    s.rtt_percentile(p),
+                    s.effective_weight(),
+                )
+            })
+            .collect()
     }
 
     /// Picks a server without waiting. `skip(i)` excludes servers (those a
@@ -285,6 +359,8 @@ mod tests {
             timeout_queue,
             cookie: None,
             health_check: None,
+            latency: Latency::default(),
+            ewma: EwmaConfig::default(),
         }
     }
 

@@ -8,16 +8,21 @@
 //!
 //! Algorithms (SPEC §4): [`RoundRobin`] (smooth weighted), [`LeastConn`],
 //! [`ConsistentHash`] (`source`, `uri`, `url_param(name)`, `hdr(name)`),
-//! [`Random`] (weighted power of two choices) and [`First`].
+//! [`Random`] (weighted power of two choices), [`First`], `latency`
+//! ([`latency`]: health-check percentile ranking feeding [`RoundRobin`]) and
+//! [`Ewma`] (peak-EWMA of response latency).
 
 mod backend;
+pub mod ewma;
 mod first;
 mod hash;
+pub mod latency;
 mod leastconn;
 mod random;
 mod roundrobin;
 
 pub use backend::{Acquire, Backend, BackendSpec, NoServer};
+pub use ewma::{Ewma, PeakEwma};
 pub use first::First;
 pub use hash::{hash_bytes, ConsistentHash};
 pub use leastconn::LeastConn;

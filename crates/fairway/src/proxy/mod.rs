@@ -9,6 +9,7 @@ mod request;
 mod respond;
 mod sticky;
 
+use crate::balance::ewma::now_ns;
 use crate::balance::{Backend, NoServer};
 use crate::runtime::{Frontend, Runtime};
 use crate::upstream::InFlight;
@@ -59,6 +60,8 @@ pub struct Ctx {
     status: u16,
     /// The request carried a valid stickiness cookie for its server.
     sticky: bool,
+    /// When the current upstream attempt started (for `balance: ewma`).
+    attempt_start: Option<Instant>,
 }
 
 impl Ctx {
@@ -99,6 +102,13 @@ impl Proxy {
         ctx.inflight = Some(guard);
         Box::new(backend.servers()[index].peer())
     }
+}
+
+/// Whether the request's backend balances by peak-EWMA (and so records
+/// response times).
+fn ewma_backend(ctx: &Ctx) -> bool {
+    ctx.backend
+        .is_some_and(|b| ctx.rt.backends()[b].spec().balance == fairway_config::Balance::Ewma)
 }
 
 enum Outcome {
@@ -214,6 +224,7 @@ impl ProxyHttp for Proxy {
             tries: 0,
             status: 0,
             sticky: false,
+            attempt_start: None,
         }
     }
 
@@ -308,6 +319,9 @@ impl ProxyHttp for Proxy {
     ) -> Box<Error> {
         if let Some(guard) = ctx.inflight.take() {
             guard.server().record_failure();
+            if ewma_backend(ctx) {
+                guard.server().ewma().penalize(now_ns());
+            }
         }
         if let Some(server) = ctx.server {
             ctx.tried.push(server);
@@ -349,6 +363,25 @@ impl ProxyHttp for Proxy {
             req.insert_header("x-forwarded-for", value)?;
         }
         req.insert_header("x-forwarded-proto", "http")?;
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let (true, Some(guard), Some(start)) =
+            (ewma_backend(ctx), &ctx.inflight, ctx.attempt_start)
+        {
+            let ewma = guard.server().ewma();
+            if resp.status.is_server_error() {
+                ewma.penalize(now_ns());
+            } else {
+                ewma.observe(start.elapsed(), now_ns());
+            }
+        }
         Ok(())
     }
 
