@@ -419,3 +419,188 @@ pub fn write_temp(name: &str, text: &str) -> PathBuf {
 pub fn repo_root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
+
+/// An HTTP/1.1 upstream on 127.0.0.1 whose behaviour a test changes at run
+/// time: every request gets the current status (body `NAME TARGET`,
+/// header `x-server: NAME`); [`Flaky::close`] stops listening (connections
+/// are refused, open ones are dropped at their next request) and
+/// [`Flaky::reopen`] listens again on the same address. Records every
+/// request, health checks included.
+pub struct Flaky {
+    pub name: String,
+    pub addr: SocketAddr,
+    status: Arc<std::sync::atomic::AtomicU16>,
+    open: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    acceptor: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+impl Flaky {
+    /// Starts answering `200` on a port from [`free_port`].
+    pub fn start(name: &str) -> Flaky {
+        let listener = listen();
+        let flaky = Flaky {
+            name: name.to_string(),
+            addr: listener.local_addr().unwrap(),
+            status: Arc::new(std::sync::atomic::AtomicU16::new(200)),
+            open: Arc::new(AtomicBool::new(true)),
+            seen: Arc::new(Mutex::new(Vec::new())),
+            acceptor: Mutex::new(None),
+        };
+        flaky.accept_on(listener);
+        flaky
+    }
+
+    fn accept_on(&self, listener: TcpListener) {
+        let (name, status, open, seen) = (
+            self.name.clone(),
+            self.status.clone(),
+            self.open.clone(),
+            self.seen.clone(),
+        );
+        let handle = thread::spawn(move || {
+            for conn in listener.incoming() {
+                if !open.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (name, status, open, seen) =
+                    (name.clone(), status.clone(), open.clone(), seen.clone());
+                thread::spawn(move || serve_flaky(conn, &name, &status, &open, &seen));
+            }
+        });
+        *self.acceptor.lock().unwrap() = Some(handle);
+    }
+
+    /// Answers every later request with `status`.
+    pub fn set_status(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Stops listening; returns once the port refuses connections.
+    pub fn close(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(handle) = self.acceptor.lock().unwrap().take() {
+            handle.join().unwrap();
+        }
+    }
+
+    /// Listens again on the same address.
+    pub fn reopen(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            match TcpListener::bind(self.addr) {
+                Ok(l) => break l,
+                Err(e) if Instant::now() > deadline => panic!("rebind {}: {e}", self.addr),
+                Err(_) => thread::sleep(Duration::from_millis(10)),
+            }
+        };
+        self.open.store(true, Ordering::SeqCst);
+        self.accept_on(listener);
+    }
+
+    /// Every request it answered, health checks included.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Requests from clients: those not sent by fairway's health checker.
+    pub fn client_hits(&self) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.header("user-agent") != Some("fairway-health"))
+            .count()
+    }
+}
+
+impl Drop for Flaky {
+    fn drop(&mut self) {
+        self.open.store(false, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn serve_flaky(
+    conn: TcpStream,
+    name: &str,
+    status: &std::sync::atomic::AtomicU16,
+    open: &AtomicBool,
+    seen: &Mutex<Vec<Seen>>,
+) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut out = conn;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("").to_string();
+        let mut headers = Vec::new();
+        let mut content_length = 0usize;
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                let (k, v) = (k.trim().to_string(), v.trim().to_string());
+                if k.eq_ignore_ascii_case("content-length") {
+                    content_length = v.parse().unwrap_or(0);
+                }
+                headers.push((k, v));
+            }
+        }
+        let mut body = vec![0; content_length];
+        if reader.read_exact(&mut body).is_err() || !open.load(Ordering::SeqCst) {
+            return;
+        }
+        seen.lock().unwrap().push(Seen {
+            method,
+            target: target.clone(),
+            headers,
+        });
+        let code = status.load(Ordering::SeqCst);
+        let reason = match code {
+            200 => "OK",
+            404 => "Not Found",
+            500 => "Internal Server Error",
+            503 => "Service Unavailable",
+            _ => "Status",
+        };
+        let body = format!("{name} {target}");
+        let resp = format!(
+            "HTTP/1.1 {code} {reason}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nx-server: {name}\r\n\r\n{body}",
+            body.len()
+        );
+        if out.write_all(resp.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds; panics with `what` and the
+/// proxy's log after `limit`. Returns how long it took.
+pub fn wait_until(
+    f: &Fairway,
+    limit: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> bool,
+) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}; log:\n{}",
+            f.log()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}

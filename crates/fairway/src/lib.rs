@@ -34,12 +34,14 @@
 //! * [`Proxy`]: Pingora's `ProxyHttp` for one frontend.
 //! * [`balance::Backend`] and [`upstream::Server`]: server selection and
 //!   live per-server counters.
+//! * [`health`]: active health checks (a background service).
 //! * [`demo`]: the upstreams of `fairway --demo`.
 
 #![warn(missing_docs)]
 
 pub mod balance;
 pub mod demo;
+pub mod health;
 mod proxy;
 pub mod reload;
 mod runtime;
@@ -139,10 +141,13 @@ impl Fairway {
         reload::Reloader::new(self.config.path.clone(), Arc::clone(&self.runtime))
     }
 
-    /// The background services: today the SIGHUP reloader.
+    /// The background services: the SIGHUP reloader and the health checker.
     pub fn background_services(&self) -> Vec<Box<dyn ServiceWithDependents>> {
-        let reloader = pingora::services::background::background_service("reload", self.reloader());
-        vec![Box::new(reloader)]
+        use pingora::services::background::background_service;
+        let reloader = background_service("reload", self.reloader());
+        let checker = health::HealthChecker::new(Arc::clone(&self.runtime));
+        let checker = background_service("health check", checker);
+        vec![Box::new(reloader), Box::new(checker)]
     }
 
     /// Every address the frontends listen on.
