@@ -66,24 +66,46 @@ pub struct Upstream {
     seen: Arc<Mutex<Vec<Seen>>>,
     hits: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Upstream {
+    /// Delays every later answer (health checks included) by `delay`.
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Requests from clients: those not sent by fairway's health checker.
+    pub fn client_hits(&self) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.header("user-agent") != Some("fairway-health"))
+            .count()
+    }
+
     pub fn start(name: &str) -> Upstream {
         let listener = listen();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let hits = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (n, s, h, st) = (name.to_string(), seen.clone(), hits.clone(), stop.clone());
+        let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (n, s, h, st, d) = (
+            name.to_string(),
+            seen.clone(),
+            hits.clone(),
+            stop.clone(),
+            delay_ms.clone(),
+        );
         thread::spawn(move || {
             for conn in listener.incoming() {
                 if st.load(Ordering::Relaxed) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (n, s, h) = (n.clone(), s.clone(), h.clone());
-                thread::spawn(move || serve(conn, &n, &s, &h));
+                let (n, s, h, d) = (n.clone(), s.clone(), h.clone(), d.clone());
+                thread::spawn(move || serve(conn, &n, &s, &h, &d));
             }
         });
         Upstream {
@@ -92,6 +114,7 @@ impl Upstream {
             seen,
             hits,
             stop,
+            delay_ms,
         }
     }
 
@@ -118,7 +141,13 @@ impl Drop for Upstream {
     }
 }
 
-fn serve(conn: TcpStream, name: &str, seen: &Mutex<Vec<Seen>>, hits: &AtomicUsize) {
+fn serve(
+    conn: TcpStream,
+    name: &str,
+    seen: &Mutex<Vec<Seen>>,
+    hits: &AtomicUsize,
+    delay_ms: &std::sync::atomic::AtomicU64,
+) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut out = conn;
     loop {
@@ -158,6 +187,10 @@ fn serve(conn: TcpStream, name: &str, seen: &Mutex<Vec<Seen>>, hits: &AtomicUsiz
             target: target.clone(),
             headers,
         });
+        let delay = delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            thread::sleep(Duration::from_millis(delay));
+        }
         if let Some(ms) = target.strip_prefix("/delay/") {
             let ms: u64 = ms
                 .split(['/', '?'])

@@ -147,7 +147,9 @@ impl Fairway {
         let reloader = background_service("reload", self.reloader());
         let checker = health::HealthChecker::new(Arc::clone(&self.runtime));
         let checker = background_service("health check", checker);
-        vec![Box::new(reloader), Box::new(checker)]
+        let latency = balance::latency::LatencyUpdater::new(Arc::clone(&self.runtime));
+        let latency = background_service("latency weights", latency);
+        vec![Box::new(reloader), Box::new(checker), Box::new(latency)]
     }
 
     /// Every address the frontends listen on.

@@ -480,3 +480,49 @@ mod tests {
         assert_eq!(b.sticky(b"b"), None);
     }
 }
+
+#[cfg(test)]
+mod ewma_tests {
+    use super::*;
+    use crate::balance::ewma::now_ns;
+
+    #[test]
+    fn ewma_backend_prefers_the_cheaper_server() {
+        let server = |name: &str| ServerSpec {
+            name: name.into(),
+            addr: "127.0.0.1:1".parse().unwrap(),
+            weight: 1,
+            backup: false,
+            maxconn: None,
+            cookie: name.into(),
+            timeout_connect: Duration::from_secs(1),
+            timeout_server: Duration::from_secs(1),
+        };
+        let spec = BackendSpec {
+            name: "b".into(),
+            balance: Balance::Ewma,
+            retries: 0,
+            redispatch: true,
+            timeout_queue: Duration::ZERO,
+            cookie: None,
+            health_check: None,
+            latency: Latency::default(),
+            ewma: EwmaConfig::default(),
+        };
+        let b = Backend::new(spec, vec![server("fast"), server("mid"), server("slow")]);
+        let now = now_ns();
+        for (i, ms) in [5u64, 60, 150].iter().enumerate() {
+            b.servers()[i]
+                .ewma()
+                .observe(Duration::from_millis(*ms), now);
+        }
+        let mut counts = [0; 3];
+        for _ in 0..300 {
+            if let Acquire::Got(i, _) = b.try_acquire(None, &|_| false) {
+                counts[i] += 1;
+            }
+        }
+        assert_eq!(counts[2], 0, "{counts:?}");
+        assert!(counts[0] > 150, "{counts:?}");
+    }
+}

@@ -89,6 +89,9 @@ pub fn build(balance: &Balance, weights: &[u32]) -> Box<dyn Selector> {
         Balance::Source | Balance::Uri | Balance::UrlParam(_) | Balance::Hdr(_) => {
             Box::new(ConsistentHash::new(weights))
         }
+        Balance::Ewma => Box::new(Ewma::new(weights)),
+        // `latency` is round robin over the weights its ranking computed.
+        Balance::RoundRobin | Balance::Latency => Box::new(RoundRobin::new(weights)),
         _ => Box::new(RoundRobin::new(weights)),
     }
 }

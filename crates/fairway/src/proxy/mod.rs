@@ -100,6 +100,7 @@ impl Proxy {
     ) -> Box<HttpPeer> {
         ctx.server = Some(index);
         ctx.inflight = Some(guard);
+        ctx.attempt_start = Some(Instant::now());
         Box::new(backend.servers()[index].peer())
     }
 }
