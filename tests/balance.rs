@@ -306,3 +306,41 @@ fn cookie_of_a_dead_server_is_redispatched_and_recookied() {
     assert_eq!((r.status, r.server()), (200, "b"));
     assert_eq!(r.header("set-cookie"), Some("SERVERID=b; path=/"));
 }
+
+#[test]
+fn backup_takes_over_when_primaries_are_down_and_gives_back() {
+    let primary = common::Flaky::start("primary");
+    let spare = Upstream::start("spare");
+    let yaml = "frontends:\n  web:\n    bind: [\"127.0.0.1:{PORT}\"]\n    default_backend: app\nbackends:\n  app:\n    health_check: { type: tcp, interval: 100ms, timeout: 200ms, rise: 2, fall: 2 }\n    servers:\n      primary: { addr: \"PRIMARY\" }\n      spare: { addr: \"{UP0}\", backup: true }\n"
+        .replace("PRIMARY", &primary.addr.to_string());
+    let f = Fairway::start(&yaml, &[&spare]);
+    assert!((0..5).all(|_| f.get("/").server() == "primary"));
+    assert_eq!(
+        spare.client_hits(),
+        0,
+        "the backup idles while the primary is up"
+    );
+
+    primary.close();
+    common::wait_until(
+        &f,
+        Duration::from_secs(3),
+        "the backup to take over",
+        || {
+            let r = f.get("/");
+            r.status == 200 && r.server() == "spare"
+        },
+    );
+    assert!((0..5).all(|_| f.get("/").server() == "spare"));
+
+    primary.reopen();
+    common::wait_until(
+        &f,
+        Duration::from_secs(3),
+        "the primary to take back",
+        || f.get("/").server() == "primary",
+    );
+    let before = spare.client_hits();
+    assert!((0..5).all(|_| f.get("/").server() == "primary"));
+    assert_eq!(spare.client_hits(), before);
+}
