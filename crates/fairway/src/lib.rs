@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod balance;
+pub mod control;
 pub mod demo;
 pub mod health;
 mod proxy;
@@ -63,13 +64,19 @@ use std::sync::Arc;
 pub struct Fairway {
     config: Config,
     runtime: Arc<ArcSwap<Runtime>>,
+    control: control::Control,
 }
 
 impl Fairway {
     /// Builds the runtime for `config`.
     pub fn new(config: Config) -> Self {
         let runtime = Arc::new(ArcSwap::from_pointee(Runtime::new(&config)));
-        Fairway { config, runtime }
+        let control = control::Control::new(Arc::clone(&runtime), config.path.clone());
+        Fairway {
+            config,
+            runtime,
+            control,
+        }
     }
 
     /// The config this instance runs.
@@ -136,9 +143,15 @@ impl Fairway {
             .collect()
     }
 
-    /// The reloader for this instance (SIGHUP, and the admin API later).
+    /// The reloader for this instance (SIGHUP).
     pub fn reloader(&self) -> reload::Reloader {
-        reload::Reloader::new(self.config.path.clone(), Arc::clone(&self.runtime))
+        reload::Reloader::new(self.control.clone())
+    }
+
+    /// The runtime control: weights, states, servers, reload — what the
+    /// admin API and the runtime socket use.
+    pub fn control(&self) -> &control::Control {
+        &self.control
     }
 
     /// The background services: the SIGHUP reloader and the health checker.

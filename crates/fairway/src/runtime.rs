@@ -15,7 +15,8 @@ use std::time::Duration;
 /// Everything a request needs, built once from a [`Config`].
 #[derive(Debug)]
 pub struct Runtime {
-    frontends: Vec<Frontend>,
+    config: Arc<Config>,
+    frontends: Arc<[Frontend]>,
     backends: Vec<Arc<Backend>>,
     access_log: bool,
 }
@@ -46,21 +47,62 @@ pub struct Frontend {
 impl Runtime {
     /// Builds the runtime for `config`.
     pub fn new(config: &Config) -> Self {
+        Runtime::rebuild(config.clone(), None)
+    }
+
+    /// Builds the runtime for `config`; servers that also exist in
+    /// `previous` (same backend, name and address) keep their health,
+    /// administrative state, runtime weight, counters and latency samples.
+    pub fn rebuild(config: Config, previous: Option<&Runtime>) -> Self {
         let backends = config
             .backends
             .iter()
-            .map(|b| Arc::new(build_backend(b)))
+            .map(|b| {
+                let backend = build_backend(b);
+                if let Some(old) = previous.and_then(|p| p.backend(&b.name)) {
+                    for server in backend.servers() {
+                        if let Some((_, was)) = old.server(server.name()) {
+                            if was.addr() == server.addr() {
+                                server.inherit(was);
+                            }
+                        }
+                    }
+                    backend.rebuild();
+                }
+                Arc::new(backend)
+            })
             .collect();
         let frontends = config
             .frontends
             .iter()
-            .map(|f| Frontend::new(f, config))
+            .map(|f| Frontend::new(f, &config))
             .collect();
         Runtime {
+            access_log: config.global.access_log,
+            config: Arc::new(config),
             frontends,
             backends,
-            access_log: config.global.access_log,
         }
+    }
+
+    /// This runtime with backend `index` replaced (everything else shared).
+    pub fn with_backend(&self, index: usize, backend: Backend) -> Runtime {
+        let mut backends = self.backends.clone();
+        if let Some(slot) = backends.get_mut(index) {
+            *slot = Arc::new(backend);
+        }
+        Runtime {
+            config: Arc::clone(&self.config),
+            frontends: Arc::clone(&self.frontends),
+            backends,
+            access_log: self.access_log,
+        }
+    }
+
+    /// The configuration this runtime was built from (runtime changes such
+    /// as added servers are not in it).
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The frontends in config order.

@@ -314,6 +314,33 @@ impl Server {
         v.get(rank - 1).copied()
     }
 
+    /// Takes over the state of `old`, the same server in the previous
+    /// runtime: health, administrative state, runtime weight (when the
+    /// configured weight did not change), counters and latency data.
+    pub fn inherit(&self, old: &Server) {
+        self.up.store(old.is_up(), Ordering::Relaxed);
+        self.admin
+            .store(old.admin.load(Ordering::Relaxed), Ordering::Relaxed);
+        if old.spec.weight == self.spec.weight {
+            self.weight.store(old.weight(), Ordering::Relaxed);
+        }
+        self.total.store(old.total(), Ordering::Relaxed);
+        self.failures.store(old.failures(), Ordering::Relaxed);
+        if let (Ok(mut mine), Ok(theirs)) = (self.rtts.lock(), old.rtts.lock()) {
+            *mine = theirs
+                .iter()
+                .rev()
+                .take(self.rtt_window)
+                .rev()
+                .copied()
+                .collect();
+        }
+        if let (Ok(mut t), Ok(o)) = (self.since.lock(), old.since.lock()) {
+            *t = *o;
+        }
+        self.ewma.copy_from(&old.ewma);
+    }
+
     /// Marks one request as in flight until the returned guard is dropped,
     /// whatever way the request ends (success, error or client abort).
     /// Fails when the server is at its `maxconn`.

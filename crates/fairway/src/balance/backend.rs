@@ -93,6 +93,7 @@ impl Backend {
             ewma_default_rtt: spec.ewma.default_rtt,
             ewma_decay: spec.ewma.decay,
         };
+        // `options` is also what `server_options` gives once built.
         let servers = servers
             .into_iter()
             .map(|s| Arc::new(Server::with_options(s, Arc::clone(&slot_freed), &options)))
@@ -118,6 +119,26 @@ impl Backend {
         };
         backend.rebuild();
         backend
+    }
+
+    /// A server built with this backend's algorithm settings and queue, to
+    /// add with [`Backend::derive`].
+    pub fn new_server(&self, spec: ServerSpec) -> Server {
+        Server::with_options(spec, Arc::clone(&self.slot_freed), &self.server_options())
+    }
+
+    fn server_options(&self) -> ServerOptions {
+        ServerOptions {
+            rtt_window: self.spec.latency.window,
+            ewma_default_rtt: self.spec.ewma.default_rtt,
+            ewma_decay: self.spec.ewma.decay,
+        }
+    }
+
+    /// The same backend over another server list (servers are shared, so
+    /// their state and in-flight counts carry over).
+    pub fn derive(&self, servers: Vec<Arc<Server>>) -> Backend {
+        Backend::with_servers(self.spec.clone(), servers, Arc::clone(&self.slot_freed))
     }
 
     /// The backend's name.

@@ -55,6 +55,14 @@ impl PeakEwma {
         v * (-dt / self.decay_ns).exp()
     }
 
+    /// Takes over another estimate's value (same server after a reload).
+    pub fn copy_from(&self, other: &PeakEwma) {
+        self.value
+            .store(other.value.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.stamp
+            .store(other.stamp.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
     /// Records one observed latency at `now`.
     pub fn observe(&self, rtt: Duration, now: u64) {
         let sample = rtt.as_nanos() as f64;
