@@ -42,6 +42,8 @@ pub use fairway_acl::{AclSet, HttpAction, HttpRule, UseBackend};
 pub struct Config {
     /// The `global` section.
     pub global: Global,
+    /// The `admin` section: stats page, metrics, runtime API and socket.
+    pub admin: Option<Admin>,
     /// Frontends in file order.
     pub frontends: Vec<Frontend>,
     /// Backends in file order.
@@ -118,6 +120,35 @@ impl Default for Global {
             log_level: LogLevel::Info,
             access_log: false,
         }
+    }
+}
+
+/// The `admin` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    /// Where the admin HTTP listener binds.
+    pub bind: SocketAddr,
+    /// HTTP basic auth for every admin path.
+    pub auth: Option<AdminAuth>,
+    /// HAProxy-compatible runtime socket (a Unix socket, mode 0600).
+    pub socket: Option<PathBuf>,
+}
+
+/// `admin.auth`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminAuth {
+    /// User name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for AdminAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAuth")
+            .field("user", &self.user)
+            .field("password", &"<hidden>")
+            .finish()
     }
 }
 

@@ -17,8 +17,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-const TOP_KEYS: &[&str] = &["global", "frontends", "backends"];
-const TOP_LATER: &[&str] = &["admin"];
+const TOP_KEYS: &[&str] = &["global", "admin", "frontends", "backends"];
+const TOP_LATER: &[&str] = &[];
+const ADMIN_KEYS: &[&str] = &["bind", "auth", "socket"];
+const AUTH_KEYS: &[&str] = &["user", "password"];
 const GLOBAL_KEYS: &[&str] = &[
     "threads",
     "grace_period",
@@ -174,6 +176,7 @@ fn config(cx: &mut Ctx<'_>, root: &Node) -> Config {
         .take("global")
         .map(|e| global(cx, &e.item))
         .unwrap_or_default();
+    let admin = f.take("admin").and_then(|e| admin(cx, &e));
 
     let mut backends = Vec::new();
     if let Some(e) = f.take("backends") {
@@ -199,12 +202,100 @@ fn config(cx: &mut Ctx<'_>, root: &Node) -> Config {
     check_binds(cx, &frontends);
     check_refs(cx, &frontends, &backends);
 
+    if let (Some(a), Some(dup)) = (
+        &admin,
+        frontends
+            .iter()
+            .flat_map(|p| p.frontend.bind.iter())
+            .find(|b| admin_conflicts(&admin, b)),
+    ) {
+        cx.error(
+            None,
+            "admin.bind",
+            format!("address {} is also bound by a frontend ({dup})", a.bind),
+        );
+    }
+
     Config {
         global,
+        admin,
         frontends: frontends.into_iter().map(|p| p.frontend).collect(),
         backends,
         path: None,
     }
+}
+
+/// Whether the admin listener would share a frontend's address.
+fn admin_conflicts(admin: &Option<crate::Admin>, bind: &SocketAddr) -> bool {
+    admin.as_ref().is_some_and(|a| {
+        a.bind.port() == bind.port()
+            && (a.bind.ip() == bind.ip()
+                || a.bind.ip().is_unspecified()
+                || bind.ip().is_unspecified())
+    })
+}
+
+/// The `admin` section. Refuses a non-loopback bind without `auth`.
+fn admin(cx: &mut Ctx<'_>, entry: &node::Entry<'_>) -> Option<crate::Admin> {
+    let item = &entry.item;
+    let mut f = cx.fields(item, ADMIN_KEYS, &[]);
+    let bind = match f.take("bind") {
+        Some(e) => cx
+            .text(&e.item)
+            .and_then(|t| match frontend::bind_addr(&t.value) {
+                Ok(a) => Some((a, e.item.clone())),
+                Err(msg) => {
+                    cx.error(e.item.pos, &e.item.path, msg);
+                    None
+                }
+            }),
+        None => {
+            cx.error(entry.key_pos, &item.path, "missing required key `bind`");
+            None
+        }
+    };
+    let auth = match f.take("auth") {
+        Some(e) => {
+            let mut a = cx.fields(&e.item, AUTH_KEYS, &[]);
+            let mut get = |cx: &mut Ctx<'_>, key: &'static str| match a.take(key) {
+                Some(v) => cx.nonempty(&v.item),
+                None => {
+                    cx.error(
+                        e.key_pos,
+                        &e.item.path,
+                        format!("missing required key `{key}`"),
+                    );
+                    None
+                }
+            };
+            let user = get(cx, "user");
+            let password = get(cx, "password");
+            match (user, password) {
+                (Some(user), Some(password)) => Some(Some(crate::AdminAuth { user, password })),
+                _ => None,
+            }
+        }
+        None => Some(None),
+    };
+    let socket = match f.take("socket") {
+        Some(e) => cx.nonempty(&e.item).map(|s| Some(PathBuf::from(s))),
+        None => Some(None),
+    };
+    let (bind, bind_item) = bind?;
+    let auth = auth?;
+    if auth.is_none() && !bind.ip().is_loopback() {
+        cx.error(
+            bind_item.pos,
+            &bind_item.path,
+            format!("admin binds {bind}, which is not a loopback address, without `auth`: add admin.auth or bind 127.0.0.1"),
+        );
+        return None;
+    }
+    Some(crate::Admin {
+        bind,
+        auth,
+        socket: socket?,
+    })
 }
 
 /// The `global` section.

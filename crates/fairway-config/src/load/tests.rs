@@ -183,7 +183,7 @@ fn unknown_keys_list_the_valid_ones() {
         e,
         "t.yaml:9:5: backends.app.extra: unknown key `extra` (expected one of: mode, balance, \
          timeout_connect, timeout_server, retries, redispatch, timeout_queue, cookie, health_check, latency, ewma, servers)\n\
-         t.yaml:10:1: frontend: unknown key `frontend` (expected one of: global, frontends, backends)"
+         t.yaml:10:1: frontend: unknown key `frontend` (expected one of: global, admin, frontends, backends)"
     );
 }
 
@@ -211,7 +211,6 @@ backends:
 ",
     );
     let expected = "\
-t.yaml:1:1: admin: `admin` is not supported yet
 t.yaml:5:5: frontends.web.tls: `tls` is not supported yet
 t.yaml:6:5: frontends.web.tcp_request: `tcp_request` is not supported yet
 t.yaml:14:5: backends.b.latency: `latency` settings need `balance: latency`
@@ -440,7 +439,7 @@ fn yaml_errors() {
     );
     assert_eq!(
         load_err("- a\n"),
-        "t.yaml:1:1: the top level must be a mapping with keys global, frontends, backends"
+        "t.yaml:1:1: the top level must be a mapping with keys global, admin, frontends, backends"
     );
     assert_eq!(
         load_err("frontends: {}\nfrontends: {}\n"),
@@ -558,6 +557,52 @@ fn latency_and_ewma_settings() {
     );
     assert!(
         e.contains("backends.app.ewma: `ewma` settings need `balance: ewma`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn admin_section() {
+    let c = load_ok(&format!(
+        "admin:\n  bind: 127.0.0.1:9000\n  auth: {{ user: admin, password: s3cret }}\n  socket: /tmp/fairway.sock\n{MINIMAL}"
+    ));
+    let a = c.admin.unwrap();
+    assert_eq!(a.bind, "127.0.0.1:9000".parse().unwrap());
+    assert_eq!(
+        a.auth
+            .as_ref()
+            .map(|x| (x.user.as_str(), x.password.as_str())),
+        Some(("admin", "s3cret"))
+    );
+    assert_eq!(
+        a.socket.as_deref(),
+        Some(std::path::Path::new("/tmp/fairway.sock"))
+    );
+    assert!(
+        !format!("{:?}", a.auth).contains("s3cret"),
+        "the password is not in debug output"
+    );
+    assert!(load_ok(MINIMAL).admin.is_none());
+
+    let e = load_err(&format!("admin:\n  bind: 0.0.0.0:9000\n{MINIMAL}"));
+    assert_eq!(
+        e,
+        "t.yaml:2:9: admin.bind: admin binds 0.0.0.0:9000, which is not a loopback address, without `auth`: add admin.auth or bind 127.0.0.1"
+    );
+    let e = load_err(&format!(
+        "admin:\n  bind: 127.0.0.1:8080\n  auth: {{ user: x }}\n  port: 1\n{MINIMAL}"
+    ));
+    assert!(
+        e.contains("admin.port: unknown key `port` (expected one of: bind, auth, socket)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("admin.auth: missing required key `password`"),
+        "{e}"
+    );
+    let e = load_err(&format!("admin:\n  bind: 127.0.0.1:8080\n{MINIMAL}"));
+    assert!(
+        e.contains("admin.bind: address 127.0.0.1:8080 is also bound by a frontend"),
         "{e}"
     );
 }
