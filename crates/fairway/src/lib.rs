@@ -49,6 +49,7 @@ mod runtime;
 pub mod upstream;
 
 pub use fairway_acl as acl;
+pub use fairway_config as config;
 pub use fairway_config::{Config, ConfigError};
 pub use proxy::{Ctx, Proxy};
 pub use runtime::{Frontend, Runtime};
