@@ -246,6 +246,8 @@ pub struct Backend {
     pub latency: Latency,
     /// `ewma` settings (used with `balance: ewma`).
     pub ewma: Ewma,
+    /// Servers discovered from etcd or a watched file, added to `servers`.
+    pub discovery: Option<Discovery>,
     /// Servers in file order.
     pub servers: Vec<Server>,
 }
@@ -337,6 +339,146 @@ impl Default for Ewma {
             decay: Duration::from_secs(10),
             default_rtt: Duration::from_millis(30),
         }
+    }
+}
+
+/// `discovery` of a backend: where more servers come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// The source.
+    pub source: DiscoverySource,
+    /// Poll (file) or full resync (etcd) period; etcd changes also apply at
+    /// once through a watch (default 5 s).
+    pub interval: Duration,
+}
+
+/// Where discovered servers come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiscoverySource {
+    /// Keys `PREFIX/NAME` with values `ip:port` or `ip:port weight` (seed 004).
+    Etcd(EtcdDiscovery),
+    /// A file of `name: addr` (YAML) or `name addr [weight]` lines.
+    File(PathBuf),
+}
+
+/// `discovery.etcd`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EtcdDiscovery {
+    /// etcd endpoints, e.g. `http://127.0.0.1:2379` (`https://` for TLS).
+    pub endpoints: Vec<String>,
+    /// Key prefix; the rest of each key is the server name.
+    pub prefix: String,
+    /// User for etcd authentication.
+    pub user: Option<String>,
+    /// Password for etcd authentication.
+    pub password: Option<String>,
+    /// CA certificate to verify `https://` endpoints with (default: system roots).
+    pub ca: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for EtcdDiscovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdDiscovery")
+            .field("endpoints", &self.endpoints)
+            .field("prefix", &self.prefix)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("ca", &self.ca)
+            .finish()
+    }
+}
+
+/// A discovered server value: `ip:port` or `ip:port weight` (weight 0..=256).
+pub fn parse_server_value(value: &str) -> Result<(SocketAddr, Option<u16>), String> {
+    let mut words = value.split_whitespace();
+    let addr = words
+        .next()
+        .ok_or_else(|| "empty value (expected ip:port [weight])".to_string())?;
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("invalid address `{addr}` (expected ip:port [weight])"))?;
+    if addr.port() == 0 {
+        return Err(format!("invalid port in `{addr}`"));
+    }
+    let weight = match words.next() {
+        None => None,
+        Some(w) => Some(
+            w.parse::<u16>()
+                .ok()
+                .filter(|w| *w <= 256)
+                .ok_or_else(|| format!("invalid weight `{w}` (expected 0 to 256)"))?,
+        ),
+    };
+    if let Some(extra) = words.next() {
+        return Err(format!("unexpected `{extra}` (expected ip:port [weight])"));
+    }
+    Ok((addr, weight))
+}
+
+/// Parses a discovery file: a YAML mapping `name: "ip:port [weight]"`, or
+/// plain lines `name ip:port [weight]` (`#` starts a comment). Returns the
+/// entries whose values parse and, separately, a message per bad entry; a
+/// file that is neither form, or has bad entries only, is an error (the
+/// caller keeps its old set).
+#[allow(clippy::type_complexity)]
+pub fn parse_servers_file(
+    text: &str,
+) -> Result<(Vec<(String, SocketAddr, Option<u16>)>, Vec<String>), String> {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    let push = |good: &mut Vec<_>, bad: &mut Vec<String>, name: &str, value: &str| {
+        if !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        {
+            match parse_server_value(value) {
+                Ok((addr, weight)) => good.push((name.to_string(), addr, weight)),
+                Err(e) => bad.push(format!("{name}: {e}")),
+            }
+        } else {
+            bad.push(format!("invalid server name `{name}`"));
+        }
+    };
+    let plain = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .all(|l| !l.contains(": ") && !l.ends_with(':') && l.split_whitespace().count() >= 2);
+    if plain {
+        for line in text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty())
+        {
+            let (name, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            push(&mut good, &mut bad, name, value.trim());
+        }
+        if good.is_empty() && !bad.is_empty() {
+            return Err(format!("no valid entry: {}", bad.join("; ")));
+        }
+        return Ok((good, bad));
+    }
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| format!("not a YAML mapping of name: addr: {e}"))?;
+    match doc {
+        serde_yaml::Value::Mapping(map) => {
+            for (k, v) in map {
+                let name = match k {
+                    serde_yaml::Value::String(s) => s,
+                    other => format!("{other:?}"),
+                };
+                match v {
+                    serde_yaml::Value::String(s) => push(&mut good, &mut bad, &name, &s),
+                    other => bad.push(format!(
+                        "{name}: expected a string `ip:port [weight]`, found {other:?}"
+                    )),
+                }
+            }
+            Ok((good, bad))
+        }
+        serde_yaml::Value::Null => Ok((good, bad)),
+        _ => Err("not a YAML mapping of name: addr".to_string()),
     }
 }
 

@@ -3,7 +3,8 @@
 use super::mode;
 use super::node::{Ctx, Entry, Item};
 use crate::{
-    Backend, Balance, CheckKind, Cookie, CookieMode, Ewma, HealthCheck, Latency, Mode, Server,
+    Backend, Balance, CheckKind, Cookie, CookieMode, Discovery, DiscoverySource, EtcdDiscovery,
+    Ewma, HealthCheck, Latency, Mode, Server,
 };
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -20,9 +21,13 @@ const KEYS: &[&str] = &[
     "health_check",
     "latency",
     "ewma",
+    "discovery",
     "servers",
 ];
-const LATER: &[&str] = &["discovery"];
+const LATER: &[&str] = &[];
+const DISCOVERY_KEYS: &[&str] = &["etcd", "file", "interval"];
+const ETCD_KEYS: &[&str] = &["endpoints", "prefix", "user", "password", "ca"];
+const FILE_KEYS: &[&str] = &["path"];
 const LATENCY_KEYS: &[&str] = &[
     "percentile",
     "window",
@@ -77,6 +82,7 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
         health_check: None,
         latency: Latency::default(),
         ewma: Ewma::default(),
+        discovery: None,
         servers: Vec::new(),
     };
     let mut balance_pos = None;
@@ -112,6 +118,9 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
     }
     if let Some(e) = f.take("health_check") {
         backend.health_check = health_check(cx, &e.item);
+    }
+    if let Some(e) = f.take("discovery") {
+        backend.discovery = discovery(cx, &e);
     }
     if let Some(e) = f.take("latency") {
         if backend.balance != Balance::Latency {
@@ -227,6 +236,107 @@ fn latency(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Latency> {
         }
     }
     ok.then_some(l)
+}
+
+/// `discovery: { etcd: {...} | file: { path }, interval }`.
+fn discovery(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Option<Discovery> {
+    let mut f = cx.fields(&entry.item, DISCOVERY_KEYS, &[]);
+    let interval = match f.take("interval") {
+        Some(e) => cx.timeout(&e.item),
+        None => Some(Duration::from_secs(5)),
+    };
+    let source = match (f.take("etcd"), f.take("file")) {
+        (Some(e), None) => etcd(cx, &e.item).map(DiscoverySource::Etcd),
+        (None, Some(e)) => {
+            let mut ff = cx.fields(&e.item, FILE_KEYS, &[]);
+            match ff.take("path") {
+                Some(p) => cx
+                    .nonempty(&p.item)
+                    .map(|s| DiscoverySource::File(s.into())),
+                None => {
+                    cx.error(e.key_pos, &e.item.path, "missing required key `path`");
+                    None
+                }
+            }
+        }
+        (Some(_), Some(e)) => {
+            cx.error(
+                e.key_pos,
+                &e.item.path,
+                "give either `etcd` or `file`, not both",
+            );
+            None
+        }
+        (None, None) => {
+            cx.error(entry.key_pos, &entry.item.path, "missing `etcd` or `file`");
+            None
+        }
+    };
+    Some(Discovery {
+        source: source?,
+        interval: interval?,
+    })
+}
+
+/// `etcd: { endpoints, prefix, user, password, ca }`.
+fn etcd(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<EtcdDiscovery> {
+    let mut f = cx.fields(item, ETCD_KEYS, &[]);
+    let endpoints = match f.take("endpoints") {
+        Some(e) => {
+            let items = cx.list(&e.item).unwrap_or_default();
+            let mut out = Vec::new();
+            for i in &items {
+                if let Some(t) = cx.text(i) {
+                    if t.value.starts_with("http://") || t.value.starts_with("https://") {
+                        out.push(t.value);
+                    } else {
+                        cx.error(
+                            i.pos,
+                            &i.path,
+                            format!("invalid etcd endpoint `{}` (expected http://host:port or https://host:port)", t.value),
+                        );
+                    }
+                }
+            }
+            if items.is_empty() {
+                cx.error(
+                    e.key_pos,
+                    &e.item.path,
+                    "at least one etcd endpoint is needed",
+                );
+            }
+            (out.len() == items.len() && !out.is_empty()).then_some(out)
+        }
+        None => {
+            cx.error(item.pos, &item.path, "missing required key `endpoints`");
+            None
+        }
+    };
+    let prefix = match f.take("prefix") {
+        Some(e) => cx.nonempty(&e.item),
+        None => {
+            cx.error(item.pos, &item.path, "missing required key `prefix`");
+            None
+        }
+    };
+    let user = f.take("user").map(|e| cx.nonempty(&e.item));
+    let password = f.take("password").map(|e| cx.nonempty(&e.item));
+    let ca = f.take("ca").map(|e| cx.nonempty(&e.item));
+    if user.is_some() != password.is_some() {
+        cx.error(
+            item.pos,
+            &item.path,
+            "etcd `user` and `password` go together",
+        );
+        return None;
+    }
+    Some(EtcdDiscovery {
+        endpoints: endpoints?,
+        prefix: prefix?,
+        user: user.map_or(Some(None), |u| u.map(Some))?,
+        password: password.map_or(Some(None), |p| p.map(Some))?,
+        ca: ca.map_or(Some(None), |c| c.map(|c| Some(c.into())))?,
+    })
 }
 
 /// `ewma: { decay, default_rtt }`.

@@ -182,7 +182,7 @@ fn unknown_keys_list_the_valid_ones() {
     assert_eq!(
         e,
         "t.yaml:9:5: backends.app.extra: unknown key `extra` (expected one of: mode, balance, \
-         timeout_connect, timeout_server, retries, redispatch, timeout_queue, cookie, health_check, latency, ewma, servers)\n\
+         timeout_connect, timeout_server, retries, redispatch, timeout_queue, cookie, health_check, latency, ewma, discovery, servers)\n\
          t.yaml:10:1: frontend: unknown key `frontend` (expected one of: global, admin, frontends, backends)"
     );
 }
@@ -214,7 +214,7 @@ backends:
 t.yaml:5:5: frontends.web.tls: `tls` is not supported yet
 t.yaml:6:5: frontends.web.tcp_request: `tcp_request` is not supported yet
 t.yaml:14:5: backends.b.latency: `latency` settings need `balance: latency`
-t.yaml:15:5: backends.b.discovery: `discovery` is not supported yet
+t.yaml:15:5: backends.b.discovery: missing `etcd` or `file`
 t.yaml:17:54: backends.b.servers.s.tls: `tls` is not supported yet
 t.yaml:17:65: backends.b.servers.s.sni: `sni` is not supported yet
 t.yaml:17:73: backends.b.servers.s.verify: `verify` is not supported yet
@@ -605,4 +605,82 @@ fn admin_section() {
         e.contains("admin.bind: address 127.0.0.1:8080 is also bound by a frontend"),
         "{e}"
     );
+}
+
+#[test]
+fn discovery_section() {
+    let c = load_ok(&MINIMAL.replace(
+        "  app:\n",
+        "  app:\n    discovery:\n      etcd: { endpoints: [\"http://127.0.0.1:2379\"], prefix: /apps/myapp/containers/, user: u, password: p }\n      interval: 2s\n",
+    ));
+    let d = c.backends[0].discovery.as_ref().unwrap();
+    assert_eq!(d.interval, Duration::from_secs(2));
+    match &d.source {
+        crate::DiscoverySource::Etcd(e) => {
+            assert_eq!(e.endpoints, ["http://127.0.0.1:2379"]);
+            assert_eq!(e.prefix, "/apps/myapp/containers/");
+            assert_eq!(
+                (e.user.as_deref(), e.password.as_deref()),
+                (Some("u"), Some("p"))
+            );
+            assert!(!format!("{e:?}").contains("\"p\""), "password hidden");
+        }
+        other => panic!("{other:?}"),
+    }
+    let c = load_ok(&MINIMAL.replace(
+        "  app:\n",
+        "  app:\n    discovery: { file: { path: conf/servers.yaml } }\n",
+    ));
+    let d = c.backends[0].discovery.as_ref().unwrap();
+    assert_eq!(
+        d.source,
+        crate::DiscoverySource::File("conf/servers.yaml".into())
+    );
+    assert_eq!(d.interval, Duration::from_secs(5));
+
+    let e = load_err(&MINIMAL.replace(
+        "  app:\n",
+        "  app:\n    discovery: { etcd: { endpoints: [\"127.0.0.1:2379\"], user: u } }\n",
+    ));
+    assert!(e.contains("invalid etcd endpoint `127.0.0.1:2379`"), "{e}");
+    assert!(e.contains("missing required key `prefix`"), "{e}");
+    let e = load_err(&MINIMAL.replace("  app:\n", "  app:\n    discovery: { interval: 1s }\n"));
+    assert!(
+        e.contains("backends.app.discovery: missing `etcd` or `file`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn discovered_values_and_files() {
+    use crate::{parse_server_value, parse_servers_file};
+    assert_eq!(
+        parse_server_value("10.0.0.1:80"),
+        Ok(("10.0.0.1:80".parse().unwrap(), None))
+    );
+    assert_eq!(
+        parse_server_value(" 10.0.0.1:80 7 "),
+        Ok(("10.0.0.1:80".parse().unwrap(), Some(7)))
+    );
+    assert!(parse_server_value("10.0.0.1").is_err());
+    assert!(parse_server_value("10.0.0.1:80 300")
+        .unwrap_err()
+        .contains("invalid weight `300`"));
+    assert!(parse_server_value("10.0.0.1:80 1 x").is_err());
+    assert!(parse_server_value("").is_err());
+
+    let (good, bad) =
+        parse_servers_file("a: 127.0.0.1:1\nb: \"127.0.0.1:2 3\"\nc: nope\n").unwrap();
+    assert_eq!(good.len(), 2);
+    assert_eq!(
+        good[1],
+        ("b".to_string(), "127.0.0.1:2".parse().unwrap(), Some(3))
+    );
+    assert_eq!(bad.len(), 1);
+    let (good, bad) =
+        parse_servers_file("# plain\na 127.0.0.1:1\nb 127.0.0.1:2 0  # off\n").unwrap();
+    assert_eq!((good.len(), bad.len()), (2, 0));
+    assert_eq!(good[1].2, Some(0));
+    assert!(parse_servers_file("[1, 2").is_err());
+    assert_eq!(parse_servers_file("").unwrap().0.len(), 0);
 }
