@@ -212,6 +212,84 @@ impl Control {
         Ok(())
     }
 
+    /// Replaces the discovered servers of `backend` with `servers` (name,
+    /// address, weight); the config's own servers stay. A server whose name
+    /// and address are unchanged is kept as is (health, counters, in-flight
+    /// requests); one whose weight changed keeps its state. Returns whether
+    /// anything changed. Names that clash with a configured server are
+    /// skipped and returned in the error list of the second value.
+    pub fn set_discovered(
+        &self,
+        backend: &str,
+        servers: &[(String, SocketAddr, Option<u16>)],
+    ) -> Result<(bool, Vec<String>), ControlError> {
+        let _g = self.guard();
+        let rt = self.snapshot();
+        let (index, b) = rt
+            .backends()
+            .iter()
+            .enumerate()
+            .find(|(_, b)| b.name() == backend)
+            .ok_or_else(|| ControlError::NoBackend(backend.to_string()))?;
+        let conf = &rt.config().backends[index];
+        let mut list: Vec<Arc<Server>> = b
+            .servers()
+            .iter()
+            .filter(|s| !s.is_discovered())
+            .cloned()
+            .collect();
+        let mut skipped = Vec::new();
+        let mut changed = false;
+        for (name, addr, weight) in servers {
+            if list.iter().any(|s| s.name() == name) {
+                skipped.push(format!(
+                    "discovered server `{name}` clashes with a configured or duplicate server"
+                ));
+                continue;
+            }
+            let weight = weight.unwrap_or(1);
+            let old = b.server(name).map(|(_, s)| s).filter(|s| s.is_discovered());
+            match old {
+                Some(s) if s.addr() == *addr && s.spec().weight == weight => {
+                    list.push(Arc::clone(s))
+                }
+                _ => {
+                    let spec = ServerSpec {
+                        name: name.clone(),
+                        addr: *addr,
+                        weight,
+                        backup: false,
+                        maxconn: None,
+                        cookie: name.clone(),
+                        timeout_connect: conf.timeout_connect,
+                        timeout_server: conf.timeout_server,
+                    };
+                    let server = b.new_server(spec);
+                    server.mark_discovered();
+                    if let Some(was) = old.filter(|s| s.addr() == *addr) {
+                        server.inherit(was);
+                    }
+                    log::info!("server discovered backend={backend} server={name} addr={addr} weight={weight}");
+                    list.push(Arc::new(server));
+                    changed = true;
+                }
+            }
+        }
+        for gone in b
+            .servers()
+            .iter()
+            .filter(|s| s.is_discovered() && !list.iter().any(|n| Arc::ptr_eq(n, s)))
+        {
+            log::info!("server gone backend={backend} server={}", gone.name());
+            changed = true;
+        }
+        if changed {
+            self.runtime
+                .store(Arc::new(rt.with_backend(index, b.derive(list))));
+        }
+        Ok((changed, skipped))
+    }
+
     /// Re-reads the config file; a valid file replaces the runtime, keeping
     /// the health, counters and weights of servers that still exist.
     pub fn reload(&self) -> Result<(), ControlError> {
@@ -388,5 +466,48 @@ mod tests {
         let moved =
             Config::from_yaml_str(&YAML.replace("127.0.0.1:1", "127.0.0.1:9"), "t.yaml").unwrap();
         assert!(matches!(c.apply(moved), Err(ControlError::Reload(_))));
+    }
+
+    #[test]
+    fn discovered_servers_are_added_kept_and_removed() {
+        let c = control(YAML);
+        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let (changed, skipped) = c
+            .set_discovered(
+                "app",
+                &[("d1".into(), addr(10), None), ("a".into(), addr(11), None)],
+            )
+            .unwrap();
+        assert!(changed);
+        assert_eq!(skipped.len(), 1, "`a` clashes with a configured server");
+        let d1 = Arc::clone(c.snapshot().backend("app").unwrap().server("d1").unwrap().1);
+        assert!(d1.is_discovered());
+        // The same set again changes nothing and keeps the object.
+        let (changed, _) = c
+            .set_discovered("app", &[("d1".into(), addr(10), None)])
+            .unwrap();
+        assert!(!changed);
+        assert!(Arc::ptr_eq(
+            &d1,
+            c.snapshot().backend("app").unwrap().server("d1").unwrap().1
+        ));
+        // A weight change keeps the state.
+        d1.set_up(false);
+        c.set_discovered("app", &[("d1".into(), addr(10), Some(5))])
+            .unwrap();
+        let rt = c.snapshot();
+        let now = rt.backend("app").unwrap().server("d1").unwrap().1;
+        assert_eq!((now.weight(), now.is_up()), (5, false));
+        // Gone from the source: removed; configured servers stay.
+        c.set_discovered("app", &[]).unwrap();
+        let names: Vec<String> = c
+            .snapshot()
+            .backend("app")
+            .unwrap()
+            .servers()
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
     }
 }

@@ -58,7 +58,7 @@ impl Runtime {
             .backends
             .iter()
             .map(|b| {
-                let backend = build_backend(b);
+                let mut backend = build_backend(b);
                 if let Some(old) = previous.and_then(|p| p.backend(&b.name)) {
                     for server in backend.servers() {
                         if let Some((_, was)) = old.server(server.name()) {
@@ -66,6 +66,16 @@ impl Runtime {
                                 server.inherit(was);
                             }
                         }
+                    }
+                    // Discovered servers stay until discovery says otherwise.
+                    if b.discovery.is_some() {
+                        let mut servers = backend.servers().to_vec();
+                        for was in old.servers().iter().filter(|s| s.is_discovered()) {
+                            if !servers.iter().any(|s| s.name() == was.name()) {
+                                servers.push(Arc::clone(was));
+                            }
+                        }
+                        backend = backend.derive(servers);
                     }
                     backend.rebuild();
                 }

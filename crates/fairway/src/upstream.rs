@@ -85,6 +85,7 @@ pub struct Server {
     rtts: Mutex<VecDeque<Duration>>,
     rtt_window: usize,
     ewma: PeakEwma,
+    discovered: AtomicBool,
     slot_freed: Arc<Notify>,
 }
 
@@ -141,6 +142,7 @@ impl Server {
             rtts: Mutex::new(VecDeque::with_capacity(options.rtt_window.max(1))),
             rtt_window: options.rtt_window.max(1),
             ewma: PeakEwma::new(options.ewma_default_rtt, options.ewma_decay, now_ns()),
+            discovered: AtomicBool::new(false),
             slot_freed,
         }
     }
@@ -198,6 +200,17 @@ impl Server {
 
     pub(crate) fn set_effective_weight(&self, weight: u16) {
         self.effective.store(weight, Ordering::Relaxed);
+    }
+
+    /// Whether the server came from discovery (etcd or a file) rather than
+    /// the config's `servers`.
+    pub fn is_discovered(&self) -> bool {
+        self.discovered.load(Ordering::Relaxed)
+    }
+
+    /// Marks the server as discovered.
+    pub fn mark_discovered(&self) {
+        self.discovered.store(true, Ordering::Relaxed);
     }
 
     /// The peak-EWMA estimate of its response latency (`balance: ewma`).
