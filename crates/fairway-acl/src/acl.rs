@@ -27,6 +27,19 @@ pub enum Fetch {
     Host,
     /// `src`: the client IP address.
     Src,
+    /// `req_ssl_sni` (also `req.ssl_sni`): the server name of a TLS
+    /// ClientHello, read by a `mode: tcp` frontend (TLS passthrough) or
+    /// taken from the handshake of a TLS-terminating one; compared
+    /// case-insensitively.
+    ReqSslSni,
+}
+
+impl Fetch {
+    /// Whether the fetch reads an HTTP request, so that only `mode: http`
+    /// frontends can use it (`src` and `req_ssl_sni` work at layer 4).
+    pub fn is_http(&self) -> bool {
+        !matches!(self, Fetch::Src | Fetch::ReqSslSni)
+    }
 }
 
 /// How a sample is compared with the ACL's values (`-m ...`).
@@ -57,7 +70,7 @@ pub enum MatchKind {
 /// The fetch keywords, as listed in error messages.
 const KNOWN_FETCHES: &str = "path, path_beg, path_end, path_sub, path_dir, path_reg, url, \
     url_beg, query, url_param(NAME), method, hdr(NAME), hdr_beg(NAME), hdr_end(NAME), \
-    hdr_sub(NAME), hdr_reg(NAME), host, src";
+    hdr_sub(NAME), hdr_reg(NAME), host, src, req_ssl_sni";
 
 /// The `-m` methods, as listed in error messages.
 const KNOWN_METHODS: &str = "str, beg, end, sub, dir, dom, reg, ip, found";
@@ -194,7 +207,7 @@ impl Acl {
             ));
         }
         // Host names are case-insensitive whatever the flags say.
-        let icase = icase || fetch == Fetch::Host;
+        let icase = icase || matches!(fetch, Fetch::Host | Fetch::ReqSslSni);
         let matcher = Matcher::compile(kind, icase, values)?;
         Ok(Acl {
             fetch,
@@ -227,6 +240,7 @@ impl Acl {
                 .host()
                 .is_some_and(|h| m.matches_str(host_only(h).as_bytes())),
             Fetch::Src => req.src().is_some_and(|ip| m.matches_ip(ip)),
+            Fetch::ReqSslSni => req.ssl_sni().is_some_and(|n| m.matches_str(n.as_bytes())),
         }
     }
 
@@ -241,7 +255,7 @@ impl Acl {
     }
 
     /// Whether string comparisons ignore ASCII case (`-i`, and always for
-    /// `host`).
+    /// `host` and `req_ssl_sni`).
     pub fn ignore_case(&self) -> bool {
         self.icase
     }
@@ -273,6 +287,7 @@ fn parse_fetch(w: &Word) -> Result<(Fetch, MatchKind), AclError> {
         "method" => (Fetch::Method, M::Str),
         "host" => (Fetch::Host, M::Str),
         "src" => (Fetch::Src, M::Ip),
+        "req_ssl_sni" | "req.ssl_sni" => (Fetch::ReqSslSni, M::Str),
         "url_param" => {
             let name = required_arg(w, name, arg, "url_param(NAME)")?;
             if name.contains(['&', '=']) {

@@ -124,6 +124,12 @@ impl Condition {
         Ok(Condition { any })
     }
 
+    /// Every ACL the condition reads (named and anonymous), in order, with
+    /// repeats: for checks such as "only layer-4 fetches in `mode: tcp`".
+    pub fn acls(&self) -> impl Iterator<Item = &Acl> {
+        self.any.iter().flatten().map(|t| t.acl.as_ref())
+    }
+
     /// Evaluates the condition; never allocates.
     pub fn eval(&self, req: &dyn Request) -> bool {
         self.any
@@ -376,7 +382,7 @@ mod tests {
             ("{ path { }", "`{` cannot be nested inside an anonymous ACL", 7),
             ("a (b || c)", "parentheses are not supported in conditions (HAProxy has none): AND binds tighter than `||`, so write `a b || a c` for `a AND (b OR c)`", 2),
             ("a && b", "`&&` is not an operator: write ACLs side by side for AND", 2),
-            ("a { paht /x }", "unknown fetch `paht` (known: path, path_beg, path_end, path_sub, path_dir, path_reg, url, url_beg, query, url_param(NAME), method, hdr(NAME), hdr_beg(NAME), hdr_end(NAME), hdr_sub(NAME), hdr_reg(NAME), host, src)", 4),
+            ("a { paht /x }", "unknown fetch `paht` (known: path, path_beg, path_end, path_sub, path_dir, path_reg, url, url_beg, query, url_param(NAME), method, hdr(NAME), hdr_beg(NAME), hdr_end(NAME), hdr_sub(NAME), hdr_reg(NAME), host, src, req_ssl_sni)", 4),
             ("{ path_reg ( }", "invalid regex `(`: unclosed group", 11),
             ("{ src 1.2.3.4/40 }", "invalid IP address or CIDR `1.2.3.4/40`", 6),
         ];

@@ -13,6 +13,8 @@
 //! * [`HttpRule`] / [`HttpAction`]: `http_request` lines such as
 //!   `deny status 429 if { hdr(user-agent) -m sub badbot }`.
 //! * [`UseBackend`]: `use_backend` lines such as `light if lightwork`.
+//! * [`TcpRule`] / [`TcpAction`]: `tcp_request` lines of `mode: tcp`
+//!   frontends such as `reject unless { src 10.0.0.0/8 }`.
 //! * [`normalize_path`]: the security default of SPEC §3.
 //!
 //! ```
@@ -51,4 +53,4 @@ pub use cond::{Condition, Guard};
 pub use error::AclError;
 pub use normalize::normalize_path;
 pub use request::Request;
-pub use rule::{HttpAction, HttpRule, UseBackend};
+pub use rule::{HttpAction, HttpRule, TcpAction, TcpRule, UseBackend};

@@ -1,4 +1,5 @@
-//! What an ACL can look at: a read-only view of one request.
+//! What an ACL can look at: a read-only view of one request (or, in
+//! `mode: tcp`, of one connection).
 
 use std::net::IpAddr;
 
@@ -21,4 +22,10 @@ pub trait Request {
     fn header_values(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool;
     /// The client's IP address.
     fn src(&self) -> Option<IpAddr>;
+    /// The server name (SNI) of the client's TLS ClientHello, lower case,
+    /// for `req_ssl_sni`. Only layer-4 (`mode: tcp`) connections have one;
+    /// the default is `None`.
+    fn ssl_sni(&self) -> Option<&str> {
+        None
+    }
 }

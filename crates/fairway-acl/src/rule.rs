@@ -174,6 +174,58 @@ impl HttpRule {
     }
 }
 
+/// What a `tcp_request` rule does with a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TcpAction {
+    /// `accept`: let the connection through; later rules are not evaluated.
+    Accept,
+    /// `reject`: close the connection at once.
+    Reject,
+}
+
+/// One `tcp_request` line of a `mode: tcp` frontend:
+/// `accept|reject [if|unless COND]` (HAProxy's `tcp-request content`).
+/// The first rule that applies decides; a connection no rule applies to is
+/// accepted.
+#[derive(Debug, Clone)]
+pub struct TcpRule {
+    /// The action.
+    pub action: TcpAction,
+    /// `if`/`unless` condition; `None` applies always.
+    pub guard: Option<Guard>,
+}
+
+impl TcpRule {
+    /// Parses `reject if { src 10.0.0.0/8 }`.
+    pub fn parse(text: &str, acls: &AclSet) -> Result<TcpRule, AclError> {
+        let words = tokenize(text)?;
+        let Some((verb, rest)) = words.split_first() else {
+            return Err(AclError::new(
+                0,
+                "missing action (supported: accept, reject)",
+            ));
+        };
+        let action = match verb.text.as_str() {
+            "accept" if !verb.quoted => TcpAction::Accept,
+            "reject" if !verb.quoted => TcpAction::Reject,
+            other => {
+                return Err(AclError::new(
+                    verb.offset,
+                    format!("unknown action `{other}` (supported: accept, reject)"),
+                ));
+            }
+        };
+        let guard = Guard::from_words(rest, acls, text.len(), IF_UNLESS)?;
+        Ok(TcpRule { action, guard })
+    }
+
+    /// Whether the rule applies to this connection.
+    pub fn applies(&self, req: &dyn Request) -> bool {
+        self.guard.as_ref().is_none_or(|g| g.holds(req))
+    }
+}
+
 /// One `use_backend` line: `BACKEND [if|unless COND]`.
 #[derive(Debug, Clone)]
 pub struct UseBackend {
@@ -589,6 +641,50 @@ mod tests {
         assert_eq!(
             e("light if nope"),
             ("unknown ACL `nope` (known: internal)".into(), 9)
+        );
+    }
+
+    #[test]
+    fn tcp_rules() {
+        let parse = |text: &str| match TcpRule::parse(text, &set()) {
+            Ok(r) => r,
+            Err(e) => panic!("{text:?}: {e} at {}", e.offset),
+        };
+        let r = parse("accept");
+        assert_eq!(r.action, TcpAction::Accept);
+        assert!(r.guard.is_none() && r.applies(&TestReq::get("/")));
+        let r = parse("reject unless internal");
+        assert_eq!(r.action, TcpAction::Reject);
+        assert!(!r.applies(&TestReq::get("/").src("127.0.0.1")));
+        assert!(r.applies(&TestReq::get("/").src("10.1.1.1")));
+        let r = parse("reject if { req_ssl_sni -m end .internal }");
+        assert!(r.applies(&TestReq::get("/").sni("db.INTERNAL")));
+        assert!(!r.applies(&TestReq::get("/").sni("www.example.org")));
+        assert!(!r.applies(&TestReq::get("/")));
+
+        let e = |text: &str| match TcpRule::parse(text, &set()) {
+            Ok(r) => panic!("{text:?} parsed: {r:?}"),
+            Err(e) => (e.message, e.offset),
+        };
+        assert_eq!(
+            e(""),
+            ("missing action (supported: accept, reject)".into(), 0)
+        );
+        assert_eq!(
+            e("deny if internal"),
+            (
+                "unknown action `deny` (supported: accept, reject)".into(),
+                0
+            )
+        );
+        assert_eq!(
+            e("reject now"),
+            ("unexpected `now` (expected `if` or `unless`)".into(), 7)
+        );
+        assert_eq!(e("accept if"), ("missing condition after `if`".into(), 7));
+        assert_eq!(
+            e("reject if nope"),
+            ("unknown ACL `nope` (known: internal)".into(), 10)
         );
     }
 

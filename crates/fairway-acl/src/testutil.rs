@@ -12,6 +12,7 @@ pub(crate) struct TestReq {
     url: String,
     headers: Vec<(String, Vec<u8>)>,
     src: Option<IpAddr>,
+    sni: Option<String>,
 }
 
 impl TestReq {
@@ -28,6 +29,7 @@ impl TestReq {
             url: target.to_owned(),
             headers: Vec::new(),
             src: None,
+            sni: None,
         }
     }
 
@@ -41,6 +43,12 @@ impl TestReq {
     pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
         self.headers
             .push((name.to_ascii_lowercase(), value.as_bytes().to_vec()));
+        self
+    }
+
+    /// Sets the TLS server name (lower-cased, as the proxy does).
+    pub(crate) fn sni(mut self, name: &str) -> Self {
+        self.sni = Some(name.to_ascii_lowercase());
         self
     }
 
@@ -87,5 +95,9 @@ impl Request for TestReq {
 
     fn src(&self) -> Option<IpAddr> {
         self.src
+    }
+
+    fn ssl_sni(&self) -> Option<&str> {
+        self.sni.as_deref()
     }
 }

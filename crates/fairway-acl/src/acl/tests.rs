@@ -182,7 +182,7 @@ fn many_values() {
 fn error_messages() {
     let known = "path, path_beg, path_end, path_sub, path_dir, path_reg, url, url_beg, query, \
                  url_param(NAME), method, hdr(NAME), hdr_beg(NAME), hdr_end(NAME), hdr_sub(NAME), \
-                 hdr_reg(NAME), host, src";
+                 hdr_reg(NAME), host, src, req_ssl_sni";
     let cases: &[(&str, usize, String)] = &[
         ("paht_beg /x", 0, format!("unknown fetch `paht_beg` (known: {known})")),
         ("", 0, "empty ACL: expected `FETCH [FLAGS] VALUE...`".into()),
@@ -253,4 +253,44 @@ fn acl_set() {
         ))
     );
     assert_eq!(set.len(), 3);
+}
+
+#[test]
+fn req_ssl_sni() {
+    let tls = get("/").sni("api.example.org");
+    for line in [
+        "req_ssl_sni api.example.org",
+        "req.ssl_sni api.example.org",
+        "req_ssl_sni API.Example.Org",
+        "req_ssl_sni -m end .example.org",
+        "req_ssl_sni -m dom example.org",
+        "req_ssl_sni -m reg ^api\\.",
+        "req_ssl_sni -m found",
+        "req_ssl_sni www.example.org api.example.org",
+    ] {
+        assert!(acl(line).matches(&tls), "{line}");
+    }
+    assert!(!acl("req_ssl_sni www.example.org").matches(&tls));
+    // No ClientHello (or no SNI in it): no sample, nothing matches.
+    assert!(!acl("req_ssl_sni -m found").matches(&get("/")));
+    assert!(!acl("req_ssl_sni api.example.org").matches(&get("/")));
+    let a = acl("req_ssl_sni x");
+    assert_eq!(a.fetch(), &Fetch::ReqSslSni);
+    assert!(a.ignore_case() && a.match_kind() == MatchKind::Str);
+    assert!(!a.fetch().is_http() && !Fetch::Src.is_http());
+    assert!(Fetch::Path.is_http() && Fetch::Host.is_http());
+    assert_eq!(
+        err("req_ssl_sni(x) a").message,
+        "`req_ssl_sni` takes no argument"
+    );
+}
+
+#[test]
+fn condition_lists_its_acls() {
+    let mut set = AclSet::new();
+    assert!(set.insert("lan", acl("src 10.0.0.0/8")).is_ok());
+    let cond = crate::Condition::parse("lan { req_ssl_sni a } || !{ path /x }", &set);
+    let Ok(cond) = cond else { panic!("{cond:?}") };
+    let fetches: Vec<&Fetch> = cond.acls().map(|a| a.fetch()).collect();
+    assert_eq!(fetches, [&Fetch::Src, &Fetch::ReqSslSni, &Fetch::Path]);
 }
