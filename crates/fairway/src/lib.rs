@@ -35,6 +35,7 @@
 //! * [`balance::Backend`] and [`upstream::Server`]: server selection and
 //!   live per-server counters.
 //! * [`health`]: active health checks (a background service).
+//! * [`metrics`]: the Prometheus families (`GET /metrics` of the admin listener).
 //! * [`demo`]: the upstreams of `fairway --demo`.
 
 #![warn(missing_docs)]
@@ -43,6 +44,7 @@ pub mod balance;
 pub mod control;
 pub mod demo;
 pub mod health;
+pub mod metrics;
 mod proxy;
 pub mod reload;
 mod runtime;
@@ -51,6 +53,7 @@ pub mod upstream;
 pub use fairway_acl as acl;
 pub use fairway_config as config;
 pub use fairway_config::{Config, ConfigError};
+pub use metrics::Metrics;
 pub use proxy::{Ctx, Proxy};
 pub use runtime::{Frontend, Runtime};
 
@@ -66,17 +69,22 @@ pub struct Fairway {
     config: Config,
     runtime: Arc<ArcSwap<Runtime>>,
     control: control::Control,
+    metrics: Arc<Metrics>,
 }
 
 impl Fairway {
     /// Builds the runtime for `config`.
     pub fn new(config: Config) -> Self {
-        let runtime = Arc::new(ArcSwap::from_pointee(Runtime::new(&config)));
+        let metrics = Metrics::new();
+        let runtime = Arc::new(ArcSwap::from_pointee(Runtime::with_metrics(
+            &config, &metrics,
+        )));
         let control = control::Control::new(Arc::clone(&runtime), config.path.clone());
         Fairway {
             config,
             runtime,
             control,
+            metrics,
         }
     }
 
@@ -119,7 +127,11 @@ impl Fairway {
     /// The [`Proxy`] of the frontend named `name`.
     pub fn proxy(&self, name: &str) -> Option<Proxy> {
         let index = self.config.frontends.iter().position(|f| f.name == name)?;
-        Some(Proxy::new(index, Arc::clone(&self.runtime)))
+        Some(Proxy::new(
+            index,
+            Arc::clone(&self.runtime),
+            Arc::clone(&self.metrics),
+        ))
     }
 
     /// One Pingora proxy service per frontend, listening on its `bind`
@@ -130,7 +142,11 @@ impl Fairway {
             .iter()
             .enumerate()
             .map(|(index, fe)| {
-                let proxy = Proxy::new(index, Arc::clone(&self.runtime));
+                let proxy = Proxy::new(
+                    index,
+                    Arc::clone(&self.runtime),
+                    Arc::clone(&self.metrics),
+                );
                 let mut service = pingora_proxy::http_proxy_service_with_name(
                     conf,
                     proxy,
@@ -153,6 +169,12 @@ impl Fairway {
     /// admin API and the runtime socket use.
     pub fn control(&self) -> &control::Control {
         &self.control
+    }
+
+    /// The metrics every frontend records into; [`Metrics::encode`] gives
+    /// the Prometheus text (`GET /metrics`).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The background services: the SIGHUP reloader and the health checker.

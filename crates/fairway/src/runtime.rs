@@ -6,6 +6,7 @@
 //! configuration from start to end.
 
 use crate::balance::{Backend, BackendSpec};
+use crate::metrics::{Handles, Metrics};
 use crate::upstream::ServerSpec;
 use fairway_config::{Config, Frontend as FrontendConfig, HttpRule, UseBackend};
 use std::net::SocketAddr;
@@ -19,6 +20,8 @@ pub struct Runtime {
     frontends: Arc<[Frontend]>,
     backends: Vec<Arc<Backend>>,
     access_log: bool,
+    /// Metric handles indexed like this runtime (see [`crate::metrics`]).
+    handles: Option<Handles>,
 }
 
 /// A frontend at run time: compiled rules, backend choice by index.
@@ -47,14 +50,28 @@ pub struct Frontend {
 impl Runtime {
     /// Builds the runtime for `config`.
     pub fn new(config: &Config) -> Self {
-        Runtime::rebuild(config.clone(), None)
+        Runtime::build(config.clone(), None, None)
+    }
+
+    /// Builds the runtime for `config` with handles into `metrics`
+    /// resolved for it; runtimes derived from it (reloads, runtime
+    /// changes) resolve theirs into the same `metrics`.
+    pub fn with_metrics(config: &Config, metrics: &Arc<Metrics>) -> Self {
+        Runtime::build(config.clone(), None, Some(metrics))
     }
 
     /// Builds the runtime for `config`; servers that also exist in
     /// `previous` (same backend, name and address) keep their health,
     /// administrative state, runtime weight, counters and latency samples.
     pub fn rebuild(config: Config, previous: Option<&Runtime>) -> Self {
-        let backends = config
+        let metrics = previous
+            .and_then(|p| p.handles.as_ref())
+            .map(|h| Arc::clone(h.metrics()));
+        Runtime::build(config, previous, metrics.as_ref())
+    }
+
+    fn build(config: Config, previous: Option<&Runtime>, metrics: Option<&Arc<Metrics>>) -> Self {
+        let backends: Vec<Arc<Backend>> = config
             .backends
             .iter()
             .map(|b| {
@@ -82,7 +99,7 @@ impl Runtime {
                 Arc::new(backend)
             })
             .collect();
-        let frontends = config
+        let frontends: Arc<[Frontend]> = config
             .frontends
             .iter()
             .map(|f| Frontend::new(f, &config))
@@ -90,6 +107,7 @@ impl Runtime {
         Runtime {
             access_log: config.global.access_log,
             config: Arc::new(config),
+            handles: metrics.map(|m| Handles::new(m, &frontends, &backends)),
             frontends,
             backends,
         }
@@ -103,6 +121,10 @@ impl Runtime {
         }
         Runtime {
             config: Arc::clone(&self.config),
+            handles: self
+                .handles
+                .as_ref()
+                .map(|h| Handles::new(h.metrics(), &self.frontends, &backends)),
             frontends: Arc::clone(&self.frontends),
             backends,
             access_log: self.access_log,
@@ -123,6 +145,11 @@ impl Runtime {
     /// The backends in config order.
     pub fn backends(&self) -> &[Arc<Backend>] {
         &self.backends
+    }
+
+    /// The metric handles of this runtime, if it was built with metrics.
+    pub(crate) fn handles(&self) -> Option<&Handles> {
+        self.handles.as_ref()
     }
 
     /// Whether an access-log line is written per request.

@@ -11,6 +11,7 @@ mod sticky;
 
 use crate::balance::ewma::now_ns;
 use crate::balance::{Backend, NoServer};
+use crate::metrics::{Metrics, Outcome as Recorded};
 use crate::runtime::{Frontend, Runtime};
 use crate::upstream::InFlight;
 use arc_swap::ArcSwap;
@@ -28,7 +29,7 @@ use request::View;
 use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Pingora's [`ProxyHttp`] for one frontend of a fairway runtime.
 ///
@@ -38,12 +39,18 @@ use std::time::Instant;
 pub struct Proxy {
     frontend: usize,
     runtime: Arc<ArcSwap<Runtime>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Proxy {
-    /// The proxy for frontend number `frontend` (config order) of `runtime`.
-    pub fn new(frontend: usize, runtime: Arc<ArcSwap<Runtime>>) -> Self {
-        Proxy { frontend, runtime }
+    /// The proxy for frontend number `frontend` (config order) of `runtime`,
+    /// recording every request into `metrics`.
+    pub fn new(frontend: usize, runtime: Arc<ArcSwap<Runtime>>, metrics: Arc<Metrics>) -> Self {
+        Proxy {
+            frontend,
+            runtime,
+            metrics,
+        }
     }
 }
 
@@ -62,6 +69,19 @@ pub struct Ctx {
     sticky: bool,
     /// When the current upstream attempt started (for `balance: ewma`).
     attempt_start: Option<Instant>,
+    /// Answered by a `deny` rule.
+    denied: bool,
+    /// Answered by a rule (`deny`, `return`, `redirect`).
+    answered: bool,
+    /// Why no server could take the request (the 503 of `upstream_peer`).
+    no_server: Option<NoServer>,
+    /// Time spent choosing a server and waiting in the `maxconn` queue;
+    /// `None` until a server is looked for.
+    queue: Option<Duration>,
+    /// When the current attempt's connection was ready (new or reused).
+    connected_at: Option<Instant>,
+    /// When the current attempt's response head arrived.
+    response_at: Option<Instant>,
 }
 
 impl Ctx {
@@ -101,6 +121,9 @@ impl Proxy {
         ctx.server = Some(index);
         ctx.inflight = Some(guard);
         ctx.attempt_start = Some(Instant::now());
+        ctx.connected_at = None;
+        ctx.response_at = None;
+        ctx.no_server = None;
         Box::new(backend.servers()[index].peer())
     }
 }
@@ -133,6 +156,8 @@ impl Proxy {
             match &rule.action {
                 HttpAction::Deny { status } => {
                     ctx.status = *status;
+                    ctx.denied = true;
+                    ctx.answered = true;
                     respond::error(session, *status).await?;
                     return Ok(Outcome::Answered);
                 }
@@ -143,6 +168,7 @@ impl Proxy {
                     body,
                 } => {
                     ctx.status = *status;
+                    ctx.answered = true;
                     let body = body
                         .as_ref()
                         .map_or_else(Bytes::new, |b| Bytes::from(b.clone()));
@@ -152,6 +178,7 @@ impl Proxy {
                 }
                 HttpAction::RedirectLocation { location, code } => {
                     ctx.status = *code;
+                    ctx.answered = true;
                     respond::send(
                         session,
                         *code,
@@ -163,6 +190,7 @@ impl Proxy {
                     return Ok(Outcome::Answered);
                 }
                 HttpAction::RedirectScheme { scheme, code } => {
+                    ctx.answered = true;
                     let view = View {
                         header: session.req_header(),
                         src: None,
@@ -226,6 +254,12 @@ impl ProxyHttp for Proxy {
             status: 0,
             sticky: false,
             attempt_start: None,
+            denied: false,
+            answered: false,
+            no_server: None,
+            queue: None,
+            connected_at: None,
+            response_at: None,
         }
     }
 
@@ -267,6 +301,8 @@ impl ProxyHttp for Proxy {
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let index = ctx.backend.ok_or_else(|| status_error(503, "no backend"))?;
         let backend = Arc::clone(&ctx.rt.backends()[index]);
+        let looking = Instant::now();
+        ctx.queue.get_or_insert(Duration::ZERO);
 
         // Stickiness: a valid cookie pins the first attempt to its server.
         if ctx.server.is_none() {
@@ -298,16 +334,22 @@ impl ProxyHttp for Proxy {
             got = backend.acquire(key, &|_| false).await;
         }
         ctx.tried = tried;
+        if let Some(queue) = &mut ctx.queue {
+            *queue += looking.elapsed();
+        }
         match got {
             Ok((i, guard)) => Ok(self.use_server(ctx, &backend, i, guard)),
-            Err(why) => Err(status_error(
-                503,
-                match why {
-                    NoServer::Unavailable => "no server available",
-                    NoServer::QueueFull => "queue full",
-                    NoServer::QueueTimeout => "queue timeout",
-                },
-            )),
+            Err(why) => Err({
+                ctx.no_server = Some(why);
+                status_error(
+                    503,
+                    match why {
+                        NoServer::Unavailable => "no server available",
+                        NoServer::QueueFull => "queue full",
+                        NoServer::QueueTimeout => "queue timeout",
+                    },
+                )
+            }),
         }
     }
 
@@ -373,6 +415,7 @@ impl ProxyHttp for Proxy {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        ctx.response_at.get_or_insert_with(Instant::now);
         if let (true, Some(guard), Some(start)) =
             (ewma_backend(ctx), &ctx.inflight, ctx.attempt_start)
         {
@@ -437,35 +480,156 @@ impl ProxyHttp for Proxy {
         }
     }
 
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        #[cfg(unix)] _fd: std::os::unix::io::RawFd,
+        #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.connected_at = Some(Instant::now());
+        Ok(())
+    }
+
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         ctx.inflight = None;
-        if !ctx.rt.access_log() {
-            return;
-        }
         let status = session
             .response_written()
             .map_or(ctx.status, |r| r.status.as_u16());
+        let total = ctx.start.elapsed();
+        // A 503 for want of a server has no server, whatever a failed
+        // earlier attempt used.
+        let server = ctx.server.filter(|_| ctx.no_server.is_none());
+        self.metrics.record(
+            &ctx.rt,
+            &Recorded {
+                frontend: self.frontend,
+                backend: ctx.backend,
+                server,
+                code: status,
+                duration: total,
+                denied: ctx.denied,
+                no_server: ctx.no_server.is_some(),
+            },
+        );
+        if !ctx.rt.access_log() || !log::log_enabled!(target: "fairway::access", log::Level::Info) {
+            return;
+        }
         let fe = ctx.frontend(self);
-        let backend = ctx.backend.map(|b| &ctx.rt.backends()[b]);
-        let server = match (backend, ctx.server) {
-            (Some(b), Some(s)) => b.servers()[s].name(),
-            _ => "<NOSRV>",
+        let backend = ctx.backend.and_then(|b| ctx.rt.backends().get(b));
+        let server = match (backend, server) {
+            (Some(b), Some(s)) => b.servers().get(s).map_or("-", |s| s.name()),
+            _ => "-",
         };
+        let client = match session.client_addr() {
+            Some(PingoraAddr::Inet(a)) => a.to_string(),
+            Some(_) => "unix".to_string(),
+            None => "-".to_string(),
+        };
+        let since = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
+            (Some(from), Some(to)) => Some(to.saturating_duration_since(from)),
+            _ => None,
+        };
+        let (who, phase) = termination(e, ctx);
         let req = session.req_header();
         info!(
             target: "fairway::access",
-            "client={} frontend={} backend={} server={} status={} bytes={} duration_ms={:.3} retries={} method={} uri={:?} termination={}",
-            ctx.src.map_or_else(|| "-".to_string(), |ip| ip.to_string()),
+            "client={client} frontend={} backend={} server={server} status={status} bytes={} t_queue_ms={} t_connect_ms={} t_response_ms={} t_total_ms={} retries={} method={} uri=\"{}\" termination={who}{phase}",
             fe.name,
-            backend.map_or("<NOBACKEND>", |b| b.name()),
-            server,
-            status,
+            backend.map_or("-", |b| b.name()),
             session.body_bytes_sent(),
-            ctx.start.elapsed().as_secs_f64() * 1000.0,
+            Ms(ctx.queue),
+            Ms(since(ctx.attempt_start, ctx.connected_at)),
+            Ms(since(ctx.connected_at, ctx.response_at)),
+            Ms(Some(total)),
             ctx.tries,
             req.method,
-            req.uri,
-            e.map_or("--", |e| if e.esource() == &pingora::ErrorSource::Upstream { "SH" } else { "CH" }),
+            Escaped(&req.uri.to_string()),
         );
     }
+}
+
+/// A duration in milliseconds with 3 decimals, or `-1` for a phase the
+/// request never reached (HAProxy's convention).
+struct Ms(Option<Duration>);
+
+impl std::fmt::Display for Ms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(d) => write!(f, "{:.3}", d.as_secs_f64() * 1000.0),
+            None => f.write_str("-1"),
+        }
+    }
+}
+
+/// A string for a `"..."` log value: `"` and `\` escaped, controls as `\xNN`.
+struct Escaped<'a>(&'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        for c in self.0.chars() {
+            match c {
+                '"' | '\\' => {
+                    f.write_char('\\')?;
+                    f.write_char(c)?;
+                }
+                c if c.is_control() => write!(f, "\\x{:02x}", u32::from(c))?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The access log's HAProxy-style two-letter termination state.
+///
+/// First letter, who ended the request: `-` normal completion (whatever
+/// the status, upstream 5xx included); `P` the proxy answered itself
+/// (`deny`, `return`, `redirect`); `R` a resource was missing: no server
+/// could take the request (or no backend matched); `C` the client (abort,
+/// read/write error, timeout, bad request); `S` the server (connection
+/// refused or failed, timeout, invalid or aborted response); `I` an
+/// internal error.
+///
+/// Second letter, the phase it was in: `-` normal completion; `R` the
+/// request (rules); `Q` the queue (waiting for a `maxconn` slot, queue full
+/// or timed out); `C` getting a server and connecting to it (including
+/// "no server available"); `H` waiting for the response head; `D`
+/// transferring the response.
+fn termination(e: Option<&Error>, ctx: &Ctx) -> (char, char) {
+    use pingora::ErrorSource;
+    let Some(e) = e else {
+        return match (ctx.answered, ctx.backend) {
+            (true, _) => ('P', 'R'),
+            (false, None) => ('R', 'R'),
+            (false, Some(_)) => ('-', '-'),
+        };
+    };
+    let who = if ctx.no_server.is_some() {
+        'R'
+    } else {
+        match e.esource() {
+            ErrorSource::Downstream => 'C',
+            ErrorSource::Upstream => 'S',
+            _ => 'I',
+        }
+    };
+    let phase = if ctx.answered || ctx.backend.is_none() {
+        'R'
+    } else {
+        match ctx.no_server {
+            Some(NoServer::QueueFull | NoServer::QueueTimeout) => 'Q',
+            Some(NoServer::Unavailable) => 'C',
+            None if ctx.response_at.is_some() => 'D',
+            None if ctx.connected_at.is_some() => 'H',
+            None if ctx.attempt_start.is_some() => 'C',
+            None if ctx.queue.is_some() => 'Q',
+            None => 'R',
+        }
+    };
+    (who, phase)
 }
