@@ -1,9 +1,14 @@
 //! Shared pieces of fairway's benchmarks: a request type for the ACL engine
-//! and the rule evaluation the proxy runs per request.
+//! and the rule evaluation the proxy runs per request; servers, backends and
+//! request keys for the selection benchmark and the balancer simulation.
 
+use fairway::balance::{hash_bytes, Backend, BackendSpec};
+use fairway::upstream::{Server, ServerSpec};
 use fairway_acl::Request;
-use fairway_config::{Config, Frontend};
-use std::net::IpAddr;
+use fairway_config::{Balance, Config, Ewma, Frontend, Latency};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A request as the proxy presents it to the ACL engine.
 pub struct BenchRequest {
@@ -136,4 +141,86 @@ pub fn fifty_acl_config() -> Config {
         "frontends:\n  web:\n    bind: [\"127.0.0.1:1\"]\n    acl:\n{acl}    http_request:\n{rules}    use_backend:\n{uses}    default_backend: b2\nbackends:\n  b0: {{}}\n  b1: {{}}\n  b2: {{}}\n"
     );
     Config::from_yaml_str(&yaml, "fifty.yaml").expect("generated config is valid")
+}
+
+/// Every balance algorithm fairway ships, in table order; the hash-based
+/// ones hash the client IP, the path, `?id=` and `x-user`. A new algorithm
+/// goes here, and the selection benchmark and allocation test cover it.
+pub fn algorithms() -> Vec<Balance> {
+    vec![
+        Balance::RoundRobin,
+        Balance::LeastConn,
+        Balance::Source,
+        Balance::Random,
+        Balance::First,
+        Balance::Uri,
+        Balance::UrlParam("id".into()),
+        Balance::Hdr("x-user".into()),
+        Balance::Latency,
+        Balance::Ewma,
+    ]
+}
+
+/// `n` mixed weights in 1..=4 (the pattern 1, 3, 2, 4 repeated).
+pub fn mixed_weights(n: usize) -> Vec<u16> {
+    (0..n).map(|i| [1, 3, 2, 4][i % 4]).collect()
+}
+
+/// Server `s{i}` at `10.0.x.y:80` (never connected to).
+pub fn server_spec(i: usize, weight: u16, maxconn: Option<u32>) -> ServerSpec {
+    let ip = [10, 0, (i >> 8) as u8, i as u8];
+    ServerSpec {
+        name: format!("s{i}"),
+        addr: SocketAddr::from((ip, 80)),
+        weight,
+        backup: false,
+        maxconn,
+        cookie: format!("s{i}"),
+        timeout_connect: Duration::from_secs(1),
+        timeout_server: Duration::from_secs(1),
+    }
+}
+
+/// Standalone servers `s0..` with `weights` and no `maxconn`.
+pub fn servers(weights: &[u16]) -> Vec<Arc<Server>> {
+    weights
+        .iter()
+        .enumerate()
+        .map(|(i, w)| Arc::new(Server::standalone(server_spec(i, *w, None))))
+        .collect()
+}
+
+/// A backend `b` balancing with `balance` over servers `s0..` with
+/// `weights`, each with `maxconn`; default `latency` and `ewma` settings.
+pub fn backend(balance: &Balance, weights: &[u16], maxconn: Option<u32>) -> Backend {
+    let spec = BackendSpec {
+        name: "b".into(),
+        balance: balance.clone(),
+        retries: 0,
+        redispatch: false,
+        timeout_queue: Duration::from_secs(1),
+        cookie: None,
+        health_check: None,
+        latency: Latency::default(),
+        ewma: Ewma::default(),
+    };
+    let servers = weights
+        .iter()
+        .enumerate()
+        .map(|(i, w)| server_spec(i, *w, maxconn))
+        .collect();
+    Backend::new(spec, servers)
+}
+
+/// The key the proxy would hash for request number `i` of a client
+/// population under `balance` (`None` for algorithms that do not hash):
+/// client IP `10.x.y.z`, path `/api/items/{i}`, `?id={i}`, `x-user: user-{i}`.
+pub fn request_key(balance: &Balance, i: u32) -> Option<u64> {
+    match balance {
+        Balance::Source => Some(hash_bytes(&[10, (i >> 16) as u8, (i >> 8) as u8, i as u8])),
+        Balance::Uri => Some(hash_bytes(format!("/api/items/{i}").as_bytes())),
+        Balance::UrlParam(_) => Some(hash_bytes(i.to_string().as_bytes())),
+        Balance::Hdr(_) => Some(hash_bytes(format!("user-{i}").as_bytes())),
+        _ => None,
+    }
 }
