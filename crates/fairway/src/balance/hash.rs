@@ -42,11 +42,9 @@ impl ConsistentHash {
     /// its points while others come and go.
     pub fn new(weights: &[u32]) -> Self {
         let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
-        let per = if total == 0 {
-            0
-        } else {
-            (MAX_POINTS / total).clamp(1, POINTS_PER_WEIGHT)
-        };
+        let per = MAX_POINTS
+            .checked_div(total)
+            .map_or(0, |p| p.clamp(1, POINTS_PER_WEIGHT));
         let mut ring = Vec::with_capacity((total * per) as usize);
         for (i, w) in weights.iter().enumerate() {
             for p in 0..u64::from(*w) * per {

@@ -7,9 +7,15 @@ use std::sync::Arc;
 
 /// Picks the eligible server with the lowest `(in-flight + 1) / weight`;
 /// among equals, the scan starts one further each time (round robin).
+///
+/// The scan reads only the in-flight counters of the servers with a weight
+/// (kept in a compact list at build time) and asks `eligible` about the
+/// winner only; a full eligibility scan runs just when the winner is not
+/// eligible (a transient state between a change and the rebuild).
 #[derive(Debug)]
 pub struct LeastConn {
-    weights: Box<[u32]>,
+    /// (server index, weight) of the servers with a weight above 0.
+    candidates: Box<[(u32, u32)]>,
     cursor: AtomicUsize,
 }
 
@@ -17,9 +23,38 @@ impl LeastConn {
     /// Least-connections over servers with effective `weights`.
     pub fn new(weights: &[u32]) -> Self {
         LeastConn {
-            weights: weights.into(),
+            candidates: weights
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| **w > 0)
+                .map(|(i, w)| (i as u32, *w))
+                .collect(),
             cursor: AtomicUsize::new(0),
         }
+    }
+
+    /// The least loaded candidate for which `ok` holds, scanning from `start`.
+    fn scan(
+        &self,
+        servers: &[Arc<Server>],
+        start: usize,
+        ok: &dyn Fn(usize) -> bool,
+    ) -> Option<usize> {
+        let n = self.candidates.len();
+        let (tail, head) = self.candidates.split_at(start % n);
+        let mut best: Option<(usize, u64, u64)> = None; // (index, load, weight)
+        for &(i, w) in head.iter().chain(tail) {
+            let i = i as usize;
+            let Some(server) = servers.get(i) else {
+                continue;
+            };
+            let (load, w) = (server.active() as u64 + 1, u64::from(w));
+            // load/w < best_load/best_w  <=>  load * best_w < best_load * w
+            if best.is_none_or(|(_, bl, bw)| load * bw < bl * w) && ok(i) {
+                best = Some((i, load, w));
+            }
+        }
+        best.map(|(i, _, _)| i)
     }
 }
 
@@ -30,25 +65,14 @@ impl Selector for LeastConn {
         _key: Option<u64>,
         eligible: &dyn Fn(usize) -> bool,
     ) -> Option<usize> {
-        let n = self.weights.len().min(servers.len());
-        if n == 0 {
+        if self.candidates.is_empty() {
             return None;
         }
         let start = self.cursor.fetch_add(1, Ordering::Relaxed);
-        let mut best: Option<(usize, u64, u64)> = None; // (index, load, weight)
-        for k in 0..n {
-            let i = start.wrapping_add(k) % n;
-            let w = u64::from(self.weights[i]);
-            if w == 0 || !eligible(i) {
-                continue;
-            }
-            let load = servers[i].active() as u64 + 1;
-            // load/w < best_load/best_w  <=>  load * best_w < best_load * w
-            if best.is_none_or(|(_, bl, bw)| load * bw < bl * w) {
-                best = Some((i, load, w));
-            }
+        match self.scan(servers, start, &|_| true) {
+            Some(i) if eligible(i) => Some(i),
+            _ => self.scan(servers, start, eligible),
         }
-        best.map(|(i, _, _)| i)
     }
 }
 

@@ -4,9 +4,10 @@ use super::Selector;
 use crate::upstream::Server;
 use std::sync::Arc;
 
-/// Draws two servers at random in proportion to their weights and takes the
-/// one with the lower `(in-flight + 1) / weight`. If neither draw is
-/// eligible, falls back to the least loaded eligible server.
+/// Draws two different servers at random in proportion to their weights and
+/// takes the one with the lower `in-flight / weight` (the first drawn on a
+/// tie, so idle servers share in proportion to their weights). If neither
+/// draw is eligible, falls back to the least loaded eligible server.
 #[derive(Debug)]
 pub struct Random {
     weights: Box<[u32]>,
@@ -41,7 +42,7 @@ impl Random {
     }
 
     fn load(&self, servers: &[Arc<Server>], i: usize) -> (u64, u64) {
-        (servers[i].active() as u64 + 1, u64::from(self.weights[i]))
+        (servers[i].active() as u64, u64::from(self.weights[i]))
     }
 }
 
@@ -54,10 +55,10 @@ impl Selector for Random {
     ) -> Option<usize> {
         let n = self.weights.len().min(servers.len());
         let ok = |i: usize| i < n && eligible(i);
-        match (
-            self.draw().filter(|&i| ok(i)),
-            self.draw().filter(|&i| ok(i)),
-        ) {
+        let first = self.draw();
+        // A second, different server (a few tries; weights may favour one).
+        let second = (0..4).map(|_| self.draw()).find(|d| *d != first).flatten();
+        match (first.filter(|&i| ok(i)), second.filter(|&i| ok(i))) {
             (Some(a), Some(b)) => {
                 let ((la, wa), (lb, wb)) = (self.load(servers, a), self.load(servers, b));
                 Some(if lb * wa < la * wb { b } else { a })
