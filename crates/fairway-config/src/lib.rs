@@ -29,13 +29,15 @@
 
 mod error;
 mod load;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, Diagnostic};
-pub use fairway_acl::{AclSet, HttpAction, HttpRule, UseBackend};
+pub use fairway_acl::{AclSet, HttpAction, HttpRule, TcpAction, TcpRule, UseBackend};
+pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 /// A complete, validated configuration.
 #[derive(Debug, Clone)]
@@ -199,6 +201,9 @@ pub struct Frontend {
     pub bind: Vec<SocketAddr>,
     /// `http` or `tcp`.
     pub mode: Mode,
+    /// TLS termination, if configured: listeners speak TLS with these
+    /// certificates (ALPN h2 and http/1.1 in `mode: http`).
+    pub tls: Option<Tls>,
     /// Idle client connection limit (default 60 s).
     pub timeout_client: Duration,
     /// The whole request head must arrive within this (default 10 s), else 408.
@@ -209,8 +214,16 @@ pub struct Frontend {
     pub forwardfor: bool,
     /// Named ACLs.
     pub acls: AclSet,
-    /// `http_request` rules in order.
+    /// `http_request` rules in order (`mode: http`).
     pub http_request: Vec<HttpRule>,
+    /// `tcp_request` rules in order (`mode: tcp`): the first that applies
+    /// accepts or rejects the connection; none applying accepts it.
+    pub tcp_request: Vec<TcpRule>,
+    /// How long a `mode: tcp` frontend whose rules use `req_ssl_sni` waits
+    /// for the client's TLS ClientHello (HAProxy's `tcp-request
+    /// inspect-delay`; default 5 s). Without a complete ClientHello by then
+    /// `req_ssl_sni` has no value.
+    pub inspect_delay: Duration,
     /// `use_backend` lines in order; first match wins. Backend names are
     /// checked to exist.
     pub use_backend: Vec<UseBackend>,
@@ -218,12 +231,102 @@ pub struct Frontend {
     pub default_backend: Option<String>,
 }
 
+impl Frontend {
+    /// Whether a rule or `use_backend` line of this frontend reads
+    /// `req_ssl_sni` (so a `mode: tcp` frontend reads the ClientHello).
+    pub fn uses_ssl_sni(&self) -> bool {
+        let guards = self
+            .tcp_request
+            .iter()
+            .filter_map(|r| r.guard.as_ref())
+            .chain(self.use_backend.iter().filter_map(|u| u.guard.as_ref()));
+        guards
+            .flat_map(|g| g.cond.acls())
+            .any(|a| *a.fetch() == fairway_acl::Fetch::ReqSslSni)
+    }
+}
+
+/// `tls` of a frontend: TLS termination with one or more certificates,
+/// chosen by the server name (SNI) the client asks for.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// The certificates in file order (`cert`/`key` first, then `certs`).
+    /// The first is served when the client's server name matches none of
+    /// them, or when it sends none.
+    pub certs: Vec<TlsCert>,
+}
+
+/// A certificate chain and its private key, read and checked when the
+/// config is loaded (readable, PEM, parseable, key matching the
+/// certificate), so the listener never meets a bad file.
+#[derive(Clone)]
+pub struct TlsCert {
+    /// The certificate chain file (PEM, leaf first).
+    pub cert: PathBuf,
+    /// The private key file (PEM: PKCS#8, PKCS#1 or SEC1); the `cert` file
+    /// itself when the key is in it.
+    pub key: PathBuf,
+    /// The server names the certificate is chosen for, lower case
+    /// (`*.example.org` matches one label): `sni` as configured, else the
+    /// certificate's DNS names (subjectAltName, or the common name when it
+    /// has none).
+    pub names: Vec<String>,
+    chain: Vec<CertificateDer<'static>>,
+    private_key: std::sync::Arc<PrivateKeyDer<'static>>,
+}
+
+impl TlsCert {
+    /// The chain as read from `cert` (DER, leaf first).
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+
+    /// The private key as read from `key`.
+    pub fn private_key(&self) -> PrivateKeyDer<'static> {
+        self.private_key.clone_key()
+    }
+}
+
+impl std::fmt::Debug for TlsCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsCert")
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("names", &self.names)
+            .field("chain", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `tls`, `sni`, `verify` and `ca` of a server: fairway speaks TLS to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// The server name sent (SNI) and verified: `sni`, else the host part
+    /// of `addr` (a name or an IP address).
+    pub sni: String,
+    /// Verify the server's certificate chain and name (default true).
+    pub verify: bool,
+    /// The CA certificates to verify with (`ca`); `None`: the system's roots.
+    pub ca: Option<CaFile>,
+}
+
+/// A PEM file of CA certificates, read and checked at load time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its certificates (DER), at least one.
+    pub certs: Vec<CertificateDer<'static>>,
+}
+
 /// One entry of `backends`.
 #[derive(Debug, Clone)]
 pub struct Backend {
     /// The backend's name (its key in `backends`).
     pub name: String,
-    /// `http` or `tcp`; must match every frontend that uses it.
+    /// `http` or `tcp`; must match every frontend that uses it. A `tcp`
+    /// backend balances connections: `uri`, `url_param`, `hdr`, `ewma` and
+    /// `cookie` need `http`.
     pub mode: Mode,
     /// The balance algorithm.
     pub balance: Balance,
@@ -552,4 +655,6 @@ pub struct Server {
     pub maxconn: Option<u32>,
     /// Value of the stickiness cookie for this server (default: its name).
     pub cookie: String,
+    /// TLS to the server (`tls: true`), for traffic and health checks.
+    pub tls: Option<UpstreamTls>,
 }

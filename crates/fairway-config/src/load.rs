@@ -9,6 +9,7 @@ mod backend;
 mod env;
 mod frontend;
 mod node;
+mod tls;
 
 use crate::{Config, ConfigError, Diagnostic, Global, LogLevel, Mode};
 use marked_yaml::{LoadError, LoaderOptions, Node};
@@ -340,14 +341,9 @@ fn global(cx: &mut Ctx<'_>, item: &Item<'_>) -> Global {
     g
 }
 
-/// `mode` of a frontend or backend; `tcp` is recognized but not supported
-/// yet (it is still returned, so that mode mismatches are reported too).
+/// `mode` of a frontend or backend: `http` or `tcp`.
 fn mode(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Mode> {
-    let mode = cx.choice(item, "mode", &[("http", Mode::Http), ("tcp", Mode::Tcp)])?;
-    if mode == Mode::Tcp {
-        cx.error(item.pos, &item.path, "mode `tcp` is not supported yet");
-    }
-    Some(mode)
+    cx.choice(item, "mode", &[("http", Mode::Http), ("tcp", Mode::Tcp)])
 }
 
 fn mode_name(mode: Mode) -> &'static str {

@@ -37,8 +37,10 @@ const LATENCY_KEYS: &[&str] = &[
 ];
 const EWMA_KEYS: &[&str] = &["decay", "default_rtt"];
 
-const SERVER_KEYS: &[&str] = &["addr", "weight", "backup", "maxconn", "cookie"];
-const SERVER_LATER: &[&str] = &["tls", "sni", "verify", "ca"];
+const SERVER_KEYS: &[&str] = &[
+    "addr", "weight", "backup", "maxconn", "cookie", "tls", "sni", "verify", "ca",
+];
+const SERVER_LATER: &[&str] = &[];
 
 const COOKIE_KEYS: &[&str] = &["name", "mode", "indirect", "nocache"];
 const CHECK_KEYS: &[&str] = &[
@@ -92,6 +94,24 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
     }
     if let Some(e) = f.take("balance") {
         backend.balance = balance(cx, &e.item).unwrap_or_default();
+        if backend.mode == Mode::Tcp {
+            let needs_http = match &backend.balance {
+                Balance::Uri | Balance::UrlParam(_) | Balance::Hdr(_) | Balance::Ewma => {
+                    Some(backend.balance.name())
+                }
+                _ => None,
+            };
+            if let Some(name) = needs_http {
+                cx.error(
+                    e.item.pos,
+                    &e.item.path,
+                    format!(
+                        "balance `{name}` needs `mode: http` (a tcp backend can use \
+                         roundrobin, leastconn, source, random, first or latency)"
+                    ),
+                );
+            }
+        }
         balance_pos = Some(e.item.clone());
     }
     if let Some(e) = f.take("timeout_connect") {
@@ -114,6 +134,13 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
     }
     backend.timeout_queue = timeout_queue.unwrap_or(backend.timeout_connect);
     if let Some(e) = f.take("cookie") {
+        if backend.mode == Mode::Tcp {
+            cx.error(
+                e.key_pos,
+                &e.item.path,
+                "`cookie` needs `mode: http` (a tcp backend can stick clients with `balance: source`)",
+            );
+        }
         backend.cookie = cookie(cx, &e.item);
     }
     if let Some(e) = f.take("health_check") {
@@ -594,6 +621,15 @@ fn server(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Option<Server> {
         },
         None => Some(entry.key.to_string()),
     };
+    let host = addr.as_ref().map(|(text, _)| host_of(text));
+    let tls = super::tls::server(
+        cx,
+        f.take("tls"),
+        f.take("sni"),
+        f.take("verify"),
+        f.take("ca"),
+        host,
+    );
     let (addr, socket_addr) = addr?;
     if !name_ok {
         return None;
@@ -606,7 +642,17 @@ fn server(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Option<Server> {
         backup: backup?,
         maxconn: maxconn?,
         cookie: cookie?,
+        tls: tls?,
     })
+}
+
+/// The host part of a server's `host:port` (brackets of an IPv6 literal
+/// removed): the default TLS server name.
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 /// Resolves a server's `host:port` now (IPv4 preferred).
@@ -676,6 +722,13 @@ mod tests {
         let sa = resolve("localhost:8001").unwrap();
         assert_eq!(sa.port(), 8001);
         assert!(sa.ip().is_loopback());
+    }
+
+    #[test]
+    fn hosts_of_addresses() {
+        assert_eq!(host_of("example.org:443"), "example.org");
+        assert_eq!(host_of("127.0.0.1:8443"), "127.0.0.1");
+        assert_eq!(host_of("[::1]:443"), "::1");
     }
 
     #[test]

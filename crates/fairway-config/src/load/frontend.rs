@@ -3,23 +3,37 @@
 use super::mode;
 use super::node::{Ctx, Entry, Item, Pos, Text};
 use crate::{Frontend, Mode};
-use fairway_acl::{Acl, AclError, AclSet, HttpAction, HttpRule, UseBackend};
+use fairway_acl::{
+    Acl, AclError, AclSet, Fetch, Guard, HttpAction, HttpRule, TcpAction, TcpRule, UseBackend,
+};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 const KEYS: &[&str] = &[
     "bind",
     "mode",
+    "tls",
     "timeout_client",
     "timeout_http_request",
     "normalize_path",
     "forwardfor",
     "acl",
     "http_request",
+    "tcp_request",
+    "inspect_delay",
     "use_backend",
     "default_backend",
 ];
-const LATER: &[&str] = &["tls", "tcp_request"];
+const LATER: &[&str] = &[];
+/// Keys that only `mode: http` frontends take.
+const HTTP_ONLY: &[&str] = &[
+    "timeout_http_request",
+    "normalize_path",
+    "forwardfor",
+    "http_request",
+];
+/// Keys that only `mode: tcp` frontends take.
+const TCP_ONLY: &[&str] = &["tcp_request", "inspect_delay"];
 
 /// A reference to a backend by name, for the cross-reference checks.
 pub(crate) struct BackendRef {
@@ -50,12 +64,15 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Parsed {
         name: entry.key.to_string(),
         bind: Vec::new(),
         mode: Mode::Http,
+        tls: None,
         timeout_client: Duration::from_secs(60),
         timeout_http_request: Duration::from_secs(10),
         normalize_path: true,
         forwardfor: true,
         acls: AclSet::new(),
         http_request: Vec::new(),
+        tcp_request: Vec::new(),
+        inspect_delay: Duration::from_secs(5),
         use_backend: Vec::new(),
         default_backend: None,
     };
@@ -74,6 +91,28 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Parsed {
     if let Some(e) = f.take("mode") {
         frontend.mode = mode(cx, &e.item).unwrap_or_default();
     }
+    let other_mode = match frontend.mode {
+        Mode::Http => (TCP_ONLY, "tcp", "http"),
+        Mode::Tcp => (HTTP_ONLY, "http", "tcp"),
+    };
+    for key in other_mode.0 {
+        if let Some(e) = f.take(key) {
+            let (needs, has) = (other_mode.1, other_mode.2);
+            let hint = match *key {
+                "tcp_request" => " (http frontends filter with `http_request`)",
+                "http_request" => " (tcp frontends filter with `tcp_request`)",
+                _ => "",
+            };
+            cx.error(
+                e.key_pos,
+                &e.item.path,
+                format!("`{key}` needs `mode: {needs}`, but this frontend has mode {has}{hint}"),
+            );
+        }
+    }
+    if let Some(e) = f.take("tls") {
+        frontend.tls = super::tls::frontend(cx, &e);
+    }
     if let Some(e) = f.take("timeout_client") {
         frontend.timeout_client = cx.timeout(&e.item).unwrap_or(frontend.timeout_client);
     }
@@ -87,15 +126,32 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Parsed {
     if let Some(e) = f.take("forwardfor") {
         frontend.forwardfor = cx.boolean(&e.item).unwrap_or(true);
     }
+    if let Some(e) = f.take("inspect_delay") {
+        frontend.inspect_delay = cx.timeout(&e.item).unwrap_or(frontend.inspect_delay);
+    }
     // ACLs first, whatever the key order in the file: the rules refer to them.
     if let Some(e) = f.take("acl") {
-        frontend.acls = parse_acls(cx, &e.item);
+        frontend.acls = parse_acls(cx, &e.item, frontend.mode);
     }
     let mut rules_ok = true;
     if let Some(e) = f.take("http_request") {
         for item in cx.list(&e.item).unwrap_or_default() {
             match line(cx, &item, |s| HttpRule::parse(s, &frontend.acls)) {
-                Some(rule) => frontend.http_request.push(rule),
+                Some(rule) => {
+                    check_guard(cx, &item, rule.guard.as_ref(), &frontend);
+                    frontend.http_request.push(rule);
+                }
+                None => rules_ok = false,
+            }
+        }
+    }
+    if let Some(e) = f.take("tcp_request") {
+        for item in cx.list(&e.item).unwrap_or_default() {
+            match line(cx, &item, |s| TcpRule::parse(s, &frontend.acls)) {
+                Some(rule) => {
+                    check_guard(cx, &item, rule.guard.as_ref(), &frontend);
+                    frontend.tcp_request.push(rule);
+                }
                 None => rules_ok = false,
             }
         }
@@ -108,6 +164,7 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Parsed {
             };
             match UseBackend::parse(&text.value, &frontend.acls) {
                 Ok(ub) => {
+                    check_guard(cx, &item, ub.guard.as_ref(), &frontend);
                     let pos = cx.pos_in(&text, ub.backend_offset);
                     refs.push(BackendRef {
                         name: ub.backend.clone(),
@@ -147,6 +204,58 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Parsed {
     }
 }
 
+/// The name of a fetch in messages about modes.
+fn fetch_name(fetch: &Fetch) -> &'static str {
+    match fetch {
+        Fetch::Path => "path",
+        Fetch::Url => "url",
+        Fetch::Query => "query",
+        Fetch::UrlParam(_) => "url_param",
+        Fetch::Method => "method",
+        Fetch::Header(_) => "hdr",
+        Fetch::Host => "host",
+        Fetch::Src => "src",
+        Fetch::ReqSslSni => "req_ssl_sni",
+        _ => "this fetch",
+    }
+}
+
+/// Why `acl` cannot be used in a frontend of `mode`, if it cannot.
+fn mode_problem(acl: &Acl, mode: Mode) -> Option<String> {
+    let fetch = acl.fetch();
+    match mode {
+        Mode::Tcp if fetch.is_http() => Some(format!(
+            "`{}` needs `mode: http` (a tcp frontend can use `src` and `req_ssl_sni`)",
+            fetch_name(fetch)
+        )),
+        Mode::Http if *fetch == Fetch::ReqSslSni => Some(
+            "`req_ssl_sni` needs `mode: tcp` (it reads the ClientHello of TLS passthrough)"
+                .to_string(),
+        ),
+        _ => None,
+    }
+}
+
+/// Reports the anonymous ACLs of a rule's condition that the frontend's
+/// mode cannot evaluate (named ones are reported where they are defined).
+fn check_guard(cx: &mut Ctx<'_>, item: &Item<'_>, guard: Option<&Guard>, f: &Frontend) {
+    let Some(guard) = guard else { return };
+    let named: Vec<*const Acl> = f
+        .acls
+        .names()
+        .filter_map(|n| f.acls.get(n))
+        .map(|a| std::sync::Arc::as_ptr(a))
+        .collect();
+    for acl in guard.cond.acls() {
+        if named.contains(&(acl as *const Acl)) {
+            continue;
+        }
+        if let Some(msg) = mode_problem(acl, f.mode) {
+            cx.error(item.pos, &item.path, msg);
+        }
+    }
+}
+
 /// Whether every request is routed or answered without `default_backend`.
 fn answers_everything(f: &Frontend) -> bool {
     let answers = |r: &HttpRule| {
@@ -159,7 +268,10 @@ fn answers_everything(f: &Frontend) -> bool {
                     | HttpAction::RedirectScheme { .. }
             )
     };
-    f.http_request.iter().any(answers) || f.use_backend.iter().any(|u| u.guard.is_none())
+    let rejects = |r: &TcpRule| r.guard.is_none() && r.action == TcpAction::Reject;
+    f.http_request.iter().any(answers)
+        || f.tcp_request.iter().any(rejects)
+        || f.use_backend.iter().any(|u| u.guard.is_none())
 }
 
 /// `bind`: one address or a list of them, at least one.
@@ -207,13 +319,19 @@ pub(crate) fn bind_addr(s: &str) -> Result<SocketAddr, String> {
     Ok(addr)
 }
 
-/// `acl`: name -> ACL line, in file order.
-fn parse_acls(cx: &mut Ctx<'_>, item: &Item<'_>) -> AclSet {
+/// `acl`: name -> ACL line, in file order. An ACL whose fetch the
+/// frontend's `mode` cannot evaluate is an error.
+fn parse_acls(cx: &mut Ctx<'_>, item: &Item<'_>, mode: Mode) -> AclSet {
     let mut acls = AclSet::new();
     for e in cx.entries(item).unwrap_or_default() {
         let acl = match cx.text(&e.item) {
             Some(text) => match Acl::parse(&text.value) {
-                Ok(acl) => Some(acl),
+                Ok(acl) => {
+                    if let Some(msg) = mode_problem(&acl, mode) {
+                        cx.error(e.item.pos, &e.item.path, msg);
+                    }
+                    Some(acl)
+                }
                 Err(err) => {
                     acl_error(cx, &e.item, &text, err);
                     None

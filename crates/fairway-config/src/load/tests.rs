@@ -2,7 +2,7 @@
 //! `use_backend` lines), so they hold whatever the ACL crate's state.
 
 use super::*;
-use crate::{Balance, CheckKind};
+use crate::{Balance, CheckKind, Mode};
 use std::time::Duration;
 
 fn no_env(_: &str) -> Option<String> {
@@ -188,37 +188,149 @@ fn unknown_keys_list_the_valid_ones() {
 }
 
 #[test]
-fn later_features_are_not_supported_yet() {
-    let e = load_err(
+fn tls_tcp_and_upstream_tls() {
+    let c = load_ok(
         "\
-admin: { bind: 127.0.0.1:9000 }
 frontends:
   web:
-    bind: :80
-    tls: { cert: c.pem, key: k.pem }
-    tcp_request: []
-    default_backend: b
+    bind: :443
+    tls:
+      cert: tests/tls/a.pem
+      key: tests/tls/a.key
+      certs:
+        - { cert: tests/tls/combined.pem, sni: [Other.Test, '*.other.test'] }
+        - { cert: tests/tls/cn.pem, key: tests/tls/cn.key }
+        - { cert: tests/tls/rsa.pem, key: tests/tls/rsa.key }
+    default_backend: app
+  db:
+    bind: :5432
+    mode: tcp
+    timeout_client: 30s
+    inspect_delay: 2s
+    acl:
+      lan: src 10.0.0.0/8
+    tcp_request:
+      - accept if lan
+      - reject
+    use_backend:
+      - pg if { req_ssl_sni -i db.test }
+    default_backend: pg
 backends:
-  b:
-    balance: leastconn
-    timeout_queue: 1s
-    cookie: { name: SERVERID }
-    health_check: { type: http }
-    latency: {}
-    discovery: {}
+  app:
     servers:
-      s: { addr: 127.0.0.1:1, maxconn: 1, cookie: s, tls: true, sni: x, verify: false, ca: ca.pem }
+      plain: { addr: 127.0.0.1:8001 }
+      secure: { addr: localhost:8443, tls: true }
+      named: { addr: 127.0.0.1:8444, tls: true, sni: api.test, ca: tests/tls/a.pem }
+      lax: { addr: '[::1]:8445', tls: true, verify: false }
+  pg:
+    mode: tcp
+    balance: leastconn
+    health_check: { type: tcp }
+    servers: { p1: { addr: 127.0.0.1:5433 } }
+",
+    );
+    let web = &c.frontends[0];
+    let tls = web.tls.as_ref().expect("tls");
+    let names: Vec<&[String]> = tls.certs.iter().map(|c| c.names.as_slice()).collect();
+    assert_eq!(
+        names,
+        [
+            &["a.test".to_string(), "*.a.test".to_string()][..],
+            &["other.test".to_string(), "*.other.test".to_string()][..],
+            &["cn.test".to_string()][..],
+            &["rsa.test".to_string()][..],
+        ]
+    );
+    assert_eq!(
+        tls.certs[1].key,
+        std::path::PathBuf::from("tests/tls/combined.pem")
+    );
+    assert!(tls.certs.iter().all(|c| c.chain().len() == 1));
+    assert!(!web.uses_ssl_sni());
+    let db = &c.frontends[1];
+    assert_eq!(db.mode, Mode::Tcp);
+    assert_eq!(db.inspect_delay, Duration::from_secs(2));
+    assert_eq!(db.tcp_request.len(), 2);
+    assert!(db.uses_ssl_sni() && db.tls.is_none());
+    let servers = &c.backends[0].servers;
+    assert_eq!(servers[0].tls, None);
+    let tls = |i: usize| servers[i].tls.clone().expect("tls");
+    assert_eq!((tls(1).sni.as_str(), tls(1).verify), ("localhost", true));
+    assert!(tls(1).ca.is_none());
+    assert_eq!(tls(2).sni, "api.test");
+    assert_eq!(tls(2).ca.map(|c| c.certs.len()), Some(1));
+    assert_eq!((tls(3).sni.as_str(), tls(3).verify), ("::1", false));
+    assert_eq!(c.backends[1].mode, Mode::Tcp);
+}
+
+#[test]
+fn tls_and_mode_errors() {
+    let e = load_err(
+        "\
+frontends:
+  web:
+    bind: :443
+    tls: { cert: tests/tls/nope.pem }
+    tcp_request: [reject]
+    inspect_delay: 1s
+    acl:
+      sni: req_ssl_sni a.test
+    default_backend: app
+  bad_key:
+    bind: :444
+    tls: { cert: tests/tls/a.pem, key: tests/tls/b.key }
+    default_backend: app
+  no_key:
+    bind: :445
+    tls: { cert: tests/tls/a.pem, sni: 'bad name' }
+    default_backend: app
+  empty:
+    bind: :446
+    tls: { key: tests/tls/a.key }
+    default_backend: app
+  db:
+    bind: :5432
+    mode: tcp
+    http_request: [deny]
+    forwardfor: false
+    acl:
+      p: path /x
+    use_backend:
+      - pg if { hdr(host) x }
+    default_backend: pg
+backends:
+  app:
+    servers:
+      a: { addr: 127.0.0.1:1, sni: x.test, verify: true }
+      b: { addr: 127.0.0.1:2, tls: true, verify: false, ca: tests/tls/a.pem }
+      c: { addr: 127.0.0.1:3, tls: true, ca: tests/tls/a.key }
+      d: { addr: 127.0.0.1:4, tls: yes }
+  pg:
+    mode: tcp
+    balance: uri
+    cookie: { name: S }
+    servers: { p: { addr: 127.0.0.1:5 } }
 ",
     );
     let expected = "\
-t.yaml:5:5: frontends.web.tls: `tls` is not supported yet
-t.yaml:6:5: frontends.web.tcp_request: `tcp_request` is not supported yet
-t.yaml:14:5: backends.b.latency: `latency` settings need `balance: latency`
-t.yaml:15:5: backends.b.discovery: missing `etcd` or `file`
-t.yaml:17:54: backends.b.servers.s.tls: `tls` is not supported yet
-t.yaml:17:65: backends.b.servers.s.sni: `sni` is not supported yet
-t.yaml:17:73: backends.b.servers.s.verify: `verify` is not supported yet
-t.yaml:17:88: backends.b.servers.s.ca: `ca` is not supported yet";
+t.yaml:4:18: frontends.web.tls.cert: cannot read certificate file `tests/tls/nope.pem`: No such file or directory (os error 2)
+t.yaml:5:5: frontends.web.tcp_request: `tcp_request` needs `mode: tcp`, but this frontend has mode http (http frontends filter with `http_request`)
+t.yaml:6:5: frontends.web.inspect_delay: `inspect_delay` needs `mode: tcp`, but this frontend has mode http
+t.yaml:8:12: frontends.web.acl.sni: `req_ssl_sni` needs `mode: tcp` (it reads the ClientHello of TLS passthrough)
+t.yaml:12:40: frontends.bad_key.tls.key: the key in `tests/tls/b.key` does not match the certificate in `tests/tls/a.pem`
+t.yaml:16:40: frontends.no_key.tls.sni: invalid server name `bad name` (expected a DNS name, optionally `*.` first)
+t.yaml:20:12: frontends.empty.tls.key: `key` needs `cert`
+t.yaml:25:5: frontends.db.http_request: `http_request` needs `mode: http`, but this frontend has mode tcp (tcp frontends filter with `tcp_request`)
+t.yaml:26:5: frontends.db.forwardfor: `forwardfor` needs `mode: http`, but this frontend has mode tcp
+t.yaml:28:10: frontends.db.acl.p: `path` needs `mode: http` (a tcp frontend can use `src` and `req_ssl_sni`)
+t.yaml:30:9: frontends.db.use_backend[0]: `hdr` needs `mode: http` (a tcp frontend can use `src` and `req_ssl_sni`)
+t.yaml:35:31: backends.app.servers.a.sni: `sni` needs `tls: true`
+t.yaml:35:44: backends.app.servers.a.verify: `verify` needs `tls: true`
+t.yaml:36:57: backends.app.servers.b.ca: `ca` is not used with `verify: false` (remove one of them)
+t.yaml:37:46: backends.app.servers.c.ca: no PEM certificate (-----BEGIN CERTIFICATE-----) in `tests/tls/a.key`
+t.yaml:38:36: backends.app.servers.d.tls: expected `true` or `false`, found `yes`
+t.yaml:41:14: backends.pg.balance: balance `uri` needs `mode: http` (a tcp backend can use roundrobin, leastconn, source, random, first or latency)
+t.yaml:42:5: backends.pg.cookie: `cookie` needs `mode: http` (a tcp backend can stick clients with `balance: source`)";
     assert_eq!(e, expected);
 }
 
@@ -407,8 +519,7 @@ backends:
     let expected = "\
 t.yaml:4:22: frontends.a.default_backend: unknown backend `nope` (defined: h, t)
 t.yaml:6:11: frontends.b.bind: address 0.0.0.0:80 is already bound by frontends.a.bind[0]
-t.yaml:7:22: frontends.b.default_backend: backend `t` has mode tcp, but frontend `b` has mode http
-t.yaml:10:14: backends.t.mode: mode `tcp` is not supported yet";
+t.yaml:7:22: frontends.b.default_backend: backend `t` has mode tcp, but frontend `b` has mode http";
     assert_eq!(e, expected);
     let e = load_err("frontends: { a: { bind: ':80', default_backend: x } }\n");
     assert_eq!(
