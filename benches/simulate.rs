@@ -139,9 +139,27 @@ struct Fleet {
     title: &'static str,
     servers: Vec<Model>,
     maxconn: Option<u32>,
+    /// Offered load as a share of ONE fastest server's capacity instead of
+    /// [`UTILISATION`] of the fleet's (regions that can each carry it all).
+    share_of_one: Option<f64>,
 }
 
 impl Fleet {
+    /// Requests per second offered.
+    fn offered_per_s(&self) -> f64 {
+        match self.share_of_one {
+            Some(share) => {
+                let fastest = self
+                    .servers
+                    .iter()
+                    .map(|m| m.workers as f64 / m.mean_s())
+                    .fold(0.0, f64::max);
+                share * fastest
+            }
+            None => UTILISATION * self.capacity_per_s(),
+        }
+    }
+
     fn capacity_per_s(&self) -> f64 {
         self.servers
             .iter()
@@ -165,26 +183,48 @@ fn fleets() -> Vec<Fleet> {
         .map(|i| if i % 5 == 4 { Model::SLOW } else { Model::FAST })
         .collect();
     let maxconn = Some(Model::FAST.workers as u32);
+    // Seeds 000/001: regions far apart, each big enough for all the
+    // traffic; what differs is the round trip (network), 20 ms vs 200 ms.
+    let region = Model {
+        median_ms: 20.0,
+        sigma: 0.3,
+        workers: 64,
+    };
+    let far = Model {
+        median_ms: 200.0,
+        ..region
+    };
+    let regions: Vec<Model> = (0..5).map(|i| if i == 4 { far } else { region }).collect();
     vec![
+        Fleet {
+            title: "(c) regions: 5 big regions, one 10x farther (200 ms vs 20 ms); load = 50 % of one region",
+            servers: regions,
+            maxconn: None,
+            share_of_one: Some(0.5),
+        },
         Fleet {
             title: "(a) homogeneous: 10 servers, 4 workers, ~10 ms",
             servers: homogeneous.clone(),
             maxconn: None,
+            share_of_one: None,
         },
         Fleet {
             title: "(b) one server in five 10x slower (s4, s9 ~100 ms)",
             servers: one_in_five_slow.clone(),
             maxconn: None,
+            share_of_one: None,
         },
         Fleet {
             title: "(a) with maxconn 4 (= workers; the rest waits in the backend queue)",
             servers: homogeneous,
             maxconn,
+            share_of_one: None,
         },
         Fleet {
             title: "(b) with maxconn 4",
             servers: one_in_five_slow,
             maxconn,
+            share_of_one: None,
         },
     ]
 }
@@ -370,7 +410,7 @@ impl<'a> Sim<'a> {
 
     fn run(mut self, requests: usize, seed: u64) -> Outcome {
         let mut arrivals = fastrand::Rng::with_seed(seed);
-        let gap_ns = 1e9 / (UTILISATION * self.fleet.capacity_per_s());
+        let gap_ns = 1e9 / self.fleet.offered_per_s();
         let check_every = CHECK_INTERVAL.as_nanos() as u64;
         let mut next_check = check_every;
         let mut next_arrival = 0u64;
@@ -469,7 +509,7 @@ fn main() {
              | algorithm | p50 | p90 | p99 | to slow servers | busiest server load | backlog |\n\
              |---|---:|---:|---:|---:|---:|---:|",
             fleet.title,
-            UTILISATION * fleet.capacity_per_s(),
+            fleet.offered_per_s(),
             fleet.capacity_per_s()
         );
         for (label, balance) in algorithms() {
