@@ -36,10 +36,13 @@
 //!   live per-server counters.
 //! * [`health`]: active health checks (a background service).
 //! * [`metrics`]: the Prometheus families (`GET /metrics` of the admin listener).
+//! * [`admin`]: the admin listener (stats page, runtime API) and the
+//!   HAProxy-compatible runtime socket.
 //! * [`demo`]: the upstreams of `fairway --demo`.
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod balance;
 pub mod control;
 pub mod demo;
@@ -188,6 +191,18 @@ impl Fairway {
         vec![Box::new(reloader), Box::new(checker), Box::new(latency)]
     }
 
+    /// The admin services of the config's `admin` section (none without
+    /// one): the HTTP listener on `admin.bind` and, with `admin.socket`, the
+    /// HAProxy-compatible runtime socket, which is bound now (a bad socket
+    /// path is an error here, not at run time). Add them with
+    /// `server.add_services(...)`.
+    pub fn admin_services(&self) -> Result<Vec<Box<dyn ServiceWithDependents>>, admin::AdminError> {
+        match &self.config.admin {
+            Some(a) => admin::services(a, &self.control, Some(Arc::clone(&self.metrics))),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Every address the frontends listen on.
     pub fn bind_addresses(&self) -> Vec<SocketAddr> {
         self.config
@@ -200,7 +215,8 @@ impl Fairway {
     /// Checks that every `bind` address can be bound now, so that a busy port
     /// is a startup error instead of Pingora's retry loop.
     pub fn check_binds(&self) -> Result<(), BindError> {
-        for addr in self.bind_addresses() {
+        let admin = self.config.admin.as_ref().map(|a| a.bind);
+        for addr in self.bind_addresses().into_iter().chain(admin) {
             TcpListener::bind(addr).map_err(|source| BindError { addr, source })?;
         }
         Ok(())
