@@ -114,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     server.add_services(fairway.services(&server.configuration));
     server.add_services(fairway.background_services());
+    server.add_services(fairway.admin_services().context("startup failed")?);
     log::info!(
         "fairway {} started config={source}",
         env!("CARGO_PKG_VERSION")
