@@ -9,6 +9,8 @@ command -v cc >/dev/null || need+=(build-essential)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 { [ -x /usr/bin/kill ] || [ -x /bin/kill ]; } || need+=(procps)       # tests send signals with kill(1)
 command -v curl >/dev/null || need+=(curl)
+command -v protoc >/dev/null || need+=(protobuf-compiler)   # etcd-client (gRPC) build
+command -v etcd >/dev/null || need+=(etcd-server)          # discovery tests run a real etcd (/usr/bin/etcd)
 command -v nc >/dev/null || need+=(netcat-openbsd)         # admin tests: the seed's `echo ... | nc -U sock`
 command -v chromium >/dev/null || need+=(chromium)         # admin tests: the stats page in headless Chromium
 

@@ -35,6 +35,7 @@
 //! * [`balance::Backend`] and [`upstream::Server`]: server selection and
 //!   live per-server counters.
 //! * [`health`]: active health checks (a background service).
+//! * [`discovery`]: servers from etcd or a watched file (a background service).
 //! * [`metrics`]: the Prometheus families (`GET /metrics` of the admin listener).
 //! * [`admin`]: the admin listener (stats page, runtime API) and the
 //!   HAProxy-compatible runtime socket.
@@ -46,6 +47,7 @@ pub mod admin;
 pub mod balance;
 pub mod control;
 pub mod demo;
+pub mod discovery;
 pub mod health;
 pub mod metrics;
 mod proxy;
@@ -188,7 +190,16 @@ impl Fairway {
         let checker = background_service("health check", checker);
         let latency = balance::latency::LatencyUpdater::new(Arc::clone(&self.runtime));
         let latency = background_service("latency weights", latency);
-        vec![Box::new(reloader), Box::new(checker), Box::new(latency)]
+        let discovery = background_service(
+            "discovery",
+            discovery::Discoverer::new(self.control.clone()),
+        );
+        vec![
+            Box::new(reloader),
+            Box::new(checker),
+            Box::new(latency),
+            Box::new(discovery),
+        ]
     }
 
     /// The admin services of the config's `admin` section (none without
