@@ -121,6 +121,7 @@ impl Proxy {
         ctx.server = Some(index);
         ctx.inflight = Some(guard);
         ctx.attempt_start = Some(Instant::now());
+        ctx.queue.get_or_insert(Duration::ZERO);
         ctx.connected_at = None;
         ctx.response_at = None;
         ctx.no_server = None;
@@ -302,7 +303,6 @@ impl ProxyHttp for Proxy {
         let index = ctx.backend.ok_or_else(|| status_error(503, "no backend"))?;
         let backend = Arc::clone(&ctx.rt.backends()[index]);
         let looking = Instant::now();
-        ctx.queue.get_or_insert(Duration::ZERO);
 
         // Stickiness: a valid cookie pins the first attempt to its server.
         if ctx.server.is_none() {
@@ -334,22 +334,20 @@ impl ProxyHttp for Proxy {
             got = backend.acquire(key, &|_| false).await;
         }
         ctx.tried = tried;
-        if let Some(queue) = &mut ctx.queue {
-            *queue += looking.elapsed();
-        }
+        *ctx.queue.get_or_insert(Duration::ZERO) += looking.elapsed();
         match got {
             Ok((i, guard)) => Ok(self.use_server(ctx, &backend, i, guard)),
-            Err(why) => Err({
+            Err(why) => {
                 ctx.no_server = Some(why);
-                status_error(
+                Err(status_error(
                     503,
                     match why {
                         NoServer::Unavailable => "no server available",
                         NoServer::QueueFull => "queue full",
                         NoServer::QueueTimeout => "queue timeout",
                     },
-                )
-            }),
+                ))
+            }
         }
     }
 
