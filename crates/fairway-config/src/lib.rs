@@ -28,6 +28,7 @@
 //! ```
 
 mod error;
+pub mod haproxy;
 mod load;
 mod tls;
 

@@ -1,0 +1,777 @@
+//! ACLs, conditions and rules: HAProxy's text rewritten for fairway and
+//! checked with fairway's own ACL parser, so what is emitted loads.
+//!
+//! * Several `acl` lines with one name are merged when their fetch and
+//!   flags agree; otherwise they become `NAME`, `NAME_2`... and every
+//!   condition using the name is expanded (`a NAME` → `a NAME || a NAME_2`,
+//!   `!NAME` → `!NAME !NAME_2`), which is exact since conditions are an OR
+//!   of ANDs.
+//! * HAProxy's predefined ACLs (`METH_GET`, `LOCALHOST`, `TRUE`...) are
+//!   defined when a rule uses them.
+//! * `ssl_fc` is a constant in fairway: true in a frontend with `tls`,
+//!   false in one without; conditions are simplified accordingly.
+
+use super::parse::Word;
+use fairway_acl::{Acl, AclSet, HttpRule, TcpRule, UseBackend};
+use std::collections::BTreeMap;
+
+/// Fetches that SPEC.md defines but fairway's ACL parser may not know yet;
+/// lines using them are emitted without being checked.
+const PENDING_FETCHES: &[&str] = &["req_ssl_sni", "src_http_req_rate("];
+
+/// HAProxy fetch names and the fairway name for the same thing.
+const FETCH_ALIASES: &[(&str, &str)] = &[
+    ("req.ssl_sni", "req_ssl_sni"),
+    ("req.hdr(", "hdr("),
+    ("urlp(", "url_param("),
+];
+
+/// HAProxy's predefined ACLs fairway can express.
+const PREDEFINED: &[(&str, &str)] = &[
+    ("LOCALHOST", "src 127.0.0.1/8"),
+    ("METH_CONNECT", "method CONNECT"),
+    ("METH_DELETE", "method DELETE"),
+    ("METH_GET", "method GET HEAD"),
+    ("METH_HEAD", "method HEAD"),
+    ("METH_OPTIONS", "method OPTIONS"),
+    ("METH_POST", "method POST"),
+    ("METH_PUT", "method PUT"),
+    ("METH_TRACE", "method TRACE"),
+    ("HTTP_URL_SLASH", "url_beg /"),
+    ("HTTP_URL_STAR", "url *"),
+];
+
+/// A word written for a fairway rule string (fairway's ACL language has
+/// HAProxy's quoting, so a word keeps its meaning).
+pub(crate) fn requote(w: &Word) -> String {
+    let t = &w.fw;
+    let quote = w.quoted
+        || t.is_empty()
+        || t.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '#'));
+    let mut out = String::with_capacity(t.len() + 2);
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                // fairway keeps a backslash before other characters as
+                // written, like HAProxy; double it only where it would
+                // escape something.
+                let next = chars.peek().copied();
+                let escapes = match next {
+                    None => true,
+                    Some(n) => n.is_whitespace() || "\\\"' #$nrtx".contains(n),
+                };
+                out.push_str(if escapes { "\\\\" } else { "\\" });
+            }
+            '"' => out.push_str("\\\""),
+            '\'' => out.push('\''),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    if quote {
+        format!("\"{out}\"")
+    } else {
+        out
+    }
+}
+
+/// Words joined for a rule string.
+pub(crate) fn join(words: &[Word]) -> String {
+    words.iter().map(requote).collect::<Vec<_>>().join(" ")
+}
+
+/// A frontend's ACLs: HAProxy lines in, fairway entries out.
+#[derive(Debug, Default)]
+pub(crate) struct Acls {
+    /// HAProxy name → what it means.
+    names: BTreeMap<String, Meaning>,
+    /// fairway entries in order: name → ACL line.
+    pub entries: Vec<(String, String)>,
+    /// Entries that are pending (not checked).
+    pending: Vec<String>,
+}
+
+/// What an HAProxy ACL name stands for.
+#[derive(Debug, Clone)]
+enum Meaning {
+    /// Always this value in this frontend.
+    Const(bool),
+    /// The OR of these fairway entries.
+    Any(Vec<String>),
+    /// Not convertible: the reason.
+    Broken(String),
+}
+
+/// One ACL body rewritten: its fairway text, the part before the values
+/// (fetch and flags, for merging) and whether it is pending.
+struct Body {
+    prefix: String,
+    values: Vec<String>,
+    pending: bool,
+}
+
+impl Body {
+    fn text(&self) -> String {
+        let mut t = self.prefix.clone();
+        for v in &self.values {
+            t.push(' ');
+            t.push_str(v);
+        }
+        t
+    }
+}
+
+/// Reads `FETCH [FLAGS] VALUES...` for fairway; `Ok(Err(b))` is a constant.
+fn body(words: &[Word], tls: bool) -> Result<Result<Body, bool>, String> {
+    let Some((fetch, rest)) = words.split_first() else {
+        return Err("empty ACL".to_string());
+    };
+    let mut name = fetch.text.clone();
+    for (from, to) in FETCH_ALIASES {
+        if let Some(tail) = name.strip_prefix(from) {
+            name = format!("{to}{tail}");
+        }
+    }
+    let flags_end = {
+        let mut at = 0;
+        while let Some(w) = rest.get(at) {
+            if w.quoted || !w.text.starts_with('-') {
+                break;
+            }
+            at += 1;
+            match w.text.as_str() {
+                "--" => break,
+                "-m" | "-f" | "-M" | "-u" => at += 1,
+                _ => {}
+            }
+        }
+        at.min(rest.len())
+    };
+    let (flags, values) = rest.split_at(flags_end);
+    match name.as_str() {
+        "ssl_fc" | "always_true" | "always_false" if values.is_empty() => {
+            let bool_flags = flags.iter().all(|f| f.is("-m") || f.is("bool"));
+            if bool_flags {
+                return Ok(Err(match name.as_str() {
+                    "ssl_fc" => tls,
+                    "always_true" => true,
+                    _ => false,
+                }));
+            }
+        }
+        _ => {}
+    }
+    let mut prefix = requote(&Word {
+        text: name.clone(),
+        fw: name.clone(),
+        quoted: fetch.quoted,
+        env: false,
+    });
+    for f in flags {
+        prefix.push(' ');
+        prefix.push_str(&requote(f));
+    }
+    let values: Vec<String> = values.iter().map(requote).collect();
+    let text = {
+        let mut t = prefix.clone();
+        for v in &values {
+            t.push(' ');
+            t.push_str(v);
+        }
+        t
+    };
+    let pending = match Acl::parse(&as_loaded(&text)) {
+        Ok(_) => false,
+        Err(_) if PENDING_FETCHES.iter().any(|p| name.starts_with(p)) => true,
+        Err(e) => return Err(short(&e.message)),
+    };
+    Ok(Ok(Body {
+        prefix,
+        values,
+        pending,
+    }))
+}
+
+/// `text` as fairway's parser sees it after `${VAR}` substitution (`$$` is
+/// `$`; every variable is taken to be `x`).
+fn as_loaded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some((_, tail)) = after.strip_prefix('{').and_then(|t| t.split_once('}')) {
+            out.push('x');
+            rest = tail;
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A fairway error message without its list of valid choices.
+pub(crate) fn short(message: &str) -> String {
+    let mut m = message.to_string();
+    for cut in [" (known:", " (supported:", " (valid:", " (expected one of"] {
+        if let Some(i) = m.find(cut) {
+            m.truncate(i);
+        }
+    }
+    m
+}
+
+impl Acls {
+    /// Builds the ACLs of a frontend from its `acl` lines `(line, name,
+    /// body words)`; returns the lines that could not be converted.
+    pub fn build(lines: &[(usize, String, Vec<Word>)], tls: bool) -> (Acls, Vec<(usize, String)>) {
+        let mut acls = Acls::default();
+        let mut errors = Vec::new();
+        // HAProxy name → bodies in order.
+        let mut by_name: Vec<(String, Vec<Result<Body, bool>>)> = Vec::new();
+        for (line, name, words) in lines {
+            match body(words, tls) {
+                Ok(b) => match by_name.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, bodies)) => bodies.push(b),
+                    None => by_name.push((name.clone(), vec![b])),
+                },
+                Err(reason) => {
+                    errors.push((*line, reason.clone()));
+                    acls.names.insert(
+                        name.clone(),
+                        Meaning::Broken(format!("ACL `{name}` could not be converted: {reason}")),
+                    );
+                }
+            }
+        }
+        let mut used: Vec<String> = Vec::new();
+        for (name, bodies) in by_name {
+            if acls.names.contains_key(&name) {
+                continue;
+            }
+            // Merge bodies with the same fetch and flags; constants OR in.
+            let mut merged: Vec<Body> = Vec::new();
+            let mut constant = false;
+            for b in bodies {
+                match b {
+                    Err(c) => constant |= c,
+                    Ok(b) => {
+                        if merged.iter().any(|m| m.text() == b.text()) {
+                            continue;
+                        }
+                        let same = merged
+                            .iter_mut()
+                            .find(|m| m.prefix == b.prefix && !m.values.is_empty());
+                        match same {
+                            Some(m) if !b.values.is_empty() => m.values.extend(b.values),
+                            _ => merged.push(b),
+                        }
+                    }
+                }
+            }
+            if constant || merged.is_empty() {
+                acls.names.insert(name, Meaning::Const(constant));
+                continue;
+            }
+            let base = super::server::sanitize_name(&name);
+            let mut names = Vec::new();
+            for (i, b) in merged.into_iter().enumerate() {
+                let mut entry = if i == 0 {
+                    base.clone()
+                } else {
+                    format!("{base}_{}", i + 1)
+                };
+                while used.contains(&entry) || lines.iter().any(|(_, n, _)| *n == entry && i > 0) {
+                    entry.push('_');
+                }
+                used.push(entry.clone());
+                if b.pending {
+                    acls.pending.push(entry.clone());
+                }
+                acls.entries.push((entry.clone(), b.text()));
+                names.push(entry);
+            }
+            acls.names.insert(name, Meaning::Any(names));
+        }
+        (acls, errors)
+    }
+
+    /// What `name` means, defining a predefined ACL on first use.
+    fn meaning(&mut self, name: &str) -> Result<Meaning, String> {
+        if let Some(m) = self.names.get(name) {
+            return match m {
+                Meaning::Broken(why) => Err(why.clone()),
+                m => Ok(m.clone()),
+            };
+        }
+        let m = match name {
+            "TRUE" => Meaning::Const(true),
+            "FALSE" => Meaning::Const(false),
+            _ => match PREDEFINED.iter().find(|(n, _)| *n == name) {
+                Some((n, line)) => {
+                    self.entries.push((n.to_string(), line.to_string()));
+                    Meaning::Any(vec![n.to_string()])
+                }
+                None => return Err(format!("unknown ACL `{name}`")),
+            },
+        };
+        self.names.insert(name.to_string(), m.clone());
+        Ok(m)
+    }
+
+    /// The ACL set fairway would build (pending entries as placeholders),
+    /// to check rules with.
+    fn set(&self) -> AclSet {
+        let mut set = AclSet::new();
+        for (name, line) in &self.entries {
+            let acl = if self.pending.contains(name) {
+                Acl::parse("path /")
+            } else {
+                Acl::parse(&as_loaded(line))
+            };
+            if let Ok(acl) = acl {
+                let _ = set.insert(name, acl);
+            }
+        }
+        set
+    }
+
+    /// Rewrites an `if`/`unless` guard (`words` start with it) for fairway.
+    pub fn guard(&mut self, words: &[Word], tls: bool) -> Result<Guard, String> {
+        let Some((kw, cond)) = words.split_first() else {
+            return Ok(Guard::Always);
+        };
+        let negate = if kw.is("if") {
+            false
+        } else if kw.is("unless") {
+            true
+        } else {
+            return Err(format!(
+                "unexpected `{}` (expected `if` or `unless`)",
+                kw.text
+            ));
+        };
+        let terms = self.condition(cond, tls)?;
+        Ok(match terms {
+            Folded::Const(v) if v != negate => Guard::Always,
+            Folded::Const(_) => Guard::Never,
+            Folded::Terms(t) => Guard::Cond {
+                keyword: kw.text.clone(),
+                text: render(&t, false),
+                check: render(&t, true),
+            },
+        })
+    }
+
+    /// Parses, expands and folds a condition.
+    fn condition(&mut self, words: &[Word], tls: bool) -> Result<Folded, String> {
+        let mut terms: Vec<Vec<Atom>> = vec![Vec::new()];
+        let mut negate = false;
+        let mut i = 0;
+        let mut any_const = false;
+        while let Some(w) = words.get(i) {
+            i += 1;
+            if w.is("||") || w.is("or") {
+                if negate || terms.last().is_some_and(Vec::is_empty) {
+                    return Err(format!("misplaced `{}`", w.text));
+                }
+                terms.push(Vec::new());
+                continue;
+            }
+            let (bare, bangs) = if w.quoted {
+                (w.text.as_str(), 0)
+            } else {
+                let bare = w.text.trim_start_matches('!');
+                (bare, w.text.len() - bare.len())
+            };
+            negate ^= bangs % 2 == 1;
+            if bare.is_empty() {
+                continue;
+            }
+            let atom = if !w.quoted && bare == "{" {
+                let rest = words.get(i..).unwrap_or_default();
+                let close = rest.iter().position(|x| x.is("}")).ok_or("missing `}`")?;
+                let inner = rest.get(..close).unwrap_or_default();
+                i += close + 1;
+                match body(inner, tls)? {
+                    Err(c) => Atom::Const(c != negate),
+                    Ok(b) => Atom::Anon {
+                        negate,
+                        text: b.text(),
+                        pending: b.pending,
+                    },
+                }
+            } else {
+                match self.meaning(bare)? {
+                    Meaning::Const(c) => Atom::Const(c != negate),
+                    Meaning::Any(names) => Atom::Named { negate, names },
+                    Meaning::Broken(why) => return Err(why),
+                }
+            };
+            any_const |= matches!(atom, Atom::Const(_));
+            if let Some(t) = terms.last_mut() {
+                t.push(atom);
+            }
+            negate = false;
+        }
+        if negate || terms.iter().any(Vec::is_empty) {
+            return Err("incomplete condition".to_string());
+        }
+        // Expand multi-entry names, then fold constants.
+        let mut out: Vec<Vec<Lit>> = Vec::new();
+        for term in terms {
+            let mut alternatives: Vec<Vec<Lit>> = vec![Vec::new()];
+            let mut dead = false;
+            for atom in term {
+                match atom {
+                    Atom::Const(true) => {}
+                    Atom::Const(false) => dead = true,
+                    Atom::Anon {
+                        negate,
+                        text,
+                        pending,
+                    } => {
+                        let lit = Lit::Anon {
+                            negate,
+                            text,
+                            pending,
+                        };
+                        alternatives.iter_mut().for_each(|a| a.push(lit.clone()));
+                    }
+                    Atom::Named {
+                        negate: true,
+                        names,
+                    } => {
+                        for n in names {
+                            alternatives
+                                .iter_mut()
+                                .for_each(|a| a.push(Lit::Named(true, n.clone())));
+                        }
+                    }
+                    Atom::Named {
+                        negate: false,
+                        names,
+                    } => {
+                        let mut next = Vec::new();
+                        for a in &alternatives {
+                            for n in &names {
+                                let mut a = a.clone();
+                                a.push(Lit::Named(false, n.clone()));
+                                next.push(a);
+                            }
+                        }
+                        alternatives = next;
+                    }
+                }
+                if alternatives.len() > 64 {
+                    return Err("condition too large once expanded".to_string());
+                }
+            }
+            if dead {
+                continue;
+            }
+            if alternatives.iter().any(Vec::is_empty) {
+                return Ok(Folded::Const(true));
+            }
+            out.extend(alternatives);
+        }
+        let _ = any_const;
+        if out.is_empty() {
+            return Ok(Folded::Const(false));
+        }
+        Ok(Folded::Terms(out))
+    }
+
+    /// Checks an `http_request` rule as fairway will read it.
+    pub fn check_http_rule(&self, check_text: &str) -> Result<(), String> {
+        HttpRule::parse(&as_loaded(check_text), &self.set())
+            .map(|_| ())
+            .map_err(|e| short(&e.message))
+    }
+
+    /// Checks a `use_backend` line as fairway will read it.
+    pub fn check_use_backend(&self, check_text: &str) -> Result<(), String> {
+        UseBackend::parse(&as_loaded(check_text), &self.set())
+            .map(|_| ())
+            .map_err(|e| short(&e.message))
+    }
+
+    /// Checks a `tcp_request` rule as fairway will read it.
+    pub fn check_tcp_rule(&self, check_text: &str) -> Result<(), String> {
+        TcpRule::parse(&as_loaded(check_text), &self.set())
+            .map(|_| ())
+            .map_err(|e| short(&e.message))
+    }
+}
+
+/// A condition atom before expansion.
+enum Atom {
+    Const(bool),
+    Named {
+        negate: bool,
+        names: Vec<String>,
+    },
+    Anon {
+        negate: bool,
+        text: String,
+        pending: bool,
+    },
+}
+
+/// A condition literal after expansion.
+#[derive(Clone)]
+enum Lit {
+    Named(bool, String),
+    Anon {
+        negate: bool,
+        text: String,
+        pending: bool,
+    },
+}
+
+enum Folded {
+    Const(bool),
+    Terms(Vec<Vec<Lit>>),
+}
+
+/// A rule's guard for fairway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Guard {
+    /// The rule always applies: no guard.
+    Always,
+    /// The rule never applies here (e.g. `if { ssl_fc }` without TLS).
+    Never,
+    /// `if COND` / `unless COND`: `text` to emit, `check` to validate
+    /// (pending ACLs replaced by placeholders).
+    Cond {
+        keyword: String,
+        text: String,
+        check: String,
+    },
+}
+
+impl Guard {
+    /// ` if COND` (or empty), for the emitted text or for checking.
+    pub fn suffix(&self, for_check: bool) -> String {
+        match self {
+            Guard::Cond {
+                keyword,
+                text,
+                check,
+            } => format!(" {keyword} {}", if for_check { check } else { text }),
+            _ => String::new(),
+        }
+    }
+}
+
+fn render(terms: &[Vec<Lit>], for_check: bool) -> String {
+    terms
+        .iter()
+        .map(|t| {
+            t.iter()
+                .map(|l| match l {
+                    Lit::Named(neg, n) => format!("{}{n}", if *neg { "!" } else { "" }),
+                    Lit::Anon {
+                        negate,
+                        text,
+                        pending,
+                    } => {
+                        let text = if *pending && for_check {
+                            "path /"
+                        } else {
+                            text
+                        };
+                        format!("{}{{ {text} }}", if *negate { "!" } else { "" })
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join(" || ")
+}
+
+/// Splits a rule's words at its `if`/`unless` (the guard keeps it).
+pub(crate) fn split_guard(words: &[Word]) -> (&[Word], &[Word]) {
+    let at = words
+        .iter()
+        .position(|w| w.is("if") || w.is("unless"))
+        .unwrap_or(words.len());
+    words.split_at(at)
+}
+
+/// HAProxy log-format text (`%[src]`, `%ci`) in an argument: `Ok` with
+/// `%%` turned into `%` when there is none, else why not.
+pub(crate) fn plain_format(w: &Word) -> Result<Word, String> {
+    let t = &w.text;
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            match chars.next() {
+                Some('%') => {}
+                Some(n) if n == '[' || n == '{' || n.is_ascii_alphabetic() => {
+                    return Err(format!(
+                        "`{t}` uses HAProxy log-format expressions, which fairway does not evaluate"
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(Word {
+        text: t.replace("%%", "%"),
+        fw: w.fw.replace("%%", "%"),
+        quoted: w.quoted,
+        env: w.env,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::line;
+    use super::*;
+
+    fn words(text: &str) -> Vec<Word> {
+        line(1, text).map(|l| l.words).unwrap_or_default()
+    }
+
+    fn acls(lines: &[&str], tls: bool) -> (Acls, Vec<(usize, String)>) {
+        let lines: Vec<(usize, String, Vec<Word>)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let w = words(l);
+                (i + 1, w[0].text.clone(), w[1..].to_vec())
+            })
+            .collect();
+        Acls::build(&lines, tls)
+    }
+
+    fn guard(a: &mut Acls, text: &str, tls: bool) -> Result<Guard, String> {
+        a.guard(&words(text), tls)
+    }
+
+    fn cond_text(g: Guard) -> String {
+        match g {
+            Guard::Cond { keyword, text, .. } => format!("{keyword} {text}"),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn requoting_keeps_meaning() {
+        assert_eq!(
+            join(&words(r#"a "b c" 'd\e' ^/v\d+/ "\\" x\"y"#)),
+            r#"a "b c" "d\e" ^/v\d+/ "\\" "x\"y""#
+        );
+        assert_eq!(join(&words(r#"'{' "if""#)), r#""{" "if""#);
+        assert_eq!(join(&words("'a\\'")), r#""a\\""#);
+    }
+
+    #[test]
+    fn same_name_lines_merge_or_expand() {
+        let (mut a, errors) = acls(
+            &[
+                "api path_beg /api/",
+                "api path_beg /v1/",
+                "static path_end .css",
+                "static hdr(x-static) -m found",
+            ],
+            false,
+        );
+        assert!(errors.is_empty());
+        assert_eq!(
+            a.entries,
+            [
+                ("api".to_string(), "path_beg /api/ /v1/".to_string()),
+                ("static".to_string(), "path_end .css".to_string()),
+                ("static_2".to_string(), "hdr(x-static) -m found".to_string()),
+            ]
+        );
+        assert_eq!(
+            cond_text(guard(&mut a, "if api static", false).unwrap()),
+            "if api static || api static_2"
+        );
+        assert_eq!(
+            cond_text(guard(&mut a, "unless !static or api", false).unwrap()),
+            "unless !static !static_2 || api"
+        );
+    }
+
+    #[test]
+    fn ssl_fc_and_constants_fold() {
+        let (mut a, _) = acls(&["is_ssl ssl_fc", "x path /x"], false);
+        assert_eq!(guard(&mut a, "unless { ssl_fc }", false), Ok(Guard::Always));
+        assert_eq!(guard(&mut a, "if { ssl_fc }", false), Ok(Guard::Never));
+        assert_eq!(guard(&mut a, "if !is_ssl", false), Ok(Guard::Always));
+        assert_eq!(
+            cond_text(guard(&mut a, "if x !is_ssl", false).unwrap()),
+            "if x"
+        );
+        assert_eq!(
+            cond_text(guard(&mut a, "if x is_ssl || x", false).unwrap()),
+            "if x"
+        );
+        assert_eq!(guard(&mut a, "if TRUE", false), Ok(Guard::Always));
+        let (mut a, _) = acls(&[], true);
+        assert_eq!(guard(&mut a, "unless { ssl_fc }", true), Ok(Guard::Never));
+    }
+
+    #[test]
+    fn predefined_and_unknown() {
+        let (mut a, _) = acls(&[], false);
+        assert_eq!(
+            cond_text(guard(&mut a, "unless METH_GET", false).unwrap()),
+            "unless METH_GET"
+        );
+        assert_eq!(
+            a.entries,
+            [("METH_GET".to_string(), "method GET HEAD".to_string())]
+        );
+        assert!(guard(&mut a, "if nope", false)
+            .unwrap_err()
+            .contains("unknown ACL `nope`"));
+        assert!(guard(&mut a, "if HTTP_1.1", false).is_err());
+        assert!(guard(&mut a, "if { path", false).is_err());
+        assert!(guard(&mut a, "if a ||", false).is_err());
+    }
+
+    #[test]
+    fn broken_and_pending_acls() {
+        let (mut a, errors) = acls(
+            &["c req.cook(x) -m found", "sni req.ssl_sni -i a.example"],
+            false,
+        );
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].1.contains("req.cook"), "{errors:?}");
+        assert!(guard(&mut a, "if c", false)
+            .unwrap_err()
+            .contains("could not be converted"));
+        assert_eq!(
+            a.entries,
+            [("sni".to_string(), "req_ssl_sni -i a.example".to_string())]
+        );
+        let g = guard(&mut a, "if sni || { req_ssl_sni b.example }", false).unwrap();
+        assert!(a.check_use_backend(&format!("x{}", g.suffix(true))).is_ok());
+        assert_eq!(g.suffix(false), " if sni || { req_ssl_sni b.example }");
+    }
+
+    #[test]
+    fn log_format_arguments() {
+        let w = |t: &str| words(t).remove(0);
+        assert_eq!(plain_format(&w("100%%")).unwrap().text, "100%");
+        assert!(plain_format(&w("%[src]")).is_err());
+        assert!(plain_format(&w("%ci")).is_err());
+        assert!(plain_format(&w("\"region: %{+Q}o\"")).is_err());
+        assert_eq!(plain_format(&w("50%")).unwrap().text, "50%");
+    }
+}

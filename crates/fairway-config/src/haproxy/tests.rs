@@ -1,0 +1,747 @@
+//! Conversion tests: HAProxy text in, the YAML and the findings out.
+
+use super::*;
+use crate::{Balance, CheckKind, Config};
+
+/// Converts and loads the result (the config crate must accept it).
+fn load(cfg: &str) -> (Conversion, Config) {
+    let conv = import_haproxy(cfg);
+    match Config::from_yaml_str_with_env(&conv.yaml, "converted.yaml", &|_| None) {
+        Ok(config) => (conv, config),
+        Err(e) => panic!("{e}\n---\n{}", conv.yaml),
+    }
+}
+
+/// The unsupported findings as `(line, directive)`.
+fn unsupported(conv: &Conversion) -> Vec<(usize, &str)> {
+    conv.unsupported
+        .iter()
+        .map(|f| (f.line, f.directive.as_str()))
+        .collect()
+}
+
+const SEED_003: &str = "
+frontend clients
+    bind *:80
+    timeout client 60s
+    mode http
+    acl lightwork path_end -i /lightwork
+    acl heavywork path_end -i /heavywork
+    http-request deny if { path -i -m beg /admin }
+    use_backend lightServers if lightwork
+    use_backend heavyServers if heavywork
+    default_backend servers
+backend lightServers
+    timeout connect 10s
+    timeout server 10s
+    mode http
+    server server1 127.0.0.1:8001
+    server server2 127.0.0.1:8002
+backend heavyServers
+    timeout connect 10s
+    timeout server 120s
+    mode http
+    balance source
+    server server3 127.0.0.1:8003
+    server server4 127.0.0.1:8004
+backend servers
+    timeout connect 10s
+    timeout server 60s
+    mode http
+    server server1 127.0.0.1:8001
+    server server2 127.0.0.1:8002
+    server server3 127.0.0.1:8003
+    server server4 127.0.0.1:8004
+";
+
+#[test]
+fn seed_003_converts_completely() {
+    let (conv, config) = load(SEED_003);
+    assert!(conv.is_complete(), "{}", conv.diagnostics("t"));
+    assert_eq!(conv.exit_code(), 0);
+    let f = &config.frontends[0];
+    assert_eq!(f.name, "clients");
+    assert_eq!(f.bind, ["0.0.0.0:80".parse().unwrap()]);
+    assert_eq!(f.timeout_client, std::time::Duration::from_secs(60));
+    assert!(
+        !f.forwardfor,
+        "HAProxy adds no X-Forwarded-For without option forwardfor"
+    );
+    assert_eq!(f.http_request.len(), 1);
+    assert_eq!(f.use_backend.len(), 2);
+    assert_eq!(f.default_backend.as_deref(), Some("servers"));
+    let heavy = config.backend("heavyServers").unwrap();
+    assert_eq!(heavy.balance, Balance::Source);
+    assert_eq!(heavy.timeout_server, std::time::Duration::from_secs(120));
+    assert_eq!((heavy.retries, heavy.redispatch), (3, false));
+    assert_eq!(config.backend("servers").unwrap().servers.len(), 4);
+    assert!(conv
+        .yaml
+        .contains("\n      - deny if { path -i -m beg /admin }\n"));
+    assert!(conv.yaml.contains("    bind:\n      - \"*:80\"\n"));
+}
+
+#[test]
+fn defaults_apply_to_the_sections_after_them() {
+    let cfg = "
+defaults
+    mode http
+    timeout connect 5000
+    timeout client 50s
+    timeout server 1m
+    option redispatch
+    option forwardfor
+    retries 2
+frontend a
+    bind 127.0.0.1:8080
+    default_backend one
+backend one
+    server s 127.0.0.1:9001
+defaults web
+    mode http
+    timeout server 3s
+    balance leastconn
+frontend b
+    bind 127.0.0.1:8081
+    default_backend two
+backend two
+    server s 127.0.0.1:9002
+backend three from web
+    timeout connect 1s
+    server s 127.0.0.1:9003
+";
+    let (conv, config) = load(cfg);
+    assert!(conv.is_complete(), "{}", conv.diagnostics("t"));
+    let one = config.backend("one").unwrap();
+    assert_eq!(one.timeout_connect, std::time::Duration::from_secs(5));
+    assert_eq!(one.timeout_server, std::time::Duration::from_secs(60));
+    assert_eq!((one.retries, one.redispatch), (2, true));
+    assert_eq!(one.balance, Balance::RoundRobin);
+    assert!(config.frontends[0].forwardfor);
+    assert_eq!(
+        config.frontends[0].timeout_client,
+        std::time::Duration::from_secs(50)
+    );
+    // The second defaults section starts afresh.
+    assert!(!config.frontends[1].forwardfor);
+    let two = config.backend("two").unwrap();
+    assert_eq!(two.balance, Balance::LeastConn);
+    assert_eq!(two.timeout_server, std::time::Duration::from_secs(3));
+    assert_eq!((two.retries, two.redispatch), (3, false));
+    let three = config.backend("three").unwrap();
+    assert_eq!(three.balance, Balance::LeastConn);
+    assert_eq!(three.timeout_connect, std::time::Duration::from_secs(1));
+}
+
+#[test]
+fn listen_stats_and_socket_become_admin() {
+    let cfg = "
+global
+    nbthread 4
+    pidfile /run/haproxy.pid
+    hard-stop-after 30s
+    stats socket /run/haproxy/admin.sock mode 660 level admin
+    log stdout format raw local0
+defaults
+    mode http
+    option httplog
+listen app
+    bind 127.0.0.1:5000
+    balance roundrobin
+    server one 127.0.0.1:32001 check
+    server two 127.0.0.1:32002 check
+listen stats
+    bind :1936
+    stats enable
+    stats uri /haproxy?stats
+    stats auth occsdemo:occspass
+    stats auth second:secret
+";
+    let (conv, config) = load(cfg);
+    assert_eq!(config.global.threads, Some(4));
+    assert_eq!(
+        config.global.pid_file,
+        std::path::Path::new("/run/haproxy.pid")
+    );
+    assert_eq!(
+        config.global.grace_period,
+        std::time::Duration::from_secs(30)
+    );
+    assert!(config.global.access_log);
+    let admin = config.admin.as_ref().unwrap();
+    assert_eq!(admin.bind, "0.0.0.0:1936".parse().unwrap());
+    let auth = admin.auth.as_ref().unwrap();
+    assert_eq!(
+        (auth.user.as_str(), auth.password.as_str()),
+        ("occsdemo", "occspass")
+    );
+    assert_eq!(
+        admin.socket.as_deref(),
+        Some(std::path::Path::new("/run/haproxy/admin.sock"))
+    );
+    // listen = frontend + backend of the same name.
+    assert_eq!(config.frontends[0].name, "app");
+    assert_eq!(config.frontends[0].default_backend.as_deref(), Some("app"));
+    assert_eq!(config.backend("app").unwrap().servers.len(), 2);
+    assert_eq!(
+        config
+            .backend("app")
+            .unwrap()
+            .health_check
+            .as_ref()
+            .unwrap()
+            .kind,
+        CheckKind::Tcp
+    );
+    // One user only; the second is reported with its password masked.
+    assert_eq!(unsupported(&conv), [(21, "stats auth second:***")]);
+    assert!(!conv.diagnostics("h.cfg").contains("secret"));
+    assert!(conv
+        .diagnostics("h.cfg")
+        .contains("h.cfg:19: note: stats uri /haproxy?stats ("));
+}
+
+#[test]
+fn stats_socket_alone_gets_a_loopback_admin_listener() {
+    let cfg = "
+global
+    stats socket /var/run/haproxy.sock mode 660 level admin
+frontend web
+    mode http
+    bind 127.0.0.1:9000
+    default_backend b
+backend b
+    mode http
+    server s 127.0.0.1:9001
+";
+    let (conv, config) = load(cfg);
+    assert!(conv.is_complete());
+    let admin = config.admin.unwrap();
+    // 9000 is the frontend's: the next port is taken.
+    assert_eq!(admin.bind, "127.0.0.1:9001".parse().unwrap());
+    assert!(conv.notes.iter().any(|n| n.directive == "stats socket"));
+}
+
+#[test]
+fn stats_without_auth_stays_on_loopback() {
+    let cfg = "
+frontend stats
+    bind *:9000
+    bind *:9001 accept-proxy
+    mode http
+    stats enable
+    stats uri /
+";
+    let conv = import_haproxy(cfg);
+    assert!(
+        conv.yaml.contains("  bind: 127.0.0.1:9000\n"),
+        "{}",
+        conv.yaml
+    );
+    assert_eq!(
+        unsupported(&conv),
+        [
+            (0, "(whole file)"),
+            (3, "bind *:9000"),
+            (4, "bind option accept-proxy"),
+            (4, "bind *:9001"),
+        ]
+    );
+}
+
+#[test]
+fn server_options_and_health_checks() {
+    let cfg = r"
+defaults
+    mode http
+    default-server inter 3s fall 3 rise 2
+backend nginx_80
+    balance roundrobin
+    option httpchk HEAD / HTTP/1.1\r\nHost:localhost
+    cookie SERVERID insert indirect nocache
+    timeout check 1s
+    server one 10.9.1.1:32001 check cookie s1 weight 10 maxconn 100
+    server two 10.9.1.2:32002 check cookie s2 backup
+    server three 10.9.1.3:32003 check cookie s3 inter 1s
+frontend web
+    bind 127.0.0.1:5000
+    default_backend nginx_80
+";
+    let (conv, config) = load(cfg);
+    let b = config.backend("nginx_80").unwrap();
+    let hc = b.health_check.as_ref().unwrap();
+    assert_eq!(hc.kind, CheckKind::Http);
+    assert_eq!((hc.method.as_str(), hc.path.as_str()), ("HEAD", "/"));
+    assert_eq!(hc.host.as_deref(), Some("localhost"));
+    assert_eq!(hc.interval, std::time::Duration::from_secs(3));
+    assert_eq!(hc.timeout, std::time::Duration::from_secs(1));
+    assert_eq!((hc.rise, hc.fall), (2, 3));
+    let c = b.cookie.as_ref().unwrap();
+    assert_eq!(
+        (c.name.as_str(), c.indirect, c.nocache),
+        ("SERVERID", true, true)
+    );
+    assert_eq!(b.servers[0].weight, 10);
+    assert_eq!(b.servers[0].maxconn, Some(100));
+    assert_eq!(b.servers[0].cookie, "s1");
+    assert!(b.servers[1].backup);
+    // Per-server intervals do not exist in fairway: reported.
+    assert_eq!(unsupported(&conv), [(12, "server three inter/rise/fall")]);
+}
+
+#[test]
+fn http_check_send_and_expect() {
+    let cfg = "
+backend api
+    mode http
+    option httpchk
+    http-check send meth GET uri /health ver HTTP/1.1 hdr Host api.local
+    http-check expect status 200-299
+    server a 127.0.0.1:9001 check
+backend old
+    mode http
+    option httpchk /ping
+    server a 127.0.0.1:9002 check
+frontend f
+    mode http
+    bind 127.0.0.1:9000
+    use_backend old if { path /old }
+    default_backend api
+";
+    let (conv, config) = load(cfg);
+    assert!(conv.is_complete(), "{}", conv.diagnostics("t"));
+    let hc = config.backend("api").unwrap().health_check.clone().unwrap();
+    assert_eq!((hc.method.as_str(), hc.path.as_str()), ("GET", "/health"));
+    assert_eq!(hc.host.as_deref(), Some("api.local"));
+    assert_eq!(hc.expect_status, (200, 299));
+    let hc = config.backend("old").unwrap().health_check.clone().unwrap();
+    // HAProxy's default check method is OPTIONS.
+    assert_eq!((hc.method.as_str(), hc.path.as_str()), ("OPTIONS", "/ping"));
+}
+
+#[test]
+fn acls_merge_expand_and_predefined() {
+    let cfg = "
+frontend web
+    mode http
+    bind 127.0.0.1:8080
+    acl api path_beg /api/
+    acl api path_beg /v1/
+    acl static path_end .css .js
+    acl static hdr(x-static) -m found
+    http-request deny unless METH_GET or METH_POST
+    use_backend static if static !api
+    use_backend api if api
+    default_backend app
+backend api
+    mode http
+    server a 127.0.0.1:9001
+backend static
+    mode http
+    server a 127.0.0.1:9002
+backend app
+    mode http
+    server a 127.0.0.1:9003
+";
+    let (conv, config) = load(cfg);
+    assert!(conv.is_complete(), "{}", conv.diagnostics("t"));
+    assert!(
+        conv.yaml.contains("      api: path_beg /api/ /v1/\n"),
+        "{}",
+        conv.yaml
+    );
+    assert!(conv
+        .yaml
+        .contains("      static_2: hdr(x-static) -m found\n"));
+    assert!(conv
+        .yaml
+        .contains("      - static if static !api || static_2 !api\n"));
+    assert!(conv.yaml.contains("      METH_GET: method GET HEAD\n"));
+    assert!(conv
+        .yaml
+        .contains("      - deny unless METH_GET || METH_POST\n"));
+    assert_eq!(config.frontends[0].use_backend.len(), 2);
+}
+
+#[test]
+fn tls_binds_split_a_frontend_and_ssl_fc_folds() {
+    let cfg = "
+global
+    crt-base /etc/haproxy/certs
+frontend www
+    mode http
+    bind :80
+    bind :443 ssl crt site.pem alpn h2,http/1.1
+    http-request redirect scheme https code 301 unless { ssl_fc }
+    http-request set-header X-Forwarded-Proto https if { ssl_fc }
+    default_backend app
+backend app
+    mode http
+    server a 127.0.0.1:9001 ssl verify none sni str(app.internal)
+";
+    let conv = import_haproxy(cfg);
+    let yaml = &conv.yaml;
+    assert!(yaml.contains("  www:\n"), "{yaml}");
+    assert!(yaml.contains("  www-tls:\n"));
+    assert!(yaml.contains(
+        "    tls: { cert: /etc/haproxy/certs/site.pem, key: /etc/haproxy/certs/site.pem }\n"
+    ));
+    // In the plain frontend the redirect always applies and the header
+    // rule never; in the TLS one the other way round.
+    assert!(yaml.contains("      - redirect scheme https code 301\n"));
+    assert!(yaml.contains("      - set-header X-Forwarded-Proto https\n"));
+    assert!(yaml.contains(
+        "      a: { addr: 127.0.0.1:9001, tls: true, sni: app.internal, verify: false }\n"
+    ));
+    assert_eq!(unsupported(&conv), [(7, "bind option alpn h2,http/1.1")]);
+}
+
+#[test]
+fn rules_pass_through_or_are_reported() {
+    let cfg = r#"
+frontend web
+    mode http
+    bind 127.0.0.1:8080
+    monitor-uri /healthz
+    http-request deny deny_status 429 if { hdr(user-agent) -m sub badbot }
+    http-request return status 200 content-type text/plain string "pong" if { path /ping }
+    http-request redirect location /new code 301 if { path /old }
+    http-request set-header X-Env "prod 100%%"
+    http-request add-header X-Client %[src]
+    http-request del-header X-Debug
+    http-request set-path /v2 if { path_beg /v1 }
+    http-request tarpit if { path /slow }
+    http-request allow if { src 10.0.0.0/8 }
+    acl cookie_ok req.cook(session) -m found
+    http-request deny unless cookie_ok
+    redirect scheme https if { path /secure }
+    default_backend app
+backend app
+    mode http
+    server a 127.0.0.1:9001
+"#;
+    let (conv, config) = load(cfg);
+    let rules = &config.frontends[0].http_request;
+    assert!(conv
+        .yaml
+        .contains("      - return status 200 content-type text/html string \"<html><body>"));
+    assert!(
+        conv.yaml
+            .contains("      - set-header X-Env \"prod 100%\"\n"),
+        "{}",
+        conv.yaml
+    );
+    assert!(conv
+        .yaml
+        .contains("      - redirect scheme https if { path /secure }\n"));
+    // monitor-uri, deny, return, redirect, set-header, del-header,
+    // set-path, allow, redirect scheme.
+    assert_eq!(rules.len(), 9);
+    let lines: Vec<usize> = conv.unsupported.iter().map(|f| f.line).collect();
+    assert_eq!(lines, [10, 13, 15, 16]);
+    assert!(conv.unsupported[0].reason.contains("log-format"));
+    assert!(conv.unsupported[1].reason.contains("tarpit"));
+    assert!(conv.unsupported[3].reason.contains("cookie_ok"));
+    // The redirect after an allow: fairway's allow skips it.
+    assert!(conv.notes.iter().any(|n| n.line == 17));
+}
+
+#[test]
+fn frontend_without_default_backend_answers_503() {
+    let cfg = "
+frontend web
+    mode http
+    bind 127.0.0.1:8080
+    use_backend app if { path_beg /app }
+backend app
+    mode http
+    server a 127.0.0.1:9001
+";
+    let (conv, config) = load(cfg);
+    assert!(conv.is_complete());
+    assert_eq!(
+        config.frontends[0].default_backend.as_deref(),
+        Some("web-no-backend")
+    );
+    assert!(config.backend("web-no-backend").unwrap().servers.is_empty());
+}
+
+#[test]
+fn unknown_backends_and_sections_are_reported() {
+    let cfg = "
+acl url_blog path_beg /blog
+frontend http
+    bind *:80
+    mode http
+    acl url_blog path_beg /blog
+    use_backend jms-backend if url_blog
+    default_backend web-backend
+userlist admins
+    user admin password $5$abc
+backend web_server
+    balance roundrobin
+    server web1 127.0.0.1:9001 check
+";
+    let conv = import_haproxy(cfg);
+    assert_eq!(
+        unsupported(&conv),
+        [
+            (2, "acl url_blog path_beg /blog"),
+            (7, "use_backend jms-backend if url_blog"),
+            (8, "default_backend web-backend"),
+            (9, "userlist admins"),
+            (10, "user admin password ***"),
+        ]
+    );
+    assert_eq!(conv.exit_code(), 2);
+    assert!(conv
+        .yaml
+        .contains("# unsupported (line 10): user admin password *** ("));
+    assert!(!conv.yaml.contains("$5$abc"));
+}
+
+#[test]
+fn tcp_mode_and_sni_routing() {
+    let cfg = "
+frontend tls_pass
+    bind :443
+    mode tcp
+    tcp-request inspect-delay 5s
+    tcp-request content accept if { req_ssl_hello_type 1 }
+    tcp-request connection reject if { src 192.0.2.0/24 }
+    acl a_sni req.ssl_sni -i a.example.com
+    use_backend be_a if a_sni
+    default_backend be_default
+backend be_a
+    mode tcp
+    server a 127.0.0.1:9443 check
+backend be_default
+    mode tcp
+    server d 127.0.0.1:9444
+";
+    let (conv, config) = load(cfg);
+    assert!(conv.is_complete(), "{}", conv.diagnostics("t"));
+    assert_eq!(config.frontends[0].tcp_request.len(), 1);
+    let yaml = &conv.yaml;
+    assert!(yaml.contains("    mode: tcp\n"));
+    assert!(
+        yaml.contains("      a_sni: req_ssl_sni -i a.example.com\n"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("    tcp_request:\n      - reject if { src 192.0.2.0/24 }\n"));
+    assert!(!yaml.contains("forwardfor"));
+    assert_eq!(conv.notes.len(), 2);
+}
+
+#[test]
+fn environment_variables_and_dollars() {
+    let cfg = r#"
+frontend web
+    mode http
+    bind "${LISTEN_ADDR}"
+    http-request set-header X-Region "$REGION"
+    http-request deny if { path_reg '^/x$' } || { path_beg /y${z} }
+    default_backend app
+backend app
+    mode http
+    server a "${UPSTREAM}"
+"#;
+    let conv = import_haproxy(cfg);
+    assert!(conv.is_complete(), "{}", conv.diagnostics("t"));
+    let env = |k: &str| match k {
+        "LISTEN_ADDR" => Some("127.0.0.1:8080".to_string()),
+        "UPSTREAM" => Some("127.0.0.1:9001".to_string()),
+        "REGION" => Some("eu".to_string()),
+        _ => None,
+    };
+    let config = Config::from_yaml_str_with_env(&conv.yaml, "t", &env)
+        .unwrap_or_else(|e| panic!("{e}\n{}", conv.yaml));
+    assert_eq!(
+        config.frontends[0].bind,
+        ["127.0.0.1:8080".parse().unwrap()]
+    );
+    assert!(
+        conv.yaml.contains("- set-header X-Region \"${REGION}\"\n"),
+        "{}",
+        conv.yaml
+    );
+    assert!(conv.yaml.contains("{ path_beg /y$${z} }"), "{}", conv.yaml);
+}
+
+#[test]
+fn modes_default_to_tcp_as_in_haproxy() {
+    let cfg = "
+frontend plain
+    bind 127.0.0.1:8080
+    default_backend b
+backend b
+    server s 127.0.0.1:9001
+";
+    let conv = import_haproxy(cfg);
+    assert!(conv.yaml.contains("    mode: tcp\n"));
+    assert!(conv.notes.iter().any(|n| n.reason.contains("tcp")));
+}
+
+#[test]
+fn diagnostics_format() {
+    let conv = import_haproxy("global\n    maxconn 4096\n    daemon\n");
+    assert_eq!(
+        conv.diagnostics("haproxy.cfg"),
+        "haproxy.cfg: unsupported: (whole file) (no frontend with a usable bind: fairway needs at least one)\n\
+         haproxy.cfg:2: unsupported: maxconn 4096 (fairway has no global connection limit)\n\
+         haproxy.cfg:3: unsupported: daemon (run `fairway -d` to daemonize)\n"
+    );
+    assert!(conv
+        .yaml
+        .contains("  # unsupported (line 2): maxconn 4096 ("));
+}
+
+/// A small deterministic generator (xorshift64*), so the fuzz test needs
+/// no extra crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+#[test]
+fn random_input_never_panics_and_always_gives_yaml() {
+    let words = [
+        "global",
+        "defaults",
+        "frontend",
+        "backend",
+        "listen",
+        "userlist",
+        "bind",
+        "mode",
+        "http",
+        "tcp",
+        "server",
+        "acl",
+        "use_backend",
+        "default_backend",
+        "http-request",
+        "deny",
+        "if",
+        "unless",
+        "{",
+        "}",
+        "!",
+        "||",
+        "or",
+        "path_beg",
+        "/x",
+        "-i",
+        "-m",
+        "beg",
+        "ssl",
+        "crt",
+        "check",
+        "inter",
+        "rise",
+        "fall",
+        "weight",
+        "backup",
+        "cookie",
+        "insert",
+        "option",
+        "httpchk",
+        "forwardfor",
+        "redispatch",
+        "timeout",
+        "client",
+        "server",
+        "connect",
+        "10s",
+        "0",
+        "stats",
+        "enable",
+        "auth",
+        "a:b",
+        "socket",
+        "/tmp/s",
+        "*:80",
+        ":81",
+        "127.0.0.1:1",
+        "x",
+        "y",
+        "from",
+        "\"",
+        "'",
+        "\\",
+        "#",
+        "$",
+        "${",
+        "%[",
+        "\t",
+        ":",
+        "-",
+        "é",
+        "\u{0}",
+        "redirect",
+        "scheme",
+        "https",
+        "ssl_fc",
+        "TRUE",
+        "METH_GET",
+        "tcp-request",
+        "content",
+        "reject",
+        "monitor-uri",
+        "http-check",
+        "expect",
+        "status",
+        "send",
+        "hdr",
+        "balance",
+        "roundrobin",
+        "hash",
+        "default-server",
+        "maxconn",
+        "sni",
+        "str(x)",
+        "verify",
+        "none",
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..3000 {
+        let mut text = String::new();
+        for _ in 0..(rng.next() % 20) {
+            if rng.next() % 3 == 0 {
+                text.push_str("    ");
+            }
+            for _ in 0..(1 + rng.next() % 7) {
+                text.push_str(rng.pick(&words));
+                text.push(if rng.next() % 9 == 0 { '\t' } else { ' ' });
+            }
+            text.push('\n');
+        }
+        let conv = import_haproxy(&text);
+        if let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(&conv.yaml) {
+            panic!("invalid YAML ({e}) for input:\n{text}\n---\n{}", conv.yaml);
+        }
+        let _ = Config::from_yaml_str_with_env(&conv.yaml, "fuzz", &|_| None);
+    }
+    // Arbitrary bytes too.
+    for _ in 0..2000 {
+        let bytes: Vec<u8> = (0..rng.next() % 200)
+            .map(|_| (rng.next() % 128) as u8)
+            .collect();
+        let text = String::from_utf8_lossy(&bytes);
+        let conv = import_haproxy(&text);
+        assert!(
+            serde_yaml::from_str::<serde_yaml::Value>(&conv.yaml).is_ok(),
+            "{text:?}"
+        );
+    }
+}
