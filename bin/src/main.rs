@@ -6,10 +6,13 @@
 //! fairway -d -c ...                   # daemonize
 //! fairway -u -c ...                   # graceful upgrade: take over a running instance's listeners
 //! fairway --demo                      # 4 local demo upstreams + the proxy on conf/demo.yaml
+//! fairway import-haproxy haproxy.cfg > fairway.yaml   # convert; exit 0 complete, 2 incomplete, 1 unreadable
 //! ```
 
+mod import;
+
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use fairway::{Config, Fairway};
 use pingora::server::configuration::Opt;
 use pingora::server::Server;
@@ -44,10 +47,31 @@ struct Cli {
     /// Start four local demo upstreams and the proxy on the built-in demo config (seed 003).
     #[arg(long)]
     demo: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Subcommands (without one, fairway runs the proxy).
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Convert an HAProxy configuration to fairway YAML on stdout; directives that
+    /// were not converted are listed on stderr. Exit code: 0 complete, 2 some
+    /// directives not converted, 1 unreadable input.
+    ImportHaproxy {
+        /// The HAProxy configuration file (`-` for stdin).
+        #[arg(value_name = "HAPROXY_CFG")]
+        file: PathBuf,
+        /// Write the YAML to this file instead of stdout.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::ImportHaproxy { file, output }) = &cli.command {
+        return import::run(file, output.as_deref());
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
