@@ -11,6 +11,7 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v curl >/dev/null || need+=(curl)
 command -v protoc >/dev/null || need+=(protobuf-compiler)   # etcd-client (gRPC) build
 command -v etcd >/dev/null || need+=(etcd-server)          # discovery tests run a real etcd (/usr/bin/etcd)
+command -v haproxy >/dev/null || need+=(haproxy)          # tests/import.rs compares fairway with HAProxy
 command -v nc >/dev/null || need+=(netcat-openbsd)         # admin tests: the seed's `echo ... | nc -U sock`
 command -v chromium >/dev/null || need+=(chromium)         # admin tests: the stats page in headless Chromium
 

@@ -1,0 +1,394 @@
+//! `fairway import-haproxy`, end to end: the real binary converts an
+//! HAProxy configuration, then real HAProxy (Debian's `haproxy`, installed
+//! by scripts/setup.sh) runs the original and fairway runs the conversion,
+//! side by side in front of the same upstreams. For a list of requests both
+//! must answer the same status and route to the same backend (compared as
+//! the set of servers that answered: round robin may start elsewhere).
+//!
+//! Everything listens on 127.0.0.1, on ports from `common::free_port()`.
+
+mod common;
+
+use common::{free_port, repo_root, request, temp_dir, Fairway, Response, Upstream};
+use std::collections::BTreeSet;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A running `haproxy -f CFG -db`.
+struct Haproxy {
+    child: Child,
+    dir: PathBuf,
+    addr: SocketAddr,
+}
+
+impl Haproxy {
+    /// Starts HAProxy on `cfg`, whose frontend binds `addr`.
+    fn start(cfg: &str, addr: SocketAddr) -> Haproxy {
+        let dir = temp_dir("haproxy");
+        let path = dir.join("haproxy.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        let log = std::fs::File::create(dir.join("haproxy.log")).unwrap();
+        let child = Command::new("haproxy")
+            .arg("-f")
+            .arg(&path)
+            .arg("-db")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("run haproxy (Debian package `haproxy`; scripts/setup.sh installs it)");
+        let mut h = Haproxy { child, dir, addr };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = h.child.try_wait() {
+                panic!("haproxy exited with {status}:\n{}", h.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "haproxy not listening:\n{}",
+                h.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        h
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("haproxy.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `fairway import-haproxy` on `cfg`.
+fn import(cfg: &str) -> Output {
+    let path = temp_dir("import").join("haproxy.cfg");
+    std::fs::write(&path, cfg).unwrap();
+    Command::new(common::bin())
+        .arg("import-haproxy")
+        .arg(&path)
+        .output()
+        .expect("run fairway import-haproxy")
+}
+
+/// Converts `cfg` (which must convert completely), starts HAProxy on it and
+/// fairway on the conversion. `cfg` binds `127.0.0.1:{PORT}`.
+fn both(cfg: &str) -> (Haproxy, Fairway) {
+    let port = free_port();
+    let cfg = cfg.replace("{PORT}", &port.to_string());
+    let out = import(&cfg);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "conversion incomplete:\n{stderr}"
+    );
+    assert!(!stderr.contains("unsupported"), "{stderr}");
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    let haproxy = Haproxy::start(&cfg, format!("127.0.0.1:{port}").parse().unwrap());
+    // The same file, on fairway's own port (both run side by side), with
+    // the test's own pid file and upgrade socket.
+    let yaml = yaml.replace(&format!("127.0.0.1:{port}"), "127.0.0.1:{PORT}");
+    assert!(yaml.contains("{PORT}"), "{yaml}");
+    let yaml = yaml.replacen(
+        "\nglobal:\n",
+        "\nglobal:\n  threads: 1\n  pid_file: {DIR}/fairway.pid\n  upgrade_sock: {DIR}/upgrade.sock\n",
+        1,
+    );
+    (haproxy, Fairway::start(&yaml, &[]))
+}
+
+/// What a proxy did with `n` identical requests: the statuses and the
+/// servers that answered.
+#[derive(Debug)]
+struct Seen {
+    statuses: BTreeSet<u16>,
+    servers: BTreeSet<String>,
+    last: Option<Response>,
+}
+
+fn send(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)], n: usize) -> Seen {
+    let mut seen = Seen {
+        statuses: BTreeSet::new(),
+        servers: BTreeSet::new(),
+        last: None,
+    };
+    for _ in 0..n {
+        let r = request(addr, method, target, headers);
+        seen.statuses.insert(r.status);
+        if !r.server().is_empty() {
+            seen.servers.insert(r.server().to_string());
+        }
+        seen.last = Some(r);
+    }
+    seen
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// Seed 003 with its servers on loopback upstreams and its frontend on
+/// `127.0.0.1:{PORT}`.
+fn seed_003(ups: &[Upstream]) -> String {
+    let path = repo_root().join("crates/fairway-config/tests/haproxy/seed003.cfg");
+    let mut cfg = std::fs::read_to_string(path).unwrap();
+    cfg = cfg.replace("bind *:80", "bind 127.0.0.1:{PORT}");
+    for (i, up) in ups.iter().enumerate() {
+        cfg = cfg.replace(&format!("server{}:8000", i + 1), &up.addr.to_string());
+    }
+    cfg
+}
+
+/// The backend of seed 003 that a set of answering servers belongs to.
+fn seed_003_backend(servers: &BTreeSet<String>) -> String {
+    let heavy = set(&["server3", "server4"]);
+    if *servers == set(&["server1", "server2"]) {
+        "lightServers".into()
+    } else if servers.len() == 1 && servers.is_subset(&heavy) {
+        // balance source: one server for our one client address.
+        "heavyServers".into()
+    } else if *servers == set(&["server1", "server2", "server3", "server4"]) {
+        "servers".into()
+    } else if servers.is_empty() {
+        "-".into()
+    } else {
+        format!("? {servers:?}")
+    }
+}
+
+#[test]
+fn seed_003_behaves_as_in_haproxy() {
+    let ups: Vec<Upstream> = (1..=4)
+        .map(|i| Upstream::start(&format!("server{i}")))
+        .collect();
+    let (haproxy, fairway) = both(&seed_003(&ups));
+    let cases = [
+        ("/", 200, "servers"),
+        ("/foo", 200, "servers"),
+        ("/lightwork", 200, "lightServers"),
+        ("/LightWork", 200, "lightServers"),
+        ("/x/lightwork", 200, "lightServers"),
+        ("/lightwork?x=1", 200, "lightServers"),
+        ("/lightwork/", 200, "servers"),
+        ("/heavywork", 200, "heavyServers"),
+        ("/HEAVYWORK", 200, "heavyServers"),
+        ("/a/b/heavywork", 200, "heavyServers"),
+        ("/admin", 403, "-"),
+        ("/ADMIN", 403, "-"),
+        ("/Admin/users", 403, "-"),
+        ("/administrator", 403, "-"),
+        ("/admin?x=1", 403, "-"),
+        ("/x/admin", 200, "servers"),
+    ];
+    for (path, status, backend) in cases {
+        let h = send(haproxy.addr, "GET", path, &[], 8);
+        let f = send(fairway.addr, "GET", path, &[], 8);
+        assert_eq!(
+            h.statuses,
+            BTreeSet::from([status]),
+            "haproxy {path}:\n{}",
+            haproxy.log()
+        );
+        assert_eq!(f.statuses, h.statuses, "fairway {path}:\n{}", fairway.log());
+        assert_eq!(seed_003_backend(&h.servers), backend, "haproxy {path}");
+        assert_eq!(seed_003_backend(&f.servers), backend, "fairway {path}");
+    }
+    // Neither adds X-Forwarded-For: HAProxy does so only with `option
+    // forwardfor`, and the conversion says `forwardfor: false`.
+    for up in &ups {
+        assert!(up
+            .seen()
+            .iter()
+            .all(|s| s.header("x-forwarded-for").is_none()));
+    }
+}
+
+/// The one intended difference: fairway normalizes paths before rules see
+/// them (SPEC §3, a security default), HAProxy does not. So `//admin` and
+/// friends reach the servers through HAProxy and are denied by fairway.
+#[test]
+fn seed_003_paths_fairway_normalizes_and_haproxy_does_not() {
+    let ups: Vec<Upstream> = (1..=4)
+        .map(|i| Upstream::start(&format!("server{i}")))
+        .collect();
+    let (haproxy, fairway) = both(&seed_003(&ups));
+    for path in ["//admin", "/./admin", "/x/../admin", "/%61dmin"] {
+        let h = send(haproxy.addr, "GET", path, &[], 1);
+        let f = send(fairway.addr, "GET", path, &[], 1);
+        assert_eq!(h.statuses, BTreeSet::from([200]), "haproxy passes {path}");
+        assert_eq!(f.statuses, BTreeSet::from([403]), "fairway denies {path}");
+    }
+}
+
+/// More of the mapping, compared the same way: defaults inheritance,
+/// merged and multi-fetch ACLs, predefined ACLs, http-request actions,
+/// `redirect`, `monitor-uri`, health-checked servers, `balance first` with
+/// maxconn, cookie stickiness with a backup server, `option forwardfor`.
+const FEATURES: &str = "
+global
+    log stdout format raw local0
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    option forwardfor
+    option redispatch
+    retries 2
+frontend web
+    bind 127.0.0.1:{PORT}
+    monitor-uri /healthz
+    acl api path_beg /api/
+    acl api path_beg /v1/
+    acl static path_end .css .js
+    acl static hdr(x-static) -m found
+    acl blocked path_sub -i secret
+    http-request deny deny_status 429 if blocked
+    http-request return status 200 content-type text/plain string pong if { path /ping }
+    http-request redirect location /new code 301 if { path /old }
+    http-request set-header X-Env prod
+    http-request deny if METH_POST { path_beg /ro/ }
+    redirect scheme https code 302 if { path /secure }
+    use_backend api if api
+    use_backend static if static
+    default_backend app
+backend api
+    balance roundrobin
+    option httpchk GET /health
+    http-check expect status 200
+    default-server inter 500ms rise 1 fall 2
+    server a1 {UP0} check
+    server a2 {UP1} check
+backend static
+    balance first
+    server st1 {UP2} maxconn 10
+    server st2 {UP3} maxconn 10
+backend app
+    cookie SERVERID insert indirect nocache
+    server s1 {UP4} cookie s1
+    server s2 {UP5} cookie s2
+    server bk {UP6} backup
+";
+
+#[test]
+fn features_behave_as_in_haproxy() {
+    let names = ["a1", "a2", "st1", "st2", "s1", "s2", "bk"];
+    let ups: Vec<Upstream> = names.iter().map(|n| Upstream::start(n)).collect();
+    let mut cfg = FEATURES.to_string();
+    for (i, up) in ups.iter().enumerate() {
+        cfg = cfg.replace(&format!("{{UP{i}}}"), &up.addr.to_string());
+    }
+    let (haproxy, fairway) = both(&cfg);
+    // Health checks first mark the api servers up in fairway.
+    common::wait_until(&fairway, Duration::from_secs(10), "api servers up", || {
+        request(fairway.addr, "GET", "/api/x", &[]).status == 200
+    });
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, u16, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        ("GET", "/", vec![], 200, vec!["s1", "s2"]),
+        ("GET", "/api/x", vec![], 200, vec!["a1", "a2"]),
+        ("GET", "/v1/y", vec![], 200, vec!["a1", "a2"]),
+        ("GET", "/style.css", vec![], 200, vec!["st1"]),
+        ("GET", "/x", vec![("x-static", "1")], 200, vec!["st1"]),
+        ("GET", "/secret", vec![], 429, vec![]),
+        ("GET", "/api/TopSecret", vec![], 429, vec![]),
+        ("GET", "/ping", vec![], 200, vec![]),
+        ("GET", "/old", vec![], 301, vec![]),
+        ("GET", "/secure", vec![], 302, vec![]),
+        ("GET", "/healthz", vec![], 200, vec![]),
+        ("POST", "/ro/x", vec![], 403, vec![]),
+        ("GET", "/ro/x", vec![], 200, vec!["s1", "s2"]),
+        ("GET", "/", vec![("cookie", "SERVERID=s2")], 200, vec!["s2"]),
+        (
+            "GET",
+            "/",
+            vec![("cookie", "SERVERID=nope")],
+            200,
+            vec!["s1", "s2"],
+        ),
+    ];
+    for (method, path, headers, status, servers) in &cases {
+        let h = send(haproxy.addr, method, path, headers, 6);
+        let f = send(fairway.addr, method, path, headers, 6);
+        let what = format!("{method} {path} {headers:?}");
+        assert_eq!(
+            h.statuses,
+            BTreeSet::from([*status]),
+            "haproxy {what}:\n{}",
+            haproxy.log()
+        );
+        assert_eq!(f.statuses, h.statuses, "fairway {what}:\n{}", fairway.log());
+        assert_eq!(h.servers, set(servers), "haproxy {what}");
+        assert_eq!(f.servers, h.servers, "fairway {what}");
+        let (hl, fl) = (h.last.unwrap(), f.last.unwrap());
+        assert_eq!(hl.header("location"), fl.header("location"), "{what}");
+        if *path == "/ping" {
+            assert_eq!((hl.body.as_str(), fl.body.as_str()), ("pong", "pong"));
+        }
+    }
+    // Both add X-Forwarded-For and the X-Env header on the way in.
+    for up in &ups {
+        for s in up
+            .seen()
+            .iter()
+            .filter(|s| s.header("user-agent") != Some("fairway-health"))
+        {
+            if s.target.starts_with("/health") {
+                continue;
+            }
+            assert_eq!(s.header("x-forwarded-for"), Some("127.0.0.1"), "{s:?}");
+            assert_eq!(s.header("x-env"), Some("prod"), "{s:?}");
+        }
+    }
+}
+
+#[test]
+fn incomplete_conversions_exit_2_and_list_what_is_missing() {
+    let out = import("global\n    maxconn 100\nfrontend f\n    bind 127.0.0.1:1\n    mode http\n    compression algo gzip\n    default_backend b\nbackend b\n    mode http\n    server s 127.0.0.1:2\n");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = stderr.split(':').next().unwrap_or_default().to_string();
+    assert!(
+        stderr.contains(&format!("{file}:2: unsupported: maxconn 100 (")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:6: unsupported: compression algo gzip (")),
+        "{stderr}"
+    );
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        yaml.contains("# unsupported (line 6): compression algo gzip"),
+        "{yaml}"
+    );
+    // Unreadable input: 1.
+    let out = Command::new(common::bin())
+        .args(["import-haproxy", "/nonexistent/haproxy.cfg"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+#[test]
+fn converted_output_passes_fairway_t() {
+    let ups: Vec<Upstream> = (1..=4)
+        .map(|i| Upstream::start(&format!("server{i}")))
+        .collect();
+    let port = free_port();
+    let cfg = seed_003(&ups).replace("{PORT}", &port.to_string());
+    let out = import(&cfg);
+    assert_eq!(out.status.code(), Some(0));
+    let path = common::write_temp("converted.yaml", &String::from_utf8(out.stdout).unwrap());
+    let t = common::run(&["-t", "-c", path.to_str().unwrap()]);
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+}
