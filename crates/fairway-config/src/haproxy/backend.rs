@@ -3,8 +3,9 @@
 
 use super::build::Builder;
 use super::emit::{s, Map, Value};
-use super::proxy::{Proxy, DEFAULT_INTER};
+use super::proxy::Proxy;
 use super::server::{fmt_duration, sanitize_name, ServerOpts};
+use super::settings::{HttpChk, DEFAULT_INTER};
 
 impl Builder {
     /// The backend's mapping.
@@ -166,7 +167,7 @@ impl Builder {
             let mut hc: Vec<(String, Value)> = Vec::new();
             let http = st.httpchk.is_some() && st.check_problem.is_none() && mode == "http";
             if http {
-                let chk = st.httpchk.clone().unwrap_or(super::proxy::HttpChk {
+                let chk = st.httpchk.clone().unwrap_or(HttpChk {
                     method: "OPTIONS".into(),
                     path: "/".into(),
                     host: None,

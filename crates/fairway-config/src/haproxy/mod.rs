@@ -45,10 +45,12 @@
 mod backend;
 mod build;
 mod emit;
+mod frontend;
 mod parse;
 mod proxy;
 mod rules;
 mod server;
+mod settings;
 
 /// One directive that was not converted, or converted with a remark.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,401 @@
+//! One fairway frontend from an HAProxy `frontend` or `listen` (two when
+//! it has plain and TLS binds): binds, TLS, timeouts, ACLs and rules.
+
+use super::build::{unique, Builder};
+use super::emit::{s, Map, Value};
+use super::parse::Kind;
+use super::proxy::{Proxy, Rule};
+use super::rules::{join, plain_format, split_guard, Acls, Guard};
+use super::server::sanitize_name;
+
+/// A fairway frontend made from an HAProxy one: name, binds, TLS
+/// certificate with its line.
+type Variant = (String, Vec<String>, Option<(usize, String)>);
+
+impl Builder {
+    /// One frontend (two when it has plain and TLS binds).
+    pub(super) fn frontend(
+        &mut self,
+        p: &Proxy,
+        backend_forwardfor: bool,
+        fronts: &mut Map,
+        names: &mut Vec<String>,
+        backs: &mut Map,
+        binds_used: &mut Vec<String>,
+    ) {
+        let plain: Vec<String> = p
+            .binds
+            .iter()
+            .filter(|b| b.cert.is_none())
+            .flat_map(|b| b.addrs.clone())
+            .collect();
+        let tls: Vec<String> = p
+            .binds
+            .iter()
+            .filter(|b| b.cert.is_some())
+            .flat_map(|b| b.addrs.clone())
+            .collect();
+        let certs: Vec<(usize, String)> = p
+            .binds
+            .iter()
+            .filter_map(|b| b.cert.clone().map(|c| (b.line, c)))
+            .collect();
+        binds_used.extend(plain.iter().cloned());
+        binds_used.extend(tls.iter().cloned());
+        let base = sanitize_name(&p.name);
+        // (name, binds, certificate and its line)
+        let mut variants: Vec<Variant> = Vec::new();
+        if !plain.is_empty() {
+            variants.push((base.clone(), plain, None));
+        }
+        if !tls.is_empty() {
+            let name = if variants.is_empty() {
+                base.clone()
+            } else {
+                format!("{base}-tls")
+            };
+            variants.push((name, tls, certs.first().cloned()));
+            for (line, cert) in certs.iter().skip(1) {
+                if Some(cert) != certs.first().map(|c| &c.1) {
+                    let c = self.report.unsupported(
+                        *line,
+                        &format!("crt {cert}"),
+                        "fairway has one certificate per frontend; the first is used",
+                    );
+                    self.header.push(c);
+                }
+            }
+        }
+        let split = variants.len() > 1;
+        for (i, (name, binds, cert)) in variants.into_iter().enumerate() {
+            let name = unique(&name, names.iter());
+            names.push(name.clone());
+            let mut m = Map::default();
+            if i == 0 {
+                m.comments.push(format!(
+                    "from HAProxy {} {} (line {})",
+                    kind_name(p.kind),
+                    p.name,
+                    p.line
+                ));
+                m.comments.extend(p.comments.iter().cloned());
+            } else {
+                m.comments.push(format!("the TLS binds of HAProxy {} {} (line {}): fairway has one TLS setting per frontend", kind_name(p.kind), p.name, p.line));
+            }
+            if split && i == 0 {
+                m.comments
+                    .push(format!("its TLS binds are in frontend {base}-tls"));
+            }
+            let mode = p.s.mode.clone().unwrap_or_else(|| {
+                let c = self.report.note(
+                    p.line,
+                    &format!("{} {}", kind_name(p.kind), p.name),
+                    "no `mode`: HAProxy's default, tcp",
+                );
+                m.comments.push(c);
+                "tcp".into()
+            });
+            m.push("bind", Value::List(binds.into_iter().map(s).collect()));
+            m.push("mode", s(mode.clone()));
+            if let Some((line, cert)) = &cert {
+                let c = self.report.note(
+                    *line,
+                    &format!("crt {cert}"),
+                    "HAProxy's crt holds the certificate and the key: both are read from it",
+                );
+                m.comments.push(c);
+                m.push(
+                    "tls",
+                    Value::Flow(vec![
+                        ("cert".into(), s(cert.clone())),
+                        ("key".into(), s(cert.clone())),
+                    ]),
+                );
+            }
+            if let Some(t) = &p.s.timeout_client {
+                m.push("timeout_client", s(t.clone()));
+            }
+            if let Some(t) = &p.s.timeout_http_request {
+                m.push("timeout_http_request", s(t.clone()));
+            }
+            let http = mode == "http";
+            if http {
+                let ff = p.s.forwardfor == Some(true) || backend_forwardfor;
+                if backend_forwardfor && p.s.forwardfor != Some(true) {
+                    let c = self.report.note(p.line, &format!("{} {}", kind_name(p.kind), p.name), "`option forwardfor` of a backend: fairway adds X-Forwarded-For per frontend, for all its backends");
+                    m.comments.push(c);
+                }
+                m.push("forwardfor", Value::Bool(ff));
+            }
+            self.rules(p, cert.is_some(), http, &mut m, &name, backs);
+            fronts.push(&name, Value::Map(m));
+        }
+    }
+
+    /// ACLs, http_request, tcp_request, use_backend and default_backend.
+    fn rules(
+        &mut self,
+        p: &Proxy,
+        tls: bool,
+        http: bool,
+        m: &mut Map,
+        name: &str,
+        backs: &mut Map,
+    ) {
+        let (mut acls, errors) = Acls::build(&p.acls, tls);
+        let mut comments: Vec<String> = Vec::new();
+        for (line, why) in errors {
+            let raw = p
+                .acls
+                .iter()
+                .find(|a| a.0 == line)
+                .map(|a| format!("acl {} {}", a.1, join(&a.2)))
+                .unwrap_or_default();
+            comments.push(self.report.unsupported(line, &raw, &why));
+        }
+        let mut http_request: Vec<Value> = Vec::new();
+        if let Some(r) = &p.monitor_uri {
+            let text = format!("return status 200 content-type text/html string \"<html><body><h1>200 OK</h1>\\nService ready.\\n</body></html>\\n\" if {{ path {} }}", join(&r.words));
+            match acls.check_http_rule(&text) {
+                Ok(()) => http_request.push(s(text)),
+                Err(why) => comments.push(self.report.unsupported(r.line, &r.raw, &why)),
+            }
+        }
+        let redirects = p.redirects.iter().map(|r| (r, true));
+        for (r, is_redirect) in p.http_request.iter().map(|r| (r, false)).chain(redirects) {
+            if !http {
+                comments.push(self.report.unsupported(
+                    r.line,
+                    &r.raw,
+                    "HTTP rules in a tcp frontend",
+                ));
+                continue;
+            }
+            if r.words.first().is_some_and(|w| w.is("normalize-uri")) {
+                let covered = [
+                    "path-merge-slashes",
+                    "path-strip-dot",
+                    "path-strip-dotdot",
+                    "percent-decode-unreserved",
+                ];
+                let c = if r.words.len() == 2 && covered.contains(&r.words[1].text.as_str()) {
+                    self.report.note(
+                        r.line,
+                        &r.raw,
+                        "fairway normalizes paths (normalize_path: true)",
+                    )
+                } else {
+                    self.report.unsupported(
+                        r.line,
+                        &r.raw,
+                        "fairway's path normalization is normalize_path",
+                    )
+                };
+                comments.push(c);
+                continue;
+            }
+            if is_redirect && p.has_allow {
+                comments.push(self.report.note(r.line, &r.raw, "fairway evaluates it with the http_request rules: an `allow` before it skips it, unlike HAProxy"));
+            }
+            match self.rule(r, &mut acls, tls) {
+                Ok(Some(text)) => http_request.push(s(text)),
+                Ok(None) => comments.push(self.report.note(
+                    r.line,
+                    &r.raw,
+                    "left out: its condition is always false in this frontend",
+                )),
+                Err(why) => comments.push(self.report.unsupported(r.line, &r.raw, &why)),
+            }
+        }
+        let mut tcp_request: Vec<Value> = Vec::new();
+        for r in &p.tcp_request {
+            match tcp_rule(r, &mut acls, tls, http) {
+                Ok(TcpRule::Emit(text)) => tcp_request.push(s(text)),
+                Ok(TcpRule::Note(why)) => comments.push(self.report.note(r.line, &r.raw, &why)),
+                Ok(TcpRule::Never) => comments.push(self.report.note(
+                    r.line,
+                    &r.raw,
+                    "left out: its condition is always false in this frontend",
+                )),
+                Err(why) => comments.push(self.report.unsupported(r.line, &r.raw, &why)),
+            }
+        }
+        let mut use_backend: Vec<Value> = Vec::new();
+        for r in &p.use_backend {
+            let (target, guard_words) = match r.words.split_first() {
+                Some((t, rest)) => (t, rest),
+                None => continue,
+            };
+            let Some(backend) = self.backend_names.get(&target.text).cloned() else {
+                let why = if target.text.contains('%') {
+                    "dynamic backend names are not supported".to_string()
+                } else {
+                    format!("backend `{}` is not defined", target.text)
+                };
+                comments.push(self.report.unsupported(r.line, &r.raw, &why));
+                continue;
+            };
+            let result = acls.guard(guard_words, tls).and_then(|g| match g {
+                Guard::Never => Ok(None),
+                g => {
+                    let text = format!("{backend}{}", g.suffix(false));
+                    acls.check_use_backend(&format!("{backend}{}", g.suffix(true)))
+                        .map(|()| Some(text))
+                }
+            });
+            match result {
+                Ok(Some(text)) => use_backend.push(s(text)),
+                Ok(None) => comments.push(self.report.note(
+                    r.line,
+                    &r.raw,
+                    "left out: its condition is always false in this frontend",
+                )),
+                Err(why) => comments.push(self.report.unsupported(r.line, &r.raw, &why)),
+            }
+        }
+        let mut default_backend = None;
+        match &p.default_backend {
+            Some(r) => match r
+                .words
+                .first()
+                .and_then(|w| self.backend_names.get(&w.text))
+            {
+                Some(b) => default_backend = Some(b.clone()),
+                None => comments.push(self.report.unsupported(
+                    r.line,
+                    &r.raw,
+                    "this backend is not defined",
+                )),
+            },
+            None if p.kind == Kind::Listen => {
+                default_backend = self.backend_names.get(&p.name).cloned()
+            }
+            None => {}
+        }
+        if default_backend.is_none() {
+            // HAProxy answers 503 when no backend is chosen; so does a
+            // fairway backend without servers.
+            let b = unique(
+                &format!("{name}-no-backend"),
+                self.backend_names
+                    .values()
+                    .chain(backs.entries.iter().map(|e| &e.0)),
+            );
+            let mut bm = Map::default();
+            bm.comments.push(format!(
+                "requests of frontend {name} that no use_backend rule takes: 503, as in HAProxy"
+            ));
+            if !http {
+                bm.push("mode", s("tcp"));
+            }
+            bm.push("servers", Value::Map(Map::default()));
+            backs.push(&b, Value::Map(bm));
+            default_backend = Some(b);
+        }
+        if !acls.entries.is_empty() {
+            let mut am = Map::default();
+            for (n, line) in &acls.entries {
+                am.push(n, s(line.clone()));
+            }
+            m.push("acl", Value::Map(am));
+        }
+        m.comments.extend(comments);
+        if !http_request.is_empty() {
+            m.push("http_request", Value::List(http_request));
+        }
+        if !tcp_request.is_empty() {
+            m.push("tcp_request", Value::List(tcp_request));
+        }
+        if !use_backend.is_empty() {
+            m.push("use_backend", Value::List(use_backend));
+        }
+        if let Some(b) = default_backend {
+            m.push("default_backend", s(b));
+        }
+    }
+
+    /// An `http-request` rule or a `redirect` (its words start with
+    /// `redirect`); `Ok(None)` when it never applies here.
+    fn rule(&mut self, r: &Rule, acls: &mut Acls, tls: bool) -> Result<Option<String>, String> {
+        let (action, guard) = split_guard(&r.words);
+        let Some(verb) = action.first() else {
+            return Err("missing action".into());
+        };
+        let mut action = action.to_vec();
+        let format_arg = match verb.text.as_str() {
+            "set-header" | "add-header" => Some(2),
+            "set-path" => Some(1),
+            "redirect"
+                if action
+                    .get(1)
+                    .is_some_and(|w| w.is("location") || w.is("prefix")) =>
+            {
+                Some(2)
+            }
+            _ => None,
+        };
+        if let Some(i) = format_arg {
+            if let Some(w) = action.get(i) {
+                action[i] = plain_format(w)?;
+            }
+        }
+        match acls.guard(guard, tls)? {
+            Guard::Never => Ok(None),
+            g => {
+                let text = format!("{}{}", join(&action), g.suffix(false));
+                acls.check_http_rule(&format!("{}{}", join(&action), g.suffix(true)))?;
+                Ok(Some(text))
+            }
+        }
+    }
+}
+
+enum TcpRule {
+    Emit(String),
+    Note(String),
+    Never,
+}
+
+/// A `tcp-request` rule.
+fn tcp_rule(r: &Rule, acls: &mut Acls, tls: bool, http: bool) -> Result<TcpRule, String> {
+    let w = |i: usize| r.words.get(i).map_or("", |w| w.text.as_str());
+    if w(0) == "inspect-delay" {
+        return Ok(TcpRule::Note(
+            "fairway waits for the TLS ClientHello when a rule needs it".into(),
+        ));
+    }
+    if w(0) == "content"
+        && w(1) == "accept"
+        && r.words
+            .iter()
+            .any(|x| x.text == "req_ssl_hello_type" || x.text == "req.ssl_hello_type")
+    {
+        return Ok(TcpRule::Note(
+            "fairway waits for the TLS ClientHello when a rule needs it".into(),
+        ));
+    }
+    if !matches!(w(0), "connection" | "content" | "session") || !matches!(w(1), "accept" | "reject")
+    {
+        return Err("fairway's tcp_request rules are `accept` and `reject`".into());
+    }
+    if http {
+        return Err("tcp-request rules in an http frontend: use an http-request deny rule".into());
+    }
+    let guard = acls.guard(r.words.get(2..).unwrap_or_default(), tls)?;
+    if guard == Guard::Never {
+        return Ok(TcpRule::Never);
+    }
+    acls.check_tcp_rule(&format!("{}{}", w(1), guard.suffix(true)))?;
+    Ok(TcpRule::Emit(format!("{}{}", w(1), guard.suffix(false))))
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Frontend => "frontend",
+        Kind::Backend => "backend",
+        Kind::Listen => "listen",
+        Kind::Defaults => "defaults",
+        Kind::Global => "global",
+        _ => "section",
+    }
+}
