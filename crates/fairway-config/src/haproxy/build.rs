@@ -2,6 +2,7 @@
 //! `frontends` and `backends` built from them and written out.
 
 use super::emit::{document, s, Map, Value};
+use super::frontend::Frontends;
 use super::parse::{self, Kind, Line, Section};
 use super::proxy::{Proxy, Reader};
 use super::server::{sanitize_name, timeout};
@@ -285,12 +286,9 @@ impl Builder {
                 users.entry(r).or_default().push(f);
             }
         }
-        let mut fronts = Map::default();
+        let (moved, mut backend_comments) = self.backend_rules(&backends, &users);
+        let mut out = Frontends::default();
         let mut backs = Map::default();
-        // Backends made up for frontends without default_backend.
-        let mut extra = Map::default();
-        let mut front_names: Vec<String> = Vec::new();
-        let mut binds_used: Vec<String> = Vec::new();
         for f in &frontends {
             if f.binds.is_empty() {
                 if f.kind == Kind::Frontend {
@@ -308,14 +306,7 @@ impl Builder {
                     .iter()
                     .any(|b| &b.name == r && b.s.forwardfor == Some(true))
             });
-            self.frontend(
-                f,
-                backend_ff,
-                &mut fronts,
-                &mut front_names,
-                &mut extra,
-                &mut binds_used,
-            );
+            self.frontend(f, moved.get(f.name.as_str()).copied(), backend_ff, &mut out);
         }
         for p in &backends {
             let mode = match &p.s.mode {
@@ -344,10 +335,15 @@ impl Builder {
                 }
             };
             let name = self.backend_names.get(&p.name).cloned().unwrap_or_default();
-            let map = self.backend(p, &mode);
+            let mut map = self.backend(p, &mode);
+            map.comments
+                .extend(backend_comments.remove(&p.name).unwrap_or_default());
             backs.push(&name, Value::Map(map));
         }
-        backs.entries.append(&mut extra.entries);
+        backs.entries.append(&mut out.extra.entries);
+        let Frontends {
+            fronts, binds_used, ..
+        } = out;
         let mut root = Map::default();
         let gmap = self.global_map(&proxies);
         if !gmap.is_empty() {
@@ -371,6 +367,69 @@ impl Builder {
         }
         let yaml = document(&self.header, &root);
         self.report.finish(yaml)
+    }
+
+    /// Backends' `acl`, `http-request` and `redirect` lines: fairway runs
+    /// rules in frontends, so they move to the frontends whose every
+    /// request goes to the backend (then they run for exactly the requests
+    /// HAProxy runs them for); otherwise they are reported. Returns frontend
+    /// name → backend, and comments for the backends.
+    #[allow(clippy::type_complexity)]
+    fn backend_rules<'p>(
+        &mut self,
+        backends: &[&'p Proxy],
+        users: &HashMap<String, Vec<&'p Proxy>>,
+    ) -> (HashMap<&'p str, &'p Proxy>, HashMap<String, Vec<String>>) {
+        let mut moved = HashMap::new();
+        let mut comments: HashMap<String, Vec<String>> = HashMap::new();
+        for b in backends.iter().filter(|b| b.kind == Kind::Backend) {
+            if b.acls.is_empty() && b.http_request.is_empty() && b.redirects.is_empty() {
+                continue;
+            }
+            let us = users.get(&b.name).cloned().unwrap_or_default();
+            let only_route = |u: &&Proxy| refs(u) == [b.name.clone()];
+            let clash = |u: &&Proxy| {
+                u.acls
+                    .iter()
+                    .any(|(_, n, _)| b.acls.iter().any(|a| a.1 == *n))
+            };
+            let why = if us.is_empty() {
+                Some("no frontend uses this backend")
+            } else if !us.iter().all(only_route) {
+                Some("fairway runs rules in frontends only, and a frontend reaches this backend through use_backend conditions")
+            } else if us.iter().any(clash) {
+                Some("fairway runs rules in frontends only, and an ACL name of this backend is also one of its frontend's")
+            } else {
+                None
+            };
+            let c = comments.entry(b.name.clone()).or_default();
+            match why {
+                None => {
+                    let names: Vec<&str> = us.iter().map(|u| u.name.as_str()).collect();
+                    let remark = format!(
+                        "its rules run in frontend {}, every request of which goes to this backend",
+                        names.join(", ")
+                    );
+                    c.push(
+                        self.report
+                            .note(b.line, &format!("backend {}", b.name), &remark),
+                    );
+                    for u in us {
+                        moved.insert(u.name.as_str(), *b);
+                    }
+                }
+                Some(why) => {
+                    for (line, name, words) in &b.acls {
+                        let raw = format!("acl {name} {}", super::rules::join(words));
+                        c.push(self.report.unsupported(*line, &raw, why));
+                    }
+                    for r in b.http_request.iter().chain(&b.redirects) {
+                        c.push(self.report.unsupported(r.line, &r.raw, why));
+                    }
+                }
+            }
+        }
+        (moved, comments)
     }
 
     fn global_map(&mut self, proxies: &[Proxy]) -> Map {
@@ -420,7 +479,7 @@ impl Builder {
                 }
                 let first = p.binds.first().and_then(|b| b.addrs.first().cloned());
                 for b in &p.binds {
-                    if b.cert.is_some() {
+                    if !b.certs.is_empty() {
                         let c = self.report.unsupported(
                             b.line,
                             "bind ... ssl",

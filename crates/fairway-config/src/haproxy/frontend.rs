@@ -8,37 +8,54 @@ use super::proxy::{Proxy, Rule};
 use super::rules::{join, plain_format, split_guard, Acls, Guard};
 use super::server::sanitize_name;
 
+/// The frontends written so far, with what they need to stay distinct.
+#[derive(Default)]
+pub(super) struct Frontends {
+    /// `frontends`.
+    pub fronts: Map,
+    /// Their names.
+    pub names: Vec<String>,
+    /// Backends made up for frontends without `default_backend`.
+    pub extra: Map,
+    /// Every address bound.
+    pub binds_used: Vec<String>,
+}
+
 /// A fairway frontend made from an HAProxy one: name, binds, TLS
-/// certificate with its line.
-type Variant = (String, Vec<String>, Option<(usize, String)>);
+/// certificates with their lines.
+type Variant = (String, Vec<String>, Vec<(usize, String)>);
 
 impl Builder {
     /// One frontend (two when it has plain and TLS binds).
     pub(super) fn frontend(
         &mut self,
         p: &Proxy,
+        backend: Option<&Proxy>,
         backend_forwardfor: bool,
-        fronts: &mut Map,
-        names: &mut Vec<String>,
-        backs: &mut Map,
-        binds_used: &mut Vec<String>,
+        out: &mut Frontends,
     ) {
+        let Frontends {
+            fronts,
+            names,
+            extra: backs,
+            binds_used,
+        } = out;
         let plain: Vec<String> = p
             .binds
             .iter()
-            .filter(|b| b.cert.is_none())
+            .filter(|b| b.certs.is_empty())
             .flat_map(|b| b.addrs.clone())
             .collect();
         let tls: Vec<String> = p
             .binds
             .iter()
-            .filter(|b| b.cert.is_some())
+            .filter(|b| !b.certs.is_empty())
             .flat_map(|b| b.addrs.clone())
             .collect();
         let certs: Vec<(usize, String)> = p
             .binds
             .iter()
-            .filter_map(|b| b.cert.clone().map(|c| (b.line, c)))
+            .flat_map(|b| b.certs.iter().map(|c| (b.line, c.clone())))
             .collect();
         binds_used.extend(plain.iter().cloned());
         binds_used.extend(tls.iter().cloned());
@@ -46,7 +63,7 @@ impl Builder {
         // (name, binds, certificate and its line)
         let mut variants: Vec<Variant> = Vec::new();
         if !plain.is_empty() {
-            variants.push((base.clone(), plain, None));
+            variants.push((base.clone(), plain, Vec::new()));
         }
         if !tls.is_empty() {
             let name = if variants.is_empty() {
@@ -54,20 +71,16 @@ impl Builder {
             } else {
                 format!("{base}-tls")
             };
-            variants.push((name, tls, certs.first().cloned()));
-            for (line, cert) in certs.iter().skip(1) {
-                if Some(cert) != certs.first().map(|c| &c.1) {
-                    let c = self.report.unsupported(
-                        *line,
-                        &format!("crt {cert}"),
-                        "fairway has one certificate per frontend; the first is used",
-                    );
-                    self.header.push(c);
+            let mut distinct: Vec<(usize, String)> = Vec::new();
+            for c in certs {
+                if !distinct.iter().any(|d| d.1 == c.1) {
+                    distinct.push(c);
                 }
             }
+            variants.push((name, tls, distinct));
         }
         let split = variants.len() > 1;
-        for (i, (name, binds, cert)) in variants.into_iter().enumerate() {
+        for (i, (name, binds, certs)) in variants.into_iter().enumerate() {
             let name = unique(&name, names.iter());
             names.push(name.clone());
             let mut m = Map::default();
@@ -97,28 +110,36 @@ impl Builder {
             });
             m.push("bind", Value::List(binds.into_iter().map(s).collect()));
             m.push("mode", s(mode.clone()));
-            if let Some((line, cert)) = &cert {
-                let c = self.report.note(
-                    *line,
-                    &format!("crt {cert}"),
-                    "HAProxy's crt holds the certificate and the key: both are read from it",
-                );
-                m.comments.push(c);
-                m.push(
-                    "tls",
-                    Value::Flow(vec![
-                        ("cert".into(), s(cert.clone())),
-                        ("key".into(), s(cert.clone())),
-                    ]),
-                );
+            if !certs.is_empty() {
+                // HAProxy's crt is one PEM with the certificate and its key,
+                // which fairway reads from the same file; with several, the
+                // first is the default and the others are chosen by the
+                // names in them (SNI), as HAProxy does.
+                let pair =
+                    |cert: &str| vec![("cert".to_string(), s(cert)), ("key".to_string(), s(cert))];
+                let mut tls = pair(&certs[0].1);
+                let others: Vec<Value> =
+                    certs[1..].iter().map(|c| Value::Flow(pair(&c.1))).collect();
+                if !others.is_empty() {
+                    tls.push(("certs".to_string(), Value::List(others)));
+                }
+                for (line, cert) in &certs {
+                    let c = self.report.note(
+                        *line,
+                        &format!("crt {cert}"),
+                        "HAProxy's crt holds the certificate and the key: both are read from it",
+                    );
+                    m.comments.push(c);
+                }
+                m.push("tls", Value::Flow(tls));
             }
             if let Some(t) = &p.s.timeout_client {
                 m.push("timeout_client", s(t.clone()));
             }
-            if let Some(t) = &p.s.timeout_http_request {
+            let http = mode == "http";
+            if let Some(t) = p.s.timeout_http_request.as_ref().filter(|_| http) {
                 m.push("timeout_http_request", s(t.clone()));
             }
-            let http = mode == "http";
             if http {
                 let ff = p.s.forwardfor == Some(true) || backend_forwardfor;
                 if backend_forwardfor && p.s.forwardfor != Some(true) {
@@ -127,26 +148,30 @@ impl Builder {
                 }
                 m.push("forwardfor", Value::Bool(ff));
             }
-            self.rules(p, cert.is_some(), http, &mut m, &name, backs);
+            self.rules(p, backend, !certs.is_empty(), http, &mut m, &name, backs);
             fronts.push(&name, Value::Map(m));
         }
     }
 
     /// ACLs, http_request, tcp_request, use_backend and default_backend.
+    #[allow(clippy::too_many_arguments)]
     fn rules(
         &mut self,
         p: &Proxy,
+        backend: Option<&Proxy>,
         tls: bool,
         http: bool,
         m: &mut Map,
         name: &str,
         backs: &mut Map,
     ) {
-        let (mut acls, errors) = Acls::build(&p.acls, tls);
+        // A backend's rules run after the frontend's (see backend_rules).
+        let mut acl_lines = p.acls.clone();
+        acl_lines.extend(backend.map(|b| b.acls.clone()).unwrap_or_default());
+        let (mut acls, errors) = Acls::build(&acl_lines, tls, !http);
         let mut comments: Vec<String> = Vec::new();
         for (line, why) in errors {
-            let raw = p
-                .acls
+            let raw = acl_lines
                 .iter()
                 .find(|a| a.0 == line)
                 .map(|a| format!("acl {} {}", a.1, join(&a.2)))
@@ -161,8 +186,17 @@ impl Builder {
                 Err(why) => comments.push(self.report.unsupported(r.line, &r.raw, &why)),
             }
         }
-        let redirects = p.redirects.iter().map(|r| (r, true));
-        for (r, is_redirect) in p.http_request.iter().map(|r| (r, false)).chain(redirects) {
+        let own = p.http_request.iter().map(|r| (r, false, false));
+        let redirects = p.redirects.iter().map(|r| (r, true, false));
+        let moved: Vec<(&Rule, bool, bool)> = backend
+            .map(|b| {
+                let rules = b.http_request.iter().map(|r| (r, false, true));
+                rules
+                    .chain(b.redirects.iter().map(|r| (r, true, true)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (r, is_redirect, from_backend) in own.chain(redirects).chain(moved) {
             if !http {
                 comments.push(self.report.unsupported(
                     r.line,
@@ -194,7 +228,9 @@ impl Builder {
                 comments.push(c);
                 continue;
             }
-            if is_redirect && p.has_allow {
+            if from_backend && p.has_allow {
+                comments.push(self.report.note(r.line, &r.raw, "a backend rule: in fairway an `allow` of the frontend skips it, unlike HAProxy"));
+            } else if is_redirect && p.has_allow {
                 comments.push(self.report.note(r.line, &r.raw, "fairway evaluates it with the http_request rules: an `allow` before it skips it, unlike HAProxy"));
             }
             match self.rule(r, &mut acls, tls) {
@@ -208,9 +244,11 @@ impl Builder {
             }
         }
         let mut tcp_request: Vec<Value> = Vec::new();
+        let mut inspect_delay = None;
         for r in &p.tcp_request {
             match tcp_rule(r, &mut acls, tls, http) {
                 Ok(TcpRule::Emit(text)) => tcp_request.push(s(text)),
+                Ok(TcpRule::InspectDelay(t)) => inspect_delay = Some(t),
                 Ok(TcpRule::Note(why)) => comments.push(self.report.note(r.line, &r.raw, &why)),
                 Ok(TcpRule::Never) => comments.push(self.report.note(
                     r.line,
@@ -303,6 +341,9 @@ impl Builder {
         if !http_request.is_empty() {
             m.push("http_request", Value::List(http_request));
         }
+        if let Some(t) = inspect_delay {
+            m.push("inspect_delay", s(t));
+        }
         if !tcp_request.is_empty() {
             m.push("tcp_request", Value::List(tcp_request));
         }
@@ -352,6 +393,7 @@ impl Builder {
 
 enum TcpRule {
     Emit(String),
+    InspectDelay(String),
     Note(String),
     Never,
 }
@@ -360,9 +402,10 @@ enum TcpRule {
 fn tcp_rule(r: &Rule, acls: &mut Acls, tls: bool, http: bool) -> Result<TcpRule, String> {
     let w = |i: usize| r.words.get(i).map_or("", |w| w.text.as_str());
     if w(0) == "inspect-delay" {
-        return Ok(TcpRule::Note(
-            "fairway waits for the TLS ClientHello when a rule needs it".into(),
-        ));
+        if http {
+            return Err("fairway inspects the content of tcp frontends only".into());
+        }
+        return super::server::timeout(w(1)).map(TcpRule::InspectDelay);
     }
     if w(0) == "content"
         && w(1) == "accept"
@@ -371,7 +414,8 @@ fn tcp_rule(r: &Rule, acls: &mut Acls, tls: bool, http: bool) -> Result<TcpRule,
             .any(|x| x.text == "req_ssl_hello_type" || x.text == "req.ssl_hello_type")
     {
         return Ok(TcpRule::Note(
-            "fairway waits for the TLS ClientHello when a rule needs it".into(),
+            "fairway waits for the TLS ClientHello (up to inspect_delay) when a rule needs it"
+                .into(),
         ));
     }
     if !matches!(w(0), "connection" | "content" | "session") || !matches!(w(1), "accept" | "reject")

@@ -14,12 +14,12 @@ pub(crate) struct Rule {
     pub words: Vec<Word>,
 }
 
-/// A `bind` line's addresses and TLS certificate.
+/// A `bind` line's addresses and TLS certificates (none: plain TCP/HTTP).
 #[derive(Debug, Clone)]
 pub(crate) struct Bind {
     pub line: usize,
     pub addrs: Vec<String>,
-    pub cert: Option<String>,
+    pub certs: Vec<String>,
 }
 
 /// A `server` line.
@@ -168,28 +168,21 @@ impl Reader<'_> {
                 |what: &str| format!("`{}` is not valid in a {what} section", line.word(0));
             match line.word(0) {
                 "bind" if front => self.bind(&mut p, line, line.rest(1), &mut comments),
-                "acl" if front => {
+                // In a backend, kept for the builder: fairway runs them in
+                // the frontends whose every request goes to that backend.
+                "acl" => {
                     if line.words.len() < 3 {
                         self.unsupported(&mut comments, line, "incomplete acl");
                     } else {
-                        p.acls.push((line.no, line.word(1).to_string(), line.rest(2).to_vec()));
+                        p.acls
+                            .push((line.no, line.word(1).to_string(), line.rest(2).to_vec()));
                     }
                 }
-                "acl" => self.unsupported(
-                    &mut comments,
-                    line,
-                    "ACLs of a backend: fairway has ACLs and rules in frontends only",
-                ),
-                "http-request" if front => {
+                "http-request" => {
                     p.has_allow |= line.word(1) == "allow";
                     p.http_request.push(rule(1));
                 }
-                "http-request" => self.unsupported(
-                    &mut comments,
-                    line,
-                    "http-request rules of a backend: fairway runs http_request rules in frontends only",
-                ),
-                "redirect" if front => p.redirects.push(Rule {
+                "redirect" => p.redirects.push(Rule {
                     line: line.no,
                     raw: line.raw.clone(),
                     words: line.words.clone(),
@@ -209,8 +202,8 @@ impl Reader<'_> {
                 },
                 "server" if back => self.server(&mut p, line, &mut comments),
                 "stats" if front => self.stats(&mut p, line, &mut comments),
-                "bind" | "use_backend" | "default_backend" | "redirect" | "monitor-uri"
-                | "tcp-request" | "stats" => {
+                "bind" | "use_backend" | "default_backend" | "monitor-uri" | "tcp-request"
+                | "stats" => {
                     let why = not_here("backend");
                     self.unsupported(&mut comments, line, &why)
                 }
@@ -307,7 +300,7 @@ impl Reader<'_> {
                         .unwrap_or_default();
                     let why = match other {
                         "alpn" | "npn" | "proto" => "fairway's TLS listener negotiates HTTP/1.1",
-                        "crt-list" => "certificate lists: fairway has one certificate per frontend",
+                        "crt-list" => "certificate lists: write one `crt` per certificate",
                         "ca-file" | "verify" | "crl-file" | "ca-verify-file" => {
                             "fairway has no client certificate verification"
                         }
@@ -329,36 +322,22 @@ impl Reader<'_> {
             self.unsupported(comments, line, "`crt` without `ssl`: HAProxy ignores it");
             certs.clear();
         }
-        let cert = if ssl {
-            if certs.is_empty() {
-                self.unsupported(comments, line, "`ssl` without `crt`");
-                return;
-            }
-            if certs.len() > 1 {
-                self.unsupported_part(
-                    comments,
-                    line.no,
-                    &format!("crt {}", certs[1..].join(" crt ")),
-                    "several certificates (SNI selection): fairway uses the first",
-                );
-            }
-            let first = certs.swap_remove(0);
-            if first.ends_with('/') {
-                self.unsupported(
-                    comments,
-                    line,
-                    "a certificate directory: fairway needs one file",
-                );
-                return;
-            }
-            Some(first)
-        } else {
-            None
-        };
+        if ssl && certs.is_empty() {
+            self.unsupported(comments, line, "`ssl` without `crt`");
+            return;
+        }
+        if certs.iter().any(|c| c.ends_with('/')) {
+            self.unsupported(
+                comments,
+                line,
+                "a certificate directory: fairway needs the files, one `crt` each",
+            );
+            return;
+        }
         p.binds.push(Bind {
             line: line.no,
             addrs,
-            cert,
+            certs,
         });
     }
 

@@ -87,6 +87,8 @@ pub(crate) fn join(words: &[Word]) -> String {
 /// A frontend's ACLs: HAProxy lines in, fairway entries out.
 #[derive(Debug, Default)]
 pub(crate) struct Acls {
+    /// Whether the frontend is `mode tcp`.
+    tcp: bool,
     /// HAProxy name → what it means.
     names: BTreeMap<String, Meaning>,
     /// fairway entries in order: name → ACL line.
@@ -126,7 +128,8 @@ impl Body {
 }
 
 /// Reads `FETCH [FLAGS] VALUES...` for fairway; `Ok(Err(b))` is a constant.
-fn body(words: &[Word], tls: bool) -> Result<Result<Body, bool>, String> {
+/// In a `tcp` frontend only layer-4 fetches are allowed.
+fn body(words: &[Word], tls: bool, tcp: bool) -> Result<Result<Body, bool>, String> {
     let Some((fetch, rest)) = words.split_first() else {
         return Err("empty ACL".to_string());
     };
@@ -185,6 +188,11 @@ fn body(words: &[Word], tls: bool) -> Result<Result<Body, bool>, String> {
         t
     };
     let pending = match Acl::parse(&as_loaded(&text)) {
+        Ok(acl) if tcp && acl.fetch().is_http() => {
+            return Err(format!(
+                "`{name}` reads the HTTP request, which a tcp frontend does not parse"
+            ))
+        }
         Ok(_) => false,
         Err(_) if PENDING_FETCHES.iter().any(|p| name.starts_with(p)) => true,
         Err(e) => return Err(short(&e.message)),
@@ -233,13 +241,20 @@ pub(crate) fn short(message: &str) -> String {
 impl Acls {
     /// Builds the ACLs of a frontend from its `acl` lines `(line, name,
     /// body words)`; returns the lines that could not be converted.
-    pub fn build(lines: &[(usize, String, Vec<Word>)], tls: bool) -> (Acls, Vec<(usize, String)>) {
-        let mut acls = Acls::default();
+    pub fn build(
+        lines: &[(usize, String, Vec<Word>)],
+        tls: bool,
+        tcp: bool,
+    ) -> (Acls, Vec<(usize, String)>) {
+        let mut acls = Acls {
+            tcp,
+            ..Acls::default()
+        };
         let mut errors = Vec::new();
         // HAProxy name → bodies in order.
         let mut by_name: Vec<(String, Vec<Result<Body, bool>>)> = Vec::new();
         for (line, name, words) in lines {
-            match body(words, tls) {
+            match body(words, tls, tcp) {
                 Ok(b) => match by_name.iter_mut().find(|(n, _)| n == name) {
                     Some((_, bodies)) => bodies.push(b),
                     None => by_name.push((name.clone(), vec![b])),
@@ -317,6 +332,11 @@ impl Acls {
             "TRUE" => Meaning::Const(true),
             "FALSE" => Meaning::Const(false),
             _ => match PREDEFINED.iter().find(|(n, _)| *n == name) {
+                Some((n, line)) if self.tcp && !line.starts_with("src ") => {
+                    return Err(format!(
+                        "`{n}` reads the HTTP request, which a tcp frontend does not parse"
+                    ))
+                }
                 Some((n, line)) => {
                     self.entries.push((n.to_string(), line.to_string()));
                     Meaning::Any(vec![n.to_string()])
@@ -402,7 +422,7 @@ impl Acls {
                 let close = rest.iter().position(|x| x.is("}")).ok_or("missing `}`")?;
                 let inner = rest.get(..close).unwrap_or_default();
                 i += close + 1;
-                match body(inner, tls)? {
+                match body(inner, tls, self.tcp)? {
                     Err(c) => Atom::Const(c != negate),
                     Ok(b) => Atom::Anon {
                         negate,
@@ -653,7 +673,7 @@ mod tests {
                 (i + 1, w[0].text.clone(), w[1..].to_vec())
             })
             .collect();
-        Acls::build(&lines, tls)
+        Acls::build(&lines, tls, false)
     }
 
     fn guard(a: &mut Acls, text: &str, tls: bool) -> Result<Guard, String> {

@@ -394,6 +394,15 @@ backend app
         "      a: { addr: 127.0.0.1:9001, tls: true, sni: app.internal, verify: false }\n"
     ));
     assert_eq!(unsupported(&conv), [(7, "bind option alpn h2,http/1.1")]);
+    // Several certificates: the first is the default, the others are
+    // chosen by SNI from the names they hold, as in HAProxy.
+    let conv = import_haproxy(
+        "frontend f\n    mode http\n    bind :443 ssl crt a.pem crt b.pem\n    bind :8443 ssl crt c.pem\n    default_backend b\nbackend b\n    mode http\n    server s 127.0.0.1:1\n",
+    );
+    assert!(conv.is_complete(), "{}", conv.diagnostics("t"));
+    assert!(conv.yaml.contains(
+        "    tls: { cert: a.pem, key: a.pem, certs: [{ cert: b.pem, key: b.pem }, { cert: c.pem, key: c.pem }] }\n"
+    ), "{}", conv.yaml);
 }
 
 #[test]
@@ -529,8 +538,25 @@ backend be_default
         "{yaml}"
     );
     assert!(yaml.contains("    tcp_request:\n      - reject if { src 192.0.2.0/24 }\n"));
+    assert!(yaml.contains("    inspect_delay: 5s\n"));
     assert!(!yaml.contains("forwardfor"));
-    assert_eq!(conv.notes.len(), 2);
+    assert_eq!(
+        conv.notes.len(),
+        1,
+        "req_ssl_hello_type: fairway waits for the hello itself"
+    );
+    assert_eq!(
+        config.frontends[0].inspect_delay,
+        std::time::Duration::from_secs(5)
+    );
+    // HTTP fetches in a tcp frontend: HAProxy cannot evaluate them either.
+    let conv = import_haproxy(
+        "frontend t\n    bind :443\n    mode tcp\n    acl p path_beg /x\n    tcp-request content reject if p\n    tcp-request content reject if METH_GET\n    default_backend b\nbackend b\n    mode tcp\n    server s 127.0.0.1:1\n",
+    );
+    assert_eq!(
+        conv.unsupported.iter().map(|f| f.line).collect::<Vec<_>>(),
+        [4, 5, 6]
+    );
 }
 
 #[test]
@@ -744,4 +770,47 @@ fn random_input_never_panics_and_always_gives_yaml() {
             "{text:?}"
         );
     }
+}
+
+#[test]
+fn backend_rules_run_in_frontends_that_only_go_there() {
+    let cfg = "
+defaults
+    mode http
+frontend only
+    bind 127.0.0.1:8080
+    http-request set-header X-Front 1
+    default_backend app
+backend app
+    acl internal src 10.0.0.0/8
+    http-request set-header X-Internal yes if internal
+    http-request del-header X-Debug
+    server a 127.0.0.1:9001
+frontend routed
+    bind 127.0.0.1:8081
+    use_backend shared if { path_beg /s }
+    default_backend app2
+backend shared
+    http-request deny if { path /s/secret }
+    server a 127.0.0.1:9002
+backend app2
+    server a 127.0.0.1:9003
+";
+    let (conv, config) = load(cfg);
+    // `only` sends everything to `app`: its rules run there, after the
+    // frontend's own.
+    let only = &config.frontends[0];
+    assert_eq!(only.http_request.len(), 3);
+    assert!(conv.yaml.contains("      internal: src 10.0.0.0/8\n"));
+    assert!(conv.yaml.contains(
+        "      - set-header X-Front 1\n      - set-header X-Internal yes if internal\n      - del-header X-Debug\n"
+    ));
+    // `shared` is reached through a condition: its rule is reported.
+    assert_eq!(
+        unsupported(&conv),
+        [(18, "http-request deny if { path /s/secret }")]
+    );
+    assert!(conv.unsupported[0]
+        .reason
+        .contains("use_backend conditions"));
 }
