@@ -5,7 +5,7 @@ use super::build::{unique, Builder};
 use super::emit::{s, Map, Value};
 use super::parse::Kind;
 use super::proxy::{Proxy, Rule};
-use super::rules::{join, plain_format, split_guard, Acls, Guard};
+use super::rules::{join, plain_format, split_guard, Acls, Guard, Scope};
 use super::server::sanitize_name;
 
 /// The frontends written so far, with what they need to stay distinct.
@@ -165,11 +165,33 @@ impl Builder {
         name: &str,
         backs: &mut Map,
     ) {
+        let mut comments: Vec<String> = Vec::new();
         // A backend's rules run after the frontend's (see backend_rules).
         let mut acl_lines = p.acls.clone();
         acl_lines.extend(backend.map(|b| b.acls.clone()).unwrap_or_default());
-        let (mut acls, errors) = Acls::build(&acl_lines, tls, !http);
-        let mut comments: Vec<String> = Vec::new();
+        // `stick-table ... store http_req_rate(P)` with `http-request
+        // track-scN src`: the request rate of the client, which fairway
+        // has as src_http_req_rate(P).
+        let track = p.http_request.iter().find_map(|r| {
+            let n = r.words.first()?.text.strip_prefix("track-sc")?;
+            (r.words.len() == 2 && r.words[1].is("src")).then(|| (r.line, n.to_string()))
+        });
+        let rate = match (&p.rate_table, &track) {
+            (Some((_, _, period)), Some((_, n))) if http => Some((n.clone(), period.clone())),
+            _ => None,
+        };
+        if let Some((line, raw, period)) = &p.rate_table {
+            comments.push(match &rate {
+                Some(_) => self.report.note(*line, raw, &format!("the client's request rate is fairway's src_http_req_rate({period})")),
+                None => self.report.unsupported(*line, raw, "fairway has no stick tables; a request rate needs `http-request track-scN src` too"),
+            });
+        }
+        let scope = Scope {
+            tls,
+            tcp: !http,
+            rate: rate.clone(),
+        };
+        let (mut acls, errors) = Acls::build(&acl_lines, scope);
         for (line, why) in errors {
             let raw = acl_lines
                 .iter()
@@ -228,12 +250,32 @@ impl Builder {
                 comments.push(c);
                 continue;
             }
+            if let Some(n) = r
+                .words
+                .first()
+                .and_then(|w| w.text.strip_prefix("track-sc"))
+            {
+                let c = match (&rate, &track) {
+                    (Some((m, period)), Some((line, _))) if m == n && *line == r.line => {
+                        self.report.note(
+                            r.line,
+                            &r.raw,
+                            &format!("fairway counts every request in src_http_req_rate({period})"),
+                        )
+                    }
+                    _ => self
+                        .report
+                        .unsupported(r.line, &r.raw, "fairway has no stick tables"),
+                };
+                comments.push(c);
+                continue;
+            }
             if from_backend && p.has_allow {
                 comments.push(self.report.note(r.line, &r.raw, "a backend rule: in fairway an `allow` of the frontend skips it, unlike HAProxy"));
             } else if is_redirect && p.has_allow {
                 comments.push(self.report.note(r.line, &r.raw, "fairway evaluates it with the http_request rules: an `allow` before it skips it, unlike HAProxy"));
             }
-            match self.rule(r, &mut acls, tls) {
+            match self.rule(r, &mut acls) {
                 Ok(Some(text)) => http_request.push(s(text)),
                 Ok(None) => comments.push(self.report.note(
                     r.line,
@@ -246,7 +288,7 @@ impl Builder {
         let mut tcp_request: Vec<Value> = Vec::new();
         let mut inspect_delay = None;
         for r in &p.tcp_request {
-            match tcp_rule(r, &mut acls, tls, http) {
+            match tcp_rule(r, &mut acls, http) {
                 Ok(TcpRule::Emit(text)) => tcp_request.push(s(text)),
                 Ok(TcpRule::InspectDelay(t)) => inspect_delay = Some(t),
                 Ok(TcpRule::Note(why)) => comments.push(self.report.note(r.line, &r.raw, &why)),
@@ -273,7 +315,7 @@ impl Builder {
                 comments.push(self.report.unsupported(r.line, &r.raw, &why));
                 continue;
             };
-            let result = acls.guard(guard_words, tls).and_then(|g| match g {
+            let result = acls.guard(guard_words).and_then(|g| match g {
                 Guard::Never => Ok(None),
                 g => {
                     let text = format!("{backend}{}", g.suffix(false));
@@ -357,7 +399,7 @@ impl Builder {
 
     /// An `http-request` rule or a `redirect` (its words start with
     /// `redirect`); `Ok(None)` when it never applies here.
-    fn rule(&mut self, r: &Rule, acls: &mut Acls, tls: bool) -> Result<Option<String>, String> {
+    fn rule(&mut self, r: &Rule, acls: &mut Acls) -> Result<Option<String>, String> {
         let (action, guard) = split_guard(&r.words);
         let Some(verb) = action.first() else {
             return Err("missing action".into());
@@ -380,7 +422,7 @@ impl Builder {
                 action[i] = plain_format(w)?;
             }
         }
-        match acls.guard(guard, tls)? {
+        match acls.guard(guard)? {
             Guard::Never => Ok(None),
             g => {
                 let text = format!("{}{}", join(&action), g.suffix(false));
@@ -399,7 +441,7 @@ enum TcpRule {
 }
 
 /// A `tcp-request` rule.
-fn tcp_rule(r: &Rule, acls: &mut Acls, tls: bool, http: bool) -> Result<TcpRule, String> {
+fn tcp_rule(r: &Rule, acls: &mut Acls, http: bool) -> Result<TcpRule, String> {
     let w = |i: usize| r.words.get(i).map_or("", |w| w.text.as_str());
     if w(0) == "inspect-delay" {
         if http {
@@ -425,7 +467,7 @@ fn tcp_rule(r: &Rule, acls: &mut Acls, tls: bool, http: bool) -> Result<TcpRule,
     if http {
         return Err("tcp-request rules in an http frontend: use an http-request deny rule".into());
     }
-    let guard = acls.guard(r.words.get(2..).unwrap_or_default(), tls)?;
+    let guard = acls.guard(r.words.get(2..).unwrap_or_default())?;
     if guard == Guard::Never {
         return Ok(TcpRule::Never);
     }

@@ -60,6 +60,9 @@ pub(crate) struct Proxy {
     pub stats: Option<Stats>,
     /// Comments for the emitted section (findings of this section).
     pub comments: Vec<String>,
+    /// `stick-table ... store http_req_rate(PERIOD)` of a frontend: line,
+    /// text and PERIOD (see `rules::Scope::rate`).
+    pub rate_table: Option<(usize, String, String)>,
     /// Whether an `http-request allow` rule exists (it stops fairway's
     /// rules, but not HAProxy's `redirect` rules).
     pub has_allow: bool,
@@ -143,6 +146,7 @@ impl Reader<'_> {
             servers: Vec::new(),
             stats: None,
             comments: Vec::new(),
+            rate_table: None,
             has_allow: false,
         };
         let mut comments = Vec::new();
@@ -201,6 +205,17 @@ impl Reader<'_> {
                     _ => self.unsupported(&mut comments, line, "expected one backend name"),
                 },
                 "server" if back => self.server(&mut p, line, &mut comments),
+                "stick-table" if front => {
+                    let period = stick_table_rate(line);
+                    match period {
+                        Some(period) => p.rate_table = Some((line.no, line.raw.clone(), period)),
+                        None => self.unsupported(
+                            &mut comments,
+                            line,
+                            "fairway has no stick tables; it counts a client's request rate (an ip table storing http_req_rate) only",
+                        ),
+                    }
+                }
                 "stats" if front => self.stats(&mut p, line, &mut comments),
                 "bind" | "use_backend" | "default_backend" | "monitor-uri" | "tcp-request"
                 | "stats" => {
@@ -402,4 +417,23 @@ impl Reader<'_> {
             _ => self.unsupported(comments, line, "unsupported stats directive"),
         }
     }
+}
+
+/// The period of `stick-table type ip ... store ...,http_req_rate(PERIOD)`.
+fn stick_table_rate(line: &Line) -> Option<String> {
+    let words = line.rest(1);
+    let at = |k: &str| {
+        words
+            .iter()
+            .position(|w| w.is(k))
+            .and_then(|i| words.get(i + 1))
+    };
+    if !matches!(at("type").map(|w| w.text.as_str()), Some("ip" | "ipv6")) {
+        return None;
+    }
+    let store = at("store")?;
+    store.text.split(',').find_map(|s| {
+        let period = s.strip_prefix("http_req_rate(")?.strip_suffix(')')?;
+        super::server::timeout(period).ok()
+    })
 }

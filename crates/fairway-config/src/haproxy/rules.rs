@@ -87,8 +87,8 @@ pub(crate) fn join(words: &[Word]) -> String {
 /// A frontend's ACLs: HAProxy lines in, fairway entries out.
 #[derive(Debug, Default)]
 pub(crate) struct Acls {
-    /// Whether the frontend is `mode tcp`.
-    tcp: bool,
+    /// What the frontend's ACLs can read.
+    scope: Scope,
     /// HAProxy name → what it means.
     names: BTreeMap<String, Meaning>,
     /// fairway entries in order: name → ACL line.
@@ -127,9 +127,36 @@ impl Body {
     }
 }
 
+/// What ACLs of a frontend can read.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scope {
+    /// The frontend has `tls` (`ssl_fc` is true).
+    pub tls: bool,
+    /// The frontend is `mode tcp` (layer-4 fetches only).
+    pub tcp: bool,
+    /// `http-request track-scN src` into a `stick-table ... store
+    /// http_req_rate(PERIOD)`: `(N, PERIOD)`, so that `scN_http_req_rate`
+    /// is fairway's `src_http_req_rate(PERIOD)`.
+    pub rate: Option<(String, String)>,
+}
+
+impl Scope {
+    /// The fairway fetch for HAProxy's request-rate fetches.
+    fn rate_fetch(&self, name: &str) -> Option<String> {
+        let (n, period) = self.rate.as_ref()?;
+        let same = name == format!("sc_http_req_rate({n})")
+            || name == format!("sc{n}_http_req_rate")
+            || name == format!("sc{n}_http_req_rate()")
+            || name == "src_http_req_rate"
+            || name == "src_http_req_rate()";
+        same.then(|| format!("src_http_req_rate({period})"))
+    }
+}
+
 /// Reads `FETCH [FLAGS] VALUES...` for fairway; `Ok(Err(b))` is a constant.
 /// In a `tcp` frontend only layer-4 fetches are allowed.
-fn body(words: &[Word], tls: bool, tcp: bool) -> Result<Result<Body, bool>, String> {
+fn body(words: &[Word], scope: &Scope) -> Result<Result<Body, bool>, String> {
+    let (tls, tcp) = (scope.tls, scope.tcp);
     let Some((fetch, rest)) = words.split_first() else {
         return Err("empty ACL".to_string());
     };
@@ -138,6 +165,9 @@ fn body(words: &[Word], tls: bool, tcp: bool) -> Result<Result<Body, bool>, Stri
         if let Some(tail) = name.strip_prefix(from) {
             name = format!("{to}{tail}");
         }
+    }
+    if let Some(rate) = scope.rate_fetch(&name) {
+        name = rate;
     }
     let flags_end = {
         let mut at = 0;
@@ -243,18 +273,17 @@ impl Acls {
     /// body words)`; returns the lines that could not be converted.
     pub fn build(
         lines: &[(usize, String, Vec<Word>)],
-        tls: bool,
-        tcp: bool,
+        scope: Scope,
     ) -> (Acls, Vec<(usize, String)>) {
         let mut acls = Acls {
-            tcp,
+            scope,
             ..Acls::default()
         };
         let mut errors = Vec::new();
         // HAProxy name → bodies in order.
         let mut by_name: Vec<(String, Vec<Result<Body, bool>>)> = Vec::new();
         for (line, name, words) in lines {
-            match body(words, tls, tcp) {
+            match body(words, &acls.scope) {
                 Ok(b) => match by_name.iter_mut().find(|(n, _)| n == name) {
                     Some((_, bodies)) => bodies.push(b),
                     None => by_name.push((name.clone(), vec![b])),
@@ -332,7 +361,7 @@ impl Acls {
             "TRUE" => Meaning::Const(true),
             "FALSE" => Meaning::Const(false),
             _ => match PREDEFINED.iter().find(|(n, _)| *n == name) {
-                Some((n, line)) if self.tcp && !line.starts_with("src ") => {
+                Some((n, line)) if self.scope.tcp && !line.starts_with("src ") => {
                     return Err(format!(
                         "`{n}` reads the HTTP request, which a tcp frontend does not parse"
                     ))
@@ -366,7 +395,7 @@ impl Acls {
     }
 
     /// Rewrites an `if`/`unless` guard (`words` start with it) for fairway.
-    pub fn guard(&mut self, words: &[Word], tls: bool) -> Result<Guard, String> {
+    pub fn guard(&mut self, words: &[Word]) -> Result<Guard, String> {
         let Some((kw, cond)) = words.split_first() else {
             return Ok(Guard::Always);
         };
@@ -380,7 +409,7 @@ impl Acls {
                 kw.text
             ));
         };
-        let terms = self.condition(cond, tls)?;
+        let terms = self.condition(cond)?;
         Ok(match terms {
             Folded::Const(v) if v != negate => Guard::Always,
             Folded::Const(_) => Guard::Never,
@@ -393,7 +422,7 @@ impl Acls {
     }
 
     /// Parses, expands and folds a condition.
-    fn condition(&mut self, words: &[Word], tls: bool) -> Result<Folded, String> {
+    fn condition(&mut self, words: &[Word]) -> Result<Folded, String> {
         let mut terms: Vec<Vec<Atom>> = vec![Vec::new()];
         let mut negate = false;
         let mut i = 0;
@@ -422,7 +451,7 @@ impl Acls {
                 let close = rest.iter().position(|x| x.is("}")).ok_or("missing `}`")?;
                 let inner = rest.get(..close).unwrap_or_default();
                 i += close + 1;
-                match body(inner, tls, self.tcp)? {
+                match body(inner, &self.scope)? {
                     Err(c) => Atom::Const(c != negate),
                     Ok(b) => Atom::Anon {
                         negate,
@@ -673,11 +702,17 @@ mod tests {
                 (i + 1, w[0].text.clone(), w[1..].to_vec())
             })
             .collect();
-        Acls::build(&lines, tls, false)
+        Acls::build(
+            &lines,
+            Scope {
+                tls,
+                ..Scope::default()
+            },
+        )
     }
 
-    fn guard(a: &mut Acls, text: &str, tls: bool) -> Result<Guard, String> {
-        a.guard(&words(text), tls)
+    fn guard(a: &mut Acls, text: &str, _tls: bool) -> Result<Guard, String> {
+        a.guard(&words(text))
     }
 
     fn cond_text(g: Guard) -> String {

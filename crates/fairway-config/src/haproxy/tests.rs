@@ -740,7 +740,11 @@ fn random_input_never_panics_and_always_gives_yaml() {
         "none",
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for _ in 0..3000 {
+    let rounds: usize = std::env::var("FUZZ_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    for _ in 0..rounds {
         let mut text = String::new();
         for _ in 0..(rng.next() % 20) {
             if rng.next() % 3 == 0 {
@@ -813,4 +817,42 @@ backend app2
     assert!(conv.unsupported[0]
         .reason
         .contains("use_backend conditions"));
+}
+
+#[test]
+fn request_rate_limits_become_src_http_req_rate() {
+    let cfg = "
+frontend fe
+    mode http
+    bind 127.0.0.1:8080
+    stick-table type ip size 100k expire 30s store http_req_rate(10s)
+    http-request track-sc0 src
+    http-request deny deny_status 429 if { sc_http_req_rate(0) gt 5 }
+    acl abuser sc0_http_req_rate gt 100
+    http-request deny if abuser
+    default_backend be
+backend be
+    mode http
+    server s 127.0.0.1:9001
+";
+    let conv = import_haproxy(cfg);
+    assert!(conv.is_complete(), "{}", conv.diagnostics("t"));
+    assert!(
+        conv.yaml
+            .contains("      - deny deny_status 429 if { src_http_req_rate(10s) gt 5 }\n"),
+        "{}",
+        conv.yaml
+    );
+    assert!(conv
+        .yaml
+        .contains("      abuser: src_http_req_rate(10s) gt 100\n"));
+    assert_eq!(conv.notes.len(), 2);
+    // A table without tracking, or storing something else, is reported.
+    let conv = import_haproxy(&cfg.replace("    http-request track-sc0 src\n", ""));
+    assert_eq!(
+        conv.unsupported.iter().map(|f| f.line).collect::<Vec<_>>(),
+        [5, 6, 7, 8]
+    );
+    let conv = import_haproxy(&cfg.replace("http_req_rate(10s)\n", "conn_cur\n"));
+    assert!(!conv.is_complete());
 }
