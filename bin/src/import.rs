@@ -53,7 +53,8 @@ pub fn run(input: &Path, output: Option<&Path>) -> ExitCode {
     // What fairway would say about the result on this machine (server
     // names that do not resolve here, certificate files not present...):
     // worth knowing, but not part of the conversion's completeness.
-    if let Err(errors) = Config::from_yaml_str(&conv.yaml, "converted") {
+    let source = output.map_or_else(|| "<converted>".to_string(), |p| p.display().to_string());
+    if let Err(errors) = Config::from_yaml_str(&conv.yaml, &source) {
         eprintln!(
             "fairway: warning: the converted configuration does not load on this machine as it is:"
         );

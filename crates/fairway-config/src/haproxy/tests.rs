@@ -856,3 +856,38 @@ backend be
     let conv = import_haproxy(&cfg.replace("http_req_rate(10s)\n", "conn_cur\n"));
     assert!(!conv.is_complete());
 }
+
+#[test]
+fn stats_in_a_proxying_listen_and_frontends_without_bind() {
+    let cfg = "
+defaults
+    mode http
+listen web
+    bind 127.0.0.1:9000
+    stats enable
+    stats auth admin:pw
+    server s 127.0.0.1:9101
+frontend nobind
+    default_backend web
+frontend named
+    bind example.com:80
+    default_backend web
+";
+    let (conv, config) = load(cfg);
+    // The stats page moves to a listener of its own, on a free port.
+    assert_eq!(
+        config.admin.as_ref().unwrap().bind,
+        "127.0.0.1:9001".parse().unwrap()
+    );
+    assert_eq!(config.frontends.len(), 1);
+    assert_eq!(config.backend("web").unwrap().servers.len(), 1);
+    assert_eq!(
+        unsupported(&conv),
+        [
+            (6, "stats in web"),
+            (9, "frontend nobind"),
+            (11, "frontend named"),
+            (12, "bind example.com:80"),
+        ]
+    );
+}
