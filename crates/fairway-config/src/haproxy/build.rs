@@ -420,7 +420,7 @@ impl Builder {
                 }
                 Some(why) => {
                     for (line, name, words) in &b.acls {
-                        let raw = format!("acl {name} {}", super::rules::join(words));
+                        let raw = format!("acl {name} {}", super::text::join(words));
                         c.push(self.report.unsupported(*line, &raw, why));
                     }
                     for r in b.http_request.iter().chain(&b.redirects) {

@@ -5,8 +5,9 @@ use super::build::{unique, Builder};
 use super::emit::{s, Map, Value};
 use super::parse::Kind;
 use super::proxy::{Proxy, Rule};
-use super::rules::{join, plain_format, split_guard, Acls, Guard, Scope};
+use super::rules::{Acls, Guard, Scope};
 use super::server::sanitize_name;
+use super::text::{join, plain_format, split_guard};
 
 /// The frontends written so far, with what they need to stay distinct.
 #[derive(Default)]

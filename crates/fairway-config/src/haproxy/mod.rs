@@ -51,6 +51,7 @@ mod proxy;
 mod rules;
 mod server;
 mod settings;
+mod text;
 
 /// One directive that was not converted, or converted with a remark.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,5 +196,7 @@ fn redact(directive: &str) -> String {
     out.join(" ")
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;

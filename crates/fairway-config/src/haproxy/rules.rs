@@ -12,6 +12,7 @@
 //!   false in one without; conditions are simplified accordingly.
 
 use super::parse::Word;
+use super::text::{as_loaded, requote, short};
 use fairway_acl::{Acl, AclSet, HttpRule, TcpRule, UseBackend};
 use std::collections::BTreeMap;
 
@@ -40,49 +41,6 @@ const PREDEFINED: &[(&str, &str)] = &[
     ("HTTP_URL_SLASH", "url_beg /"),
     ("HTTP_URL_STAR", "url *"),
 ];
-
-/// A word written for a fairway rule string (fairway's ACL language has
-/// HAProxy's quoting, so a word keeps its meaning).
-pub(crate) fn requote(w: &Word) -> String {
-    let t = &w.fw;
-    let quote = w.quoted
-        || t.is_empty()
-        || t.chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '#'));
-    let mut out = String::with_capacity(t.len() + 2);
-    let mut chars = t.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                // fairway keeps a backslash before other characters as
-                // written, like HAProxy; double it only where it would
-                // escape something.
-                let next = chars.peek().copied();
-                let escapes = match next {
-                    None => true,
-                    Some(n) => n.is_whitespace() || "\\\"' #$nrtx".contains(n),
-                };
-                out.push_str(if escapes { "\\\\" } else { "\\" });
-            }
-            '"' => out.push_str("\\\""),
-            '\'' => out.push('\''),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    if quote {
-        format!("\"{out}\"")
-    } else {
-        out
-    }
-}
-
-/// Words joined for a rule string.
-pub(crate) fn join(words: &[Word]) -> String {
-    words.iter().map(requote).collect::<Vec<_>>().join(" ")
-}
 
 /// A frontend's ACLs: HAProxy lines in, fairway entries out.
 #[derive(Debug, Default)]
@@ -232,40 +190,6 @@ fn body(words: &[Word], scope: &Scope) -> Result<Result<Body, bool>, String> {
         values,
         pending,
     }))
-}
-
-/// `text` as fairway's parser sees it after `${VAR}` substitution (`$$` is
-/// `$`; every variable is taken to be `x`).
-fn as_loaded(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
-            rest = tail;
-        } else if let Some((_, tail)) = after.strip_prefix('{').and_then(|t| t.split_once('}')) {
-            out.push('x');
-            rest = tail;
-        } else {
-            out.push('$');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// A fairway error message without its list of valid choices.
-pub(crate) fn short(message: &str) -> String {
-    let mut m = message.to_string();
-    for cut in [" (known:", " (supported:", " (valid:", " (expected one of"] {
-        if let Some(i) = m.find(cut) {
-            m.truncate(i);
-        }
-    }
-    m
 }
 
 impl Acls {
@@ -649,41 +573,6 @@ fn render(terms: &[Vec<Lit>], for_check: bool) -> String {
         .join(" || ")
 }
 
-/// Splits a rule's words at its `if`/`unless` (the guard keeps it).
-pub(crate) fn split_guard(words: &[Word]) -> (&[Word], &[Word]) {
-    let at = words
-        .iter()
-        .position(|w| w.is("if") || w.is("unless"))
-        .unwrap_or(words.len());
-    words.split_at(at)
-}
-
-/// HAProxy log-format text (`%[src]`, `%ci`) in an argument: `Ok` with
-/// `%%` turned into `%` when there is none, else why not.
-pub(crate) fn plain_format(w: &Word) -> Result<Word, String> {
-    let t = &w.text;
-    let mut chars = t.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '%' {
-            match chars.next() {
-                Some('%') => {}
-                Some(n) if n == '[' || n == '{' || n.is_ascii_alphabetic() => {
-                    return Err(format!(
-                        "`{t}` uses HAProxy log-format expressions, which fairway does not evaluate"
-                    ))
-                }
-                _ => {}
-            }
-        }
-    }
-    Ok(Word {
-        text: t.replace("%%", "%"),
-        fw: w.fw.replace("%%", "%"),
-        quoted: w.quoted,
-        env: w.env,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::parse::line;
@@ -720,16 +609,6 @@ mod tests {
             Guard::Cond { keyword, text, .. } => format!("{keyword} {text}"),
             other => format!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn requoting_keeps_meaning() {
-        assert_eq!(
-            join(&words(r#"a "b c" 'd\e' ^/v\d+/ "\\" x\"y"#)),
-            r#"a "b c" "d\e" ^/v\d+/ "\\" "x\"y""#
-        );
-        assert_eq!(join(&words(r#"'{' "if""#)), r#""{" "if""#);
-        assert_eq!(join(&words("'a\\'")), r#""a\\""#);
     }
 
     #[test]
@@ -818,15 +697,5 @@ mod tests {
         let g = guard(&mut a, "if sni || { req_ssl_sni b.example }", false).unwrap();
         assert!(a.check_use_backend(&format!("x{}", g.suffix(true))).is_ok());
         assert_eq!(g.suffix(false), " if sni || { req_ssl_sni b.example }");
-    }
-
-    #[test]
-    fn log_format_arguments() {
-        let w = |t: &str| words(t).remove(0);
-        assert_eq!(plain_format(&w("100%%")).unwrap().text, "100%");
-        assert!(plain_format(&w("%[src]")).is_err());
-        assert!(plain_format(&w("%ci")).is_err());
-        assert!(plain_format(&w("\"region: %{+Q}o\"")).is_err());
-        assert_eq!(plain_format(&w("50%")).unwrap().text, "50%");
     }
 }
