@@ -1,4 +1,4 @@
-//! fairway: a programmable HTTP reverse proxy and load balancer on Pingora.
+//! fairway: a programmable HTTP/TCP reverse proxy and load balancer on Pingora.
 //!
 //! fairway does what an HAProxy configuration does — ACL routing, deny
 //! rules, balanced backends — from a YAML file, and every piece is a library
@@ -34,6 +34,11 @@
 //! * [`Proxy`]: Pingora's `ProxyHttp` for one frontend.
 //! * [`balance::Backend`] and [`upstream::Server`]: server selection and
 //!   live per-server counters.
+//! * [`tcp`]: `mode: tcp` frontends, a layer-4 proxy on Pingora's
+//!   `ServerApp` (half-close, idle timeouts, `tcp_request`, TLS passthrough
+//!   routed by the ClientHello's server name).
+//! * [`tls`]: certificates chosen by SNI for terminating listeners, and the
+//!   TLS client for servers with `tls: true`.
 //! * [`health`]: active health checks (a background service).
 //! * [`discovery`]: servers from etcd or a watched file (a background service).
 //! * [`metrics`]: the Prometheus families (`GET /metrics` of the admin listener).
@@ -53,6 +58,8 @@ pub mod metrics;
 mod proxy;
 pub mod reload;
 mod runtime;
+pub mod tcp;
+pub mod tls;
 pub mod upstream;
 
 pub use fairway_acl as acl;
@@ -64,6 +71,7 @@ pub use runtime::{Frontend, Runtime};
 
 use arc_swap::ArcSwap;
 use pingora::server::configuration::ServerConf;
+use pingora::services::listening::Service;
 use pingora::services::ServiceWithDependents;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -139,30 +147,51 @@ impl Fairway {
         ))
     }
 
-    /// One Pingora proxy service per frontend, listening on its `bind`
-    /// addresses. Add them with `server.add_services(...)`.
+    /// One Pingora service per frontend, listening on its `bind` addresses:
+    /// an HTTP proxy ([`Proxy`]) for `mode: http`, a layer-4 proxy
+    /// ([`tcp::TcpProxy`]) for `mode: tcp`; with `tls`, the listeners
+    /// terminate TLS (certificates chosen by SNI; ALPN h2 and http/1.1 for
+    /// HTTP). Add them with `server.add_services(...)`.
     pub fn services(&self, conf: &Arc<ServerConf>) -> Vec<Box<dyn ServiceWithDependents>> {
-        self.config
-            .frontends
+        let frontends = &self.config.frontends;
+        let tcp_stats = frontends
+            .iter()
+            .any(|f| f.mode == config::Mode::Tcp)
+            .then(|| tcp::Stats::new(self.metrics.registry()));
+        frontends
             .iter()
             .enumerate()
             .map(|(index, fe)| {
-                let proxy = Proxy::new(
-                    index,
-                    Arc::clone(&self.runtime),
-                    Arc::clone(&self.metrics),
-                );
-                let mut service = pingora_proxy::http_proxy_service_with_name(
-                    conf,
-                    proxy,
-                    &format!("frontend {}", fe.name),
-                );
-                for addr in &fe.bind {
-                    service.add_tcp(&addr.to_string());
+                let name = format!("frontend {}", fe.name);
+                if fe.mode == config::Mode::Tcp {
+                    let app =
+                        tcp::TcpProxy::new(index, Arc::clone(&self.runtime), tcp_stats.clone());
+                    let mut service = Service::new(name, app);
+                    self.listen(&mut service, index, false);
+                    return Box::new(service) as Box<dyn ServiceWithDependents>;
                 }
+                let proxy = Proxy::new(index, Arc::clone(&self.runtime), Arc::clone(&self.metrics));
+                let mut service = pingora_proxy::http_proxy_service_with_name(conf, proxy, &name);
+                self.listen(&mut service, index, true);
                 Box::new(service) as Box<dyn ServiceWithDependents>
             })
             .collect()
+    }
+
+    /// Adds the listeners of frontend `index` to `service`: TCP, or TLS
+    /// when the frontend has `tls` (`h2`: offer HTTP/2 by ALPN).
+    fn listen<A>(&self, service: &mut Service<A>, index: usize, h2: bool) {
+        let Some(fe) = self.config.frontends.get(index) else {
+            return;
+        };
+        for addr in &fe.bind {
+            let addr = addr.to_string();
+            if fe.tls.is_none() {
+                service.add_tcp(&addr);
+            } else if let Some(settings) = tls::listener_settings(&self.runtime, index, h2) {
+                service.add_tls_with_settings(&addr, None, settings);
+            }
+        }
     }
 
     /// The reloader for this instance (SIGHUP).

@@ -8,7 +8,7 @@
 use crate::balance::{Backend, BackendSpec};
 use crate::metrics::{Handles, Metrics};
 use crate::upstream::ServerSpec;
-use fairway_config::{Config, Frontend as FrontendConfig, HttpRule, UseBackend};
+use fairway_config::{Config, Frontend as FrontendConfig, HttpRule, Mode, TcpRule, UseBackend};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +31,18 @@ pub struct Frontend {
     pub name: String,
     /// Listening addresses (fixed for the life of the process).
     pub bind: Vec<SocketAddr>,
+    /// `http` or `tcp` (fixed for the life of the process, as listeners are).
+    pub mode: Mode,
+    /// The certificates of a TLS-terminating frontend; the listener picks
+    /// from the live runtime's, so a reload renews them.
+    pub tls: Option<Arc<crate::tls::Certs>>,
+    /// `tcp_request` rules in order (`mode: tcp`).
+    pub tcp_request: Vec<TcpRule>,
+    /// How long a `mode: tcp` frontend waits for a TLS ClientHello when its
+    /// rules read `req_ssl_sni`.
+    pub inspect_delay: Duration,
+    /// Whether its rules read `req_ssl_sni` (so the ClientHello is read).
+    pub uses_ssl_sni: bool,
     /// `timeout_client`.
     pub timeout_client: Duration,
     /// `timeout_http_request`.
@@ -163,11 +175,11 @@ impl Runtime {
         let names = |rt: &Runtime| {
             rt.frontends
                 .iter()
-                .map(|f| (f.name.clone(), f.bind.clone()))
+                .map(|f| (f.name.clone(), f.bind.clone(), f.mode, f.tls.is_some()))
                 .collect::<Vec<_>>()
         };
         if names(self) != names(next) {
-            return Err("frontends or their bind addresses changed; listeners cannot change on reload (restart, or upgrade with -u)".to_string());
+            return Err("frontends, their bind addresses, modes or TLS changed; listeners cannot change on reload (restart, or upgrade with -u)".to_string());
         }
         Ok(())
     }
@@ -185,6 +197,15 @@ impl Frontend {
         Frontend {
             name: f.name.clone(),
             bind: f.bind.clone(),
+            mode: f.mode,
+            tls: f
+                .tls
+                .as_ref()
+                .and_then(crate::tls::Certs::new)
+                .map(Arc::new),
+            tcp_request: f.tcp_request.clone(),
+            inspect_delay: f.inspect_delay,
+            uses_ssl_sni: f.uses_ssl_sni(),
             timeout_client: f.timeout_client,
             timeout_http_request: f.timeout_http_request,
             normalize_path: f.normalize_path,
@@ -216,16 +237,19 @@ pub(crate) fn build_backend(b: &fairway_config::Backend) -> Backend {
     let servers = b
         .servers
         .iter()
-        .map(|s| ServerSpec {
-            name: s.name.clone(),
-            addr: s.socket_addr,
-            weight: s.weight,
-            backup: s.backup,
-            maxconn: s.maxconn,
-            cookie: s.cookie.clone(),
-            timeout_connect: b.timeout_connect,
-            timeout_server: b.timeout_server,
+        .map(|s| {
+            let spec = ServerSpec {
+                name: s.name.clone(),
+                addr: s.socket_addr,
+                weight: s.weight,
+                backup: s.backup,
+                maxconn: s.maxconn,
+                cookie: s.cookie.clone(),
+                timeout_connect: b.timeout_connect,
+                timeout_server: b.timeout_server,
+            };
+            (spec, s.tls.clone())
         })
         .collect();
-    Backend::new(spec, servers)
+    Backend::with_tls(spec, servers)
 }

@@ -7,6 +7,7 @@
 //! reads is an atomic: it never takes a lock.
 
 use crate::balance::ewma::{now_ns, PeakEwma};
+use fairway_config::UpstreamTls;
 use pingora::upstreams::peer::HttpPeer;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -87,6 +88,7 @@ pub struct Server {
     ewma: PeakEwma,
     discovered: AtomicBool,
     slot_freed: Arc<Notify>,
+    tls: Option<crate::tls::Client>,
 }
 
 /// Per-server settings that come from the backend's algorithm.
@@ -123,11 +125,42 @@ impl Server {
         slot_freed: Arc<Notify>,
         options: &ServerOptions,
     ) -> Self {
-        let mut peer = HttpPeer::new(spec.addr, false, String::new());
+        Server::with_tls(spec, slot_freed, options, None)
+    }
+
+    /// As [`Server::with_options`], speaking TLS to the server when `tls`
+    /// is given (`tls: true`): HTTP requests, `mode: tcp` connections and
+    /// health checks alike, with its `sni`, `verify` and `ca`.
+    pub fn with_tls(
+        spec: ServerSpec,
+        slot_freed: Arc<Notify>,
+        options: &ServerOptions,
+        tls: Option<&UpstreamTls>,
+    ) -> Self {
+        let sni = tls.map_or_else(String::new, |t| t.sni.clone());
+        let mut peer = HttpPeer::new(spec.addr, tls.is_some(), sni);
+        if let Some(t) = tls {
+            peer.options.verify_cert = t.verify;
+            peer.options.verify_hostname = t.verify;
+            if let Some(ca) = &t.ca {
+                use pingora::utils::tls::{parse_x509, WrappedX509};
+                // The loader parsed every certificate with the same parser.
+                let certs: Vec<WrappedX509> = ca
+                    .certs
+                    .iter()
+                    .map(|c| WrappedX509::new(c.to_vec(), parse_x509))
+                    .collect();
+                peer.options.ca = Some(Arc::from(certs.into_boxed_slice()));
+                // Pooled connections are not shared with peers trusting other CAs.
+                peer.group_key = crate::balance::hash_bytes(ca.path.as_os_str().as_encoded_bytes());
+            }
+        }
         peer.options.connection_timeout = Some(spec.timeout_connect);
+        peer.options.total_connection_timeout = tls.map(|_| spec.timeout_connect.saturating_mul(2));
         peer.options.read_timeout = Some(spec.timeout_server);
         peer.options.write_timeout = Some(spec.timeout_server);
         peer.options.idle_timeout = Some(Duration::from_secs(60));
+        let spec_addr = spec.addr;
         Server {
             weight: AtomicU16::new(spec.weight),
             effective: AtomicU16::new(spec.weight),
@@ -144,6 +177,7 @@ impl Server {
             ewma: PeakEwma::new(options.ewma_default_rtt, options.ewma_decay, now_ns()),
             discovered: AtomicBool::new(false),
             slot_freed,
+            tls: tls.map(|t| crate::tls::Client::new(t, spec_addr)),
         }
     }
 
@@ -290,6 +324,11 @@ impl Server {
     /// The Pingora peer to connect to (a clone of the prepared template).
     pub fn peer(&self) -> HttpPeer {
         self.peer.clone()
+    }
+
+    /// The TLS client for this server, when it has `tls: true`.
+    pub fn tls(&self) -> Option<&crate::tls::Client> {
+        self.tls.as_ref()
     }
 
     pub(crate) fn record_failure(&self) {

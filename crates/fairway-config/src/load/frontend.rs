@@ -244,7 +244,7 @@ fn check_guard(cx: &mut Ctx<'_>, item: &Item<'_>, guard: Option<&Guard>, f: &Fro
         .acls
         .names()
         .filter_map(|n| f.acls.get(n))
-        .map(|a| std::sync::Arc::as_ptr(a))
+        .map(std::sync::Arc::as_ptr)
         .collect();
     for acl in guard.cond.acls() {
         if named.contains(&(acl as *const Acl)) {

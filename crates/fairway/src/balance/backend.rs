@@ -6,7 +6,7 @@ use super::{build, HashKey, Selector};
 use crate::upstream::ServerOptions;
 use crate::upstream::{AdminState, InFlight, Server, ServerSpec};
 use arc_swap::ArcSwap;
-use fairway_config::{Balance, Cookie, Ewma as EwmaConfig, HealthCheck, Latency};
+use fairway_config::{Balance, Cookie, Ewma as EwmaConfig, HealthCheck, Latency, UpstreamTls};
 use log::info;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -87,6 +87,12 @@ impl std::fmt::Debug for Backend {
 impl Backend {
     /// A backend over `servers` (config order).
     pub fn new(spec: BackendSpec, servers: Vec<ServerSpec>) -> Self {
+        Backend::with_tls(spec, servers.into_iter().map(|s| (s, None)).collect())
+    }
+
+    /// As [`Backend::new`], each server with its upstream TLS settings
+    /// (`None`: plain TCP).
+    pub fn with_tls(spec: BackendSpec, servers: Vec<(ServerSpec, Option<UpstreamTls>)>) -> Self {
         let slot_freed = Arc::new(Notify::new());
         let options = ServerOptions {
             rtt_window: spec.latency.window,
@@ -96,7 +102,14 @@ impl Backend {
         // `options` is also what `server_options` gives once built.
         let servers = servers
             .into_iter()
-            .map(|s| Arc::new(Server::with_options(s, Arc::clone(&slot_freed), &options)))
+            .map(|(s, tls)| {
+                Arc::new(Server::with_tls(
+                    s,
+                    Arc::clone(&slot_freed),
+                    &options,
+                    tls.as_ref(),
+                ))
+            })
             .collect();
         Self::with_servers(spec, servers, slot_freed)
     }

@@ -1,11 +1,15 @@
 //! One health check: a TCP connect, or an HTTP/1.1 request whose status
-//! line is read by hand (no HTTP client needed for three digits).
+//! line is read by hand (no HTTP client needed for three digits). For a
+//! server with `tls: true` the check speaks TLS too: a `tcp` check passes
+//! once the TLS handshake (certificate verification included) completes,
+//! an `http` check sends its request over TLS.
 
+use crate::tls::Client as TlsClient;
 use fairway_config::{CheckKind, HealthCheck};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The longest status line a check reads; a longer one is an invalid response.
@@ -24,6 +28,8 @@ pub enum Failure {
     Timeout(Duration),
     /// Connecting, sending or reading failed (refused, reset, unreachable...).
     Io(std::io::ErrorKind),
+    /// The TLS handshake failed (e.g. the certificate did not verify).
+    Tls(String),
     /// The server closed the connection without sending anything.
     Closed,
     /// The response is not an HTTP/1.x status line (garbage, truncated, too long).
@@ -42,6 +48,7 @@ impl fmt::Display for Failure {
         match self {
             Failure::Timeout(d) => write!(f, "timeout after {}", DisplayDuration(*d)),
             Failure::Io(kind) => write!(f, "{kind}"),
+            Failure::Tls(why) => write!(f, "TLS handshake failed: {why}"),
             Failure::Closed => f.write_str("connection closed"),
             Failure::Invalid => f.write_str("invalid response"),
             Failure::Status {
@@ -161,26 +168,69 @@ pub fn request_head(addr: SocketAddr, hc: &HealthCheck) -> String {
 /// the connect to the complete status line (`http`), or to the established
 /// connection (`tcp`).
 pub async fn check(addr: SocketAddr, hc: &HealthCheck) -> Result<Duration, Failure> {
+    check_with(addr, hc, None).await
+}
+
+/// As [`check`], over TLS when `tls` is given (a server with `tls: true`):
+/// the round-trip time then includes the handshake.
+pub async fn check_with(
+    addr: SocketAddr,
+    hc: &HealthCheck,
+    tls: Option<&TlsClient>,
+) -> Result<Duration, Failure> {
     let start = Instant::now();
-    match tokio::time::timeout(hc.timeout, probe(addr, hc)).await {
+    match tokio::time::timeout(hc.timeout, probe(addr, hc, tls)).await {
         Ok(Ok(())) => Ok(start.elapsed()),
         Ok(Err(failure)) => Err(failure),
         Err(_) => Err(Failure::Timeout(hc.timeout)),
     }
 }
 
-async fn probe(addr: SocketAddr, hc: &HealthCheck) -> Result<(), Failure> {
+async fn probe(addr: SocketAddr, hc: &HealthCheck, tls: Option<&TlsClient>) -> Result<(), Failure> {
     let io = |e: std::io::Error| Failure::Io(e.kind());
-    let mut stream = TcpStream::connect(addr).await.map_err(io)?;
-    if hc.kind == CheckKind::Tcp {
-        return Ok(());
-    }
+    let stream = TcpStream::connect(addr).await.map_err(io)?;
     // Best effort: the request is one small write either way.
     let _ = stream.set_nodelay(true);
+    match tls {
+        None if hc.kind == CheckKind::Tcp => Ok(()),
+        None => http(stream, addr, hc).await,
+        Some(tls) => {
+            let stream = tls.connect(stream).await.map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::Other => {
+                    Failure::Tls(e.to_string())
+                }
+                kind => Failure::Io(kind),
+            })?;
+            if hc.kind == CheckKind::Tcp {
+                return Ok(());
+            }
+            match &hc.host {
+                Some(_) => http(stream, addr, hc).await,
+                // Name-based servers expect their TLS name as the Host.
+                None => {
+                    let hc = HealthCheck {
+                        host: Some(tls.settings().sni.clone()),
+                        ..hc.clone()
+                    };
+                    http(stream, addr, &hc).await
+                }
+            }
+        }
+    }
+}
+
+/// Sends the check's request on `stream` and reads the status line.
+async fn http<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    addr: SocketAddr,
+    hc: &HealthCheck,
+) -> Result<(), Failure> {
+    let io = |e: std::io::Error| Failure::Io(e.kind());
     stream
         .write_all(request_head(addr, hc).as_bytes())
         .await
         .map_err(io)?;
+    stream.flush().await.map_err(io)?;
     let mut buf = [0u8; MAX_STATUS_LINE];
     let mut len = 0;
     loop {

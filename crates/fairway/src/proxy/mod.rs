@@ -377,7 +377,7 @@ impl ProxyHttp for Proxy {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         req: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
@@ -403,7 +403,8 @@ impl ProxyHttp for Proxy {
             };
             req.insert_header("x-forwarded-for", value)?;
         }
-        req.insert_header("x-forwarded-proto", "http")?;
+        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        req.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
         Ok(())
     }
 

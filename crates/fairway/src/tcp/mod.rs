@@ -1,0 +1,457 @@
+//! Layer 4: `mode: tcp` frontends, a proxy on Pingora's [`ServerApp`].
+//!
+//! Per connection ([`TcpProxy`]): take a runtime snapshot; for frontends
+//! whose rules read `req_ssl_sni`, read the client's TLS ClientHello (up to
+//! `inspect_delay`, without decrypting it: TLS passthrough, see
+//! [`passthrough`]) or, on a TLS-terminating listener, take the name from
+//! the handshake; run the `tcp_request` rules (first that applies accepts
+//! or rejects); choose the backend (`use_backend`, else `default_backend`);
+//! pick a server with the backend's balance algorithm (`source` hashes the
+//! client IP), waiting in the `maxconn` queue if need be; connect within
+//! `timeout_connect` (over TLS for servers with `tls: true`), retrying
+//! refused connections on another server; replay the bytes read so far;
+//! then relay both ways ([`relay`]) with half-close and the
+//! `timeout_client`/`timeout_server` idle timeouts.
+//!
+//! A connection holds its server's in-flight slot for its whole life, so
+//! `leastconn`, `maxconn` and the stats page's `active` count connections.
+//! One access-log line per connection (target `fairway::access`, like
+//! HAProxy's `tcplog`):
+//!
+//! ```text
+//! client=127.0.0.1:50312 frontend=db backend=pg server=p1 sni=db.example.org bytes_in=517 bytes_out=2048 t_queue_ms=0.004 t_connect_ms=0.210 t_total_ms=1523.002 retries=0 termination=--
+//! ```
+
+pub mod passthrough;
+pub mod relay;
+mod stats;
+
+pub use stats::{Ended, Stats};
+
+use crate::balance::{hash_bytes, Backend, HashKey, NoServer};
+use crate::runtime::{Frontend, Runtime};
+use crate::upstream::{InFlight, Server};
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use fairway_acl::{Request, TcpAction};
+use log::{debug, info};
+use passthrough::Hello;
+use pingora::apps::ServerApp;
+use pingora::protocols::Stream;
+use pingora::server::ShutdownWatch;
+use relay::{relay, End};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Pingora's [`ServerApp`] for one `mode: tcp` frontend of a fairway
+/// runtime. Host it in a `pingora::services::listening::Service` with the
+/// frontend's listeners; [`crate::Fairway::services`] does that.
+pub struct TcpProxy {
+    frontend: usize,
+    runtime: Arc<ArcSwap<Runtime>>,
+    stats: Option<Stats>,
+}
+
+impl TcpProxy {
+    /// The proxy for frontend number `frontend` (config order) of
+    /// `runtime`, counting connections into `stats` when given.
+    pub fn new(frontend: usize, runtime: Arc<ArcSwap<Runtime>>, stats: Option<Stats>) -> Self {
+        TcpProxy {
+            frontend,
+            runtime,
+            stats,
+        }
+    }
+}
+
+#[async_trait]
+impl ServerApp for TcpProxy {
+    async fn process_new(
+        self: &Arc<Self>,
+        client: Stream,
+        _shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let rt = self.runtime.load_full();
+        if let Some(fe) = rt.frontends().get(self.frontend) {
+            if let Some(stats) = &self.stats {
+                stats.opened(&fe.name);
+            }
+            let mut conn = Conn::new(client);
+            let outcome = conn.serve(&rt, fe).await;
+            conn.finish(&rt, fe, &outcome, self.stats.as_ref());
+        }
+        // A raw connection is never handed back for reuse.
+        None
+    }
+}
+
+/// The ACL engine's view of one connection: the client IP and the TLS
+/// server name.
+struct View<'a> {
+    src: Option<IpAddr>,
+    sni: Option<&'a str>,
+}
+
+impl Request for View<'_> {
+    fn method(&self) -> &str {
+        ""
+    }
+    fn path(&self) -> &str {
+        ""
+    }
+    fn query(&self) -> Option<&str> {
+        None
+    }
+    fn url(&self) -> &str {
+        ""
+    }
+    fn host(&self) -> Option<&str> {
+        None
+    }
+    fn header_values(&self, _name: &str, _f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        false
+    }
+    fn src(&self) -> Option<IpAddr> {
+        self.src
+    }
+    fn ssl_sni(&self) -> Option<&str> {
+        self.sni
+    }
+}
+
+/// A connection to a server: plain, or TLS for servers with `tls: true`.
+enum Upstream {
+    Plain(TcpStream),
+    Tls(Box<pingora::tls::ClientTlsStream<TcpStream>>),
+}
+
+/// How a connection ended, before its relay (the relay's own ends are
+/// [`End`]).
+enum Outcome {
+    /// A `tcp_request` rule rejected it.
+    Rejected,
+    /// No `use_backend` line matched and there is no `default_backend`.
+    NoBackend,
+    /// No server could take it.
+    NoServer(NoServer),
+    /// Every connection attempt failed.
+    ConnectFailed(std::io::Error),
+    /// Relayed until this end.
+    Relayed(relay::Outcome),
+}
+
+/// One client connection and what became of it (for the log and metrics).
+struct Conn {
+    client: Stream,
+    start: Instant,
+    peer: Option<SocketAddr>,
+    sni: Option<String>,
+    /// Bytes read from the client before choosing a server (the ClientHello).
+    early: Vec<u8>,
+    backend: Option<usize>,
+    server: Option<Arc<Server>>,
+    retries: u32,
+    queue: Option<Duration>,
+    connect: Option<Duration>,
+}
+
+impl Conn {
+    fn new(client: Stream) -> Conn {
+        let peer = client
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied());
+        Conn {
+            client,
+            start: Instant::now(),
+            peer,
+            sni: None,
+            early: Vec::new(),
+            backend: None,
+            server: None,
+            retries: 0,
+            queue: None,
+            connect: None,
+        }
+    }
+
+    async fn serve(&mut self, rt: &Runtime, fe: &Frontend) -> Outcome {
+        if fe.uses_ssl_sni {
+            self.sni = match self.client.get_ssl() {
+                // A TLS-terminating listener already has the name.
+                Some(tls) => tls.server_name().map(str::to_ascii_lowercase),
+                None if fe.tls.is_some() => None,
+                None => self.read_hello(fe.inspect_delay).await,
+            };
+        }
+        let view = View {
+            src: self.peer.map(|p| p.ip()),
+            sni: self.sni.as_deref(),
+        };
+        for rule in &fe.tcp_request {
+            if rule.applies(&view) {
+                if rule.action == TcpAction::Reject {
+                    return Outcome::Rejected;
+                }
+                break;
+            }
+        }
+        self.backend = fe
+            .use_backend
+            .iter()
+            .find(|(rule, _)| rule.applies(&view))
+            .map(|(_, index)| *index)
+            .or(fe.default_backend);
+        let Some(backend) = self.backend.and_then(|b| rt.backends().get(b)) else {
+            return Outcome::NoBackend;
+        };
+        let (server, _inflight, upstream) = match self.connect(backend).await {
+            Ok(got) => got,
+            Err(outcome) => return outcome,
+        };
+        let timeout_server = server.spec().timeout_server;
+        let outcome = match upstream {
+            Upstream::Plain(mut s) => self.pipe(&mut s, fe.timeout_client, timeout_server).await,
+            Upstream::Tls(mut s) => self.pipe(&mut *s, fe.timeout_client, timeout_server).await,
+        };
+        Outcome::Relayed(outcome)
+    }
+
+    /// Reads until the ClientHello is complete (or is not one), the client
+    /// stops sending, or `delay` passes; returns its server name. What was
+    /// read is kept in `early` and replayed to the server.
+    async fn read_hello(&mut self, delay: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + delay;
+        let limit = passthrough::MAX_HELLO + 1024;
+        let mut chunk = [0u8; 4096];
+        loop {
+            match passthrough::parse(&self.early) {
+                Hello::Incomplete if self.early.len() < limit => {}
+                Hello::Sni(name) => return Some(name),
+                _ => return None,
+            }
+            let room = (limit - self.early.len()).min(chunk.len());
+            let read = tokio::time::timeout_at(deadline, self.client.read(&mut chunk[..room]));
+            match read.await {
+                Ok(Ok(n)) if n > 0 => self.early.extend_from_slice(&chunk[..n]),
+                // EOF, an error or the inspect delay: no (complete) name.
+                _ => return None,
+            }
+        }
+    }
+
+    /// Picks a server and connects to it, retrying failed connections
+    /// (`retries`, on another server with `redispatch`).
+    async fn connect(
+        &mut self,
+        backend: &Arc<Backend>,
+    ) -> Result<(Arc<Server>, InFlight, Upstream), Outcome> {
+        let key = match backend.hash_key() {
+            HashKey::Source => self.peer.map(|p| source_key(p.ip())),
+            _ => None,
+        };
+        let mut tried: Vec<usize> = Vec::new();
+        let mut last: Option<usize> = None;
+        loop {
+            let looking = Instant::now();
+            let pinned = last
+                .filter(|_| !backend.redispatch())
+                .and_then(|i| Some((i, backend.servers().get(i)?.try_begin()?)));
+            let got = match pinned {
+                Some(got) => Ok(got),
+                None => {
+                    let mut got = backend.acquire(key, &|i| tried.contains(&i)).await;
+                    if matches!(got, Err(NoServer::Unavailable)) && !tried.is_empty() {
+                        // Every server was tried: a retry may go to any of them.
+                        got = backend.acquire(key, &|_| false).await;
+                    }
+                    got
+                }
+            };
+            *self.queue.get_or_insert(Duration::ZERO) += looking.elapsed();
+            let (index, inflight) = got.map_err(Outcome::NoServer)?;
+            let server = Arc::clone(inflight.server());
+            self.server = Some(Arc::clone(&server));
+            let attempt = Instant::now();
+            match open(&server).await {
+                Ok(upstream) => {
+                    self.connect = Some(attempt.elapsed());
+                    return Ok((server, inflight, upstream));
+                }
+                Err(e) => {
+                    server.record_failure();
+                    debug!(
+                        "connect failed backend={} server={} error={e}",
+                        backend.name(),
+                        server.name()
+                    );
+                    drop(inflight);
+                    if self.retries >= backend.retries() {
+                        return Err(Outcome::ConnectFailed(e));
+                    }
+                    self.retries += 1;
+                    tried.push(index);
+                    last = Some(index);
+                }
+            }
+        }
+    }
+
+    /// Replays the early bytes to the server, then relays.
+    async fn pipe<S>(
+        &mut self,
+        server: &mut S,
+        timeout_client: Duration,
+        timeout_server: Duration,
+    ) -> relay::Outcome
+    where
+        S: AsyncRead + AsyncWrite + Unpin + ?Sized,
+    {
+        let early = std::mem::take(&mut self.early);
+        if !early.is_empty() {
+            let sent = tokio::time::timeout(timeout_server, async {
+                server.write_all(&early).await?;
+                server.flush().await
+            })
+            .await;
+            let end = match sent {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(End::ServerError(e)),
+                Err(_) => Some(End::ServerIdle),
+            };
+            if let Some(end) = end {
+                return relay::Outcome {
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    end,
+                };
+            }
+        }
+        let mut outcome = relay(&mut self.client, server, timeout_client, timeout_server).await;
+        outcome.bytes_in += early.len() as u64;
+        outcome
+    }
+
+    /// The access-log line and the metrics of a finished connection.
+    fn finish(&self, rt: &Runtime, fe: &Frontend, outcome: &Outcome, stats: Option<&Stats>) {
+        let termination = termination(outcome);
+        let backend = self.backend.and_then(|b| rt.backends().get(b));
+        let backend_name = backend.map_or("", |b| b.name());
+        let server_name = match outcome {
+            Outcome::Relayed(_) | Outcome::ConnectFailed(_) => {
+                self.server.as_ref().map_or("", |s| s.name())
+            }
+            _ => "",
+        };
+        let (bytes_in, bytes_out) = match outcome {
+            Outcome::Relayed(r) => (r.bytes_in, r.bytes_out),
+            _ => (0, 0),
+        };
+        let duration = self.start.elapsed();
+        if let Some(stats) = stats {
+            stats.ended(&Ended {
+                frontend: &fe.name,
+                backend: backend_name,
+                server: server_name,
+                termination,
+                bytes_in,
+                bytes_out,
+                duration,
+            });
+        }
+        if !rt.access_log() || !log::log_enabled!(target: "fairway::access", log::Level::Info) {
+            return;
+        }
+        let dash = |s: &str| {
+            if s.is_empty() {
+                "-".to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        let ms = |d: Option<Duration>| {
+            d.map_or_else(
+                || "-1".to_string(),
+                |d| format!("{:.3}", d.as_secs_f64() * 1000.0),
+            )
+        };
+        let detail = match outcome {
+            Outcome::ConnectFailed(e) => format!(" error=\"{e}\""),
+            Outcome::Relayed(r) => match &r.end {
+                End::ClientError(e) | End::ServerError(e) => format!(" error=\"{e}\""),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        };
+        info!(
+            target: "fairway::access",
+            "client={} frontend={} backend={} server={} sni={} bytes_in={bytes_in} bytes_out={bytes_out} t_queue_ms={} t_connect_ms={} t_total_ms={} retries={} termination={termination}{detail}",
+            self.peer.map_or_else(|| "-".to_string(), |p| p.to_string()),
+            fe.name,
+            dash(backend_name),
+            dash(server_name),
+            self.sni.as_deref().unwrap_or("-"),
+            ms(self.queue),
+            ms(self.connect),
+            ms(Some(duration)),
+            self.retries,
+        );
+    }
+}
+
+/// Connects to `server` within its `timeout_connect` (TCP connect and TLS
+/// handshake each), speaking TLS when it has `tls: true`.
+async fn open(server: &Server) -> std::io::Result<Upstream> {
+    let limit = server.spec().timeout_connect;
+    let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout");
+    let tcp = tokio::time::timeout(limit, TcpStream::connect(server.addr()))
+        .await
+        .map_err(|_| timed_out())??;
+    let _ = tcp.set_nodelay(true);
+    match server.tls() {
+        None => Ok(Upstream::Plain(tcp)),
+        Some(tls) => {
+            let stream = tokio::time::timeout(limit, tls.connect(tcp))
+                .await
+                .map_err(|_| timed_out())??;
+            Ok(Upstream::Tls(Box::new(stream)))
+        }
+    }
+}
+
+/// The `balance: source` key of a client IP: the same hash as the HTTP
+/// path's, so a client sticks to one server in both modes.
+fn source_key(ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v4) => hash_bytes(&v4.octets()),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => hash_bytes(&v4.octets()),
+            None => hash_bytes(&v6.octets()),
+        },
+    }
+}
+
+/// The two-letter termination state (HAProxy's, as in the HTTP access
+/// log): who ended the connection and in which phase. `--` normal end;
+/// `PR` rejected by a rule; `RR` no backend; `RC` no server available
+/// (`RQ` queue full or timed out); `SC` connecting failed; `cD`/`sD` the
+/// client/server side idle timeout while relaying; `CD`/`SD` a client or
+/// server error while relaying.
+fn termination(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Rejected => "PR",
+        Outcome::NoBackend => "RR",
+        Outcome::NoServer(NoServer::Unavailable) => "RC",
+        Outcome::NoServer(_) => "RQ",
+        Outcome::ConnectFailed(_) => "SC",
+        Outcome::Relayed(r) => match r.end {
+            End::Closed => "--",
+            End::ClientIdle => "cD",
+            End::ServerIdle => "sD",
+            End::ClientError(_) => "CD",
+            End::ServerError(_) => "SD",
+        },
+    }
+}
