@@ -645,3 +645,51 @@ fn bad_certificate_files_are_config_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn a_reload_serves_renewed_certificates_to_new_connections() {
+    let dir = temp_dir("tls-reload");
+    let (old_ca, new_ca) = (TestCa::new(&dir, "old"), TestCa::new(&dir, "new"));
+    let (cert, key) = old_ca.leaf("site", &["site.test"]);
+    let up = Upstream::start("plain");
+    let f = Fairway::start(
+        &format!(
+            "
+frontends:
+  web:
+    bind: 127.0.0.1:{{PORT}}
+    tls: {{ cert: {}, key: {} }}
+    default_backend: app
+backends:
+  app:
+    servers: {{ s: {{ addr: {{UP0}} }} }}
+",
+            path(&cert),
+            path(&key)
+        ),
+        &[&up],
+    );
+    let port = f.addr.port();
+    let resolve = format!("site.test:{port}:127.0.0.1");
+    let url = format!("https://site.test:{port}/");
+    let trusts = |ca: &TestCa| curl(&["--cacert", path(&ca.cert()), "--resolve", &resolve, &url]).0;
+    assert!(trusts(&old_ca) && !trusts(&new_ca));
+
+    // Renew: the same files now hold a certificate of another CA.
+    let (renewed, renewed_key) = new_ca.leaf("renewed", &["site.test"]);
+    std::fs::copy(&renewed, &cert).unwrap();
+    std::fs::copy(&renewed_key, &key).unwrap();
+    f.signal("HUP");
+    wait_until(&f, Duration::from_secs(10), "the reload", || {
+        f.log().contains("reload ok")
+    });
+    assert!(trusts(&new_ca) && !trusts(&old_ca));
+
+    // A broken file is a rejected reload: the running certificate stays.
+    std::fs::write(&key, "garbage\n").unwrap();
+    f.signal("HUP");
+    wait_until(&f, Duration::from_secs(10), "the rejected reload", || {
+        f.log().contains("no PEM private key")
+    });
+    assert!(trusts(&new_ca));
+}
