@@ -53,16 +53,24 @@ pub struct TcpProxy {
     frontend: usize,
     runtime: Arc<ArcSwap<Runtime>>,
     stats: Option<Stats>,
+    /// This frontend's open-connections gauge (frontends never change
+    /// names while the process runs).
+    active: Option<prometheus::IntGauge>,
 }
 
 impl TcpProxy {
     /// The proxy for frontend number `frontend` (config order) of
     /// `runtime`, counting connections into `stats` when given.
     pub fn new(frontend: usize, runtime: Arc<ArcSwap<Runtime>>, stats: Option<Stats>) -> Self {
+        let active = stats.as_ref().and_then(|s| {
+            let rt = runtime.load();
+            rt.frontends().get(frontend).map(|f| s.active(&f.name))
+        });
         TcpProxy {
             frontend,
             runtime,
             stats,
+            active,
         }
     }
 }
@@ -76,12 +84,15 @@ impl ServerApp for TcpProxy {
     ) -> Option<Stream> {
         let rt = self.runtime.load_full();
         if let Some(fe) = rt.frontends().get(self.frontend) {
-            if let Some(stats) = &self.stats {
-                stats.opened(&fe.name);
+            if let Some(active) = &self.active {
+                active.inc();
             }
             let mut conn = Conn::new(client);
             let outcome = conn.serve(&rt, fe).await;
             conn.finish(&rt, fe, &outcome, self.stats.as_ref());
+            if let Some(active) = &self.active {
+                active.dec();
+            }
         }
         // A raw connection is never handed back for reuse.
         None

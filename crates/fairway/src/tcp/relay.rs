@@ -19,8 +19,13 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{sleep_until, Instant};
 
-/// Bytes buffered per direction.
-pub const BUFFER: usize = 32 * 1024;
+/// The most bytes buffered per direction.
+pub const BUFFER: usize = 64 * 1024;
+
+/// The buffer a direction starts with; it grows (up to [`BUFFER`]) when a
+/// read fills it, so short exchanges stay cheap and bulk transfers get
+/// large reads and writes.
+const FIRST_BUFFER: usize = 4 * 1024;
 
 /// Why a relay ended.
 #[derive(Debug)]
@@ -56,13 +61,14 @@ enum Fault {
 
 /// One direction: a buffer between a reader and a writer.
 struct Half {
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
     pos: usize,
     cap: usize,
     eof: bool,
     need_flush: bool,
     done: bool,
     bytes: u64,
+    grow: bool,
 }
 
 /// Progress made by one poll of a direction.
@@ -75,13 +81,14 @@ struct Activity {
 impl Half {
     fn new() -> Half {
         Half {
-            buf: vec![0; BUFFER].into_boxed_slice(),
+            buf: vec![0; FIRST_BUFFER],
             pos: 0,
             cap: 0,
             eof: false,
             need_flush: false,
             done: false,
             bytes: 0,
+            grow: false,
         }
     }
 
@@ -100,6 +107,11 @@ impl Half {
     {
         loop {
             if self.pos == self.cap && !self.eof {
+                if self.grow {
+                    self.grow = false;
+                    let len = (self.buf.len() * 4).min(BUFFER);
+                    self.buf.resize(len, 0);
+                }
                 let mut rb = ReadBuf::new(&mut self.buf);
                 match r.as_mut().poll_read(cx, &mut rb) {
                     Poll::Pending => {
@@ -119,6 +131,11 @@ impl Half {
                             self.pos = 0;
                             self.cap = n;
                             self.bytes += n as u64;
+                            if n == self.buf.len() && n < BUFFER {
+                                // Full read: a bulk transfer. Grow once this
+                                // chunk is written (the buffer is empty then).
+                                self.grow = true;
+                            }
                         }
                     }
                 }

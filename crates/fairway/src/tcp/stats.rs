@@ -107,14 +107,14 @@ impl Stats {
         stats
     }
 
-    /// A connection of `frontend` opened.
-    pub fn opened(&self, frontend: &str) {
-        self.active.with_label_values(&[frontend]).inc();
+    /// The open-connections gauge of `frontend` (resolve it once, then
+    /// `inc`/`dec` it per connection).
+    pub fn active(&self, frontend: &str) -> prometheus::IntGauge {
+        self.active.with_label_values(&[frontend])
     }
 
-    /// A connection ended.
+    /// A connection ended (the caller decrements its `active` gauge).
     pub fn ended(&self, e: &Ended<'_>) {
-        self.active.with_label_values(&[e.frontend]).dec();
         self.connections
             .with_label_values(&[e.frontend, e.backend, e.server, e.termination])
             .inc();
@@ -142,7 +142,7 @@ mod tests {
     fn families_register_and_count() {
         let registry = Registry::new();
         let stats = Stats::new(&registry);
-        stats.opened("db");
+        stats.active("db").inc();
         stats.ended(&Ended {
             frontend: "db",
             backend: "pg",
