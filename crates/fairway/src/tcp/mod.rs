@@ -10,7 +10,7 @@
 //! client IP), waiting in the `maxconn` queue if need be; connect within
 //! `timeout_connect` (over TLS for servers with `tls: true`), retrying
 //! refused connections on another server; replay the bytes read so far;
-//! then relay both ways ([`relay`]) with half-close and the
+//! then relay both ways ([`relay()`](relay::relay)) with half-close and the
 //! `timeout_client`/`timeout_server` idle timeouts.
 //!
 //! A connection holds its server's in-flight slot for its whole life, so
