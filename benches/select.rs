@@ -6,6 +6,11 @@
 //! Hash algorithms cycle through 256 precomputed keys (hashing the request
 //! field is the proxy's cost, not the selector's).
 //!
+//! Group `select_busy`: the in-flight-aware algorithms (`leastconn`,
+//! `random`, `ewma`) over servers that each hold 1 to 8 requests, so that no
+//! server is idle (`leastconn` stops early at an idle server of the highest
+//! weight; this group measures its full pass).
+//!
 //! Group `try_acquire`: `Backend::try_acquire` — the selector load, the
 //! backup-group and eligibility checks per server looked at, and the
 //! in-flight guard (taken and dropped inside the iteration).
@@ -16,6 +21,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use fairway::balance::{build, Acquire};
 use fairway_benches::{algorithms, backend, mixed_weights, request_key, servers};
+use fairway_config::Balance;
 use std::hint::black_box;
 
 /// Backend sizes.
@@ -48,6 +54,34 @@ fn select(c: &mut Criterion) {
     g.finish();
 }
 
+fn select_busy(c: &mut Criterion) {
+    let mut g = c.benchmark_group("select_busy");
+    for balance in algorithms() {
+        if !matches!(
+            balance,
+            Balance::LeastConn | Balance::Random | Balance::Ewma
+        ) {
+            continue;
+        }
+        for n in SIZES {
+            let weights = mixed_weights(n);
+            let servers = servers(&weights);
+            // Held for the whole benchmark: 1..=8 requests per server.
+            let _held: Vec<_> = servers
+                .iter()
+                .enumerate()
+                .flat_map(|(i, s)| (0..=(i * 7) % 8).map(|_| s.try_begin().unwrap()))
+                .collect();
+            let weights: Vec<u32> = weights.iter().copied().map(u32::from).collect();
+            let selector = build(&balance, &weights);
+            g.bench_with_input(BenchmarkId::new(balance.name(), n), &n, |b, _| {
+                b.iter(|| selector.select(black_box(&servers), None, &|_| true))
+            });
+        }
+    }
+    g.finish();
+}
+
 fn try_acquire(c: &mut Criterion) {
     let mut g = c.benchmark_group("try_acquire");
     for balance in algorithms() {
@@ -70,5 +104,5 @@ fn try_acquire(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, select, try_acquire);
+criterion_group!(benches, select, select_busy, try_acquire);
 criterion_main!(benches);

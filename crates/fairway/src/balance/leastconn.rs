@@ -11,24 +11,32 @@ use std::sync::Arc;
 /// The scan reads only the in-flight counters of the servers with a weight
 /// (kept in a compact list at build time) and asks `eligible` about the
 /// winner only; a full eligibility scan runs just when the winner is not
-/// eligible (a transient state between a change and the rebuild).
+/// eligible (a transient state between a change and the rebuild). It stops
+/// early at an idle server of the highest weight: nothing can score lower,
+/// and it is the first such server in round-robin order, so the pick is the
+/// same as a full scan's. A lightly loaded backend is thus picked from in a
+/// few steps; a busy one costs one pass over its counters.
 #[derive(Debug)]
 pub struct LeastConn {
     /// (server index, weight) of the servers with a weight above 0.
     candidates: Box<[(u32, u32)]>,
+    /// The highest candidate weight: an idle server with it scores lowest.
+    max_weight: u32,
     cursor: AtomicUsize,
 }
 
 impl LeastConn {
     /// Least-connections over servers with effective `weights`.
     pub fn new(weights: &[u32]) -> Self {
+        let candidates: Box<[(u32, u32)]> = weights
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| **w > 0)
+            .map(|(i, w)| (i as u32, *w))
+            .collect();
         LeastConn {
-            candidates: weights
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| **w > 0)
-                .map(|(i, w)| (i as u32, *w))
-                .collect(),
+            max_weight: candidates.iter().map(|c| c.1).max().unwrap_or(0),
+            candidates,
             cursor: AtomicUsize::new(0),
         }
     }
@@ -40,18 +48,23 @@ impl LeastConn {
         start: usize,
         ok: &dyn Fn(usize) -> bool,
     ) -> Option<usize> {
-        let n = self.candidates.len();
-        let (tail, head) = self.candidates.split_at(start % n);
+        let (tail, head) = self.candidates.split_at(start % self.candidates.len());
         let mut best: Option<(usize, u64, u64)> = None; // (index, load, weight)
-        for &(i, w) in head.iter().chain(tail) {
-            let i = i as usize;
-            let Some(server) = servers.get(i) else {
-                continue;
-            };
-            let (load, w) = (server.active() as u64 + 1, u64::from(w));
-            // load/w < best_load/best_w  <=>  load * best_w < best_load * w
-            if best.is_none_or(|(_, bl, bw)| load * bw < bl * w) && ok(i) {
-                best = Some((i, load, w));
+        for part in [head, tail] {
+            for &(i, w) in part {
+                let i = i as usize;
+                let Some(server) = servers.get(i) else {
+                    continue;
+                };
+                let active = server.active();
+                let (load, w64) = (active as u64 + 1, u64::from(w));
+                // load/w < best_load/best_w  <=>  load * best_w < best_load * w
+                if best.is_none_or(|(_, bl, bw)| load * bw < bl * w64) && ok(i) {
+                    if active == 0 && w == self.max_weight {
+                        return Some(i);
+                    }
+                    best = Some((i, load, w64));
+                }
             }
         }
         best.map(|(i, _, _)| i)
@@ -111,5 +124,46 @@ mod tests {
             assert_eq!(sel.select(&s, None, &|i| i != 1), Some(2));
         }
         assert_eq!(sel.select(&s, None, &|i| i == 0), None);
+    }
+
+    #[test]
+    fn early_stop_picks_what_a_full_scan_picks() {
+        // Reference: the lowest (in-flight + 1) / weight, first in scan order.
+        fn reference(s: &[Arc<Server>], w: &[u32], start: usize) -> usize {
+            let n = s.len();
+            (0..n)
+                .map(|k| (start + k) % n)
+                .filter(|&i| w[i] > 0)
+                .min_by(|&a, &b| {
+                    let (la, lb) = (s[a].active() as u64 + 1, s[b].active() as u64 + 1);
+                    (la * u64::from(w[b])).cmp(&(lb * u64::from(w[a])))
+                })
+                .unwrap()
+        }
+        let mut seed = 0x9e37_79b9_u32;
+        let mut next = move |m: u32| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 16) % m
+        };
+        for round in 0..200 {
+            let ws: Vec<u16> = (0..7).map(|_| next(4) as u16).collect();
+            if ws.iter().all(|w| *w == 0) {
+                continue;
+            }
+            let s = servers(&ws);
+            let _held: Vec<_> = s
+                .iter()
+                .flat_map(|srv| (0..next(3)).map(|_| srv.try_begin().unwrap()))
+                .collect();
+            let w = weights(&s);
+            let sel = LeastConn::new(&w);
+            // The cursor starts at 0 and the candidates skip weight 0.
+            let nonzero: Vec<usize> = (0..w.len()).filter(|&i| w[i] > 0).collect();
+            for pick in 0..nonzero.len() {
+                let got = sel.select(&s, None, &|_| true).unwrap();
+                let want = reference(&s, &w, nonzero[pick]);
+                assert_eq!(got, want, "round {round} pick {pick} weights {ws:?}");
+            }
+        }
     }
 }
