@@ -3,7 +3,7 @@
 use crate::matcher::Matcher;
 use crate::sample::{any_element, host_only, url_param};
 use crate::token::{is_http_token, is_name, tokenize, Word};
-use crate::{AclError, Request};
+use crate::{AclError, CustomFetch, Fetches, Request};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -32,13 +32,20 @@ pub enum Fetch {
     /// taken from the handshake of a TLS-terminating one; compared
     /// case-insensitively.
     ReqSslSni,
+    /// A fetch registered in [`Fetches`] with [`Fetches::add`] (a
+    /// [`SampleFetch`](crate::SampleFetch)), with the name and argument the
+    /// ACL line wrote.
+    Custom(CustomFetch),
 }
 
 impl Fetch {
     /// Whether the fetch reads an HTTP request, so that only `mode: http`
     /// frontends can use it (`src` and `req_ssl_sni` work at layer 4).
     pub fn is_http(&self) -> bool {
-        !matches!(self, Fetch::Src | Fetch::ReqSslSni)
+        match self {
+            Fetch::Custom(c) => c.is_http(),
+            _ => !matches!(self, Fetch::Src | Fetch::ReqSslSni),
+        }
     }
 }
 
@@ -116,8 +123,15 @@ pub struct Acl {
 }
 
 impl Acl {
-    /// Parses and compiles one ACL line such as `path_beg -i /api/ /v1/`.
+    /// Parses and compiles one ACL line such as `path_beg -i /api/ /v1/`
+    /// with the built-in fetches.
     pub fn parse(line: &str) -> Result<Acl, AclError> {
+        Acl::parse_with(line, &Fetches::shared_builtin())
+    }
+
+    /// As [`Acl::parse`], with the fetches of `fetches` (built-in and
+    /// registered ones).
+    pub fn parse_with(line: &str, fetches: &Fetches) -> Result<Acl, AclError> {
         let words = tokenize(line)?;
         if words.is_empty() {
             return Err(AclError::new(
@@ -125,19 +139,19 @@ impl Acl {
                 "empty ACL: expected `FETCH [FLAGS] VALUE...`",
             ));
         }
-        Acl::from_words(&words)
+        Acl::from_words(&words, fetches)
     }
 
     /// Compiles an ACL from its words (at least one), whose offsets are kept
     /// in errors; used for anonymous `{ ... }` ACLs of conditions too.
-    pub(crate) fn from_words(words: &[Word]) -> Result<Acl, AclError> {
+    pub(crate) fn from_words(words: &[Word], fetches: &Fetches) -> Result<Acl, AclError> {
         let Some((fetch_word, rest)) = words.split_first() else {
             return Err(AclError::new(
                 0,
                 "empty ACL: expected `FETCH [FLAGS] VALUE...`",
             ));
         };
-        let (fetch, default_kind) = parse_fetch(fetch_word)?;
+        let (fetch, default_kind) = fetches.compile(fetch_word)?;
 
         // Flags.
         let mut icase = false;
@@ -241,6 +255,7 @@ impl Acl {
                 .is_some_and(|h| m.matches_str(host_only(h).as_bytes())),
             Fetch::Src => req.src().is_some_and(|ip| m.matches_ip(ip)),
             Fetch::ReqSslSni => req.ssl_sni().is_some_and(|n| m.matches_str(n.as_bytes())),
+            Fetch::Custom(c) => c.sample(req, &mut |v| m.matches_str(v)),
         }
     }
 
@@ -261,9 +276,14 @@ impl Acl {
     }
 }
 
-/// Parses a fetch keyword such as `hdr_beg(Host)` into the fetch and its
-/// default match.
-fn parse_fetch(w: &Word) -> Result<(Fetch, MatchKind), AclError> {
+/// The built-in fetch keywords [`Fetches::builtin`] registers, in the
+/// order errors list them; `(X)` marks a required argument.
+pub(crate) const BUILTIN_FETCHES: &str = KNOWN_FETCHES;
+
+/// Parses a built-in fetch keyword such as `hdr_beg(Host)` into the fetch
+/// and its default match (the factory of the built-in fetches of
+/// [`Fetches::builtin`]).
+pub(crate) fn parse_builtin(w: &Word) -> Result<(Fetch, MatchKind), AclError> {
     let unbalanced = || AclError::new(w.offset, format!("unbalanced parentheses in `{}`", w.text));
     let (name, arg) = match w.text.split_once('(') {
         Some((name, rest)) => match rest.strip_suffix(')') {
@@ -352,17 +372,49 @@ fn required_arg<'a>(
     }
 }
 
-/// The named ACLs of one frontend, in definition order.
-#[derive(Debug, Clone, Default)]
+/// The named ACLs of one frontend, in definition order, and the fetches
+/// its lines (and the anonymous ACLs of rules parsed against it) may use.
+#[derive(Debug, Clone)]
 pub struct AclSet {
     acls: Vec<(String, Arc<Acl>)>,
     index: HashMap<String, usize>,
+    fetches: Arc<Fetches>,
+}
+
+impl Default for AclSet {
+    fn default() -> Self {
+        AclSet::with_fetches(Fetches::shared_builtin())
+    }
 }
 
 impl AclSet {
-    /// An empty set.
+    /// An empty set using the built-in fetches.
     pub fn new() -> Self {
         AclSet::default()
+    }
+
+    /// An empty set using `fetches`.
+    pub fn with_fetches(fetches: Arc<Fetches>) -> Self {
+        AclSet {
+            acls: Vec::new(),
+            index: HashMap::new(),
+            fetches,
+        }
+    }
+
+    /// The fetches of this set.
+    pub fn fetches(&self) -> &Fetches {
+        &self.fetches
+    }
+
+    /// The shared handle of [`AclSet::fetches`].
+    pub fn fetches_arc(&self) -> &Arc<Fetches> {
+        &self.fetches
+    }
+
+    /// Parses `line` with this set's fetches (see [`Acl::parse_with`]).
+    pub fn parse(&self, line: &str) -> Result<Acl, AclError> {
+        Acl::parse_with(line, &self.fetches)
     }
 
     /// Adds a named ACL. Errors when the name is not `[A-Za-z0-9_.-]+` or is

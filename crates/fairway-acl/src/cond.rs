@@ -97,7 +97,7 @@ impl Condition {
                         "`{` cannot be nested inside an anonymous ACL",
                     ));
                 }
-                Arc::new(Acl::from_words(inner)?)
+                Arc::new(Acl::from_words(inner, acls.fetches())?)
             } else if w.quoted {
                 lookup(acls, text, offset)?
             } else {

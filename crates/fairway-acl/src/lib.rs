@@ -16,6 +16,9 @@
 //! * [`TcpRule`] / [`TcpAction`]: `tcp_request` lines of `mode: tcp`
 //!   frontends such as `reject unless { src 10.0.0.0/8 }`.
 //! * [`normalize_path`]: the security default of SPEC §3.
+//! * [`Fetches`]: the registry of fetch names, built-in and user-written
+//!   ([`SampleFetch`]); an [`AclSet`] made with [`AclSet::with_fetches`]
+//!   compiles its lines, and its rules' anonymous ACLs, against it.
 //!
 //! ```
 //! use fairway_acl::{Acl, AclSet, Condition, Request};
@@ -39,6 +42,7 @@
 mod acl;
 mod cond;
 mod error;
+mod fetches;
 mod matcher;
 mod normalize;
 mod request;
@@ -51,6 +55,7 @@ mod token;
 pub use acl::{Acl, AclSet, Fetch, MatchKind};
 pub use cond::{Condition, Guard};
 pub use error::AclError;
+pub use fetches::{Arg, CustomFetch, FetchFactory, Fetches, SampleFetch};
 pub use normalize::normalize_path;
 pub use request::Request;
 pub use rule::{HttpAction, HttpRule, TcpAction, TcpRule, UseBackend};
