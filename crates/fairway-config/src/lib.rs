@@ -30,6 +30,7 @@
 mod error;
 pub mod haproxy;
 mod load;
+mod options;
 mod tls;
 
 use std::net::SocketAddr;
@@ -37,7 +38,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, Diagnostic};
-pub use fairway_acl::{AclSet, HttpAction, HttpRule, TcpAction, TcpRule, UseBackend};
+pub use fairway_acl::{AclSet, Fetches, HttpAction, HttpRule, TcpAction, TcpRule, UseBackend};
+pub use options::{Algorithms, LoadOptions};
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 /// A complete, validated configuration.
@@ -58,7 +60,7 @@ pub struct Config {
 impl Config {
     /// Reads and validates a config file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
-        load::from_file(path.as_ref(), &|k| std::env::var(k).ok())
+        Config::from_file_with(path, &LoadOptions::default())
     }
 
     /// As [`Config::from_file`], with `${VAR}` looked up through `env`
@@ -67,13 +69,22 @@ impl Config {
         path: impl AsRef<Path>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        load::from_file(path.as_ref(), env)
+        load::from_file(path.as_ref(), env, &LoadOptions::default())
+    }
+
+    /// As [`Config::from_file`], with the fetches, balance algorithms and
+    /// environment of `options`.
+    pub fn from_file_with(
+        path: impl AsRef<Path>,
+        options: &LoadOptions,
+    ) -> Result<Config, ConfigError> {
+        load::from_file(path.as_ref(), &|k| options.var(k), options)
     }
 
     /// Validates YAML text; `source_name` is used in error messages.
     /// `${VAR}` is taken from the process environment.
     pub fn from_yaml_str(text: &str, source_name: &str) -> Result<Config, ConfigError> {
-        load::from_str(text, source_name, &|k| std::env::var(k).ok())
+        Config::from_yaml_str_with(text, source_name, &LoadOptions::default())
     }
 
     /// As [`Config::from_yaml_str`], with `${VAR}` looked up through `env`.
@@ -82,7 +93,17 @@ impl Config {
         source_name: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        load::from_str(text, source_name, env)
+        load::from_str_with(text, source_name, env, &LoadOptions::default())
+    }
+
+    /// As [`Config::from_yaml_str`], with the fetches, balance algorithms
+    /// and environment of `options`.
+    pub fn from_yaml_str_with(
+        text: &str,
+        source_name: &str,
+        options: &LoadOptions,
+    ) -> Result<Config, ConfigError> {
+        load::from_str_with(text, source_name, &|k| options.var(k), options)
     }
 
     /// The backend named `name`.
@@ -381,6 +402,14 @@ pub enum Balance {
     Latency,
     /// Peak-EWMA of response latency with power of two choices (see [`Ewma`]).
     Ewma,
+    /// An algorithm registered by the embedding program (see
+    /// [`LoadOptions::algorithms`]): `name` or `name(arg)`.
+    Custom {
+        /// The registered name.
+        name: String,
+        /// The argument, if one was written.
+        arg: Option<String>,
+    },
 }
 
 impl Balance {
@@ -397,6 +426,39 @@ impl Balance {
             Balance::Hdr(h) => format!("hdr({h})"),
             Balance::Latency => "latency".into(),
             Balance::Ewma => "ewma".into(),
+            Balance::Custom { name, arg: None } => name.clone(),
+            Balance::Custom {
+                name,
+                arg: Some(arg),
+            } => format!("{name}({arg})"),
+        }
+    }
+
+    /// The name the algorithm is registered under, without argument:
+    /// `url_param` for `url_param(id)`.
+    pub fn algorithm(&self) -> &str {
+        match self {
+            Balance::RoundRobin => "roundrobin",
+            Balance::LeastConn => "leastconn",
+            Balance::Source => "source",
+            Balance::Random => "random",
+            Balance::First => "first",
+            Balance::Uri => "uri",
+            Balance::UrlParam(_) => "url_param",
+            Balance::Hdr(_) => "hdr",
+            Balance::Latency => "latency",
+            Balance::Ewma => "ewma",
+            Balance::Custom { name, .. } => name,
+        }
+    }
+
+    /// The argument: `id` for `url_param(id)`; `None` for algorithms
+    /// without one.
+    pub fn arg(&self) -> Option<&str> {
+        match self {
+            Balance::UrlParam(a) | Balance::Hdr(a) => Some(a),
+            Balance::Custom { arg, .. } => arg.as_deref(),
+            _ => None,
         }
     }
 }

@@ -34,6 +34,7 @@ const GLOBAL_KEYS: &[&str] = &[
 pub(crate) fn from_file(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+    options: &crate::LoadOptions,
 ) -> Result<Config, ConfigError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -45,17 +46,28 @@ pub(crate) fn from_file(
             message: format!("cannot read the config file: {e}"),
         }],
     })?;
-    let mut config = from_str(&text, &name, env)?;
+    let mut config = from_str_with(&text, &name, env, options)?;
     config.path = Some(path.to_path_buf());
     Ok(config)
 }
 
+/// [`from_str_with`] with the built-in fetches and algorithms.
+#[cfg(test)]
 pub(crate) fn from_str(
     text: &str,
     source: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
-    let mut cx = Ctx::new(source, text, env);
+    from_str_with(text, source, env, &crate::LoadOptions::default())
+}
+
+pub(crate) fn from_str_with(
+    text: &str,
+    source: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    options: &crate::LoadOptions,
+) -> Result<Config, ConfigError> {
+    let mut cx = Ctx::new(source, text, env, options);
     let config = load(&mut cx, text);
     let diagnostics = cx.finish();
     match config {

@@ -192,7 +192,8 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
     backend
 }
 
-/// `balance`: a name of SPEC §4, `url_param(NAME)` or `hdr(NAME)`.
+/// `balance`: a name of SPEC §4, `url_param(NAME)`, `hdr(NAME)`, or an
+/// algorithm registered in the load options (`name` or `name(ARG)`).
 fn balance(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Balance> {
     let text = cx.text(item)?;
     let name = text.value.as_str();
@@ -210,10 +211,31 @@ fn balance(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Balance> {
     if let Some(header) = arg("hdr(") {
         return Some(Balance::Hdr(header.to_ascii_lowercase()));
     }
-    let names: Vec<&str> = BALANCE.iter().map(|(n, _)| *n).collect();
+    let (algorithm, arg) = match name.split_once('(') {
+        Some((n, rest)) => match rest.strip_suffix(')') {
+            Some(a) if !a.contains(['(', ')']) => (n, Some(a)),
+            _ => (name, None),
+        },
+        None => (name, None),
+    };
+    let builtin =
+        BALANCE.iter().any(|(n, _)| *n == algorithm) || matches!(algorithm, "url_param" | "hdr");
+    match cx.options.check_algorithm(algorithm, arg) {
+        Some(Ok(())) if !builtin => {
+            return Some(Balance::Custom {
+                name: algorithm.to_string(),
+                arg: arg.map(str::to_string),
+            })
+        }
+        Some(Err(msg)) if !builtin => {
+            cx.error(item.pos, &item.path, msg);
+            return None;
+        }
+        _ => {}
+    }
     let msg = format!(
-        "unknown balance `{name}` (expected one of: {}, url_param(NAME), hdr(NAME))",
-        names.join(", ")
+        "unknown balance algorithm `{name}` (registered: {})",
+        cx.options.algorithm_listing()
     );
     cx.error(item.pos, &item.path, msg);
     None

@@ -69,7 +69,7 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Parsed {
         timeout_http_request: Duration::from_secs(10),
         normalize_path: true,
         forwardfor: true,
-        acls: AclSet::new(),
+        acls: AclSet::with_fetches(cx.options.fetch_registry()),
         http_request: Vec::new(),
         tcp_request: Vec::new(),
         inspect_delay: Duration::from_secs(5),
@@ -205,8 +205,9 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Parsed {
 }
 
 /// The name of a fetch in messages about modes.
-fn fetch_name(fetch: &Fetch) -> &'static str {
+fn fetch_name(fetch: &Fetch) -> &str {
     match fetch {
+        Fetch::Custom(c) => c.name(),
         Fetch::Path => "path",
         Fetch::Url => "url",
         Fetch::Query => "query",
@@ -322,10 +323,10 @@ pub(crate) fn bind_addr(s: &str) -> Result<SocketAddr, String> {
 /// `acl`: name -> ACL line, in file order. An ACL whose fetch the
 /// frontend's `mode` cannot evaluate is an error.
 fn parse_acls(cx: &mut Ctx<'_>, item: &Item<'_>, mode: Mode) -> AclSet {
-    let mut acls = AclSet::new();
+    let mut acls = AclSet::with_fetches(cx.options.fetch_registry());
     for e in cx.entries(item).unwrap_or_default() {
         let acl = match cx.text(&e.item) {
-            Some(text) => match Acl::parse(&text.value) {
+            Some(text) => match acls.parse(&text.value) {
                 Ok(acl) => {
                     if let Some(msg) = mode_problem(&acl, mode) {
                         cx.error(e.item.pos, &e.item.path, msg);

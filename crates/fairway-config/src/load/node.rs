@@ -44,6 +44,8 @@ pub(crate) struct Ctx<'a> {
     source: &'a str,
     env: &'a dyn Fn(&str) -> Option<String>,
     diags: Vec<Diagnostic>,
+    /// The registered fetches and balance algorithms.
+    pub options: &'a crate::LoadOptions,
 }
 
 /// A value in the tree with its dotted path and the position errors about it
@@ -123,12 +125,18 @@ pub(crate) fn valid_name(name: &str) -> bool {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(file: &str, source: &'a str, env: &'a dyn Fn(&str) -> Option<String>) -> Self {
+    pub fn new(
+        file: &str,
+        source: &'a str,
+        env: &'a dyn Fn(&str) -> Option<String>,
+        options: &'a crate::LoadOptions,
+    ) -> Self {
         Ctx {
             file: file.to_string(),
             source,
             env,
             diags: Vec::new(),
+            options,
         }
     }
 

@@ -359,10 +359,46 @@ fn balance_names() {
     }
     assert_eq!(
         with("fastest"),
-        "t.yaml:7:14: backends.app.balance: unknown balance `fastest` (expected one of: roundrobin, leastconn, \
-         source, random, first, uri, latency, ewma, url_param(NAME), hdr(NAME))"
+        "t.yaml:7:14: backends.app.balance: unknown balance algorithm `fastest` (registered: roundrobin, \
+         leastconn, source, random, first, uri, url_param(NAME), hdr(NAME), latency, ewma)"
     );
     assert!(with("hdr()").contains("unknown balance"));
+
+    // Registered algorithms: known names become `Balance::Custom`, their
+    // check runs at load time, and errors list what is registered.
+    struct P99;
+    impl crate::Algorithms for P99 {
+        fn listing(&self) -> String {
+            format!("{}, lowest(PERCENTILE)", crate::options::BUILTIN_ALGORITHMS)
+        }
+        fn check(&self, name: &str, arg: Option<&str>) -> Option<Result<(), String>> {
+            (name == "lowest").then(|| match arg.map(str::parse::<u8>) {
+                None | Some(Ok(1..=100)) => Ok(()),
+                _ => Err("`lowest` takes a percentile from 1 to 100".to_string()),
+            })
+        }
+    }
+    let options = crate::LoadOptions::new().algorithms(std::sync::Arc::new(P99));
+    let load = |b: &str| crate::Config::from_yaml_str_with(&cfg(b), "t.yaml", &options);
+    assert_eq!(
+        load("lowest(99)").unwrap().backends[0].balance,
+        Balance::Custom {
+            name: "lowest".into(),
+            arg: Some("99".into())
+        }
+    );
+    assert_eq!(
+        load("roundrobin").unwrap().backends[0].balance,
+        Balance::RoundRobin
+    );
+    assert_eq!(
+        load("lowest(0)").unwrap_err().to_string(),
+        "t.yaml:7:14: backends.app.balance: `lowest` takes a percentile from 1 to 100"
+    );
+    assert!(load("p99").unwrap_err().to_string().ends_with(
+        "unknown balance algorithm `p99` (registered: roundrobin, leastconn, source, random, \
+         first, uri, url_param(NAME), hdr(NAME), latency, ewma, lowest(PERCENTILE))"
+    ));
 }
 
 #[test]
@@ -572,7 +608,12 @@ fn yaml_errors() {
 
 #[test]
 fn read_errors_name_the_file() {
-    let e = from_file(Path::new("/nonexistent/fairway.yaml"), &no_env).unwrap_err();
+    let e = from_file(
+        Path::new("/nonexistent/fairway.yaml"),
+        &no_env,
+        &crate::LoadOptions::default(),
+    )
+    .unwrap_err();
     assert!(
         e.to_string()
             .starts_with("/nonexistent/fairway.yaml: cannot read the config file: "),
@@ -794,4 +835,64 @@ fn discovered_values_and_files() {
     assert_eq!(good[1].2, Some(0));
     assert!(parse_servers_file("[1, 2").is_err());
     assert_eq!(parse_servers_file("").unwrap().0.len(), 0);
+}
+
+#[test]
+fn registered_fetches_parse_in_acls_and_rules() {
+    use fairway_acl::{Arg, Fetch, Fetches, Request, SampleFetch};
+    struct Country;
+    impl SampleFetch for Country {
+        fn arg(&self) -> Arg {
+            Arg::Optional("HEADER")
+        }
+        fn sample(
+            &self,
+            req: &dyn Request,
+            arg: Option<&str>,
+            f: &mut dyn FnMut(&[u8]) -> bool,
+        ) -> bool {
+            req.header_values(arg.unwrap_or("x-country"), f)
+        }
+    }
+    let mut fetches = Fetches::builtin();
+    fetches.add("country", Country).unwrap();
+    let options = crate::LoadOptions::new().fetches(std::sync::Arc::new(fetches));
+    let yaml = r#"
+frontends:
+  web:
+    bind: 127.0.0.1:8080
+    acl:
+      eu: country -i de fr
+    http_request:
+      - deny if { country(cf-ipcountry) -m str XX }
+    use_backend:
+      - app if eu
+    default_backend: app
+backends:
+  app:
+    servers: { a: { addr: 127.0.0.1:8001 } }
+"#;
+    let c = crate::Config::from_yaml_str_with(yaml, "t.yaml", &options).unwrap();
+    let acl = c.frontends[0].acls.get("eu").unwrap();
+    assert!(matches!(acl.fetch(), Fetch::Custom(c) if c.name() == "country"));
+    // Without the registration, the name is unknown, and the error says
+    // which fetches are known.
+    let e = from_str(yaml, "t.yaml", &no_env).unwrap_err().to_string();
+    assert!(
+        e.starts_with("t.yaml:6:11: frontends.web.acl.eu: unknown fetch `country` (known: path,"),
+        "{e}"
+    );
+    assert!(
+        e.contains("t.yaml:8:19: frontends.web.http_request[0]: unknown fetch `country`"),
+        "{e}"
+    );
+    // A custom fetch reads HTTP unless it says otherwise.
+    let tcp = yaml.replace("    acl:", "    mode: tcp\n    acl:").replace(
+        "    http_request:\n      - deny if { country(cf-ipcountry) -m str XX }\n",
+        "",
+    );
+    let e = crate::Config::from_yaml_str_with(&tcp, "t.yaml", &options)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`country` needs `mode: http`"), "{e}");
 }
