@@ -296,7 +296,9 @@ impl Control {
         let path = self.path.as_ref().ok_or_else(|| {
             ControlError::Reload("no configuration file to reload (started without -c)".into())
         })?;
-        let config = Config::from_file(path).map_err(|e| ControlError::Reload(e.to_string()))?;
+        let options = self.snapshot().load_options();
+        let config = Config::from_file_with(path, &options)
+            .map_err(|e| ControlError::Reload(e.to_string()))?;
         self.apply(config)
     }
 

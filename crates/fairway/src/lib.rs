@@ -50,10 +50,12 @@
 
 pub mod admin;
 pub mod balance;
+mod builder;
 pub mod control;
 pub mod demo;
 pub mod discovery;
 pub mod health;
+pub mod hook;
 pub mod metrics;
 mod proxy;
 pub mod reload;
@@ -62,9 +64,13 @@ pub mod tcp;
 pub mod tls;
 pub mod upstream;
 
+pub use balance::{Selector, SelectorFactory, Selectors};
+pub use builder::{BuildError, Builder};
 pub use fairway_acl as acl;
+pub use fairway_acl::{Arg, FetchFactory, Fetches, SampleFetch};
 pub use fairway_config as config;
-pub use fairway_config::{Config, ConfigError};
+pub use fairway_config::{Config, ConfigError, LoadOptions};
+pub use hook::{Answer, Hook};
 pub use metrics::Metrics;
 pub use proxy::{Ctx, Proxy};
 pub use runtime::{Frontend, Runtime};
@@ -86,11 +92,24 @@ pub struct Fairway {
 }
 
 impl Fairway {
-    /// Builds the runtime for `config`.
+    /// Builds the runtime for `config`, with the built-in balance
+    /// algorithms and fetches and no hooks.
     pub fn new(config: Config) -> Self {
+        Fairway::with_extensions(config, runtime::Extensions::default())
+    }
+
+    /// A builder to register balance algorithms, ACL fetches and hooks
+    /// before the config is loaded.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn with_extensions(config: Config, extensions: runtime::Extensions) -> Self {
         let metrics = Metrics::new();
-        let runtime = Arc::new(ArcSwap::from_pointee(Runtime::with_metrics(
-            &config, &metrics,
+        let runtime = Arc::new(ArcSwap::from_pointee(Runtime::with_extensions(
+            &config,
+            &metrics,
+            Arc::new(extensions),
         )));
         let control = control::Control::new(Arc::clone(&runtime), config.path.clone());
         Fairway {

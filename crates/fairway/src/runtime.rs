@@ -5,10 +5,14 @@
 //! runtime and swap it in; each request takes one snapshot and so sees one
 //! configuration from start to end.
 
-use crate::balance::{Backend, BackendSpec};
+use crate::balance::{Backend, BackendSpec, Selectors};
+use crate::hook::{Hook, Hooks};
 use crate::metrics::{Handles, Metrics};
 use crate::upstream::ServerSpec;
-use fairway_config::{Config, Frontend as FrontendConfig, HttpRule, Mode, TcpRule, UseBackend};
+use fairway_acl::Fetches;
+use fairway_config::{
+    Config, Frontend as FrontendConfig, HttpRule, LoadOptions, Mode, TcpRule, UseBackend,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +26,47 @@ pub struct Runtime {
     access_log: bool,
     /// Metric handles indexed like this runtime (see [`crate::metrics`]).
     handles: Option<Handles>,
+    /// The registered algorithms, fetches and hooks (kept by reloads).
+    extensions: Arc<Extensions>,
+}
+
+/// What the embedding program registered: balance algorithms, ACL fetches
+/// and hooks. A runtime keeps them, and every runtime derived from it
+/// (reloads, runtime changes) gets the same.
+pub(crate) struct Extensions {
+    pub(crate) selectors: Arc<Selectors>,
+    pub(crate) fetches: Arc<Fetches>,
+    pub(crate) hooks: Hooks,
+}
+
+impl Default for Extensions {
+    fn default() -> Self {
+        Extensions {
+            selectors: Selectors::shared_builtin(),
+            fetches: Fetches::shared_builtin(),
+            hooks: Arc::new([]),
+        }
+    }
+}
+
+impl Extensions {
+    /// The options a config naming these algorithms and fetches loads with.
+    pub(crate) fn load_options(&self) -> LoadOptions {
+        let algorithms: Arc<dyn fairway_config::Algorithms> = self.selectors.clone();
+        LoadOptions::new()
+            .fetches(Arc::clone(&self.fetches))
+            .algorithms(algorithms)
+    }
+}
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extensions")
+            .field("selectors", &self.selectors)
+            .field("fetches", &self.fetches)
+            .field("hooks", &self.hooks.len())
+            .finish()
+    }
 }
 
 /// A frontend at run time: compiled rules, backend choice by index.
@@ -62,32 +107,49 @@ pub struct Frontend {
 impl Runtime {
     /// Builds the runtime for `config`.
     pub fn new(config: &Config) -> Self {
-        Runtime::build(config.clone(), None, None)
+        Runtime::build(config.clone(), None, None, Arc::default())
     }
 
     /// Builds the runtime for `config` with handles into `metrics`
     /// resolved for it; runtimes derived from it (reloads, runtime
     /// changes) resolve theirs into the same `metrics`.
     pub fn with_metrics(config: &Config, metrics: &Arc<Metrics>) -> Self {
-        Runtime::build(config.clone(), None, Some(metrics))
+        Runtime::build(config.clone(), None, Some(metrics), Arc::default())
+    }
+
+    /// As [`Runtime::with_metrics`], with registered extensions.
+    pub(crate) fn with_extensions(
+        config: &Config,
+        metrics: &Arc<Metrics>,
+        extensions: Arc<Extensions>,
+    ) -> Self {
+        Runtime::build(config.clone(), None, Some(metrics), extensions)
     }
 
     /// Builds the runtime for `config`; servers that also exist in
     /// `previous` (same backend, name and address) keep their health,
-    /// administrative state, runtime weight, counters and latency samples.
+    /// administrative state, runtime weight, counters and latency samples;
+    /// the registered algorithms, fetches and hooks of `previous` carry
+    /// over.
     pub fn rebuild(config: Config, previous: Option<&Runtime>) -> Self {
         let metrics = previous
             .and_then(|p| p.handles.as_ref())
             .map(|h| Arc::clone(h.metrics()));
-        Runtime::build(config, previous, metrics.as_ref())
+        let extensions = previous.map_or_else(Arc::default, |p| Arc::clone(&p.extensions));
+        Runtime::build(config, previous, metrics.as_ref(), extensions)
     }
 
-    fn build(config: Config, previous: Option<&Runtime>, metrics: Option<&Arc<Metrics>>) -> Self {
+    fn build(
+        config: Config,
+        previous: Option<&Runtime>,
+        metrics: Option<&Arc<Metrics>>,
+        extensions: Arc<Extensions>,
+    ) -> Self {
         let backends: Vec<Arc<Backend>> = config
             .backends
             .iter()
             .map(|b| {
-                let mut backend = build_backend(b);
+                let mut backend = build_backend_with(b, &extensions.selectors);
                 if let Some(old) = previous.and_then(|p| p.backend(&b.name)) {
                     for server in backend.servers() {
                         if let Some((_, was)) = old.server(server.name()) {
@@ -122,6 +184,7 @@ impl Runtime {
             handles: metrics.map(|m| Handles::new(m, &frontends, &backends)),
             frontends,
             backends,
+            extensions,
         }
     }
 
@@ -140,7 +203,24 @@ impl Runtime {
             frontends: Arc::clone(&self.frontends),
             backends,
             access_log: self.access_log,
+            extensions: Arc::clone(&self.extensions),
         }
+    }
+
+    /// The options to load a config with that may name this runtime's
+    /// registered balance algorithms and fetches (what a reload uses).
+    pub fn load_options(&self) -> LoadOptions {
+        self.extensions.load_options()
+    }
+
+    /// The registered balance algorithms.
+    pub fn selectors(&self) -> &Arc<Selectors> {
+        &self.extensions.selectors
+    }
+
+    /// The registered hooks, in order.
+    pub fn hooks(&self) -> &[Arc<dyn Hook>] {
+        &self.extensions.hooks
     }
 
     /// The configuration this runtime was built from (runtime changes such
@@ -222,7 +302,14 @@ impl Frontend {
 }
 
 /// The run-time backend for one `backends` entry.
+#[cfg(test)]
 pub(crate) fn build_backend(b: &fairway_config::Backend) -> Backend {
+    build_backend_with(b, &Selectors::shared_builtin())
+}
+
+/// The run-time backend for one `backends` entry, its algorithm taken from
+/// `selectors`.
+pub(crate) fn build_backend_with(b: &fairway_config::Backend, selectors: &Selectors) -> Backend {
     let spec = BackendSpec {
         name: b.name.clone(),
         balance: b.balance.clone(),
@@ -251,5 +338,5 @@ pub(crate) fn build_backend(b: &fairway_config::Backend) -> Backend {
             (spec, s.tls.clone())
         })
         .collect();
-    Backend::with_tls(spec, servers)
+    Backend::with_selectors(spec, servers, selectors)
 }

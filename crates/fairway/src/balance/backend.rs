@@ -2,7 +2,7 @@
 //! the `maxconn` queue.
 
 use super::latency::{latency_weights, primary, Rank};
-use super::{build, HashKey, Selector};
+use super::{HashKey, Selector, SelectorFactory, Selectors};
 use crate::upstream::ServerOptions;
 use crate::upstream::{AdminState, InFlight, Server, ServerSpec};
 use arc_swap::ArcSwap;
@@ -67,6 +67,7 @@ pub struct Backend {
     spec: BackendSpec,
     key: HashKey,
     servers: Vec<Arc<Server>>,
+    factory: Arc<dyn SelectorFactory>,
     selector: ArcSwap<Box<dyn Selector>>,
     slot_freed: Arc<Notify>,
     queued: AtomicUsize,
@@ -93,6 +94,17 @@ impl Backend {
     /// As [`Backend::new`], each server with its upstream TLS settings
     /// (`None`: plain TCP).
     pub fn with_tls(spec: BackendSpec, servers: Vec<(ServerSpec, Option<UpstreamTls>)>) -> Self {
+        Backend::with_selectors(spec, servers, &Selectors::shared_builtin())
+    }
+
+    /// As [`Backend::with_tls`], with the algorithm registered in
+    /// `selectors` under the name of `spec.balance`.
+    pub fn with_selectors(
+        spec: BackendSpec,
+        servers: Vec<(ServerSpec, Option<UpstreamTls>)>,
+        selectors: &Selectors,
+    ) -> Self {
+        let factory = selectors.factory(&spec.balance);
         let slot_freed = Arc::new(Notify::new());
         let options = ServerOptions {
             rtt_window: spec.latency.window,
@@ -111,7 +123,7 @@ impl Backend {
                 ))
             })
             .collect();
-        Self::with_servers(spec, servers, slot_freed)
+        Self::assemble(spec, servers, slot_freed, factory)
     }
 
     /// A backend over existing servers (their state is kept: reloads and
@@ -121,9 +133,20 @@ impl Backend {
         servers: Vec<Arc<Server>>,
         slot_freed: Arc<Notify>,
     ) -> Self {
+        let factory = Selectors::shared_builtin().factory(&spec.balance);
+        Backend::assemble(spec, servers, slot_freed, factory)
+    }
+
+    fn assemble(
+        spec: BackendSpec,
+        servers: Vec<Arc<Server>>,
+        slot_freed: Arc<Notify>,
+        factory: Arc<dyn SelectorFactory>,
+    ) -> Self {
         let backend = Backend {
             key: HashKey::of(&spec.balance),
-            selector: ArcSwap::from_pointee(build(&spec.balance, &[])),
+            selector: ArcSwap::from_pointee(factory.build(&[], spec.balance.arg())),
+            factory,
             spec,
             servers,
             slot_freed,
@@ -151,7 +174,12 @@ impl Backend {
     /// The same backend over another server list (servers are shared, so
     /// their state and in-flight counts carry over).
     pub fn derive(&self, servers: Vec<Arc<Server>>) -> Backend {
-        Backend::with_servers(self.spec.clone(), servers, Arc::clone(&self.slot_freed))
+        Backend::assemble(
+            self.spec.clone(),
+            servers,
+            Arc::clone(&self.slot_freed),
+            Arc::clone(&self.factory),
+        )
     }
 
     /// The backend's name.
@@ -275,8 +303,9 @@ impl Backend {
                 *last_primary = now;
             }
         }
-        self.selector
-            .store(Arc::new(build(&self.spec.balance, &weights)));
+        self.selector.store(Arc::new(
+            self.factory.build(&weights, self.spec.balance.arg()),
+        ));
     }
 
     /// Per server: (name, percentile of check round-trip times, effective

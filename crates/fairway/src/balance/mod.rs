@@ -11,6 +11,32 @@
 //! [`Random`] (weighted power of two choices), [`First`], `latency`
 //! ([`latency`]: health-check percentile ranking feeding [`RoundRobin`]) and
 //! [`Ewma`] (peak-EWMA of response latency).
+//!
+//! Every algorithm, built-in or not, is a [`SelectorFactory`] registered by
+//! name in a [`Selectors`] registry; [`Selectors::builtin`] registers the
+//! ones above through [`Selectors::register`], the call a program embedding
+//! fairway uses for its own (see `examples/custom_selector.rs`):
+//!
+//! ```
+//! use fairway::balance::{Selector, Selectors};
+//! use fairway::upstream::Server;
+//! use std::sync::Arc;
+//!
+//! /// Picks the eligible server with the fewest requests in flight.
+//! struct Idlest;
+//!
+//! impl Selector for Idlest {
+//!     fn select(&self, servers: &[Arc<Server>], _key: Option<u64>, eligible: &dyn Fn(usize) -> bool) -> Option<usize> {
+//!         (0..servers.len())
+//!             .filter(|&i| eligible(i) && servers[i].effective_weight() > 0)
+//!             .min_by_key(|&i| servers[i].active())
+//!     }
+//! }
+//!
+//! let mut selectors = Selectors::builtin();
+//! selectors.register("idlest", |_weights: &[u32]| Box::new(Idlest) as Box<dyn Selector>).unwrap();
+//! assert!(selectors.listing().ends_with("ewma, idlest"));
+//! ```
 
 mod backend;
 pub mod ewma;
@@ -30,16 +56,25 @@ pub use random::Random;
 pub use roundrobin::{smooth_schedule, RoundRobin};
 
 use crate::upstream::Server;
+use fairway_acl::Arg;
 use fairway_config::Balance;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// A balance algorithm: picks one server for a request.
 ///
-/// A selector is built from the *effective weights* of a backend's servers
-/// (0 for a server that must not get new traffic now: down, in maintenance,
-/// weight 0, or outside the group in use) and is rebuilt when they change.
-/// `select` must not do I/O or take locks; it may read the live counters of
-/// `servers` (in-flight requests, weights).
+/// A selector is built by its [`SelectorFactory`] from the *effective
+/// weights* of a backend's servers (0 for a server that must not get new
+/// traffic now: down, in maintenance, weight 0, or outside the group in
+/// use) and is rebuilt, off the request path, whenever weights, health or
+/// states change. Per-request state (the in-flight guard, timings) belongs
+/// to fairway and is kept across rebuilds.
+///
+/// `select` runs on the request path: it must not do I/O, block or take
+/// locks. It may read the live figures of `servers`:
+/// [`Server::active`] (requests in flight), [`Server::weight`] and
+/// [`Server::effective_weight`], [`Server::is_up`], [`Server::rtt_percentile`]
+/// (health-check round-trip times), [`Server::ewma`] (peak-EWMA of response
+/// times) and [`Server::has_capacity`].
 pub trait Selector: Send + Sync {
     /// Picks the index of a server in `servers` for which `eligible` is true,
     /// using `key` (a hash of the client IP, path, parameter or header) when
@@ -80,20 +115,212 @@ impl HashKey {
     }
 }
 
-/// Builds the selector of `balance` for servers with effective `weights`.
-pub fn build(balance: &Balance, weights: &[u32]) -> Box<dyn Selector> {
-    match balance {
-        Balance::LeastConn => Box::new(LeastConn::new(weights)),
-        Balance::Random => Box::new(Random::new(weights)),
-        Balance::First => Box::new(First::new(weights)),
-        Balance::Source | Balance::Uri | Balance::UrlParam(_) | Balance::Hdr(_) => {
-            Box::new(ConsistentHash::new(weights))
-        }
-        Balance::Ewma => Box::new(Ewma::new(weights)),
-        // `latency` is round robin over the weights its ranking computed.
-        Balance::RoundRobin | Balance::Latency => Box::new(RoundRobin::new(weights)),
-        _ => Box::new(RoundRobin::new(weights)),
+/// Makes the [`Selector`] of one balance algorithm for a backend's servers;
+/// registered by name in [`Selectors`].
+///
+/// A closure `Fn(&[u32]) -> Box<dyn Selector>` is a factory of an algorithm
+/// without argument.
+pub trait SelectorFactory: Send + Sync + 'static {
+    /// The argument of `balance: NAME(ARG)` it takes; the default is none.
+    fn arg(&self) -> Arg {
+        Arg::None
     }
+
+    /// Checks the argument when a config is loaded (after [`Arg::check`]
+    /// has checked its presence); the error is reported at the `balance`
+    /// key of the config. The default accepts any.
+    fn check(&self, arg: Option<&str>) -> Result<(), String> {
+        let _ = arg;
+        Ok(())
+    }
+
+    /// A selector for servers with the effective `weights` (one per server,
+    /// in the backend's order; 0: must not be picked), and the argument of
+    /// the backend's `balance`. Called again at every rebuild.
+    fn build(&self, weights: &[u32], arg: Option<&str>) -> Box<dyn Selector>;
+}
+
+impl<F> SelectorFactory for F
+where
+    F: Fn(&[u32]) -> Box<dyn Selector> + Send + Sync + 'static,
+{
+    fn build(&self, weights: &[u32], _arg: Option<&str>) -> Box<dyn Selector> {
+        self(weights)
+    }
+}
+
+/// A built-in algorithm that takes an argument (the hash of `url_param`
+/// and `hdr`): the argument is what the proxy hashes, not the selector's.
+struct Hashed;
+
+impl SelectorFactory for Hashed {
+    fn arg(&self) -> Arg {
+        Arg::Required("NAME")
+    }
+
+    fn build(&self, weights: &[u32], _arg: Option<&str>) -> Box<dyn Selector> {
+        Box::new(ConsistentHash::new(weights))
+    }
+}
+
+/// The balance algorithms backends may name, in registration order.
+#[derive(Clone)]
+pub struct Selectors {
+    entries: Vec<(String, Arc<dyn SelectorFactory>)>,
+}
+
+static SHARED_BUILTIN: LazyLock<Arc<Selectors>> = LazyLock::new(|| Arc::new(Selectors::builtin()));
+
+/// The selector of an algorithm that has none registered (not reachable
+/// through a config loaded with the same registry).
+fn fallback(weights: &[u32]) -> Box<dyn Selector> {
+    Box::new(RoundRobin::new(weights))
+}
+
+impl Selectors {
+    /// No algorithm at all.
+    pub fn empty() -> Self {
+        Selectors {
+            entries: Vec::new(),
+        }
+    }
+
+    /// The built-in algorithms of SPEC §4, each registered with
+    /// [`Selectors::register`].
+    pub fn builtin() -> Self {
+        fn boxed<S: Selector + 'static>(s: S) -> Box<dyn Selector> {
+            Box::new(s)
+        }
+        let mut s = Selectors::empty();
+        let all: [(&str, Arc<dyn SelectorFactory>); 10] = [
+            (
+                "roundrobin",
+                Arc::new(|w: &[u32]| boxed(RoundRobin::new(w))),
+            ),
+            ("leastconn", Arc::new(|w: &[u32]| boxed(LeastConn::new(w)))),
+            (
+                "source",
+                Arc::new(|w: &[u32]| boxed(ConsistentHash::new(w))),
+            ),
+            ("random", Arc::new(|w: &[u32]| boxed(Random::new(w)))),
+            ("first", Arc::new(|w: &[u32]| boxed(First::new(w)))),
+            ("uri", Arc::new(|w: &[u32]| boxed(ConsistentHash::new(w)))),
+            ("url_param", Arc::new(Hashed)),
+            ("hdr", Arc::new(Hashed)),
+            // `latency` is round robin over the weights its ranking computed.
+            ("latency", Arc::new(|w: &[u32]| boxed(RoundRobin::new(w)))),
+            ("ewma", Arc::new(|w: &[u32]| boxed(Ewma::new(w)))),
+        ];
+        for (name, factory) in all {
+            // Built-in names are valid.
+            let _ = s.register_arc(name, factory);
+        }
+        s
+    }
+
+    /// The shared built-in registry (what [`Backend::new`] uses).
+    pub fn shared_builtin() -> Arc<Selectors> {
+        Arc::clone(&SHARED_BUILTIN)
+    }
+
+    /// Registers `factory` under `name`, replacing an algorithm of that
+    /// name (built-in ones included: a backend with `balance: roundrobin`
+    /// then uses the new factory). Names are lower case letters, digits and
+    /// `_`, starting with a letter.
+    pub fn register(
+        &mut self,
+        name: &str,
+        factory: impl SelectorFactory,
+    ) -> Result<(), InvalidName> {
+        self.register_arc(name, Arc::new(factory))
+    }
+
+    /// As [`Selectors::register`], for a shared factory.
+    pub fn register_arc(
+        &mut self,
+        name: &str,
+        factory: Arc<dyn SelectorFactory>,
+    ) -> Result<(), InvalidName> {
+        let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+        if !valid {
+            return Err(InvalidName(name.to_string()));
+        }
+        match self.entries.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = factory,
+            None => self.entries.push((name.to_string(), factory)),
+        }
+        Ok(())
+    }
+
+    /// The factory registered under `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn SelectorFactory>> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, f)| f)
+    }
+
+    /// The registered names, in registration order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// The registered algorithms as errors list them:
+    /// `roundrobin, ..., url_param(NAME), ...`.
+    pub fn listing(&self) -> String {
+        let names: Vec<String> = self.entries.iter().map(|(n, f)| f.arg().usage(n)).collect();
+        names.join(", ")
+    }
+
+    /// The factory of `balance` (round robin if none is registered under
+    /// its name).
+    pub fn factory(&self, balance: &Balance) -> Arc<dyn SelectorFactory> {
+        match self.get(balance.algorithm()) {
+            Some(f) => Arc::clone(f),
+            None => Arc::new(fallback),
+        }
+    }
+}
+
+impl Default for Selectors {
+    fn default() -> Self {
+        Selectors::builtin()
+    }
+}
+
+impl std::fmt::Debug for Selectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl fairway_config::Algorithms for Selectors {
+    fn listing(&self) -> String {
+        Selectors::listing(self)
+    }
+
+    fn check(&self, name: &str, arg: Option<&str>) -> Option<Result<(), String>> {
+        let factory = self.get(name)?;
+        Some(
+            factory
+                .arg()
+                .check(name, arg)
+                .and_then(|()| factory.check(arg)),
+        )
+    }
+}
+
+/// A name [`Selectors::register`] refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid balance algorithm name `{0}` (lower case letters, digits and `_`, starting with a letter)")]
+pub struct InvalidName(pub String);
+
+/// Builds the selector of `balance` for servers with effective `weights`,
+/// with the built-in registry.
+pub fn build(balance: &Balance, weights: &[u32]) -> Box<dyn Selector> {
+    SHARED_BUILTIN
+        .factory(balance)
+        .build(weights, balance.arg())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod sticky;
 
 use crate::balance::ewma::now_ns;
 use crate::balance::{Backend, NoServer};
+use crate::hook::{Info, Log};
 use crate::metrics::{Metrics, Outcome as Recorded};
 use crate::runtime::{Frontend, Runtime};
 use crate::upstream::InFlight;
@@ -87,6 +88,19 @@ pub struct Ctx {
 impl Ctx {
     fn frontend<'a>(&'a self, proxy: &Proxy) -> &'a Frontend {
         &self.rt.frontends()[proxy.frontend]
+    }
+
+    /// What hooks see of the request now.
+    fn info<'a>(&'a self, proxy: &Proxy) -> Info<'a> {
+        let backend = self.backend.and_then(|b| self.rt.backends().get(b));
+        Info {
+            frontend: &self.frontend(proxy).name,
+            client: self.src,
+            backend: backend.map(|b| b.name()),
+            server: backend
+                .zip(self.server)
+                .and_then(|(b, s)| b.servers().get(s)),
+        }
     }
 }
 
@@ -277,6 +291,18 @@ impl ProxyHttp for Proxy {
             }
         }
 
+        if !rt.hooks().is_empty() {
+            let info = ctx.info(self);
+            for hook in rt.hooks() {
+                if let Some(answer) = hook.request(session, &info).await? {
+                    ctx.status = answer.status();
+                    ctx.answered = true;
+                    respond::answer(session, &answer).await?;
+                    return Ok(true);
+                }
+            }
+        }
+
         if let Outcome::Answered = self.run_rules(session, ctx).await? {
             return Ok(true);
         }
@@ -389,22 +415,28 @@ impl ProxyHttp for Proxy {
                 sticky::strip(req, &cookie.name)?;
             }
         }
-        if !ctx.frontend(self).forwardfor {
-            return Ok(());
+        if ctx.frontend(self).forwardfor {
+            if let Some(ip) = ctx.src {
+                let value = match req
+                    .headers
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok())
+                {
+                    Some(prev) => format!("{prev}, {ip}"),
+                    None => ip.to_string(),
+                };
+                req.insert_header("x-forwarded-for", value)?;
+            }
+            let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+            req.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
         }
-        if let Some(ip) = ctx.src {
-            let value = match req
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-            {
-                Some(prev) => format!("{prev}, {ip}"),
-                None => ip.to_string(),
-            };
-            req.insert_header("x-forwarded-for", value)?;
+        let hooks = ctx.rt.hooks();
+        if !hooks.is_empty() {
+            let info = ctx.info(self);
+            for hook in hooks {
+                hook.upstream_request(req, &info)?;
+            }
         }
-        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-        req.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
         Ok(())
     }
 
@@ -434,6 +466,13 @@ impl ProxyHttp for Proxy {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        let hooks = ctx.rt.hooks();
+        if !hooks.is_empty() {
+            let info = ctx.info(self);
+            for hook in hooks {
+                hook.response(resp, &info)?;
+            }
+        }
         let (Some(b), Some(s)) = (ctx.backend, ctx.server) else {
             return Ok(());
         };
@@ -514,6 +553,26 @@ impl ProxyHttp for Proxy {
                 no_server: ctx.no_server.is_some(),
             },
         );
+        let hooks = ctx.rt.hooks();
+        if !hooks.is_empty() {
+            let log = Log {
+                info: Info {
+                    server: server.and_then(|s| {
+                        ctx.backend
+                            .and_then(|b| ctx.rt.backends().get(b))
+                            .and_then(|b| b.servers().get(s))
+                    }),
+                    ..ctx.info(self)
+                },
+                status,
+                duration: total,
+                answered: ctx.answered,
+                error: e,
+            };
+            for hook in hooks {
+                hook.log(session, &log);
+            }
+        }
         if !ctx.rt.access_log() || !log::log_enabled!(target: "fairway::access", log::Level::Info) {
             return;
         }

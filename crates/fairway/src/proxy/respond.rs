@@ -66,3 +66,34 @@ pub(crate) async fn send(
 pub(crate) async fn error(session: &mut Session, status: u16) -> Result<()> {
     send(session, status, "text/html", &[], error_body(status)).await
 }
+
+/// Sends a hook's answer: its headers (`content-type` defaulting to
+/// `text/plain`, or `text/html` for fairway's error page) and body.
+pub(crate) async fn answer(session: &mut Session, answer: &crate::hook::Answer) -> Result<()> {
+    let status = answer.status();
+    let (body, default_type) = match answer.body_bytes() {
+        Some(b) => (b.clone(), "text/plain"),
+        None => (error_body(status), "text/html"),
+    };
+    let headers = answer.headers();
+    let mut resp = ResponseHeader::build(status, Some(3 + headers.len()))?;
+    if !headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    {
+        resp.insert_header(http::header::CONTENT_TYPE, default_type)?;
+    }
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
+    for (name, value) in headers {
+        resp.append_header(name.clone(), value.as_str())?;
+    }
+    let head_only = session.req_header().method == http::Method::HEAD;
+    session
+        .write_response_header(Box::new(resp), head_only)
+        .await?;
+    if !head_only {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}
