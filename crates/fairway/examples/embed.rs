@@ -5,10 +5,17 @@
 //! curl -i http://127.0.0.1:6190/            # proxied to the two "app" servers, round robin
 //! curl -i http://127.0.0.1:6190/admin       # 403 from fairway's deny rule
 //! curl -i http://127.0.0.1:6190/healthz     # answered by fairway itself
+//! curl -s http://127.0.0.1:6193/metrics     # fairway's admin listener: Prometheus metrics
+//! curl -s http://127.0.0.1:6193/stats       # ... and the stats page
 //! ```
 //!
 //! The "app" servers here are your own Pingora service (a tiny HTTP app on
-//! 127.0.0.1:6191 and :6192); in real life they are anywhere.
+//! 127.0.0.1:6191 and :6192); in real life they are anywhere. fairway adds
+//! its frontends (services implementing Pingora's `ProxyHttp`), its
+//! background services (health checks, discovery, SIGHUP reload) and its
+//! admin listener to the same `Server`. To plug in balance algorithms, ACL
+//! fetches or hooks of your own, see `custom_selector.rs`, `custom_fetch.rs`
+//! and `hooks.rs`.
 
 use async_trait::async_trait;
 use fairway::{Config, Fairway};
@@ -29,9 +36,12 @@ frontends:
     default_backend: app
 backends:
   app:
+    health_check: { type: http, path: /, interval: 2s }
     servers:
       a: { addr: 127.0.0.1:6191 }
       b: { addr: 127.0.0.1:6192 }
+admin:
+  bind: 127.0.0.1:6193
 "#;
 
 /// Your own service: says which port answered.
@@ -57,6 +67,8 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // `Fairway::new(config)` is `Fairway::builder().config(config).build()`
+    // with nothing registered.
     let fairway = Fairway::new(config);
 
     let mut server = Server::new_with_opt_and_conf(None, fairway.server_conf());
@@ -67,5 +79,13 @@ fn main() {
         server.add_service(app);
     }
     server.add_services(fairway.services(&server.configuration));
+    server.add_services(fairway.background_services());
+    match fairway.admin_services() {
+        Ok(admin) => server.add_services(admin),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
     server.run_forever();
 }
