@@ -1,0 +1,318 @@
+//! Extending fairway from Rust (SPEC §7): the extensions of the examples —
+//! `custom_selector.rs`, `custom_fetch.rs`, `hooks.rs` — registered with
+//! `Fairway::builder()` and run in a real Pingora server of this process,
+//! in front of real upstreams on loopback.
+
+mod common;
+
+#[allow(dead_code)]
+#[path = "../crates/fairway/examples/custom_fetch.rs"]
+mod custom_fetch;
+#[allow(dead_code)]
+#[path = "../crates/fairway/examples/custom_selector.rs"]
+mod custom_selector;
+#[allow(dead_code)]
+#[path = "../crates/fairway/examples/hooks.rs"]
+mod hooks;
+
+use common::{free_port, get, temp_dir, Upstream};
+use fairway::config::Balance;
+use fairway::hook::{Hook, Log};
+use fairway::{Builder, Fairway};
+use pingora::proxy::Session;
+use pingora::server::Server;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Replaces `{PORT}` by a free port and `{UPn}` by upstream addresses.
+fn yaml(template: &str, ups: &[&Upstream]) -> (String, SocketAddr) {
+    let port = free_port();
+    let mut y = template.replace("{PORT}", &port.to_string());
+    for (i, u) in ups.iter().enumerate() {
+        y = y.replace(&format!("{{UP{i}}}"), &u.addr.to_string());
+    }
+    (y, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// Runs `fairway` (frontends and background services) in its own Pingora
+/// server on a thread, as an embedding program does, and waits for `addr`.
+fn serve(fairway: &Fairway, addr: SocketAddr) {
+    let mut server = Server::new_with_opt_and_conf(None, fairway.server_conf());
+    server.bootstrap();
+    server.add_services(fairway.services(&server.configuration));
+    server.add_services(fairway.background_services());
+    thread::spawn(move || server.run_forever());
+    let start = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{addr} never listened"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn build(builder: Builder, yaml: &str) -> Fairway {
+    match builder.config_yaml(yaml, "extend.yaml").build() {
+        Ok(f) => f,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const SELECTOR: &str = r#"
+global: { threads: 1, grace_period: 1s }
+frontends:
+  web:
+    bind: ["127.0.0.1:{PORT}"]
+    default_backend: app
+backends:
+  app:
+    balance: lowest(99)
+    health_check: { type: http, path: /, interval: 50ms }
+    servers:
+      slow: { addr: "{UP0}" }
+      fast: { addr: "{UP1}" }
+"#;
+
+/// Both servers have enough checks for their 99th percentile to tell.
+fn checked(fairway: &Fairway) -> bool {
+    let rt = fairway.runtime();
+    rt.backends()[0]
+        .servers()
+        .iter()
+        .all(|s| s.rtts().len() >= 3)
+}
+
+#[test]
+fn a_custom_selector_picks_the_server() {
+    let slow = Upstream::start("slow");
+    let fast = Upstream::start("fast");
+    slow.set_delay(Duration::from_millis(40));
+    let (yaml, addr) = yaml(SELECTOR, &[&slow, &fast]);
+
+    // Unregistered, `lowest` is a load error that lists what is registered.
+    let err = Fairway::builder()
+        .config_yaml(yaml.clone(), "extend.yaml")
+        .build()
+        .err()
+        .expect("lowest is not registered");
+    assert_eq!(
+        err.to_string(),
+        "extend.yaml:9:14: backends.app.balance: unknown balance algorithm `lowest(99)` \
+         (registered: roundrobin, leastconn, source, random, first, uri, url_param(NAME), \
+         hdr(NAME), latency, ewma)"
+    );
+    // Registered, its argument is checked at load time.
+    let bad = yaml.replace("lowest(99)", "lowest(0)");
+    let err = Fairway::builder()
+        .selector("lowest", custom_selector::Lowest)
+        .config_yaml(bad, "extend.yaml")
+        .build()
+        .err()
+        .expect("lowest(0) is refused");
+    assert!(
+        err.to_string()
+            .starts_with("extend.yaml:9:14: backends.app.balance: `lowest` takes a percentile"),
+        "{err}"
+    );
+
+    let fairway = build(
+        Fairway::builder().selector("lowest", custom_selector::Lowest),
+        &yaml,
+    );
+    serve(&fairway, addr);
+    wait_for(Duration::from_secs(10), "health checks", || {
+        checked(&fairway)
+    });
+    for _ in 0..10 {
+        assert_eq!(get(addr, "/", &[]).server(), "fast");
+    }
+    assert_eq!(
+        slow.client_hits(),
+        0,
+        "the slow server got no client request"
+    );
+}
+
+#[test]
+fn a_custom_selector_survives_a_reload() {
+    let slow = Upstream::start("slow");
+    let fast = Upstream::start("fast");
+    slow.set_delay(Duration::from_millis(40));
+    let (yaml, addr) = yaml(SELECTOR, &[&slow, &fast]);
+    let dir = temp_dir("extend-reload");
+    let path = dir.join("fairway.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+
+    let fairway = Fairway::builder()
+        .selector("lowest", custom_selector::Lowest)
+        .config_file(&path)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    serve(&fairway, addr);
+    wait_for(Duration::from_secs(10), "health checks", || {
+        checked(&fairway)
+    });
+    assert_eq!(get(addr, "/", &[]).server(), "fast");
+
+    // A new file: a deny rule and the 90th percentile instead.
+    let next = yaml.replace("lowest(99)", "lowest(90)").replace(
+        "    default_backend: app",
+        "    http_request: [\"deny if { path_beg /blocked }\"]\n    default_backend: app",
+    );
+    std::fs::write(&path, &next).unwrap();
+    fairway.control().reload().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(get(addr, "/blocked", &[]).status, 403, "the new file runs");
+    let balance = fairway.runtime().backends()[0].spec().balance.clone();
+    assert_eq!(
+        balance,
+        Balance::Custom {
+            name: "lowest".into(),
+            arg: Some("90".into())
+        }
+    );
+    for _ in 0..10 {
+        assert_eq!(get(addr, "/", &[]).server(), "fast");
+    }
+    assert_eq!(slow.client_hits(), 0);
+
+    // A reload is checked by the same registry: a bad argument keeps the
+    // running config.
+    std::fs::write(&path, next.replace("lowest(90)", "lowest(101)")).unwrap();
+    let err = fairway.control().reload().unwrap_err().to_string();
+    assert!(err.contains("`lowest` takes a percentile"), "{err}");
+    assert_eq!(get(addr, "/", &[]).server(), "fast");
+}
+
+const FETCH: &str = r#"
+global: { threads: 1, grace_period: 1s }
+frontends:
+  web:
+    bind: ["127.0.0.1:{PORT}"]
+    acl:
+      eu: country -i de fr nl
+    http_request:
+      - deny status 451 if { country(cf-ipcountry) -m str XX }
+    use_backend:
+      - eu if eu
+    default_backend: world
+backends:
+  eu:
+    servers: { eu1: { addr: "{UP0}" } }
+  world:
+    servers: { us1: { addr: "{UP1}" } }
+"#;
+
+#[test]
+fn a_custom_fetch_routes_requests() {
+    let eu = Upstream::start("eu1");
+    let world = Upstream::start("us1");
+    let (yaml, addr) = yaml(FETCH, &[&eu, &world]);
+    let err = Fairway::builder()
+        .config_yaml(yaml.clone(), "extend.yaml")
+        .build()
+        .err()
+        .expect("country is not registered");
+    assert!(
+        err.to_string().starts_with(
+            "extend.yaml:7:11: frontends.web.acl.eu: unknown fetch `country` (known: path,"
+        ),
+        "{err}"
+    );
+
+    let fairway = build(
+        Fairway::builder().fetch("country", custom_fetch::Country),
+        &yaml,
+    );
+    serve(&fairway, addr);
+    assert_eq!(get(addr, "/", &[("x-country", "DE")]).server(), "eu1");
+    assert_eq!(get(addr, "/", &[("x-country", "fr")]).server(), "eu1");
+    assert_eq!(get(addr, "/", &[("x-country", "US")]).server(), "us1");
+    assert_eq!(get(addr, "/", &[]).server(), "us1", "no sample, no match");
+    assert_eq!(get(addr, "/", &[("x-country", "Germany")]).server(), "us1");
+    let r = get(addr, "/", &[("cf-ipcountry", "XX")]);
+    assert_eq!(r.status, 451);
+    assert_eq!(eu.client_hits(), 2);
+    assert_eq!(world.client_hits(), 3);
+}
+
+/// Records what the log phase saw.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<(u16, bool, Option<String>)>>>);
+
+impl Hook for Recorder {
+    fn log(&self, _session: &Session, log: &Log<'_>) {
+        let server = log.info.server.map(|s| s.name().to_string());
+        self.0
+            .lock()
+            .unwrap()
+            .push((log.status, log.answered, server));
+    }
+}
+
+const HOOKS: &str = r#"
+global: { threads: 1, grace_period: 1s }
+frontends:
+  web:
+    bind: ["127.0.0.1:{PORT}"]
+    default_backend: app
+backends:
+  app:
+    servers: { a: { addr: "{UP0}" } }
+"#;
+
+#[test]
+fn a_hook_answers_and_rewrites() {
+    let app = Upstream::start("a");
+    let (yaml, addr) = yaml(HOOKS, &[&app]);
+    let recorder = Recorder::default();
+    let fairway = build(
+        Fairway::builder()
+            .hook(hooks::ApiKeys::new(&[("s3cret", "alice")]))
+            .hook(recorder.clone()),
+        &yaml,
+    );
+    serve(&fairway, addr);
+
+    // No token: the hook answers, nothing reaches the app.
+    let r = get(addr, "/", &[]);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(r.body, "a valid bearer token is required\n");
+    let r = get(addr, "/", &[("authorization", "Bearer wrong")]);
+    assert_eq!(r.status, 401);
+    assert_eq!(app.client_hits(), 0);
+
+    // A valid token: proxied, the token swapped for the user, the response
+    // stamped.
+    let r = get(addr, "/hello", &[("authorization", "Bearer s3cret")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.server(), "a");
+    assert_eq!(r.header("x-checked-by"), Some("fairway"));
+    let seen = app.last();
+    assert_eq!(seen.header("x-user"), Some("alice"));
+    assert_eq!(seen.header("authorization"), None);
+
+    // The log phase saw all three, after the fact.
+    wait_for(Duration::from_secs(5), "three log calls", || {
+        recorder.0.lock().unwrap().len() == 3
+    });
+    assert_eq!(
+        *recorder.0.lock().unwrap(),
+        [
+            (401, true, None),
+            (401, true, None),
+            (200, false, Some("a".to_string()))
+        ]
+    );
+}
