@@ -39,6 +39,8 @@
 //! assert!(cond.eval(&Req));
 //! ```
 
+#![deny(missing_docs)]
+
 mod acl;
 mod cond;
 mod error;

@@ -27,6 +27,8 @@
 //! assert_eq!(config.backends[1].servers[1].weight, 3);
 //! ```
 
+#![deny(missing_docs)]
+
 mod error;
 pub mod haproxy;
 mod load;

@@ -24,11 +24,106 @@
 //! let fairway = Fairway::new(config);
 //! let mut server = Server::new_with_opt_and_conf(None, fairway.server_conf());
 //! server.bootstrap();
+//! // One service per frontend: Pingora's `ProxyHttp` (or a layer-4 proxy).
 //! server.add_services(fairway.services(&server.configuration));
+//! // Health checks, discovery, SIGHUP reload; the admin listener if configured.
+//! server.add_services(fairway.background_services());
+//! server.add_services(fairway.admin_services().expect("admin listener"));
 //! server.run_forever();
 //! ```
 //!
-//! The pieces:
+//! # Extending
+//!
+//! Balance algorithms, ACL fetches and request/response hooks of your own
+//! plug in through [`Fairway::builder`]. Built-in algorithms and fetches are
+//! registered in the same registries ([`Selectors`], [`Fetches`]), so yours
+//! are first-class: the config names them (`balance: lowest(99)`,
+//! `acl: { eu: country -i de fr }`), a name that is not registered is a load
+//! error listing those that are, and reloads keep them.
+//!
+//! ```no_run
+//! use fairway::acl::Request;
+//! use fairway::balance::Selector;
+//! use fairway::hook::{Answer, Hook, Info};
+//! use fairway::upstream::Server;
+//! use fairway::{Fairway, SampleFetch};
+//! use pingora::proxy::Session;
+//! use std::sync::Arc;
+//!
+//! /// A balance algorithm: the server with the fewest requests in flight.
+//! struct Idlest(Vec<u32>);
+//!
+//! impl Selector for Idlest {
+//!     fn select(&self, servers: &[Arc<Server>], _key: Option<u64>, eligible: &dyn Fn(usize) -> bool) -> Option<usize> {
+//!         (0..servers.len())
+//!             .filter(|&i| self.0[i] > 0 && eligible(i))
+//!             .min_by_key(|&i| servers[i].active())
+//!     }
+//! }
+//!
+//! /// An ACL fetch: `country`, the value of the `x-country` header.
+//! struct Country;
+//!
+//! impl SampleFetch for Country {
+//!     fn sample(&self, req: &dyn Request, _arg: Option<&str>, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+//!         req.header_values("x-country", f)
+//!     }
+//! }
+//!
+//! /// A hook: requests without `x-api-key` get a 401.
+//! struct NeedsKey;
+//!
+//! #[fairway::async_trait]
+//! impl Hook for NeedsKey {
+//!     async fn request(&self, session: &mut Session, _info: &Info<'_>) -> pingora::Result<Option<Answer>> {
+//!         let has_key = session.req_header().headers.contains_key("x-api-key");
+//!         Ok((!has_key).then(|| Answer::new(401)))
+//!     }
+//! }
+//!
+//! let fairway = Fairway::builder()
+//!     .selector("idlest", |weights: &[u32]| Box::new(Idlest(weights.to_vec())) as Box<dyn Selector>)
+//!     .fetch("country", Country)
+//!     .hook(NeedsKey)
+//!     .config_yaml(r#"
+//! frontends:
+//!   web:
+//!     bind: ["127.0.0.1:8080"]
+//!     acl: { eu: country -i de fr }
+//!     use_backend: ["eu if eu"]
+//!     default_backend: app
+//! backends:
+//!   eu:
+//!     balance: idlest
+//!     servers: { a: { addr: 127.0.0.1:8001 }, b: { addr: 127.0.0.1:8002 } }
+//!   app:
+//!     servers: { c: { addr: 127.0.0.1:8003 } }
+//! "#, "inline")
+//!     .build()
+//!     .expect("valid config");
+//!
+//! let mut server = pingora::server::Server::new_with_opt_and_conf(None, fairway.server_conf());
+//! server.bootstrap();
+//! server.add_services(fairway.services(&server.configuration)); // the ProxyHttp services
+//! server.add_services(fairway.background_services()); // health, discovery, reload
+//! server.run_forever();
+//! ```
+//!
+//! The examples (`cargo run -p fairway --example NAME`) show each piece
+//! running: `embed` (fairway beside a service of your own), `custom_selector`
+//! (lowest percentile of check round-trip times), `custom_fetch` (a country
+//! fetch routing to regions) and `hooks` (an API-key check answering 401).
+//!
+//! The extension points:
+//! * [`Selector`] and [`SelectorFactory`] ([`balance`]): a balance algorithm;
+//!   no I/O, reads the live figures of [`upstream::Server`].
+//! * [`SampleFetch`] ([`acl`]): an ACL fetch with every flag and matcher of
+//!   string fetches; [`FetchFactory`] for full control.
+//! * [`Hook`] ([`hook`]): request, upstream request, response and log
+//!   phases, each a default method.
+//! * [`Builder`]: registers them and loads the config.
+//!
+//! # The pieces
 //! * [`Config`] (re-exported from `fairway-config`): the validated YAML file.
 //! * [`Runtime`]: the config compiled for requests; swapped atomically.
 //! * [`Proxy`]: Pingora's `ProxyHttp` for one frontend.
@@ -46,7 +141,7 @@
 //!   HAProxy-compatible runtime socket.
 //! * [`demo`]: the upstreams of `fairway --demo`.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod admin;
 pub mod balance;
@@ -64,6 +159,7 @@ pub mod tcp;
 pub mod tls;
 pub mod upstream;
 
+pub use async_trait::async_trait;
 pub use balance::{Selector, SelectorFactory, Selectors};
 pub use builder::{BuildError, Builder};
 pub use fairway_acl as acl;
