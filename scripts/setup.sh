@@ -9,6 +9,7 @@ command -v cc >/dev/null || need+=(build-essential)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 { [ -x /usr/bin/kill ] || [ -x /bin/kill ]; } || need+=(procps)       # tests send signals with kill(1)
 command -v curl >/dev/null || need+=(curl)
+command -v python3 >/dev/null || need+=(python3)          # scripts/public-api.py renders the API snapshot
 command -v openssl >/dev/null || need+=(openssl)           # tests/tcp_tls.rs makes its certificates with it
 command -v protoc >/dev/null || need+=(protobuf-compiler)   # etcd-client (gRPC) build
 command -v etcd >/dev/null || need+=(etcd-server)          # discovery tests run a real etcd (/usr/bin/etcd)

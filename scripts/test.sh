@@ -11,3 +11,5 @@ cargo fmt --all -- --check
 cargo build --workspace --all-targets
 cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc
+# The public API snapshot (docs/public-api.txt) must match the code.
+./scripts/public-api.sh --check
