@@ -56,6 +56,7 @@ pub mod discovery;
 pub mod health;
 pub mod metrics;
 mod proxy;
+pub mod ratelimit;
 pub mod reload;
 mod runtime;
 pub mod tcp;

@@ -150,6 +150,7 @@ impl Proxy {
             let applies = rule.applies(&View {
                 header: session.req_header(),
                 src: ctx.src,
+                rates: &fe.rates,
             });
             if !applies {
                 continue;
@@ -195,6 +196,7 @@ impl Proxy {
                     let view = View {
                         header: session.req_header(),
                         src: None,
+                        rates: &[],
                     };
                     let location = fairway_acl::Request::host(&view).map(|host| {
                         format!("{scheme}://{host}{}", fairway_acl::Request::url(&view))
@@ -271,6 +273,12 @@ impl ProxyHttp for Proxy {
         session.set_keepalive(Some(fe.timeout_client.as_secs().max(1)));
         session.set_read_timeout(Some(fe.timeout_client));
 
+        if let Some(ip) = ctx.src {
+            for table in fe.rates.iter() {
+                table.observe(ip);
+            }
+        }
+
         if fe.normalize_path {
             if let Cow::Owned(path) = normalize_path(session.req_header().uri.path()) {
                 set_path(session.req_header_mut(), &path)?;
@@ -284,6 +292,7 @@ impl ProxyHttp for Proxy {
         let view = View {
             header: session.req_header(),
             src: ctx.src,
+            rates: &fe.rates,
         };
         ctx.backend = fe
             .use_backend
