@@ -119,10 +119,13 @@ fn a_killed_upstream_costs_no_failed_request() {
     still_serves(&mut f);
 }
 
-/// An upstream that reads a request head and then resets the connection:
-/// at once (`/early`), or after the status line, headers and 1 KiB of a
-/// 1 MiB body (`/mid`); other paths get a normal answer.
-fn resetting_upstream() -> SocketAddr {
+/// A hand-written HTTP/1.1 upstream on 127.0.0.1: for each request head
+/// it calls `answer(connection, reader, request line, content-length)`,
+/// which writes the response (and reads the body) itself; the connection
+/// ends when `answer` returns `false`.
+fn raw_upstream(
+    answer: fn(&TcpStream, &mut BufReader<TcpStream>, &str, u64) -> bool,
+) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     thread::spawn(move || {
@@ -135,42 +138,54 @@ fn resetting_upstream() -> SocketAddr {
                     if reader.read_line(&mut line).unwrap_or(0) == 0 {
                         return;
                     }
-                    let target = line.split(' ').nth(1).unwrap_or("/").to_string();
+                    let mut length = 0u64;
                     loop {
                         let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h == "\r\n" {
                             break;
                         }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
                     }
-                    let mut w = &conn;
-                    let reset = |c: &TcpStream| {
-                        let s = socket2::SockRef::from(c);
-                        s.set_linger(Some(Duration::ZERO)).unwrap();
-                    };
-                    match target.as_str() {
-                        "/early" => {
-                            reset(&conn);
-                            return;
-                        }
-                        "/mid" => {
-                            let _ =
-                                w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1048576\r\n\r\n");
-                            let _ = w.write_all(&[b'x'; 1024]);
-                            thread::sleep(Duration::from_millis(100));
-                            reset(&conn);
-                            return;
-                        }
-                        _ => {
-                            let _ = w.write_all(
-                                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-server: r\r\n\r\nok",
-                            );
-                        }
+                    if !answer(&conn, &mut reader, &line, length) {
+                        return;
                     }
                 }
             });
         }
     });
     addr
+}
+
+/// An upstream that reads a request head and then resets the connection:
+/// at once (`/early`), or after the status line, headers and 1 KiB of a
+/// 1 MiB body (`/mid`); other paths get a normal answer.
+fn resetting_upstream() -> SocketAddr {
+    raw_upstream(|conn, _, line, _| {
+        let reset = |c: &TcpStream| {
+            socket2::SockRef::from(c)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        };
+        let mut w = conn;
+        if line.starts_with("GET /early ") {
+            reset(conn);
+            return false;
+        }
+        if line.starts_with("GET /mid ") {
+            let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1048576\r\n\r\n");
+            let _ = w.write_all(&[b'x'; 1024]);
+            thread::sleep(Duration::from_millis(100));
+            reset(conn);
+            return false;
+        }
+        w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-server: r\r\n\r\nok")
+            .is_ok()
+    })
 }
 
 #[test]
@@ -409,62 +424,23 @@ fn ten_thousand_idle_client_connections_stay_within_a_memory_bound() {
 /// An upstream that discards request bodies (`POST`, answering with the
 /// byte count) and streams a 100 MiB body for `GET /download`.
 fn bulk_upstream() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { continue };
-            thread::spawn(move || {
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut w = &conn;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut length = 0u64;
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if h == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    if line.starts_with("POST") {
-                        let got =
-                            std::io::copy(&mut (&mut reader).take(length), &mut std::io::sink())
-                                .unwrap_or(0);
-                        let body = got.to_string();
-                        let _ = write!(
-                            w,
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
-                            body.len()
-                        );
-                    } else if line.contains("/download") {
-                        let _ = write!(
-                            w,
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
-                            100 << 20
-                        );
-                        let chunk = vec![b'z'; 64 * 1024];
-                        for _ in 0..(100 << 20) / chunk.len() {
-                            if w.write_all(&chunk).is_err() {
-                                return;
-                            }
-                        }
-                    } else {
-                        let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
-                    }
-                }
-            });
+    raw_upstream(|conn, reader, line, length| {
+        let mut w = conn;
+        if line.starts_with("POST") {
+            let got = std::io::copy(&mut reader.take(length), &mut std::io::sink()).unwrap_or(0);
+            let body = got.to_string();
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+            w.write_all((head + &body).as_bytes()).is_ok()
+        } else if line.starts_with("GET /download ") {
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", 100 << 20);
+            let chunk = vec![b'z'; 64 * 1024];
+            w.write_all(head.as_bytes()).is_ok()
+                && (0..(100 << 20) / chunk.len()).all(|_| w.write_all(&chunk).is_ok())
+        } else {
+            w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .is_ok()
         }
-    });
-    addr
+    })
 }
 
 #[test]

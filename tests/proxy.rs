@@ -409,22 +409,6 @@ backends:
     assert!(!order.join(",").contains("a,a,a,a"), "{order:?}");
 }
 
-/// GET from a chosen loopback source address (127.0.0.x).
-fn get_from(src: [u8; 4], addr: std::net::SocketAddr, target: &str) -> common::Response {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&std::net::SocketAddr::from((src, 0)).into())
-        .unwrap();
-    sock.connect(&addr.into()).unwrap();
-    let mut s: TcpStream = sock.into();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "GET {target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    common::read_response(&mut BufReader::new(s), false).unwrap()
-}
-
 #[test]
 fn src_http_req_rate_limits_each_client_ip() {
     let app = Upstream::start("app1");
@@ -446,12 +430,12 @@ backends:
     );
     // Five rapid requests from one IP pass; the next ones get 429.
     let statuses: Vec<u16> = (0..8)
-        .map(|_| get_from([127, 0, 0, 2], f.addr, "/").status)
+        .map(|_| common::get_from([127, 0, 0, 2], f.addr, "/").status)
         .collect();
     assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
     // Other clients are not affected.
-    assert_eq!(get_from([127, 0, 0, 3], f.addr, "/").status, 200);
-    assert_eq!(get_from([127, 0, 0, 4], f.addr, "/").status, 200);
+    assert_eq!(common::get_from([127, 0, 0, 3], f.addr, "/").status, 200);
+    assert_eq!(common::get_from([127, 0, 0, 4], f.addr, "/").status, 200);
     // Refused requests never reach the server.
     assert_eq!(app.hits(), 7);
     assert!(f.log().contains("429"), "{}", f.log());
