@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 command -v cmake >/dev/null || need+=(cmake)          # Pingora's zlib-ng build
 command -v cc >/dev/null || need+=(build-essential)
+command -v c++ >/dev/null || need+=(g++)                    # scripts/fuzz.sh: libfuzzer-sys compiles libFuzzer
 command -v pkg-config >/dev/null || need+=(pkg-config)
 { [ -x /usr/bin/kill ] || [ -x /bin/kill ]; } || need+=(procps)       # tests send signals with kill(1)
 command -v curl >/dev/null || need+=(curl)

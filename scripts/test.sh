@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what a fresh Debian machine lacks, then runs
-# every test of the workspace (unit, integration, doc tests, examples).
+# every test of the workspace (unit, integration, doc tests, examples),
+# then a short fuzzing smoke run (FUZZ_SECONDS per target, default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,8 +9,11 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR=never
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo build --workspace --all-targets
 cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc
 # The public API snapshot (docs/public-api.txt) must match the code.
 ./scripts/public-api.sh --check
+# Fuzz smoke: each target of fuzz/ for 60 s, on stable (docs/fuzzing.md).
+./scripts/fuzz.sh "${FUZZ_SECONDS:-60}"

@@ -4,8 +4,6 @@ mod common;
 
 use common::{get, Fairway, Upstream};
 use std::collections::{HashMap, HashSet};
-use std::io::{BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -24,20 +22,6 @@ fn tally(f: &Fairway, n: usize, target: impl Fn(usize) -> String) -> HashMap<Str
         *t.entry(r.server().to_string()).or_default() += 1;
     }
     t
-}
-
-/// GET from a chosen loopback source address (127.0.0.x).
-fn get_from(src: [u8; 4], addr: SocketAddr, target: &str) -> common::Response {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&SocketAddr::from((src, 0)).into()).unwrap();
-    sock.connect(&addr.into()).unwrap();
-    let mut s: TcpStream = sock.into();
-    write!(
-        s,
-        "GET {target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    common::read_response(&mut BufReader::new(s), false).unwrap()
 }
 
 #[test]
@@ -107,12 +91,12 @@ fn source_is_stable_per_client_and_spreads_over_clients() {
     let f = Fairway::start(&backend("source", &servers), &refs);
     let mut seen = HashSet::new();
     for host in 1..=40u8 {
-        let first = get_from([127, 0, 0, host], f.addr, "/")
+        let first = common::get_from([127, 0, 0, host], f.addr, "/")
             .server()
             .to_string();
         for _ in 0..3 {
             assert_eq!(
-                get_from([127, 0, 0, host], f.addr, "/x").server(),
+                common::get_from([127, 0, 0, host], f.addr, "/x").server(),
                 first,
                 "client 127.0.0.{host}"
             );

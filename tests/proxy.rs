@@ -408,3 +408,35 @@ backends:
     // Smooth: never more than three a's in a row.
     assert!(!order.join(",").contains("a,a,a,a"), "{order:?}");
 }
+
+#[test]
+fn src_http_req_rate_limits_each_client_ip() {
+    let app = Upstream::start("app1");
+    let f = Fairway::start(
+        r#"
+frontends:
+  web:
+    bind: ["127.0.0.1:{PORT}"]
+    http_request:
+      - deny status 429 if { src_http_req_rate(10s) gt 5 }
+    use_backend:
+      - app if { src_http_req_rate(10s) le 5 }
+    default_backend: app
+backends:
+  app:
+    servers: { app1: { addr: "{UP0}" } }
+"#,
+        &[&app],
+    );
+    // Five rapid requests from one IP pass; the next ones get 429.
+    let statuses: Vec<u16> = (0..8)
+        .map(|_| common::get_from([127, 0, 0, 2], f.addr, "/").status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    // Other clients are not affected.
+    assert_eq!(common::get_from([127, 0, 0, 3], f.addr, "/").status, 200);
+    assert_eq!(common::get_from([127, 0, 0, 4], f.addr, "/").status, 200);
+    // Refused requests never reach the server.
+    assert_eq!(app.hits(), 7);
+    assert!(f.log().contains("429"), "{}", f.log());
+}

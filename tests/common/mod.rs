@@ -309,6 +309,22 @@ pub fn request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &
     read_response(&mut BufReader::new(s), method == "HEAD").expect("read response")
 }
 
+/// `GET target` (with `connection: close`) from a chosen loopback source
+/// address such as 127.0.0.2, and its response.
+pub fn get_from(src: [u8; 4], addr: SocketAddr, target: &str) -> Response {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::from((src, 0)).into()).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let mut s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    read_response(&mut BufReader::new(s), false).unwrap()
+}
+
 /// A running `fairway` process.
 pub struct Fairway {
     pub child: Child,

@@ -6,6 +6,7 @@ use crate::token::{is_http_token, is_name, tokenize, Word};
 use crate::{AclError, CustomFetch, Fetches, Request};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The sample fetch an ACL reads from the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,10 @@ pub enum Fetch {
     /// taken from the handshake of a TLS-terminating one; compared
     /// case-insensitively.
     ReqSslSni,
+    /// `src_http_req_rate(PERIOD)`: the number of HTTP requests the client
+    /// IP made over the sliding `PERIOD`, this one included (an integer
+    /// sample, compared with `gt ge lt le eq N`).
+    SrcHttpReqRate(Duration),
     /// A fetch registered in [`Fetches`] with [`Fetches::add`] (a
     /// [`SampleFetch`](crate::SampleFetch)), with the name and argument the
     /// ACL line wrote.
@@ -45,6 +50,25 @@ impl Fetch {
         match self {
             Fetch::Custom(c) => c.is_http(),
             _ => !matches!(self, Fetch::Src | Fetch::ReqSslSni),
+        }
+    }
+
+    /// Whether its samples are integers (compared with `-m int`: `gt ge lt
+    /// le eq N`, `N`, `A:B`) rather than strings.
+    pub fn is_integer(&self) -> bool {
+        match self {
+            Fetch::SrcHttpReqRate(_) => true,
+            Fetch::Custom(c) => c.is_integer(),
+            _ => false,
+        }
+    }
+
+    /// The period of a `src_http_req_rate(PERIOD)` fetch: the proxy keeps
+    /// one request-rate table per period a frontend's rules use.
+    pub fn rate_period(&self) -> Option<Duration> {
+        match self {
+            Fetch::SrcHttpReqRate(period) => Some(*period),
+            _ => None,
         }
     }
 }
@@ -72,15 +96,22 @@ pub enum MatchKind {
     /// `-m ip` it also reads a string sample as an address, e.g.
     /// `hdr(x-real-ip) -m ip 10.0.0.0/8`.
     Ip,
+    /// `-m int`: integer comparison (`gt ge lt le eq N`, `N`, `A:B`); the
+    /// only match of integer fetches such as `src_http_req_rate`, besides
+    /// `found`.
+    Int,
 }
 
 /// The fetch keywords, as listed in error messages.
 const KNOWN_FETCHES: &str = "path, path_beg, path_end, path_sub, path_dir, path_reg, url, \
     url_beg, query, url_param(NAME), method, hdr(NAME), hdr_beg(NAME), hdr_end(NAME), \
-    hdr_sub(NAME), hdr_reg(NAME), host, src, req_ssl_sni";
+    hdr_sub(NAME), hdr_reg(NAME), host, src, req_ssl_sni, src_http_req_rate(PERIOD)";
+
+/// The longest `src_http_req_rate` period.
+const MAX_RATE_PERIOD: Duration = Duration::from_secs(24 * 3600);
 
 /// The `-m` methods, as listed in error messages.
-const KNOWN_METHODS: &str = "str, beg, end, sub, dir, dom, reg, ip, found";
+const KNOWN_METHODS: &str = "str, beg, end, sub, dir, dom, reg, ip, int, found";
 
 impl MatchKind {
     fn from_name(name: &str) -> Option<MatchKind> {
@@ -93,6 +124,7 @@ impl MatchKind {
             "dom" => MatchKind::Dom,
             "reg" => MatchKind::Reg,
             "ip" => MatchKind::Ip,
+            "int" => MatchKind::Int,
             "found" => MatchKind::Found,
             _ => return None,
         })
@@ -109,6 +141,7 @@ impl MatchKind {
             MatchKind::Reg => "reg",
             MatchKind::Found => "found",
             MatchKind::Ip => "ip",
+            MatchKind::Int => "int",
         }
     }
 }
@@ -210,6 +243,23 @@ impl Acl {
                 ),
             ));
         }
+        let integer = fetch.is_integer();
+        if integer != (kind == MatchKind::Int) && kind != MatchKind::Found {
+            let message = if integer {
+                format!(
+                    "`-m {}` cannot be used with `{}` (it gives an integer: \
+                     compare with `gt ge lt le eq N`)",
+                    kind.name(),
+                    fetch_word.text
+                )
+            } else {
+                format!(
+                    "`-m int` cannot be used with `{}` (it gives a string)",
+                    fetch_word.text
+                )
+            };
+            return Err(AclError::new(fetch_word.offset, message));
+        }
         if kind == MatchKind::Found {
             if let Some(extra) = values.first() {
                 return Err(AclError::new(extra.offset, "`-m found` takes no values"));
@@ -222,7 +272,11 @@ impl Acl {
         }
         // Host names are case-insensitive whatever the flags say.
         let icase = icase || matches!(fetch, Fetch::Host | Fetch::ReqSslSni);
-        let matcher = Matcher::compile(kind, icase, values)?;
+        let matcher = if kind == MatchKind::Int {
+            Matcher::compile_int(values)?
+        } else {
+            Matcher::compile(kind, icase, values)?
+        };
         Ok(Acl {
             fetch,
             kind,
@@ -255,7 +309,10 @@ impl Acl {
                 .is_some_and(|h| m.matches_str(host_only(h).as_bytes())),
             Fetch::Src => req.src().is_some_and(|ip| m.matches_ip(ip)),
             Fetch::ReqSslSni => req.ssl_sni().is_some_and(|n| m.matches_str(n.as_bytes())),
-            Fetch::Custom(c) => c.sample(req, &mut |v| m.matches_str(v)),
+            Fetch::SrcHttpReqRate(period) => req
+                .src_http_req_rate(*period)
+                .is_some_and(|n| m.matches_int(i64::try_from(n).unwrap_or(i64::MAX))),
+            Fetch::Custom(c) => c.matches(req, m),
         }
     }
 
@@ -336,10 +393,23 @@ pub(crate) fn parse_builtin(w: &Word) -> Result<(Fetch, MatchKind), AclError> {
             return Ok((Fetch::Header(header.to_ascii_lowercase()), kind));
         }
         "src_http_req_rate" => {
-            return Err(AclError::new(
-                w.offset,
-                "`src_http_req_rate` is not supported yet",
-            ));
+            let text = required_arg(w, name, arg, "src_http_req_rate(PERIOD), e.g. `(10s)`")?;
+            let period = humantime::parse_duration(text).map_err(|e| {
+                AclError::new(
+                    w.offset,
+                    format!("invalid period `{text}` in `{}`: {e}", w.text),
+                )
+            })?;
+            if period < Duration::from_millis(1) || period > MAX_RATE_PERIOD {
+                return Err(AclError::new(
+                    w.offset,
+                    format!(
+                        "period `{text}` of `{}` is out of range (1ms to 24h)",
+                        w.text
+                    ),
+                ));
+            }
+            return Ok((Fetch::SrcHttpReqRate(period), M::Int));
         }
         _ => {
             return Err(AclError::new(

@@ -45,12 +45,13 @@
 //! ```
 
 use crate::acl::{parse_builtin, BUILTIN_FETCHES};
+use crate::matcher::Matcher;
 use crate::token::Word;
 use crate::{AclError, Fetch, MatchKind, Request};
 use std::sync::{Arc, LazyLock};
 
 /// Built-in spellings registered but not listed in errors.
-const BUILTIN_ALIASES: &[&str] = &["req.ssl_sni", "src_http_req_rate"];
+const BUILTIN_ALIASES: &[&str] = &["req.ssl_sni"];
 
 /// What the argument of a fetch (`name(ARG)`) looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,14 +105,20 @@ pub trait FetchFactory: Send + Sync + 'static {
     fn compile(&self, name: &str, arg: Option<&str>) -> Result<(Fetch, MatchKind), String>;
 }
 
-/// A user-written ACL fetch: produces string samples from a request; the
-/// ACL compares them with its values using the usual flags and matchers.
+/// A user-written ACL fetch: produces samples from a request; the ACL
+/// compares them with its values using the usual flags and matchers.
 ///
 /// Written in a config as `name` or `name(arg)` (see [`SampleFetch::arg`]),
 /// e.g. `acl: { eu: country -i de fr nl }` or
-/// `http_request: ["deny if { country(cf-ipcountry) -m str XX }"]`. The
-/// default match is `-m str`. Register it with [`Fetches::add`] (or
-/// `fairway::Fairway::builder().fetch(...)`).
+/// `http_request: ["deny if { country(cf-ipcountry) -m str XX }"]`. Register
+/// it with [`Fetches::add`] (or `fairway::Fairway::builder().fetch(...)`).
+///
+/// A string fetch (the default) implements [`SampleFetch::sample`]; its
+/// default match is `-m str` and it takes every string matcher (`-i`,
+/// `-m str|beg|end|sub|dir|dom|reg|ip|found`). An integer fetch returns
+/// [`SampleType::Int`] from [`SampleFetch::sample_type`] and implements
+/// [`SampleFetch::sample_int`]; it is compared with `gt ge lt le eq N`,
+/// `N` or `A:B` (`-m int`), or `-m found`.
 ///
 /// Sampling runs on the request path: it must be cheap, must not block or
 /// do I/O, and should not allocate.
@@ -136,15 +143,42 @@ pub trait SampleFetch: Send + Sync + 'static {
         true
     }
 
-    /// Calls `f` with each sample of `req` in turn, stopping as soon as `f`
-    /// returns `true`, and returns whether it did. No call means no sample:
-    /// the ACL does not match (not even with `-m found`).
+    /// Whether its samples are strings (the default) or integers.
+    fn sample_type(&self) -> SampleType {
+        SampleType::Str
+    }
+
+    /// String samples: calls `f` with each sample of `req` in turn,
+    /// stopping as soon as `f` returns `true`, and returns whether it did.
+    /// No call means no sample: the ACL does not match (not even with
+    /// `-m found`). The default has no sample (for integer fetches).
     fn sample(
         &self,
         req: &dyn Request,
         arg: Option<&str>,
         f: &mut dyn FnMut(&[u8]) -> bool,
-    ) -> bool;
+    ) -> bool {
+        let _ = (req, arg, f);
+        false
+    }
+
+    /// The integer sample of `req`, for [`SampleType::Int`] fetches;
+    /// `None`: no sample. The default has none.
+    fn sample_int(&self, req: &dyn Request, arg: Option<&str>) -> Option<i64> {
+        let _ = (req, arg);
+        None
+    }
+}
+
+/// The type of a [`SampleFetch`]'s samples, which decides its matchers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SampleType {
+    /// Strings (bytes): `-m str|beg|end|sub|dir|dom|reg|ip|found`.
+    #[default]
+    Str,
+    /// Integers: `gt ge lt le eq N`, `N`, `A:B` (`-m int`), `-m found`.
+    Int,
 }
 
 /// A registered [`SampleFetch`] with the name and argument an ACL line gave
@@ -177,9 +211,28 @@ impl CustomFetch {
         self.fetch.is_http()
     }
 
-    /// Calls `f` on the samples of `req` (see [`SampleFetch::sample`]).
+    /// Whether its samples are integers (see [`SampleFetch::sample_type`]).
+    pub fn is_integer(&self) -> bool {
+        self.fetch.sample_type() == SampleType::Int
+    }
+
+    /// Calls `f` on the string samples of `req` (see [`SampleFetch::sample`]).
     pub fn sample(&self, req: &dyn Request, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
         self.fetch.sample(req, self.arg.as_deref(), f)
+    }
+
+    /// The integer sample of `req` (see [`SampleFetch::sample_int`]).
+    pub fn sample_int(&self, req: &dyn Request) -> Option<i64> {
+        self.fetch.sample_int(req, self.arg.as_deref())
+    }
+
+    /// Whether `req` matches `m` (the compiled values of an ACL).
+    pub(crate) fn matches(&self, req: &dyn Request, m: &Matcher) -> bool {
+        if self.is_integer() {
+            self.sample_int(req).is_some_and(|n| m.matches_int(n))
+        } else {
+            self.sample(req, &mut |v| m.matches_str(v))
+        }
     }
 }
 
@@ -218,7 +271,12 @@ impl FetchFactory for Sampled {
             arg: arg.map(Arc::from),
             fetch: Arc::clone(&self.0),
         };
-        Ok((Fetch::Custom(custom), MatchKind::Str))
+        let kind = if custom.is_integer() {
+            MatchKind::Int
+        } else {
+            MatchKind::Str
+        };
+        Ok((Fetch::Custom(custom), kind))
     }
 }
 
@@ -455,12 +513,54 @@ mod tests {
         let e = err("uper(x) A");
         assert!(e.message.starts_with("unknown fetch `uper` (known: path,"));
         assert!(
-            e.message.ends_with("req_ssl_sni, upper(HEADER))"),
+            e.message.ends_with("src_http_req_rate(PERIOD), upper(HEADER))"),
             "{}",
             e.message
         );
         assert!(fetches.add("Bad", Upper).is_err());
         assert!(fetches.add("9x", Upper).is_err());
+    }
+
+    /// `hdrlen(NAME)`: the length of a header, an integer sample.
+    struct HdrLen;
+
+    impl SampleFetch for HdrLen {
+        fn arg(&self) -> Arg {
+            Arg::Required("NAME")
+        }
+        fn sample_type(&self) -> SampleType {
+            SampleType::Int
+        }
+        fn sample_int(&self, req: &dyn Request, arg: Option<&str>) -> Option<i64> {
+            let mut len = None;
+            req.header_values(arg.unwrap_or_default(), &mut |v| {
+                len = Some(v.len() as i64);
+                true
+            });
+            len
+        }
+    }
+
+    #[test]
+    fn integer_custom_fetches_take_integer_matchers() {
+        let mut fetches = Fetches::builtin();
+        fetches.add("hdrlen", HdrLen).unwrap();
+        let req = Req::get("/").header("x-tag", "abcdef");
+        let acl = |line: &str| Acl::parse_with(line, &fetches).unwrap();
+        assert!(acl("hdrlen(x-tag) gt 5").matches(&req));
+        assert!(!acl("hdrlen(x-tag) lt 6").matches(&req));
+        assert!(acl("hdrlen(x-tag) 1:6").matches(&req));
+        assert!(acl("hdrlen(x-tag) eq 6").matches(&req));
+        assert!(acl("hdrlen(x-tag) -m found").matches(&req));
+        assert!(!acl("hdrlen(x-none) -m found").matches(&req));
+        assert!(!acl("hdrlen(x-none) ge 0").matches(&req));
+        let err = Acl::parse_with("hdrlen(x-tag) -m str 6", &fetches).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("`-m str` cannot be used with `hdrlen(x-tag)`"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -57,7 +57,7 @@ mod token;
 pub use acl::{Acl, AclSet, Fetch, MatchKind};
 pub use cond::{Condition, Guard};
 pub use error::AclError;
-pub use fetches::{Arg, CustomFetch, FetchFactory, Fetches, SampleFetch};
+pub use fetches::{Arg, CustomFetch, FetchFactory, Fetches, SampleFetch, SampleType};
 pub use normalize::normalize_path;
 pub use request::Request;
 pub use rule::{HttpAction, HttpRule, TcpAction, TcpRule, UseBackend};

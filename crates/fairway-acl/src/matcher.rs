@@ -143,18 +143,12 @@ impl Matcher {
                 }
                 Matcher::Ip(out)
             }
+            MatchKind::Int => Matcher::compile_int(values)?,
         })
     }
 
     /// Compiles integer values: `N`, `A:B`, `A:`, `:B`, or an operator
     /// `eq ge gt le lt` followed by `N`.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "used by the first integer fetch (src_http_req_rate)"
-        )
-    )]
     pub(crate) fn compile_int(values: &[Word]) -> Result<Self, AclError> {
         let mut out = Vec::with_capacity(values.len());
         let mut words = values.iter();
@@ -245,13 +239,6 @@ impl Matcher {
     }
 
     /// Whether an integer sample matches any value.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "used by the first integer fetch (src_http_req_rate)"
-        )
-    )]
     pub(crate) fn matches_int(&self, n: i64) -> bool {
         match self {
             Matcher::Found => true,

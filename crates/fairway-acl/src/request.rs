@@ -2,6 +2,7 @@
 //! `mode: tcp`, of one connection).
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 /// A read-only view of an HTTP request, implemented by the proxy over its own
 /// request type. Every method must be cheap and must not allocate.
@@ -26,6 +27,14 @@ pub trait Request {
     /// for `req_ssl_sni`. Only layer-4 (`mode: tcp`) connections have one;
     /// the default is `None`.
     fn ssl_sni(&self) -> Option<&str> {
+        None
+    }
+    /// For `src_http_req_rate(period)`: how many HTTP requests the client
+    /// IP made over the sliding `period`, this one included. The proxy
+    /// counts requests only for the periods its rules use; the default is
+    /// `None` (no sample: the ACL does not match).
+    fn src_http_req_rate(&self, period: Duration) -> Option<u64> {
+        let _ = period;
         None
     }
 }

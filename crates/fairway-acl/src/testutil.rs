@@ -2,6 +2,7 @@
 
 use crate::Request;
 use std::net::IpAddr;
+use std::time::Duration;
 
 /// A request with owned parts; `host()` reads the `host` header.
 #[derive(Debug, Clone)]
@@ -13,6 +14,7 @@ pub(crate) struct TestReq {
     headers: Vec<(String, Vec<u8>)>,
     src: Option<IpAddr>,
     sni: Option<String>,
+    rate: Option<(Duration, u64)>,
 }
 
 impl TestReq {
@@ -30,6 +32,7 @@ impl TestReq {
             headers: Vec::new(),
             src: None,
             sni: None,
+            rate: None,
         }
     }
 
@@ -49,6 +52,12 @@ impl TestReq {
     /// Sets the TLS server name (lower-cased, as the proxy does).
     pub(crate) fn sni(mut self, name: &str) -> Self {
         self.sni = Some(name.to_ascii_lowercase());
+        self
+    }
+
+    /// Sets the client's request count over `period` (other periods: none).
+    pub(crate) fn rate(mut self, period: Duration, count: u64) -> Self {
+        self.rate = Some((period, count));
         self
     }
 
@@ -99,5 +108,9 @@ impl Request for TestReq {
 
     fn ssl_sni(&self) -> Option<&str> {
         self.sni.as_deref()
+    }
+
+    fn src_http_req_rate(&self, period: Duration) -> Option<u64> {
+        self.rate.filter(|(p, _)| *p == period).map(|(_, n)| n)
     }
 }

@@ -268,6 +268,24 @@ impl Frontend {
             .flat_map(|g| g.cond.acls())
             .any(|a| *a.fetch() == fairway_acl::Fetch::ReqSslSni)
     }
+
+    /// The distinct periods of the `src_http_req_rate(PERIOD)` fetches
+    /// that this frontend's `http_request` rules and `use_backend` lines
+    /// read, in order of first use (the proxy counts requests per period).
+    pub fn rate_periods(&self) -> Vec<Duration> {
+        let guards = self
+            .http_request
+            .iter()
+            .filter_map(|r| r.guard.as_ref())
+            .chain(self.use_backend.iter().filter_map(|u| u.guard.as_ref()));
+        let mut periods = Vec::new();
+        for period in guards.flat_map(|g| g.cond.acls().filter_map(|a| a.fetch().rate_period())) {
+            if !periods.contains(&period) {
+                periods.push(period);
+            }
+        }
+        periods
+    }
 }
 
 /// `tls` of a frontend: TLS termination with one or more certificates,

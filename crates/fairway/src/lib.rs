@@ -153,6 +153,7 @@ pub mod health;
 pub mod hook;
 pub mod metrics;
 mod proxy;
+pub mod ratelimit;
 pub mod reload;
 mod runtime;
 pub mod tcp;
@@ -168,10 +169,12 @@ pub use fairway_config as config;
 pub use fairway_config::{Config, ConfigError, LoadOptions};
 pub use hook::{Answer, Hook};
 pub use metrics::Metrics;
-pub use proxy::{Ctx, Proxy};
+pub use proxy::{head, Ctx, HttpApp, Proxy};
 pub use runtime::{Frontend, Runtime};
 
 use arc_swap::ArcSwap;
+use pingora::listeners::ListenerConfig;
+use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::services::listening::Service;
 use pingora::services::ServiceWithDependents;
@@ -248,7 +251,10 @@ impl Fairway {
             .map(|b| b.retries as usize)
             .max()
             .unwrap_or(0);
-        conf.max_retries = max_retries + 1;
+        // `retries` counts connection failures (see `fail_to_connect`);
+        // one more attempt lets a request whose pooled connection turned
+        // out closed be retried on a fresh one without using a retry up.
+        conf.max_retries = max_retries + 2;
         conf
     }
 
@@ -286,7 +292,12 @@ impl Fairway {
                     return Box::new(service) as Box<dyn ServiceWithDependents>;
                 }
                 let proxy = Proxy::new(index, Arc::clone(&self.runtime), Arc::clone(&self.metrics));
-                let mut service = pingora_proxy::http_proxy_service_with_name(conf, proxy, &name);
+                let app = proxy::HttpApp::new(
+                    pingora_proxy::http_proxy(conf, proxy),
+                    Arc::clone(&self.runtime),
+                    index,
+                );
+                let mut service = Service::new(name, app);
                 self.listen(&mut service, index, true);
                 Box::new(service) as Box<dyn ServiceWithDependents>
             })
@@ -299,12 +310,20 @@ impl Fairway {
         let Some(fe) = self.config.frontends.get(index) else {
             return;
         };
+        // No read buffer per accepted connection: Pingora's default is
+        // 64 KiB each, which an idle client would hold (and the memory
+        // allocator may commit) for nothing; fairway's HTTP and TCP readers
+        // read into their own buffers.
+        let buffers = L4BufferSettings {
+            read: Some(0),
+            write: None,
+        };
         for addr in &fe.bind {
-            let addr = addr.to_string();
+            let listener = ListenerConfig::tcp(addr.to_string()).l4_buffer(buffers);
             if fe.tls.is_none() {
-                service.add_tcp(&addr);
+                service.add_listener(listener);
             } else if let Some(settings) = tls::listener_settings(&self.runtime, index, h2) {
-                service.add_tls_with_settings(&addr, None, settings);
+                service.add_listener(listener.tls(settings));
             }
         }
     }

@@ -8,6 +8,7 @@
 use crate::balance::{Backend, BackendSpec, Selectors};
 use crate::hook::{Hook, Hooks};
 use crate::metrics::{Handles, Metrics};
+use crate::ratelimit::RateTable;
 use crate::upstream::ServerSpec;
 use fairway_acl::Fetches;
 use fairway_config::{
@@ -100,6 +101,10 @@ pub struct Frontend {
     pub http_request: Vec<HttpRule>,
     /// `use_backend` lines with the index of their backend.
     pub use_backend: Vec<(UseBackend, usize)>,
+    /// One request-rate table per `src_http_req_rate(PERIOD)` period the
+    /// rules read; every request of the frontend is counted in each. A
+    /// reload keeps the tables of periods still in use.
+    pub rates: Box<[Arc<RateTable>]>,
     /// Index of `default_backend`.
     pub default_backend: Option<usize>,
 }
@@ -176,7 +181,7 @@ impl Runtime {
         let frontends: Arc<[Frontend]> = config
             .frontends
             .iter()
-            .map(|f| Frontend::new(f, &config))
+            .map(|f| Frontend::new(f, &config, previous))
             .collect();
         Runtime {
             access_log: config.global.access_log,
@@ -271,9 +276,22 @@ impl Runtime {
 }
 
 impl Frontend {
-    fn new(f: &FrontendConfig, config: &Config) -> Self {
+    fn new(f: &FrontendConfig, config: &Config, previous: Option<&Runtime>) -> Self {
         // The config crate has checked every backend reference.
         let index = |name: &str| config.backend_index(name);
+        let old_rates = previous
+            .and_then(|p| p.frontends().iter().find(|o| o.name == f.name))
+            .map_or(&[][..], |o| &o.rates[..]);
+        let rates = f
+            .rate_periods()
+            .into_iter()
+            .map(|period| {
+                old_rates
+                    .iter()
+                    .find(|t| t.period() == period)
+                    .map_or_else(|| Arc::new(RateTable::new(period)), Arc::clone)
+            })
+            .collect();
         Frontend {
             name: f.name.clone(),
             bind: f.bind.clone(),
@@ -297,6 +315,7 @@ impl Frontend {
                 .filter_map(|u| index(&u.backend).map(|i| (u.clone(), i)))
                 .collect(),
             default_backend: f.default_backend.as_deref().and_then(index),
+            rates,
         }
     }
 }

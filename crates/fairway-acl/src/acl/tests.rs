@@ -182,7 +182,7 @@ fn many_values() {
 fn error_messages() {
     let known = "path, path_beg, path_end, path_sub, path_dir, path_reg, url, url_beg, query, \
                  url_param(NAME), method, hdr(NAME), hdr_beg(NAME), hdr_end(NAME), hdr_sub(NAME), \
-                 hdr_reg(NAME), host, src, req_ssl_sni";
+                 hdr_reg(NAME), host, src, req_ssl_sni, src_http_req_rate(PERIOD)";
     let cases: &[(&str, usize, String)] = &[
         ("paht_beg /x", 0, format!("unknown fetch `paht_beg` (known: {known})")),
         ("", 0, "empty ACL: expected `FETCH [FLAGS] VALUE...`".into()),
@@ -193,12 +193,19 @@ fn error_messages() {
         ("src 10.0.0.0/8 10.0.0.0/33", 15, "invalid IP address or CIDR `10.0.0.0/33`".into()),
         ("src localhost", 4, "invalid IP address or CIDR `localhost`".into()),
         ("path -x /a", 5, "unknown flag `-x` (valid: -i, -m METHOD, --; write `--` before a value that starts with `-`)".into()),
-        ("path -m exact /a", 8, "unknown match method `exact` (valid: str, beg, end, sub, dir, dom, reg, ip, found)".into()),
-        ("path -m", 5, "`-m` needs a match method (valid: str, beg, end, sub, dir, dom, reg, ip, found)".into()),
+        ("path -m exact /a", 8, "unknown match method `exact` (valid: str, beg, end, sub, dir, dom, reg, ip, int, found)".into()),
+        ("path -m", 5, "`-m` needs a match method (valid: str, beg, end, sub, dir, dom, reg, ip, int, found)".into()),
         ("path -m beg -m end /a", 12, "`-m` given twice".into()),
         ("hdr(x) -m found yes", 16, "`-m found` takes no values".into()),
         ("src -m beg 10.", 0, "`-m beg` cannot be used with `src` (it matches IP addresses and CIDRs)".into()),
-        ("src_http_req_rate(10s) gt 100", 0, "`src_http_req_rate` is not supported yet".into()),
+        ("src_http_req_rate(10s) -m str 5", 0, "`-m str` cannot be used with `src_http_req_rate(10s)` (it gives an integer: compare with `gt ge lt le eq N`)".into()),
+        ("path -m int 5", 0, "`-m int` cannot be used with `path` (it gives a string)".into()),
+        ("src_http_req_rate gt 5", 0, "`src_http_req_rate` needs an argument: `src_http_req_rate(PERIOD), e.g. `(10s)``".into()),
+        ("src_http_req_rate(10) gt 5", 0, "invalid period `10` in `src_http_req_rate(10)`: time unit needed, for example 10sec or 10ms".into()),
+        ("src_http_req_rate(2d) gt 5", 0, "period `2d` of `src_http_req_rate(2d)` is out of range (1ms to 24h)".into()),
+        ("src_http_req_rate(10s) gt five", 26, "invalid integer `five`".into()),
+        ("src_http_req_rate(10s) gt", 23, "`gt` needs an integer after it".into()),
+        ("src_http_req_rate(10s)", 0, "`src_http_req_rate(10s)` needs at least one value to match".into()),
         ("hdr /x", 0, "`hdr` needs an argument: `hdr(NAME)`".into()),
         ("hdr_beg() /x", 0, "`hdr_beg` needs an argument: `hdr_beg(NAME)`".into()),
         ("url_param /x", 0, "`url_param` needs an argument: `url_param(NAME)`".into()),
@@ -293,4 +300,40 @@ fn condition_lists_its_acls() {
     let Ok(cond) = cond else { panic!("{cond:?}") };
     let fetches: Vec<&Fetch> = cond.acls().map(|a| a.fetch()).collect();
     assert_eq!(fetches, [&Fetch::Src, &Fetch::ReqSslSni, &Fetch::Path]);
+}
+
+#[test]
+fn src_http_req_rate() {
+    use std::time::Duration;
+    let ten = Duration::from_secs(10);
+    let a = acl("src_http_req_rate(10s) gt 5");
+    assert_eq!(a.fetch(), &Fetch::SrcHttpReqRate(ten));
+    assert_eq!(a.fetch().rate_period(), Some(ten));
+    assert_eq!(a.match_kind(), MatchKind::Int);
+    assert!(a.fetch().is_http());
+    assert!(!a.matches(&get("/").rate(ten, 5)));
+    assert!(a.matches(&get("/").rate(ten, 6)));
+    // No sample (the proxy does not count this period): no match.
+    assert!(!a.matches(&get("/")));
+    assert!(!a.matches(&get("/").rate(Duration::from_secs(1), 100)));
+    // Ranges, several values, `-m found`, other operators and periods.
+    let r = acl("src_http_req_rate(1m) 0:2 10: eq 7");
+    let minute = Duration::from_secs(60);
+    for (n, want) in [
+        (0, true),
+        (2, true),
+        (3, false),
+        (7, true),
+        (9, false),
+        (10, true),
+    ] {
+        assert_eq!(r.matches(&get("/").rate(minute, n)), want, "{n}");
+    }
+    assert!(acl("src_http_req_rate(500ms) -m found")
+        .matches(&get("/").rate(Duration::from_millis(500), 0)));
+    assert!(acl("src_http_req_rate(10s) le 5").matches(&get("/").rate(ten, 5)));
+    assert!(!acl("src_http_req_rate(10s) lt 5").matches(&get("/").rate(ten, 5)));
+    assert!(acl("src_http_req_rate(10s) -m int ge 5").matches(&get("/").rate(ten, 5)));
+    // Huge counts compare as the largest integer, never wrap.
+    assert!(acl("src_http_req_rate(10s) gt 5").matches(&get("/").rate(ten, u64::MAX)));
 }

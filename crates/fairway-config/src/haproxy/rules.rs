@@ -17,8 +17,9 @@ use fairway_acl::{Acl, AclSet, HttpRule, TcpRule, UseBackend};
 use std::collections::BTreeMap;
 
 /// Fetches that SPEC.md defines but fairway's ACL parser may not know yet;
-/// lines using them are emitted without being checked.
-const PENDING_FETCHES: &[&str] = &["req_ssl_sni", "src_http_req_rate("];
+/// lines using them are emitted without being checked. None at present
+/// (`req_ssl_sni` and `src_http_req_rate(PERIOD)` are supported).
+const PENDING_FETCHES: &[&str] = &[];
 
 /// HAProxy fetch names and the fairway name for the same thing.
 const FETCH_ALIASES: &[(&str, &str)] = &[

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::{Balance, CheckKind, Config};
+use std::time::Duration;
 
 /// Converts and loads the result (the config crate must accept it).
 fn load(cfg: &str) -> (Conversion, Config) {
@@ -681,7 +682,12 @@ backend be
     mode http
     server s 127.0.0.1:9001
 ";
-    let conv = import_haproxy(cfg);
+    // The converted file loads: fairway has the fetch.
+    let (conv, config) = load(cfg);
+    assert_eq!(
+        config.frontends[0].rate_periods(),
+        [Duration::from_secs(10)]
+    );
     assert!(conv.is_complete(), "{}", conv.diagnostics("t"));
     assert!(
         conv.yaml

@@ -217,6 +217,7 @@ fn fetch_name(fetch: &Fetch) -> &str {
         Fetch::Host => "host",
         Fetch::Src => "src",
         Fetch::ReqSslSni => "req_ssl_sni",
+        Fetch::SrcHttpReqRate(_) => "src_http_req_rate",
         _ => "this fetch",
     }
 }

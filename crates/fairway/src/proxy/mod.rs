@@ -5,6 +5,7 @@
 //! else `default_backend`), pick a server, forward with X-Forwarded-For, and
 //! retry refused connections on another server.
 
+pub mod head;
 mod request;
 mod respond;
 mod sticky;
@@ -155,6 +156,79 @@ enum Outcome {
     Answered,
 }
 
+/// The Pingora application of an HTTP frontend: the [`Proxy`] behind
+/// Pingora's HTTP/1 and HTTP/2 server, with HTTP/1 client streams wrapped
+/// so that `timeout_http_request` and the head size limit hold (see
+/// [`head`]).
+pub struct HttpApp {
+    proxy: Arc<pingora_proxy::HttpProxy<Proxy>>,
+    runtime: Arc<ArcSwap<Runtime>>,
+    frontend: usize,
+}
+
+impl HttpApp {
+    /// The application of frontend `frontend` of the live `runtime`.
+    pub fn new(
+        proxy: pingora_proxy::HttpProxy<Proxy>,
+        runtime: Arc<ArcSwap<Runtime>>,
+        frontend: usize,
+    ) -> Self {
+        HttpApp {
+            proxy: Arc::new(proxy),
+            runtime,
+            frontend,
+        }
+    }
+}
+
+#[async_trait]
+impl pingora::apps::ServerApp for HttpApp {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: pingora::protocols::Stream,
+        shutdown: &pingora::server::ShutdownWatch,
+    ) -> Option<pingora::protocols::Stream> {
+        use pingora::protocols::ALPN;
+        use tokio::io::AsyncWriteExt;
+        let mut stream = stream;
+        if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            return self.proxy.process_new(stream, shutdown).await;
+        }
+        let timeout = self
+            .runtime
+            .load()
+            .frontends()
+            .get(self.frontend)
+            .map_or(Duration::from_secs(10), |f| f.timeout_http_request);
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Wait for the first byte here, before Pingora builds its (large)
+        // per-connection state: an idle client costs this small task only.
+        // (A TLS stream cannot peek; it goes straight on.)
+        let mut first = [0u8; 1];
+        let mut stop = shutdown.clone();
+        tokio::select! {
+            peeked = tokio::time::timeout_at(deadline, stream.try_peek(&mut first)) => match peeked {
+                Ok(Ok(_)) => {}
+                // Closed or reset before sending anything.
+                Ok(Err(_)) => return None,
+                Err(_) => {
+                    head::log_failure(&stream, 408, 0);
+                    let _ = stream.write_all(&head::error_page(408)).await;
+                    let _ = stream.flush().await;
+                    return None;
+                }
+            },
+            _ = stop.changed() => return None,
+        }
+        let stream = Box::new(head::Guarded::new(stream, timeout, deadline));
+        self.proxy.process_new(stream, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.proxy.cleanup().await;
+    }
+}
+
 impl Proxy {
     /// Runs the `http_request` rules; `Answered` when a rule wrote the response.
     async fn run_rules(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Outcome> {
@@ -164,6 +238,7 @@ impl Proxy {
             let applies = rule.applies(&View {
                 header: session.req_header(),
                 src: ctx.src,
+                rates: &fe.rates,
             });
             if !applies {
                 continue;
@@ -209,6 +284,7 @@ impl Proxy {
                     let view = View {
                         header: session.req_header(),
                         src: None,
+                        rates: &[],
                     };
                     let location = fairway_acl::Request::host(&view).map(|host| {
                         format!("{scheme}://{host}{}", fairway_acl::Request::url(&view))
@@ -285,6 +361,12 @@ impl ProxyHttp for Proxy {
         session.set_keepalive(Some(fe.timeout_client.as_secs().max(1)));
         session.set_read_timeout(Some(fe.timeout_client));
 
+        if let Some(ip) = ctx.src {
+            for table in fe.rates.iter() {
+                table.observe(ip);
+            }
+        }
+
         if fe.normalize_path {
             if let Cow::Owned(path) = normalize_path(session.req_header().uri.path()) {
                 set_path(session.req_header_mut(), &path)?;
@@ -310,6 +392,7 @@ impl ProxyHttp for Proxy {
         let view = View {
             header: session.req_header(),
             src: ctx.src,
+            rates: &fe.rates,
         };
         ctx.backend = fe
             .use_backend
@@ -397,6 +480,35 @@ impl ProxyHttp for Proxy {
         if ctx.tries < retries {
             ctx.tries += 1;
             e.set_retry(true);
+        }
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        // Pingora's policy: only idempotent requests whose body is still
+        // buffered are retried, and a failure on a reused (pooled)
+        // connection is retryable.
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
+        {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        // A retried request moves on to another server when the backend
+        // redispatches: the failed one's other pooled connections are
+        // likely as dead (a killed server), and HAProxy moves on too.
+        if e.retry() {
+            if let Some(server) = ctx.server.filter(|s| !ctx.tried.contains(s)) {
+                ctx.tried.push(server);
+            }
         }
         e
     }
@@ -532,7 +644,13 @@ impl ProxyHttp for Proxy {
         Ok(())
     }
 
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+        head::head_complete(session.as_downstream().stream());
+        Ok(())
+    }
+
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        head::response_done(session.as_downstream().stream());
         ctx.inflight = None;
         let status = session
             .response_written()

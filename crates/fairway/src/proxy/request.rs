@@ -1,12 +1,17 @@
 //! The ACL engine's view of a Pingora request.
 
+use crate::ratelimit::RateTable;
 use pingora::http::RequestHeader;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A borrowed view of one request for [`fairway_acl::Request`].
 pub(crate) struct View<'a> {
     pub(crate) header: &'a RequestHeader,
     pub(crate) src: Option<IpAddr>,
+    /// The frontend's request-rate tables (this request already counted).
+    pub(crate) rates: &'a [Arc<RateTable>],
 }
 
 impl fairway_acl::Request for View<'_> {
@@ -46,5 +51,11 @@ impl fairway_acl::Request for View<'_> {
 
     fn src(&self) -> Option<IpAddr> {
         self.src
+    }
+
+    fn src_http_req_rate(&self, period: Duration) -> Option<u64> {
+        let ip = self.src?;
+        let table = self.rates.iter().find(|t| t.period() == period)?;
+        Some(table.rate(ip))
     }
 }

@@ -1,0 +1,308 @@
+//! `timeout_http_request` and the request-head size limit for HTTP/1
+//! clients: a slowloris client gets `408` and a too-large head `431`.
+//!
+//! Pingora reads a request head under a per-read timeout, so a client that
+//! sends a byte every few seconds holds a connection forever. fairway wraps
+//! each HTTP/1 client stream in a [`Guarded`] stream before Pingora sees it.
+//! The wrapper runs one clock per request head: from the accept for the
+//! first request, from the first byte for the next ones on a keep-alive
+//! connection. The proxy stops the clock once the head is parsed
+//! ([`head_complete`], from `early_request_filter`) and lets the next head
+//! start after the response ([`response_done`], from `logging`). When the
+//! clock runs out, or the head grows past [`MAX_HEAD`] bytes, the wrapper
+//! writes the HAProxy-like error page and ends the read with an error, so
+//! Pingora closes the connection.
+//!
+//! HTTP/2 connections are not wrapped (their streams' heads arrive in
+//! frames that Pingora reads under its own timeouts).
+
+use super::respond::error_body;
+use async_trait::async_trait;
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, UniqueID,
+    UniqueIDType, ALPN,
+};
+use pingora::protocols::{SocketDigest, TimingDigest};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// The largest request head (request line and headers) accepted; a larger
+/// one gets `431 Request Header Fields Too Large`. HAProxy's default buffer
+/// allows about 15 KiB (and answers 400); nginx allows 4 × 8 KiB.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// The head is arriving: the clock runs.
+const HEAD: u8 = 0;
+/// The head is parsed: body and response, no clock.
+const BODY: u8 = 1;
+/// The response is done: the next byte starts a new head.
+const IDLE: u8 = 2;
+
+/// An HTTP/1 client stream whose request heads must arrive within a time
+/// and a size limit.
+pub struct Guarded {
+    inner: Stream,
+    timeout: Duration,
+    /// HEAD, BODY or IDLE; set by the proxy through [`head_complete`] and
+    /// [`response_done`], which only have a shared reference.
+    phase: AtomicU8,
+    /// Bytes read for the current head.
+    head_len: usize,
+    /// The current head's deadline.
+    clock: Pin<Box<Sleep>>,
+    /// An error page is being written; then the read fails.
+    failing: Option<(u16, bytes::Bytes, usize)>,
+}
+
+impl std::fmt::Debug for Guarded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guarded")
+            .field("inner", &self.inner)
+            .field("timeout", &self.timeout)
+            .field("phase", &self.phase.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Guarded {
+    /// Wraps a client stream whose first request head must be complete by
+    /// `first_deadline` (the accept plus `timeout`); later heads on the
+    /// connection get `timeout` from their first byte.
+    pub fn new(inner: Stream, timeout: Duration, first_deadline: Instant) -> Self {
+        Guarded {
+            inner,
+            timeout,
+            phase: AtomicU8::new(HEAD),
+            head_len: 0,
+            clock: Box::pin(tokio::time::sleep_until(first_deadline)),
+            failing: None,
+        }
+    }
+
+    /// Starts writing the error page for `status`.
+    fn fail(&mut self, status: u16) {
+        log_failure(&self.inner, status, self.head_len);
+        self.failing = Some((status, error_page(status), 0));
+    }
+
+    /// Writes what is left of the error page; `Ready` once written (or the
+    /// client is gone).
+    fn poll_error_page(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Error> {
+        let Some((status, page, written)) = self.failing.as_mut() else {
+            return Poll::Ready(std::io::ErrorKind::Other.into());
+        };
+        while *written < page.len() {
+            match Pin::new(&mut self.inner).poll_write(cx, &page[*written..]) {
+                Poll::Ready(Ok(n)) if n > 0 => *written += n,
+                Poll::Ready(_) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if let Poll::Pending = Pin::new(&mut self.inner).poll_flush(cx) {
+            return Poll::Pending;
+        }
+        let message = match status {
+            408 => "request head not received within timeout_http_request",
+            _ => "request head larger than the limit",
+        };
+        Poll::Ready(std::io::Error::new(std::io::ErrorKind::TimedOut, message))
+    }
+}
+
+/// The complete response fairway sends when a head is late (408) or too
+/// large (431); the connection is closed after it.
+pub(crate) fn error_page(status: u16) -> bytes::Bytes {
+    let body = error_body(status);
+    let reason = match status {
+        408 => "Request Time-out",
+        _ => "Request Header Fields Too Large",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-length: {}\r\ncache-control: no-cache\r\n\
+         content-type: text/html\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut page = head.into_bytes();
+    page.extend_from_slice(&body);
+    bytes::Bytes::from(page)
+}
+
+/// Logs a refused head: `408 client=IP:PORT reason=timeout_http_request
+/// head_bytes=N`.
+pub(crate) fn log_failure(stream: &Stream, status: u16, head_bytes: usize) {
+    let peer = stream
+        .get_socket_digest()
+        .and_then(|d| d.peer_addr().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let reason = if status == 408 {
+        "timeout_http_request"
+    } else {
+        "head_too_large"
+    };
+    log::info!("{status} client={peer} reason={reason} head_bytes={head_bytes}");
+}
+
+/// Marks the current request head as parsed: its clock stops. Called by
+/// the proxy on every HTTP/1 request; a stream fairway did not wrap is left
+/// alone.
+pub(crate) fn head_complete(stream: Option<&Stream>) {
+    if let Some(g) = stream.and_then(|s| s.as_any().downcast_ref::<Guarded>()) {
+        g.phase.store(BODY, Ordering::Relaxed);
+    }
+}
+
+/// Marks the response as done: the next byte the client sends starts a
+/// new head and its clock.
+pub(crate) fn response_done(stream: Option<&Stream>) {
+    if let Some(g) = stream.and_then(|s| s.as_any().downcast_ref::<Guarded>()) {
+        g.phase.store(IDLE, Ordering::Relaxed);
+    }
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.failing.is_some() {
+            return this.poll_error_page(cx).map(Err);
+        }
+        let phase = this.phase.load(Ordering::Relaxed);
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len() - before;
+                match phase {
+                    IDLE if n > 0 => {
+                        this.phase.store(HEAD, Ordering::Relaxed);
+                        this.head_len = n;
+                        let deadline = Instant::now() + this.timeout;
+                        this.clock.as_mut().reset(deadline);
+                    }
+                    HEAD => this.head_len += n,
+                    _ => {}
+                }
+                if this.phase.load(Ordering::Relaxed) == HEAD && this.head_len > MAX_HEAD {
+                    this.fail(431);
+                    return this.poll_error_page(cx).map(Err);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if phase == HEAD && this.clock.as_mut().poll(cx).is_ready() {
+                    this.fail(408);
+                    return this.poll_error_page(cx).map(Err);
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Guarded {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[async_trait]
+impl Shutdown for Guarded {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await;
+    }
+}
+
+impl UniqueID for Guarded {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for Guarded {
+    fn get_ssl(&self) -> Option<&pingora::protocols::tls::TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for Guarded {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for Guarded {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest);
+    }
+}
+
+impl GetSocketDigest for Guarded {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.inner.set_socket_digest(digest);
+    }
+}
+
+#[async_trait]
+impl Peek for Guarded {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
