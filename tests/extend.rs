@@ -246,9 +246,12 @@ fn a_custom_fetch_routes_requests() {
     assert_eq!(world.client_hits(), 3);
 }
 
+/// What the log phase saw of one request: status, answered, server.
+type Logged = (u16, bool, Option<String>);
+
 /// Records what the log phase saw.
 #[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<(u16, bool, Option<String>)>>>);
+struct Recorder(Arc<Mutex<Vec<Logged>>>);
 
 impl Hook for Recorder {
     fn log(&self, _session: &Session, log: &Log<'_>) {

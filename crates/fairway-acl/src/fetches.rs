@@ -513,7 +513,8 @@ mod tests {
         let e = err("uper(x) A");
         assert!(e.message.starts_with("unknown fetch `uper` (known: path,"));
         assert!(
-            e.message.ends_with("src_http_req_rate(PERIOD), upper(HEADER))"),
+            e.message
+                .ends_with("src_http_req_rate(PERIOD), upper(HEADER))"),
             "{}",
             e.message
         );

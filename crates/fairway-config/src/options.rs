@@ -24,6 +24,9 @@ pub trait Algorithms: Send + Sync {
     fn check(&self, name: &str, arg: Option<&str>) -> Option<Result<(), String>>;
 }
 
+/// How `${VAR}` is looked up.
+type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Options of [`Config::from_yaml_str_with`](crate::Config::from_yaml_str_with)
 /// and [`Config::from_file_with`](crate::Config::from_file_with).
 ///
@@ -33,7 +36,7 @@ pub trait Algorithms: Send + Sync {
 pub struct LoadOptions {
     fetches: Option<Arc<Fetches>>,
     algorithms: Option<Arc<dyn Algorithms>>,
-    env: Option<Arc<dyn Fn(&str) -> Option<String> + Send + Sync>>,
+    env: Option<Env>,
 }
 
 impl LoadOptions {

@@ -7,8 +7,8 @@
 //! The wrapper runs one clock per request head: from the accept for the
 //! first request, from the first byte for the next ones on a keep-alive
 //! connection. The proxy stops the clock once the head is parsed
-//! ([`head_complete`], from `early_request_filter`) and lets the next head
-//! start after the response ([`response_done`], from `logging`). When the
+//! (`head_complete`, from `early_request_filter`) and lets the next head
+//! start after the response (`response_done`, from `logging`). When the
 //! clock runs out, or the head grows past [`MAX_HEAD`] bytes, the wrapper
 //! writes the HAProxy-like error page and ends the read with an error, so
 //! Pingora closes the connection.
