@@ -32,7 +32,7 @@ fi
 # FUZZ_SANITIZER=address adds AddressSanitizer (for the unsafe code of
 # dependencies such as unsafe-libyaml); its flag, -Zsanitizer, is unstable,
 # so the stable compiler is told to accept it with RUSTC_BOOTSTRAP=1. It
-# builds into a target dir of its own and runs about ten times slower.
+# builds into a target dir of its own and runs 6 to 16 times slower.
 sanitizer="${FUZZ_SANITIZER:-none}"
 flags=(--sanitizer "$sanitizer" --debug-assertions)
 if [ "$sanitizer" != none ]; then
