@@ -203,22 +203,21 @@ impl pingora::apps::ServerApp for HttpApp {
         let deadline = tokio::time::Instant::now() + timeout;
         // Wait for the first byte here, before Pingora builds its (large)
         // per-connection state: an idle client costs this small task only.
-        // (A TLS stream cannot peek; it goes straight on.)
+        // (A TLS stream cannot peek; it goes straight on.) The wait is
+        // bounded by the timeout, not cut by a shutdown: a client that has
+        // just connected is about to send its request, which the draining
+        // process still serves (as Pingora does with a request it reads).
         let mut first = [0u8; 1];
-        let mut stop = shutdown.clone();
-        tokio::select! {
-            peeked = tokio::time::timeout_at(deadline, stream.try_peek(&mut first)) => match peeked {
-                Ok(Ok(_)) => {}
-                // Closed or reset before sending anything.
-                Ok(Err(_)) => return None,
-                Err(_) => {
-                    head::log_failure(&stream, 408, 0);
-                    let _ = stream.write_all(&head::error_page(408)).await;
-                    let _ = stream.flush().await;
-                    return None;
-                }
-            },
-            _ = stop.changed() => return None,
+        match tokio::time::timeout_at(deadline, stream.try_peek(&mut first)).await {
+            Ok(Ok(_)) => {}
+            // Closed or reset before sending anything.
+            Ok(Err(_)) => return None,
+            Err(_) => {
+                head::log_failure(&stream, 408, 0);
+                let _ = stream.write_all(&head::error_page(408)).await;
+                let _ = stream.flush().await;
+                return None;
+            }
         }
         let stream = Box::new(head::Guarded::new(stream, timeout, deadline));
         self.proxy.process_new(stream, shutdown).await
