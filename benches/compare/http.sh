@@ -12,7 +12,9 @@
 #   --skip-install, --out DIR (keep the raw results there).
 # Env: FAIRWAY_BIN, PINGORA_BIN (a build of ../shared/bench/pingora-minimal;
 #   default /tmp/pingora-minimal-target/release/pingora-minimal if present),
-#   WARMUP (2 s per target), WRK_THREADS (1), KEEP_WORK=1 (keep the work dir).
+#   WARMUP (2 s per target), WRK_THREADS (1), KEEP_WORK=1 (keep the work dir),
+#   BASELINE_BIN (another fairway binary, e.g. a build before a change: adds
+#   target `baseline`, same config, for before/after figures in one run).
 #
 # The scenario is seed 003's (HAProxy in Docker, the README's demo): ACLs
 # `path_end -i /lightwork` and `path_end -i /heavywork` choose two small
@@ -60,6 +62,7 @@ DURATION=10
 THREADS=1
 LOADS="small-c50 small-c200 big-c50"
 TARGETS="direct haproxy nginx pingora fairway"
+[ -n "${BASELINE_BIN:-}" ] && TARGETS="$TARGETS baseline"
 SKIP_INSTALL=0
 OUT=
 WARMUP=${WARMUP:-2}
@@ -115,7 +118,7 @@ else PROXY_CPUS=0-$(($(nproc) - 1)); LOAD_CPUS=$PROXY_CPUS; PIN="nothing pinned"
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 UP1=$(port); UP2=$(port); UP3=$(port); UP4=$(port)
-declare -A PORT=([direct]=$UP1 [haproxy]=$(port) [nginx]=$(port) [pingora]=$(port) [fairway]=$(port))
+declare -A PORT=([direct]=$UP1 [haproxy]=$(port) [nginx]=$(port) [pingora]=$(port) [fairway]=$(port) [baseline]=$(port))
 declare -A PID=()
 
 wait_http() {  # port pid: until GET / answers
@@ -271,6 +274,9 @@ for t in $TARGETS; do
                --default "127.0.0.1:$UP1,127.0.0.1:$UP2,127.0.0.1:$UP3,127.0.0.1:$UP4" \
                --api "127.0.0.1:$UP1,127.0.0.1:$UP2" --state-dir "$WORK" ;;
     fairway) start fairway "$PROXY_CPUS" "$FAIRWAY_BIN" -c "$WORK/fairway.yaml" ;;
+    baseline) sed -e "s|127.0.0.1:${PORT[fairway]}|127.0.0.1:${PORT[baseline]}|" -e "s|/fairway\.|/baseline.|" \
+                "$WORK/fairway.yaml" > "$WORK/baseline.yaml"
+              start baseline "$PROXY_CPUS" "$BASELINE_BIN" -c "$WORK/baseline.yaml" ;;
     *) echo "http.sh: unknown target $t" >&2; exit 2 ;;
   esac
   wait_http "${PORT[$t]}" "${PID[$t]}"
@@ -367,7 +373,7 @@ for line in open(sys.argv[1]):
     runs.setdefault((load, t), []).append([float(v) for v in vals])
 targets = sys.argv[2].split()
 names = {"direct": "direct (no proxy)", "haproxy": "HAProxy", "nginx": "nginx",
-         "pingora": "bare Pingora", "fairway": "fairway"}
+         "pingora": "bare Pingora", "fairway": "fairway", "baseline": "fairway (baseline)"}
 def med(load, t, i):
     return statistics.median(r[i] for r in runs[(load, t)])
 print("| load | target | req/s | p50 ms | p99 ms | proxy CPU µs/req | peak RSS MiB | other CPU % |")
@@ -381,9 +387,10 @@ for load in loads:
         print(f"| {load} | {names[t]} | {med(load, t, 0):,.0f} | {med(load, t, 1):.2f} | {med(load, t, 2):.2f} | "
               + (f"{med(load, t, 3):.1f} | {med(load, t, 4) / 1024:.1f}" if proxy else "- | -")
               + f" | {med(load, t, 5):.0f} |")
-    if (load, "fairway") in runs and (load, "haproxy") in runs:
-        r = [med(load, "fairway", i) / med(load, "haproxy", i) for i in range(5)]
-        print(f"| {load} | **fairway / HAProxy** | **{r[0]:.2f}** | {r[1]:.2f} | **{r[2]:.2f}** | **{r[3]:.2f}** | {r[4]:.2f} | |")
+    for t, label in (("baseline", "fairway (baseline) / HAProxy"), ("fairway", "**fairway / HAProxy**")):
+        if (load, t) in runs and (load, "haproxy") in runs:
+            r = [med(load, t, i) / med(load, "haproxy", i) for i in range(5)]
+            print(f"| {load} | {label} | **{r[0]:.2f}** | {r[1]:.2f} | **{r[2]:.2f}** | **{r[3]:.2f}** | {r[4]:.2f} | |")
 print()
 print("runs (req/s):", "; ".join(f"{l} {t} " + "/".join(f"{r[0]:.0f}" for r in v) for (l, t), v in runs.items()))
 EOF
