@@ -181,6 +181,14 @@ use pingora::services::ServiceWithDependents;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
+/// Idle keep-alive connections to upstream servers kept per worker thread
+/// (Pingora's `upstream_keepalive_pool_size`; Pingora's default is 128).
+/// With more client connections in flight than that, connections returned
+/// to a full pool are closed and the next requests open new ones: at 200
+/// client connections over four servers, 128 made 6 % of requests connect
+/// anew. Idle connections still close after 60 s (the servers' idle timeout).
+pub const UPSTREAM_KEEPALIVE_POOL: usize = 1024;
+
 /// A fairway instance: a config, its runtime, and the Pingora services that
 /// serve it.
 pub struct Fairway {
@@ -242,6 +250,7 @@ impl Fairway {
             upgrade_sock: g.upgrade_sock.to_string_lossy().into_owned(),
             grace_period_seconds: Some(g.grace_period.as_secs()),
             graceful_shutdown_timeout_seconds: Some(1),
+            upstream_keepalive_pool_size: UPSTREAM_KEEPALIVE_POOL,
             ..ServerConf::default()
         };
         let max_retries = self

@@ -132,10 +132,11 @@ impl Proxy {
         backend: &Backend,
         index: usize,
         guard: InFlight,
+        now: Instant,
     ) -> Box<HttpPeer> {
         ctx.server = Some(index);
         ctx.inflight = Some(guard);
-        ctx.attempt_start = Some(Instant::now());
+        ctx.attempt_start = Some(now);
         ctx.queue.get_or_insert(Duration::ZERO);
         ctx.connected_at = None;
         ctx.response_at = None;
@@ -331,6 +332,11 @@ impl Proxy {
 impl ProxyHttp for Proxy {
     type CTX = Ctx;
 
+    /// No downstream modules. Pingora's default adds a response-compression
+    /// module (disabled) whose per-request context and header filters
+    /// cost time on every request; fairway does not compress.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
     fn new_ctx(&self) -> Ctx {
         Ctx {
             rt: self.runtime.load_full(),
@@ -420,7 +426,7 @@ impl ProxyHttp for Proxy {
                 if let Some(i) = pinned {
                     if let Some(guard) = backend.servers()[i].try_begin() {
                         ctx.sticky = true;
-                        return Ok(self.use_server(ctx, &backend, i, guard));
+                        return Ok(self.use_server(ctx, &backend, i, guard, looking));
                     }
                 }
             }
@@ -430,7 +436,7 @@ impl ProxyHttp for Proxy {
         // Without redispatch a retry goes back to the same server.
         if let (Some(last), false) = (ctx.server, backend.redispatch()) {
             if let Some(guard) = backend.servers()[last].try_begin() {
-                return Ok(self.use_server(ctx, &backend, last, guard));
+                return Ok(self.use_server(ctx, &backend, last, guard, looking));
             }
         }
 
@@ -442,9 +448,11 @@ impl ProxyHttp for Proxy {
             got = backend.acquire(key, &|_| false).await;
         }
         ctx.tried = tried;
-        *ctx.queue.get_or_insert(Duration::ZERO) += looking.elapsed();
+        // One clock read ends the wait and starts the attempt.
+        let now = Instant::now();
+        *ctx.queue.get_or_insert(Duration::ZERO) += now.saturating_duration_since(looking);
         match got {
-            Ok((i, guard)) => Ok(self.use_server(ctx, &backend, i, guard)),
+            Ok((i, guard)) => Ok(self.use_server(ctx, &backend, i, guard, now)),
             Err(why) => {
                 ctx.no_server = Some(why);
                 Err(status_error(

@@ -1,0 +1,396 @@
+#!/usr/bin/env bash
+# fairway vs HAProxy and nginx in HTTP mode, on this machine, over loopback.
+#
+#   benches/compare/http.sh                  # builds fairway (release) if needed, runs, prints a table
+#   benches/compare/http.sh --quick          # 3 s per run, 1 round: a smoke test
+#   benches/compare/http.sh --threads 2      # 2 worker threads per proxy, nothing pinned
+#   FAIRWAY_BIN=/path/to/fairway benches/compare/http.sh --reps 5 --duration 20
+#
+# Options: --reps N (3), --duration S (10), --threads N (1), --quick,
+#   --loads "small-c50 small-c200 big-c50", --targets "direct haproxy nginx
+#   pingora fairway" (pingora is skipped when no binary is found),
+#   --skip-install, --out DIR (keep the raw results there).
+# Env: FAIRWAY_BIN, PINGORA_BIN (a build of ../shared/bench/pingora-minimal;
+#   default /tmp/pingora-minimal-target/release/pingora-minimal if present),
+#   WARMUP (2 s per target), WRK_THREADS (1), KEEP_WORK=1 (keep the work dir),
+#   BASELINE_BIN (another fairway binary, e.g. a build before a change: adds
+#   target `baseline`, same config, for before/after figures in one run).
+#
+# The scenario is seed 003's (HAProxy in Docker, the README's demo): ACLs
+# `path_end -i /lightwork` and `path_end -i /heavywork` choose two small
+# backends, `http-request deny if { path -i -m beg /admin }`, and everything
+# else goes round robin over four servers, with keep-alive to the clients
+# and to the servers. No logging, no X-Forwarded-For (the seed adds none),
+# no health checks. Each proxy is given the same number of worker threads
+# (HAProxy nbthread, nginx worker_processes, fairway/Pingora threads).
+#
+# Upstream: one nginx process (no master, one event loop) listening on four
+# ports; GET / answers `return 200` with a 100-byte body naming the server,
+# GET /big a 64 KiB file. Loads (wrk, keep-alive, closed loop):
+#   small-c50   GET /     100-byte body, 50 connections
+#   small-c200  GET /     100-byte body, 200 connections
+#   big-c50     GET /big  64 KiB body, 50 connections
+# plus `direct` (wrk straight to one upstream port) as the ceiling.
+#
+# CPU pinning. With --threads 1 (the default) every proxy runs on CPU 0 and
+# wrk and the upstream share CPU 1, so the proxy under test has a core of
+# its own and the load generator cannot steal it (nor can the proxy slow the
+# load generator): req/s then measure the proxy, until CPU 1 saturates --
+# the `direct` row shows where that is. With --threads N > 1 nothing is
+# pinned (the proxy, wrk and the upstream compete for every core, as in a
+# real box); compare ratios, not absolute figures, there.
+#
+# Runs are interleaved: every round runs each target once, the order
+# rotating each round (A B C D, B C D A, ...), so that drift on a shared
+# machine hits every target alike; figures are medians over the rounds.
+# Measured per run: req/s, p50 and p99 latency (wrk --latency), proxy CPU
+# time per request (utime+stime of the proxy's processes from
+# /proc/PID/stat, before and after), peak RSS of the proxy's processes
+# (sampled every 0.2 s), and "other %": CPU busy time during the run not
+# spent by the proxy, the upstream or wrk (someone else's load -- a run with
+# a high figure is suspect). Ratios are fairway / HAProxy: above 1 is better
+# for req/s, below 1 is better for latency and CPU.
+#
+# Needs haproxy, nginx, wrk (Debian packages of those names; installed with
+# apt-get when missing unless --skip-install), python3, cargo. Everything
+# listens on 127.0.0.1; only processes this script started are stopped.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+REPS=3
+DURATION=10
+THREADS=1
+LOADS="small-c50 small-c200 big-c50"
+TARGETS="direct haproxy nginx pingora fairway"
+[ -n "${BASELINE_BIN:-}" ] && TARGETS="$TARGETS baseline"
+SKIP_INSTALL=0
+OUT=
+WARMUP=${WARMUP:-2}
+WRK_THREADS=${WRK_THREADS:-1}
+while [ $# -gt 0 ]; do
+  case $1 in
+    --reps) REPS=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    --quick) DURATION=3; REPS=1; WARMUP=1; shift ;;
+    --loads) LOADS=$2; shift 2 ;;
+    --targets) TARGETS=$2; shift 2 ;;
+    --skip-install) SKIP_INSTALL=1; shift ;;
+    --out) OUT=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+    *) echo "http.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+WORK=$(mktemp -d /tmp/fairway-httpbench.XXXXXX)
+chmod 755 "$WORK"   # nginx workers started as root run as nobody
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "$OUT" ]; then mkdir -p "$OUT" && cp "$WORK"/results "$WORK"/*.cfg "$WORK"/*.conf "$WORK"/*.yaml "$OUT"/ 2>/dev/null || true; fi
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Tools.
+missing=()
+for t in haproxy nginx wrk; do command -v "$t" >/dev/null || missing+=("$t"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$SKIP_INSTALL" = 1 ] && { echo "http.sh: missing ${missing[*]}" >&2; exit 1; }
+  echo "http.sh: installing ${missing[*]} (apt-get)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ -z "${FAIRWAY_BIN:-}" ]; then
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/fairway-release}
+  cargo build --release --quiet --bin fairway
+  FAIRWAY_BIN=$CARGO_TARGET_DIR/release/fairway
+fi
+PINGORA_BIN=${PINGORA_BIN:-/tmp/pingora-minimal-target/release/pingora-minimal}
+if [[ " $TARGETS " == *" pingora "* && ! -x $PINGORA_BIN ]]; then
+  echo "http.sh: no bare Pingora binary at $PINGORA_BIN; skipping that column" >&2
+  TARGETS=${TARGETS//pingora/}
+fi
+
+if [ "$THREADS" = 1 ]; then PROXY_CPUS=0; LOAD_CPUS=1; PIN="proxy on CPU 0, wrk + upstream on CPU 1"
+else PROXY_CPUS=0-$(($(nproc) - 1)); LOAD_CPUS=$PROXY_CPUS; PIN="nothing pinned"; fi
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+UP1=$(port); UP2=$(port); UP3=$(port); UP4=$(port)
+declare -A PORT=([direct]=$UP1 [haproxy]=$(port) [nginx]=$(port) [pingora]=$(port) [fairway]=$(port) [baseline]=$(port))
+declare -A PID=()
+
+wait_http() {  # port pid: until GET / answers
+  for _ in $(seq 400); do
+    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/" && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "http.sh: nothing answers on $1" >&2; exit 1
+}
+start() {  # name cpus cmd...
+  local name=$1 cpus=$2; shift 2
+  taskset -c "$cpus" "$@" >"$WORK/$name.log" 2>&1 &
+  pids+=($!); PID[$name]=$!
+}
+
+# ---------------------------------------------------------------- upstream
+head -c 65536 /dev/urandom > "$WORK/big"; chmod 644 "$WORK/big"
+upstream_server() {  # port name: a 100-byte body naming the server
+  local body; body=$(printf 'upstream=%s %-88s' "$2" '' | tr ' ' .)
+  echo "  server { listen 127.0.0.1:$1 backlog=4096; root $WORK; location = /big { }
+    location / { return 200 \"${body:0:99}\n\"; } }"
+}
+cat > "$WORK/upstream.conf" <<EOF
+daemon off; master_process off; worker_processes 1;
+pid $WORK/upstream.pid; error_log $WORK/upstream-error.log warn;
+worker_rlimit_nofile 65535;
+events { worker_connections 16384; }
+http {
+  access_log off; server_tokens off; default_type text/plain;
+  sendfile on; tcp_nopush on; tcp_nodelay on;
+  keepalive_timeout 300s; keepalive_requests 100000000;
+  open_file_cache max=16 inactive=300s;
+  client_body_temp_path $WORK/t-up-body; proxy_temp_path $WORK/t-up-proxy;
+  fastcgi_temp_path $WORK/t-up-fcgi; uwsgi_temp_path $WORK/t-up-uwsgi; scgi_temp_path $WORK/t-up-scgi;
+$(upstream_server "$UP1" server1)
+$(upstream_server "$UP2" server2)
+$(upstream_server "$UP3" server3)
+$(upstream_server "$UP4" server4)
+}
+EOF
+start upstream "$LOAD_CPUS" nginx -p "$WORK" -e "$WORK/upstream-error.log" -c "$WORK/upstream.conf"
+wait_http "$UP1" "${PID[upstream]}"
+
+# ------------------------------------------------------------------ proxies
+cat > "$WORK/haproxy.cfg" <<EOF
+global
+  nbthread $THREADS
+  maxconn 4096
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 10s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+  http-reuse always
+frontend clients
+  bind 127.0.0.1:${PORT[haproxy]}
+  acl lightwork path_end -i /lightwork
+  acl heavywork path_end -i /heavywork
+  http-request deny if { path -i -m beg /admin }
+  use_backend lightServers if lightwork
+  use_backend heavyServers if heavywork
+  default_backend servers
+backend lightServers
+  server server1 127.0.0.1:$UP1
+  server server2 127.0.0.1:$UP2
+backend heavyServers
+  balance source
+  server server3 127.0.0.1:$UP3
+  server server4 127.0.0.1:$UP4
+backend servers
+  balance roundrobin
+  server server1 127.0.0.1:$UP1
+  server server2 127.0.0.1:$UP2
+  server server3 127.0.0.1:$UP3
+  server server4 127.0.0.1:$UP4
+EOF
+
+cat > "$WORK/nginx.conf" <<EOF
+daemon off; worker_processes $THREADS;
+pid $WORK/nginx.pid; error_log $WORK/nginx-error.log warn;
+worker_rlimit_nofile 65535;
+events { worker_connections 16384; }
+http {
+  access_log off; server_tokens off; tcp_nodelay on;
+  keepalive_timeout 60s; keepalive_requests 100000000;
+  client_body_temp_path $WORK/t-body; proxy_temp_path $WORK/t-proxy;
+  fastcgi_temp_path $WORK/t-fcgi; uwsgi_temp_path $WORK/t-uwsgi; scgi_temp_path $WORK/t-scgi;
+  upstream lightServers { server 127.0.0.1:$UP1; server 127.0.0.1:$UP2; keepalive 256; keepalive_requests 100000000; }
+  upstream heavyServers { hash \$remote_addr; server 127.0.0.1:$UP3; server 127.0.0.1:$UP4; keepalive 256; keepalive_requests 100000000; }
+  upstream servers { server 127.0.0.1:$UP1; server 127.0.0.1:$UP2; server 127.0.0.1:$UP3; server 127.0.0.1:$UP4;
+                     keepalive 256; keepalive_requests 100000000; }
+  server {
+    listen 127.0.0.1:${PORT[nginx]} backlog=4096;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_buffer_size 16k; proxy_buffers 8 16k; proxy_busy_buffers_size 32k;  # 64 KiB in memory
+    location ~* ^/admin { return 403; }
+    location ~* /lightwork\$ { proxy_pass http://lightServers; }
+    location ~* /heavywork\$ { proxy_pass http://heavyServers; }
+    location / { proxy_pass http://servers; }
+  }
+}
+EOF
+
+cat > "$WORK/fairway.yaml" <<EOF
+global:
+  threads: $THREADS
+  grace_period: 0s
+  pid_file: $WORK/fairway.pid
+  upgrade_sock: $WORK/fairway.sock
+  log_level: warn
+  access_log: false
+frontends:
+  clients:
+    bind: 127.0.0.1:${PORT[fairway]}
+    timeout_client: 60s
+    forwardfor: false
+    acl:
+      lightwork: path_end -i /lightwork
+      heavywork: path_end -i /heavywork
+    http_request:
+      - deny if { path -i -m beg /admin }
+    use_backend:
+      - lightServers if lightwork
+      - heavyServers if heavywork
+    default_backend: servers
+backends:
+  lightServers:
+    servers: { server1: { addr: 127.0.0.1:$UP1 }, server2: { addr: 127.0.0.1:$UP2 } }
+  heavyServers:
+    balance: source
+    servers: { server3: { addr: 127.0.0.1:$UP3 }, server4: { addr: 127.0.0.1:$UP4 } }
+  servers:
+    balance: roundrobin
+    servers:
+      server1: { addr: 127.0.0.1:$UP1 }
+      server2: { addr: 127.0.0.1:$UP2 }
+      server3: { addr: 127.0.0.1:$UP3 }
+      server4: { addr: 127.0.0.1:$UP4 }
+EOF
+
+for t in $TARGETS; do
+  case $t in
+    direct) continue ;;
+    haproxy) start haproxy "$PROXY_CPUS" haproxy -db -f "$WORK/haproxy.cfg" ;;
+    nginx) start nginx "$PROXY_CPUS" nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" ;;
+    # Bare Pingora routes by prefix (/api, /admin), not by the seed's ACLs:
+    # GET / goes round robin over the same four servers.
+    pingora) start pingora "$PROXY_CPUS" "$PINGORA_BIN" --listen "127.0.0.1:${PORT[pingora]}" --threads "$THREADS" \
+               --default "127.0.0.1:$UP1,127.0.0.1:$UP2,127.0.0.1:$UP3,127.0.0.1:$UP4" \
+               --api "127.0.0.1:$UP1,127.0.0.1:$UP2" --state-dir "$WORK" ;;
+    fairway) start fairway "$PROXY_CPUS" "$FAIRWAY_BIN" -c "$WORK/fairway.yaml" ;;
+    baseline) sed -e "s|127.0.0.1:${PORT[fairway]}|127.0.0.1:${PORT[baseline]}|" -e "s|/fairway\.|/baseline.|" \
+                "$WORK/fairway.yaml" > "$WORK/baseline.yaml"
+              start baseline "$PROXY_CPUS" "$BASELINE_BIN" -c "$WORK/baseline.yaml" ;;
+    *) echo "http.sh: unknown target $t" >&2; exit 2 ;;
+  esac
+  wait_http "${PORT[$t]}" "${PID[$t]}"
+done
+
+# Same answers everywhere: round robin over the four servers, /admin denied.
+for t in $TARGETS; do
+  [ "$t" = direct ] && continue
+  seen=$(for _ in 1 2 3 4 5 6 7 8; do curl -s "http://127.0.0.1:${PORT[$t]}/" | cut -c10-16; done | sort -u | tr '\n' ' ')
+  admin=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$t]}/admin/x")
+  big=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:${PORT[$t]}/big")
+  [ "$seen" = "server1 server2 server3 server4 " ] && [ "$admin" = 403 ] && [ "$big" = 65536 ] \
+    || { echo "http.sh: $t misbehaves: GET / reached [$seen], /admin/x -> $admin, /big -> $big bytes" >&2; exit 1; }
+done
+
+# ------------------------------------------------------------- measurement
+proc_ticks() {  # utime+stime of the processes (and their threads) $@, in ticks
+  local sum=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] || continue
+    sum=$((sum + $(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat")))
+  done
+  echo "$sum"
+}
+tree() {  # a process and its children (nginx workers)
+  echo "$1"; cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+$' || true
+}
+busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+rss_sampler() {  # out pids...: peak summed VmRSS in kB, until killed
+  local out=$1 max=0 s; shift
+  while :; do
+    s=$(for p in "$@"; do awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{s+=$1} END{print s+0}')
+    [ "$s" -gt "$max" ] && { max=$s; echo "$max" > "$out"; }
+    sleep 0.2
+  done
+}
+to_ms() { awk -v x="$1" 'BEGIN{v=x+0; u=x; sub(/^[0-9.]+/,"",u); if(u=="us")v/=1000; else if(u=="s")v*=1000; printf "%.3f", v}'; }
+HZ=$(getconf CLK_TCK)
+
+run() {  # load target -> one line in results
+  local load=$1 t=$2 path=/ conns=${1##*-c}
+  [[ $load == big-* ]] && path=/big
+  local -a pp=() up=()
+  [ "$t" != direct ] && mapfile -t pp < <(tree "${PID[$t]}")
+  mapfile -t up < <(tree "${PID[upstream]}")
+  echo 0 > "$WORK/rss"
+  local sampler=
+  if [ ${#pp[@]} -gt 0 ]; then rss_sampler "$WORK/rss" "${pp[@]}" & sampler=$!; fi
+  local p0 u0 b0 p1 u1 b1 TIMEFORMAT='%U %S'
+  p0=$(proc_ticks "${pp[@]}"); u0=$(proc_ticks "${up[@]}"); b0=$(busy_ticks)
+  { time taskset -c "$LOAD_CPUS" wrk -t"$WRK_THREADS" -c"$conns" -d"${DURATION}s" --latency \
+      "http://127.0.0.1:${PORT[$t]}$path" > "$WORK/wrk.out" 2>&1; } 2> "$WORK/time"
+  p1=$(proc_ticks "${pp[@]}"); u1=$(proc_ticks "${up[@]}"); b1=$(busy_ticks)
+  [ -n "$sampler" ] && { kill "$sampler"; wait "$sampler" 2>/dev/null || true; }
+  local rps reqs p50 p99 errs wcpu
+  rps=$(awk '/^Requests\/sec:/{print $2}' "$WORK/wrk.out")
+  reqs=$(awk '/ requests in /{print $1}' "$WORK/wrk.out")
+  p50=$(to_ms "$(awk '$1=="50%"{print $2}' "$WORK/wrk.out")")
+  p99=$(to_ms "$(awk '$1=="99%"{print $2}' "$WORK/wrk.out")")
+  errs=$(awk '/Non-2xx/{n+=$NF} /Socket errors/{gsub(/[^0-9 ]/," "); n+=$1+$2+$3+$4} END{print n+0}' "$WORK/wrk.out")
+  wcpu=$(awk '{print $1 + $2}' "$WORK/time")
+  [ -z "$rps" ] && { echo "http.sh: wrk failed for $t/$load:" >&2; cat "$WORK/wrk.out" >&2; exit 1; }
+  [ "$errs" != 0 ] && echo "http.sh: warning: $errs errors or non-2xx answers in $t/$load" >&2
+  local cpu_us other
+  cpu_us=$(awk -v d=$((p1 - p0)) -v hz="$HZ" -v n="$reqs" 'BEGIN{printf "%.2f", 1e6 * d / hz / n}')
+  other=$(awk -v all=$((b1 - b0)) -v ours=$((p1 - p0 + u1 - u0)) -v w="$wcpu" -v hz="$HZ" -v s="$DURATION" -v n="$(nproc)" \
+    'BEGIN{o = 100 * ((all - ours) / hz - w) / (s * n); printf "%.0f", (o < 0 ? 0 : o)}')
+  echo "$load $t $rps $p50 $p99 $cpu_us $(cat "$WORK/rss") $other" >> "$WORK/results"
+  printf '  %-10s %-8s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %6s us/req  other %s%%\n' \
+    "$load" "$t" "$rps" "$p50" "$p99" "$([ "$t" = direct ] && echo - || echo "$cpu_us")" "$other" >&2
+}
+
+read -ra tl <<< "$TARGETS"
+echo "warm-up ${WARMUP}s per target" >&2
+for t in "${tl[@]}"; do taskset -c "$LOAD_CPUS" wrk -t1 -c50 -d"${WARMUP}s" "http://127.0.0.1:${PORT[$t]}/" > /dev/null; done
+: > "$WORK/results"
+for load in $LOADS; do
+  for rep in $(seq "$REPS"); do
+    n=${#tl[@]}
+    for ((k = 0; k < n; k++)); do run "$load" "${tl[$(((k + rep - 1) % n))]}"; sleep 1; done
+  done
+done
+
+# ------------------------------------------------------------------ report
+echo
+echo "fairway $("$FAIRWAY_BIN" --version | awk '{print $2}'), $(haproxy -v | head -1 | awk '{print "HAProxy "$3}'), $(nginx -v 2>&1 | sed 's|.*/|nginx |'), wrk -t$WRK_THREADS"
+echo "seed-003 routing, $THREADS proxy thread(s), $PIN; ${DURATION}s per run, median of $REPS interleaved rounds; $(nproc) cores; load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+python3 - "$WORK/results" "$TARGETS" <<'EOF'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    load, t, *vals = line.split()
+    runs.setdefault((load, t), []).append([float(v) for v in vals])
+targets = sys.argv[2].split()
+names = {"direct": "direct (no proxy)", "haproxy": "HAProxy", "nginx": "nginx",
+         "pingora": "bare Pingora", "fairway": "fairway", "baseline": "fairway (baseline)"}
+def med(load, t, i):
+    return statistics.median(r[i] for r in runs[(load, t)])
+print("| load | target | req/s | p50 ms | p99 ms | proxy CPU µs/req | peak RSS MiB | other CPU % |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+loads = list(dict.fromkeys(l for l, _ in runs))
+for load in loads:
+    for t in targets:
+        if (load, t) not in runs:
+            continue
+        proxy = t != "direct"
+        print(f"| {load} | {names[t]} | {med(load, t, 0):,.0f} | {med(load, t, 1):.2f} | {med(load, t, 2):.2f} | "
+              + (f"{med(load, t, 3):.1f} | {med(load, t, 4) / 1024:.1f}" if proxy else "- | -")
+              + f" | {med(load, t, 5):.0f} |")
+    for t, label in (("baseline", "fairway (baseline) / HAProxy"), ("fairway", "**fairway / HAProxy**")):
+        if (load, t) in runs and (load, "haproxy") in runs:
+            r = [med(load, t, i) / med(load, "haproxy", i) for i in range(5)]
+            print(f"| {load} | {label} | **{r[0]:.2f}** | {r[1]:.2f} | **{r[2]:.2f}** | **{r[3]:.2f}** | {r[4]:.2f} | |")
+print()
+print("runs (req/s):", "; ".join(f"{l} {t} " + "/".join(f"{r[0]:.0f}" for r in v) for (l, t), v in runs.items()))
+EOF
