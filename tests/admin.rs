@@ -208,6 +208,17 @@ fn stats_page_csv_and_json_show_every_server() {
             .contains("\"DOWN\"")
     });
     ad.sock("set server upstream/a state drain\n");
+    // A response is counted in the log phase, just after the client has it.
+    wait_until(&ad.f, Duration::from_secs(5), "4 responses counted", || {
+        let csv = ad.call("GET", "/stats;csv", None).body;
+        let at = csv
+            .lines()
+            .next()
+            .and_then(|h| h.split(',').position(|c| c == "hrsp_2xx"));
+        csv.lines().any(|l| {
+            l.starts_with("upstream,BACKEND,") && at.and_then(|i| l.split(',').nth(i)) == Some("4")
+        })
+    });
 
     let page = ad.call("GET", "/stats", None);
     assert_eq!(page.status, 200);
