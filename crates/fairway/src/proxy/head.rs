@@ -56,6 +56,10 @@ pub struct Guarded {
     /// Bytes read for the current head.
     head_len: usize,
     /// The current head's deadline.
+    deadline: Instant,
+    /// The timer for `deadline`, moved there only when a head is still
+    /// incomplete after a read (a head that arrives in one read, the usual
+    /// case, costs no timer work).
     clock: Pin<Box<Sleep>>,
     /// An error page is being written; then the read fails.
     failing: Option<(u16, bytes::Bytes, usize)>,
@@ -81,6 +85,7 @@ impl Guarded {
             timeout,
             phase: AtomicU8::new(HEAD),
             head_len: 0,
+            deadline: first_deadline,
             clock: Box::pin(tokio::time::sleep_until(first_deadline)),
             failing: None,
         }
@@ -185,8 +190,7 @@ impl AsyncRead for Guarded {
                     IDLE if n > 0 => {
                         this.phase.store(HEAD, Ordering::Relaxed);
                         this.head_len = n;
-                        let deadline = Instant::now() + this.timeout;
-                        this.clock.as_mut().reset(deadline);
+                        this.deadline = Instant::now() + this.timeout;
                     }
                     HEAD => this.head_len += n,
                     _ => {}
@@ -199,9 +203,15 @@ impl AsyncRead for Guarded {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                if phase == HEAD && this.clock.as_mut().poll(cx).is_ready() {
-                    this.fail(408);
-                    return this.poll_error_page(cx).map(Err);
+                if phase == HEAD {
+                    if this.clock.deadline() != this.deadline {
+                        let deadline = this.deadline;
+                        this.clock.as_mut().reset(deadline);
+                    }
+                    if this.clock.as_mut().poll(cx).is_ready() {
+                        this.fail(408);
+                        return this.poll_error_page(cx).map(Err);
+                    }
                 }
                 Poll::Pending
             }
