@@ -2,7 +2,10 @@
 #   docker build -t fairway .
 #   docker run -p 8080:8080 -v $PWD/conf/fairway.yaml:/etc/fairway/fairway.yaml fairway
 FROM rust:1-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
+# The build packages come from scripts/setup.sh's list, the one the README
+# and CI use (tests/package.rs fails if this stage installs any other way).
+COPY scripts/setup.sh /src/scripts/setup.sh
+RUN /src/scripts/setup.sh --build && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin fairway

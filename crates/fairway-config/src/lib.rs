@@ -152,8 +152,9 @@ impl Default for Global {
 /// The `admin` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
-    /// Where the admin HTTP listener binds.
-    pub bind: SocketAddr,
+    /// Where the admin HTTP listener binds; `None` runs the runtime socket
+    /// alone (HAProxy's `stats socket` without a stats page).
+    pub bind: Option<SocketAddr>,
     /// HTTP basic auth for every admin path.
     pub auth: Option<AdminAuth>,
     /// HAProxy-compatible runtime socket (a Unix socket, mode 0600).

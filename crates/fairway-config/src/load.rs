@@ -225,7 +225,10 @@ fn config(cx: &mut Ctx<'_>, root: &Node) -> Config {
         cx.error(
             None,
             "admin.bind",
-            format!("address {} is also bound by a frontend ({dup})", a.bind),
+            format!(
+                "address {} is also bound by a frontend ({dup})",
+                a.bind.map_or_else(String::new, |b| b.to_string())
+            ),
         );
     }
 
@@ -240,11 +243,9 @@ fn config(cx: &mut Ctx<'_>, root: &Node) -> Config {
 
 /// Whether the admin listener would share a frontend's address.
 fn admin_conflicts(admin: &Option<crate::Admin>, bind: &SocketAddr) -> bool {
-    admin.as_ref().is_some_and(|a| {
-        a.bind.port() == bind.port()
-            && (a.bind.ip() == bind.ip()
-                || a.bind.ip().is_unspecified()
-                || bind.ip().is_unspecified())
+    admin.as_ref().and_then(|a| a.bind).is_some_and(|a| {
+        a.port() == bind.port()
+            && (a.ip() == bind.ip() || a.ip().is_unspecified() || bind.ip().is_unspecified())
     })
 }
 
@@ -256,16 +257,13 @@ fn admin(cx: &mut Ctx<'_>, entry: &node::Entry<'_>) -> Option<crate::Admin> {
         Some(e) => cx
             .text(&e.item)
             .and_then(|t| match frontend::bind_addr(&t.value) {
-                Ok(a) => Some((a, e.item.clone())),
+                Ok(a) => Some(Some((a, e.item.clone()))),
                 Err(msg) => {
                     cx.error(e.item.pos, &e.item.path, msg);
                     None
                 }
             }),
-        None => {
-            cx.error(entry.key_pos, &item.path, "missing required key `bind`");
-            None
-        }
+        None => Some(None),
     };
     let auth = match f.take("auth") {
         Some(e) => {
@@ -294,9 +292,21 @@ fn admin(cx: &mut Ctx<'_>, entry: &node::Entry<'_>) -> Option<crate::Admin> {
         Some(e) => cx.nonempty(&e.item).map(|s| Some(PathBuf::from(s))),
         None => Some(None),
     };
-    let (bind, bind_item) = bind?;
+    let bind = bind?;
     let auth = auth?;
-    if auth.is_none() && !bind.ip().is_loopback() {
+    let socket = socket?;
+    if bind.is_none() && socket.is_none() {
+        cx.error(
+            entry.key_pos,
+            &item.path,
+            "needs `bind` (the HTTP listener), `socket` (the runtime socket) or both",
+        );
+        return None;
+    }
+    if let Some((bind, bind_item)) = bind
+        .as_ref()
+        .filter(|(b, _)| auth.is_none() && !b.ip().is_loopback())
+    {
         cx.error(
             bind_item.pos,
             &bind_item.path,
@@ -305,9 +315,9 @@ fn admin(cx: &mut Ctx<'_>, entry: &node::Entry<'_>) -> Option<crate::Admin> {
         return None;
     }
     Some(crate::Admin {
-        bind,
+        bind: bind.map(|(b, _)| b),
         auth,
-        socket: socket?,
+        socket,
     })
 }
 

@@ -150,7 +150,7 @@ fn seeds_000_001_multi_cloud_backend_upstream() {
         assert!(up.redispatch);
         assert!(up.servers.iter().all(|s| s.weight == 0));
         let admin = config.admin.unwrap();
-        assert_eq!(admin.bind, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(admin.bind, Some("127.0.0.1:9000".parse().unwrap()));
         assert_eq!(
             admin.socket.as_deref(),
             Some(std::path::Path::new("/var/run/haproxy.sock"))
@@ -200,7 +200,7 @@ fn seed_004_generated_snippet_with_stats_auth() {
     );
     assert_eq!(b.servers.len(), 2);
     let admin = config.admin.unwrap();
-    assert_eq!(admin.bind, "0.0.0.0:1936".parse().unwrap());
+    assert_eq!(admin.bind, Some("0.0.0.0:1936".parse().unwrap()));
     let auth = admin.auth.unwrap();
     assert_eq!(
         (auth.user.as_str(), auth.password.as_str()),

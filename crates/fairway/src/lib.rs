@@ -375,7 +375,7 @@ impl Fairway {
     }
 
     /// The admin services of the config's `admin` section (none without
-    /// one): the HTTP listener on `admin.bind` and, with `admin.socket`, the
+    /// one): the HTTP listener on `admin.bind` (if set) and, with `admin.socket`, the
     /// HAProxy-compatible runtime socket, which is bound now (a bad socket
     /// path is an error here, not at run time). Add them with
     /// `server.add_services(...)`.
@@ -398,7 +398,7 @@ impl Fairway {
     /// Checks that every `bind` address can be bound now, so that a busy port
     /// is a startup error instead of Pingora's retry loop.
     pub fn check_binds(&self) -> Result<(), BindError> {
-        let admin = self.config.admin.as_ref().map(|a| a.bind);
+        let admin = self.config.admin.as_ref().and_then(|a| a.bind);
         for addr in self.bind_addresses().into_iter().chain(admin) {
             TcpListener::bind(addr).map_err(|source| BindError { addr, source })?;
         }

@@ -505,7 +505,7 @@ impl Builder {
                         admin.comments.push(c);
                     }
                 }
-                match first {
+                Some(match first {
                     _ if !stats_only(p) => {
                         let port = free_port();
                         let c = self.report.unsupported(p.stats.as_ref().map_or(p.line, |s| s.line), &format!("stats in {}", p.name), &format!("fairway serves stats on its own admin listener, here 127.0.0.1:{port}"));
@@ -529,24 +529,17 @@ impl Builder {
                         admin.comments.push(c);
                         format!("127.0.0.1:{port}")
                     }
-                }
+                })
             }
             None => {
-                let (line, _) = self.global.socket.clone()?;
-                let port = free_port();
-                let c = self.report.note(
-                    line,
-                    "stats socket",
-                    &format!(
-                        "fairway's admin section needs an HTTP listener too: 127.0.0.1:{port}"
-                    ),
-                );
-                admin.comments.push(c);
-                format!("127.0.0.1:{port}")
+                self.global.socket.as_ref()?;
+                None
             }
         };
-        admin.comments.push("fairway's admin listener serves /stats, /stats.json, /metrics and the runtime API (/api/...).".into());
-        admin.push("bind", s(bind));
+        if let Some(bind) = bind {
+            admin.comments.push("fairway's admin listener serves /stats, /stats.json, /metrics and the runtime API (/api/...).".into());
+            admin.push("bind", s(bind));
+        }
         if let Some((user, password)) = auth {
             admin.push(
                 "auth",

@@ -170,7 +170,7 @@ listen stats
     );
     assert!(config.global.access_log);
     let admin = config.admin.as_ref().unwrap();
-    assert_eq!(admin.bind, "0.0.0.0:1936".parse().unwrap());
+    assert_eq!(admin.bind, Some("0.0.0.0:1936".parse().unwrap()));
     let auth = admin.auth.as_ref().unwrap();
     assert_eq!(
         (auth.user.as_str(), auth.password.as_str()),
@@ -203,7 +203,7 @@ listen stats
 }
 
 #[test]
-fn stats_socket_alone_gets_a_loopback_admin_listener() {
+fn stats_socket_alone_is_an_admin_socket_without_listener() {
     let cfg = "
 global
     stats socket /var/run/haproxy.sock mode 660 level admin
@@ -218,9 +218,11 @@ backend b
     let (conv, config) = load(cfg);
     assert!(conv.is_complete());
     let admin = config.admin.unwrap();
-    // 9000 is the frontend's: the next port is taken.
-    assert_eq!(admin.bind, "127.0.0.1:9001".parse().unwrap());
-    assert!(conv.notes.iter().any(|n| n.directive == "stats socket"));
+    assert_eq!(admin.bind, None);
+    assert_eq!(
+        admin.socket.as_deref(),
+        Some(std::path::Path::new("/var/run/haproxy.sock"))
+    );
 }
 
 #[test]
@@ -729,7 +731,7 @@ frontend named
     // The stats page moves to a listener of its own, on a free port.
     assert_eq!(
         config.admin.as_ref().unwrap().bind,
-        "127.0.0.1:9001".parse().unwrap()
+        Some("127.0.0.1:9001".parse().unwrap())
     );
     assert_eq!(config.frontends.len(), 1);
     assert_eq!(config.backend("web").unwrap().servers.len(), 1);

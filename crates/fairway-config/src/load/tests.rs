@@ -719,7 +719,7 @@ fn admin_section() {
         "admin:\n  bind: 127.0.0.1:9000\n  auth: {{ user: admin, password: s3cret }}\n  socket: /tmp/fairway.sock\n{MINIMAL}"
     ));
     let a = c.admin.unwrap();
-    assert_eq!(a.bind, "127.0.0.1:9000".parse().unwrap());
+    assert_eq!(a.bind, Some("127.0.0.1:9000".parse().unwrap()));
     assert_eq!(
         a.auth
             .as_ref()
@@ -756,6 +756,27 @@ fn admin_section() {
     assert!(
         e.contains("admin.bind: address 127.0.0.1:8080 is also bound by a frontend"),
         "{e}"
+    );
+}
+
+#[test]
+fn admin_may_be_the_runtime_socket_alone() {
+    let c = load_ok(&format!(
+        "admin:\n  socket: /run/fairway/admin.sock\n{MINIMAL}"
+    ));
+    let a = c.admin.unwrap();
+    assert_eq!(a.bind, None);
+    assert_eq!(
+        a.socket.as_deref(),
+        Some(std::path::Path::new("/run/fairway/admin.sock"))
+    );
+    // Neither a listener nor a socket: nothing to serve.
+    let e = load_err(&format!(
+        "admin:\n  auth: {{ user: a, password: b }}\n{MINIMAL}"
+    ));
+    assert_eq!(
+        e,
+        "t.yaml:1:1: admin: needs `bind` (the HTTP listener), `socket` (the runtime socket) or both"
     );
 }
 

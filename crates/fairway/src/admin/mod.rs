@@ -265,8 +265,8 @@ impl ServeHttp for AdminApp {
 /// Why the admin services could not be built.
 pub type AdminError = SocketError;
 
-/// The admin services for `admin`: the HTTP listener on `admin.bind` and,
-/// with `admin.socket`, the runtime socket (bound now).
+/// The admin services for `admin`: the HTTP listener on `admin.bind` (if
+/// set) and, with `admin.socket`, the runtime socket (bound now).
 pub fn services(
     admin: &fairway_config::Admin,
     control: &Control,
@@ -284,7 +284,9 @@ pub fn services(
     }
     log::info!(
         "admin listening addr={} auth={} socket={}",
-        admin.bind,
+        admin
+            .bind
+            .map_or_else(|| "-".to_string(), |b| b.to_string()),
         if admin.auth.is_some() {
             "basic"
         } else {
@@ -295,10 +297,12 @@ pub fn services(
             .as_ref()
             .map_or_else(|| "-".to_string(), |p| p.display().to_string())
     );
-    let mut http = Service::new("admin".to_string(), HttpServer::new_app(app));
-    http.add_tcp(&admin.bind.to_string());
-    http.threads = Some(1);
-    out.push(Box::new(http));
+    if let Some(bind) = admin.bind {
+        let mut http = Service::new("admin".to_string(), HttpServer::new_app(app));
+        http.add_tcp(&bind.to_string());
+        http.threads = Some(1);
+        out.push(Box::new(http));
+    }
     Ok(out)
 }
 

@@ -63,6 +63,10 @@ pub struct Guarded {
     clock: Pin<Box<Sleep>>,
     /// An error page is being written; then the read fails.
     failing: Option<(u16, bytes::Bytes, usize)>,
+    /// Pingora answered a head it could not parse (its bare `400` with
+    /// `Server: Pingora`); fairway's page went out instead, and what
+    /// Pingora writes after it is dropped.
+    replaced: bool,
 }
 
 impl std::fmt::Debug for Guarded {
@@ -88,12 +92,18 @@ impl Guarded {
             deadline: first_deadline,
             clock: Box::pin(tokio::time::sleep_until(first_deadline)),
             failing: None,
+            replaced: false,
         }
     }
 
     /// Starts writing the error page for `status`.
     fn fail(&mut self, status: u16) {
-        log_failure(&self.inner, status, self.head_len);
+        let reason = if status == 408 {
+            "timeout_http_request"
+        } else {
+            "head_too_large"
+        };
+        log_failure(&self.inner, status, reason, self.head_len);
         self.failing = Some((status, error_page(status), 0));
     }
 
@@ -103,6 +113,7 @@ impl Guarded {
         let Some((status, page, written)) = self.failing.as_mut() else {
             return Poll::Ready(std::io::ErrorKind::Other.into());
         };
+        let status = *status;
         while *written < page.len() {
             match Pin::new(&mut self.inner).poll_write(cx, &page[*written..]) {
                 Poll::Ready(Ok(n)) if n > 0 => *written += n,
@@ -115,19 +126,26 @@ impl Guarded {
         }
         let message = match status {
             408 => "request head not received within timeout_http_request",
-            _ => "request head larger than the limit",
+            431 => "request head larger than the limit",
+            _ => "request head refused",
         };
         Poll::Ready(std::io::Error::new(std::io::ErrorKind::TimedOut, message))
     }
 }
 
-/// The complete response fairway sends when a head is late (408) or too
-/// large (431); the connection is closed after it.
+/// The complete response fairway sends when a head is late (408), too
+/// large (431) or refused by Pingora's parser (400 and the like); the
+/// connection is closed after it.
 pub(crate) fn error_page(status: u16) -> bytes::Bytes {
     let body = error_body(status);
     let reason = match status {
+        400 => "Bad request",
         408 => "Request Time-out",
-        _ => "Request Header Fields Too Large",
+        431 => "Request Header Fields Too Large",
+        _ => http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error"),
     };
     let head = format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-length: {}\r\ncache-control: no-cache\r\n\
@@ -139,18 +157,13 @@ pub(crate) fn error_page(status: u16) -> bytes::Bytes {
     bytes::Bytes::from(page)
 }
 
-/// Logs a refused head: `408 client=IP:PORT reason=timeout_http_request
-/// head_bytes=N`.
-pub(crate) fn log_failure(stream: &Stream, status: u16, head_bytes: usize) {
+/// Logs a refused head at `info` (a client's mistake, not fairway's):
+/// `408 client=IP:PORT reason=timeout_http_request head_bytes=N`.
+pub(crate) fn log_failure(stream: &Stream, status: u16, reason: &str, head_bytes: usize) {
     let peer = stream
         .get_socket_digest()
         .and_then(|d| d.peer_addr().map(|a| a.to_string()))
         .unwrap_or_default();
-    let reason = if status == 408 {
-        "timeout_http_request"
-    } else {
-        "head_too_large"
-    };
     log::info!("{status} client={peer} reason={reason} head_bytes={head_bytes}");
 }
 
@@ -221,11 +234,29 @@ impl AsyncRead for Guarded {
 
 impl AsyncWrite for Guarded {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        // Before a head is parsed, only Pingora's own refusal (a bare
+        // `400`, or `405` for CONNECT) is written: fairway's page replaces it.
+        if this.phase.load(Ordering::Relaxed) != BODY || this.replaced {
+            if !this.replaced && this.failing.is_none() {
+                if let Some(status) = status_of(buf) {
+                    this.replaced = true;
+                    log_failure(&this.inner, status, "unparsable_head", this.head_len);
+                    this.failing = Some((status, error_page(status), 0));
+                }
+            }
+            if this.replaced {
+                return match this.poll_error_page(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(_) => Poll::Ready(Ok(buf.len())),
+                };
+            }
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -241,12 +272,31 @@ impl AsyncWrite for Guarded {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        if self.phase.load(Ordering::Relaxed) != BODY || self.replaced {
+            // Rare (a response before a parsed head): one slice at a time
+            // through poll_write, which may replace it.
+            let first = bufs.iter().find(|b| !b.is_empty());
+            return match first {
+                Some(b) => self.poll_write(cx, b),
+                None => Poll::Ready(Ok(0)),
+            };
+        }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
+}
+
+/// The status of an HTTP/1 status line at the start of `buf`.
+fn status_of(buf: &[u8]) -> Option<u16> {
+    let rest = buf.strip_prefix(b"HTTP/1.")?;
+    let digits = rest.get(2..5)?;
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 #[async_trait]

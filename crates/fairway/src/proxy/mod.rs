@@ -5,6 +5,7 @@
 //! else `default_backend`), pick a server, forward with X-Forwarded-For, and
 //! retry refused connections on another server.
 
+mod framing;
 pub mod head;
 mod request;
 mod respond;
@@ -214,7 +215,7 @@ impl pingora::apps::ServerApp for HttpApp {
             // Closed or reset before sending anything.
             Ok(Err(_)) => return None,
             Err(_) => {
-                head::log_failure(&stream, 408, 0);
+                head::log_failure(&stream, 408, "timeout_http_request", 0);
                 let _ = stream.write_all(&head::error_page(408)).await;
                 let _ = stream.flush().await;
                 return None;
@@ -361,9 +362,27 @@ impl ProxyHttp for Proxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         ctx.src = client_ip(session);
+        if let Err(why) = framing::check_request(session.req_header_mut()) {
+            let client = session.client_addr().map(ToString::to_string);
+            info!(
+                "400 client={} reason={}",
+                client.as_deref().unwrap_or("-"),
+                why.reason()
+            );
+            ctx.status = 400;
+            ctx.answered = true;
+            session.set_keepalive(None);
+            respond::error(session, 400).await?;
+            return Ok(true);
+        }
         let rt = Arc::clone(&ctx.rt);
         let fe = &rt.frontends()[self.frontend];
-        session.set_keepalive(Some(fe.timeout_client.as_secs().max(1)));
+        // The idle time between requests; the client's own choice (HTTP/1.0
+        // without keep-alive, `Connection: close`, both Content-Length and
+        // Transfer-Encoding) that Pingora already applied stands.
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(fe.timeout_client.as_secs().max(1)));
+        }
         session.set_read_timeout(Some(fe.timeout_client));
 
         if let Some(ip) = ctx.src {
@@ -526,6 +545,7 @@ impl ProxyHttp for Proxy {
         req: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        framing::upstream_request(req)?;
         if let Some(cookie) = ctx
             .backend
             .and_then(|b| ctx.rt.backends()[b].spec().cookie.as_ref())
@@ -581,10 +601,13 @@ impl ProxyHttp for Proxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if framing::downstream_response(session.req_header().version, resp) {
+            session.set_keepalive(None);
+        }
         let hooks = ctx.rt.hooks();
         if !hooks.is_empty() {
             let info = ctx.info(self);
@@ -653,6 +676,9 @@ impl ProxyHttp for Proxy {
 
     async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
         head::head_complete(session.as_downstream().stream());
+        // Pipelined requests (RFC 9112 §9.3.2) are answered one after the
+        // other, in order, instead of being dropped with the connection.
+        session.set_pipelining_enabled(true);
         Ok(())
     }
 

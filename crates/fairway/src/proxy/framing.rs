@@ -1,0 +1,267 @@
+//! HTTP/1 framing at the edge (RFC 9112): what the rules see is what the
+//! server receives.
+//!
+//! Before any rule runs, [`check_request`] accepts only the request-target
+//! forms RFC 9112 §3.2 defines (origin-form, absolute-form, `*` for
+//! `OPTIONS`; authority-form is `CONNECT`'s, which Pingora refuses first),
+//! rewrites absolute-form to origin-form with `Host` taken from the target
+//! (§3.2.2), and refuses a request whose `Host` is missing (HTTP/1.1),
+//! repeated or malformed (§3.2). A refused request gets `400` and never
+//! reaches a server. The path the rules then read (`uri`) and the bytes
+//! Pingora sends upstream (`raw_path`) are checked to be the same.
+//!
+//! [`downstream_response`] gives HTTP/1.0 clients HTTP/1.0 framing: no
+//! chunked encoding (§7.1: a 1.0 recipient cannot parse it), a
+//! close-delimited body instead.
+
+use http::header::{HOST, TRANSFER_ENCODING};
+use http::{Method, Version};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+
+/// Why a request head is refused with `400`; logged at `info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// A target that is not origin-, absolute- or asterisk-form.
+    Target,
+    /// `*` with a method other than `OPTIONS`.
+    Asterisk,
+    /// Userinfo (`user@`) in an absolute-form target.
+    Userinfo,
+    /// An HTTP/1.1 request without `Host`.
+    NoHost,
+    /// More than one `Host` field.
+    ManyHosts,
+    /// A `Host` value that is not a valid authority.
+    BadHost,
+}
+
+impl Refused {
+    /// The reason written to the log line.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Refused::Target => "request target is not origin-form or absolute-form (RFC 9112 3.2)",
+            Refused::Asterisk => {
+                "asterisk-form target with a method other than OPTIONS (RFC 9112 3.2.4)"
+            }
+            Refused::Userinfo => "userinfo in the request target (RFC 9110 4.2.4)",
+            Refused::NoHost => "HTTP/1.1 request without Host (RFC 9112 3.2)",
+            Refused::ManyHosts => "more than one Host field (RFC 9112 3.2)",
+            Refused::BadHost => "invalid Host field value (RFC 9112 3.2)",
+        }
+    }
+}
+
+/// Checks the request head and puts an absolute-form target into
+/// origin-form; `Err` means `400` and no server sees the request.
+pub(crate) fn check_request(req: &mut RequestHeader) -> std::result::Result<(), Refused> {
+    let h1 = matches!(req.version, Version::HTTP_10 | Version::HTTP_11);
+    match req.raw_path().first() {
+        Some(b'/') => {
+            // The rules read `uri`; the server gets `raw_path`. Pingora
+            // builds `uri` from a percent-encoded copy when the raw bytes do
+            // not parse: then the two differ and the request is refused.
+            if req.uri.path_and_query().map(|p| p.as_str().as_bytes()) != Some(req.raw_path()) {
+                return Err(Refused::Target);
+            }
+        }
+        Some(b'*') => {
+            if req.raw_path() != b"*" {
+                return Err(Refused::Target);
+            }
+            if req.method != Method::OPTIONS {
+                return Err(Refused::Asterisk);
+            }
+        }
+        _ if h1 => absolute_to_origin(req)?,
+        _ => return Err(Refused::Target),
+    }
+    if h1 {
+        check_host(req)?;
+    }
+    Ok(())
+}
+
+/// An absolute-form target (`http://host/path`) becomes origin-form with
+/// `Host` set from it: RFC 9112 §3.2.2 makes the target's authority win
+/// over a received `Host`, so the rules and the server both see it.
+fn absolute_to_origin(req: &mut RequestHeader) -> std::result::Result<(), Refused> {
+    let raw = req.raw_path();
+    let scheme_len = if starts_with_ignore_case(raw, b"http://") {
+        7
+    } else if starts_with_ignore_case(raw, b"https://") {
+        8
+    } else {
+        return Err(Refused::Target);
+    };
+    let rest = &raw[scheme_len..];
+    let end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    if authority.contains(&b'@') {
+        return Err(Refused::Userinfo);
+    }
+    if authority.is_empty() || http::uri::Authority::try_from(authority).is_err() {
+        return Err(Refused::Target);
+    }
+    let path = match path.first() {
+        None => b"/".to_vec(),
+        Some(b'/') => path.to_vec(),
+        Some(b'?') => [b"/".as_slice(), path].concat(),
+        _ => return Err(Refused::Target),
+    };
+    let host = http::HeaderValue::from_bytes(authority).map_err(|_| Refused::Target)?;
+    req.set_raw_path(&path).map_err(|_| Refused::Target)?;
+    if req.uri.path_and_query().map(|p| p.as_str().as_bytes()) != Some(path.as_slice()) {
+        return Err(Refused::Target);
+    }
+    req.insert_header(HOST, host).map_err(|_| Refused::Target)?;
+    Ok(())
+}
+
+/// One `Host`, a valid authority (or empty); HTTP/1.0 may omit it.
+fn check_host(req: &RequestHeader) -> std::result::Result<(), Refused> {
+    let mut hosts = req.headers.get_all(HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (None, _) if req.version == Version::HTTP_11 => Err(Refused::NoHost),
+        (None, _) => Ok(()),
+        (Some(_), Some(_)) => Err(Refused::ManyHosts),
+        (Some(h), None) => {
+            let v = h.as_bytes();
+            if v.is_empty() {
+                return Ok(());
+            }
+            if v.contains(&b'@') || http::uri::Authority::try_from(v).is_err() {
+                return Err(Refused::BadHost);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
+    s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// An HTTP/1.0 request without `Host` still gets one upstream, where
+/// Pingora speaks HTTP/1.1: empty, as RFC 9112 §3.2 has a client send when
+/// the target has no authority.
+pub(crate) fn upstream_request(req: &mut RequestHeader) -> Result<()> {
+    if !req.headers.contains_key(HOST) {
+        req.insert_header(HOST, "")?;
+    }
+    Ok(())
+}
+
+/// Frames the response for the client's HTTP version: an HTTP/1.0 client
+/// gets no chunked encoding (Pingora adds it for a close-delimited server
+/// response) but a close-delimited body, so the connection closes after it.
+/// Returns whether the connection must close.
+pub(crate) fn downstream_response(client: Version, resp: &mut ResponseHeader) -> bool {
+    if client == Version::HTTP_10 && resp.headers.contains_key(TRANSFER_ENCODING) {
+        resp.remove_header(&TRANSFER_ENCODING);
+        return true;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: &str, target: &[u8], version: Version, hosts: &[&str]) -> RequestHeader {
+        let mut r = RequestHeader::build(method, target, None).unwrap();
+        r.set_version(version);
+        for h in hosts {
+            r.append_header(HOST, *h).unwrap();
+        }
+        r
+    }
+
+    fn check(
+        method: &str,
+        target: &[u8],
+        hosts: &[&str],
+    ) -> std::result::Result<RequestHeader, Refused> {
+        let mut r = req(method, target, Version::HTTP_11, hosts);
+        check_request(&mut r).map(|()| r)
+    }
+
+    #[test]
+    fn origin_form_passes_unchanged() {
+        let r = check("GET", b"/a/b?x=1", &["a"]).unwrap();
+        assert_eq!(r.raw_path(), b"/a/b?x=1");
+        assert_eq!(r.uri.path(), "/a/b");
+    }
+
+    #[test]
+    fn targets_that_are_not_a_form_of_rfc_9112_are_refused() {
+        for t in [
+            &b"admin"[..],
+            b"./admin",
+            b"%2fadmin",
+            b"\\admin",
+            b"*admin",
+            b"app.example/admin",
+            b"admin:80",
+            b" /admin",
+            b"ftp://a/admin",
+            b"http:/admin",
+            b"http:///admin",
+        ] {
+            assert!(
+                check("GET", t, &["a"]).is_err(),
+                "{} passed",
+                String::from_utf8_lossy(t)
+            );
+        }
+    }
+
+    #[test]
+    fn absolute_form_becomes_origin_form_with_its_host() {
+        let r = check("GET", b"http://App.Example:8080/admin?q", &["other"]).unwrap();
+        assert_eq!(r.raw_path(), b"/admin?q");
+        assert_eq!(r.uri.path(), "/admin");
+        assert_eq!(r.headers.get(HOST).unwrap(), "App.Example:8080");
+        let r = check("GET", b"HTTPS://a", &[]).unwrap();
+        assert_eq!(r.raw_path(), b"/");
+        assert_eq!(
+            check("GET", b"http://u:p@a/x", &["a"]).unwrap_err(),
+            Refused::Userinfo
+        );
+    }
+
+    #[test]
+    fn asterisk_form_is_for_options_only() {
+        assert!(check("OPTIONS", b"*", &["a"]).is_ok());
+        assert_eq!(check("GET", b"*", &["a"]).unwrap_err(), Refused::Asterisk);
+    }
+
+    #[test]
+    fn host_is_required_once_and_valid() {
+        assert_eq!(check("GET", b"/", &[]).unwrap_err(), Refused::NoHost);
+        assert_eq!(
+            check("GET", b"/", &["a", "b"]).unwrap_err(),
+            Refused::ManyHosts
+        );
+        assert_eq!(check("GET", b"/", &["a b"]).unwrap_err(), Refused::BadHost);
+        assert_eq!(check("GET", b"/", &["u@a"]).unwrap_err(), Refused::BadHost);
+        assert!(check("GET", b"/", &[""]).is_ok());
+        assert!(check("GET", b"/", &["[::1]:80"]).is_ok());
+        let mut r10 = req("GET", b"/", Version::HTTP_10, &[]);
+        assert!(check_request(&mut r10).is_ok());
+    }
+
+    #[test]
+    fn http_1_0_clients_get_no_chunked_framing() {
+        let mut resp = ResponseHeader::build(200, None).unwrap();
+        resp.insert_header(TRANSFER_ENCODING, "chunked").unwrap();
+        let mut r11 = resp.clone();
+        assert!(downstream_response(Version::HTTP_10, &mut resp));
+        assert!(!resp.headers.contains_key(TRANSFER_ENCODING));
+        assert!(!downstream_response(Version::HTTP_11, &mut r11));
+        assert!(r11.headers.contains_key(TRANSFER_ENCODING));
+    }
+}
