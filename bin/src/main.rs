@@ -148,9 +148,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn init_logging(config: &Config) {
     let level = config.global.log_level.as_str();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+    let inner = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
         .format_timestamp_millis()
-        .init();
+        .build();
+    let max = inner.filter();
+    // Pingora's reports of client mistakes are logged at info.
+    if log::set_boxed_logger(Box::new(fairway::logging::ClientErrorsAtInfo::new(inner))).is_ok() {
+        log::set_max_level(max);
+    }
 }
 
 fn print_demo_help(fairway: &Fairway) {

@@ -151,6 +151,7 @@ pub mod demo;
 pub mod discovery;
 pub mod health;
 pub mod hook;
+pub mod logging;
 pub mod metrics;
 mod proxy;
 pub mod ratelimit;

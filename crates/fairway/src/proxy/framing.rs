@@ -14,10 +14,11 @@
 //! chunked encoding (§7.1: a 1.0 recipient cannot parse it), a
 //! close-delimited body instead.
 
-use http::header::{HOST, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING, UPGRADE};
 use http::{Method, Version};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
+use pingora::ErrorType;
 
 /// Why a request head is refused with `400`; logged at `info`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub(crate) enum Refused {
     ManyHosts,
     /// A `Host` value that is not a valid authority.
     BadHost,
+    /// `chunked` applied more than once.
+    ChunkedTwice,
 }
 
 impl Refused {
@@ -48,6 +51,7 @@ impl Refused {
             Refused::NoHost => "HTTP/1.1 request without Host (RFC 9112 3.2)",
             Refused::ManyHosts => "more than one Host field (RFC 9112 3.2)",
             Refused::BadHost => "invalid Host field value (RFC 9112 3.2)",
+            Refused::ChunkedTwice => "chunked applied more than once (RFC 9112 7)",
         }
     }
 }
@@ -58,6 +62,11 @@ pub(crate) fn check_request(req: &mut RequestHeader) -> std::result::Result<(), 
     let h1 = matches!(req.version, Version::HTTP_10 | Version::HTTP_11);
     match req.raw_path().first() {
         Some(b'/') => {
+            // A backslash is not a URI character (RFC 3986 §3.3); some
+            // servers read it as `/`, which the rules did not.
+            if req.raw_path().contains(&b'\\') {
+                return Err(Refused::Target);
+            }
             // The rules read `uri`; the server gets `raw_path`. Pingora
             // builds `uri` from a percent-encoded copy when the raw bytes do
             // not parse: then the two differ and the request is refused.
@@ -78,6 +87,42 @@ pub(crate) fn check_request(req: &mut RequestHeader) -> std::result::Result<(), 
     }
     if h1 {
         check_host(req)?;
+        check_length(req)?;
+    }
+    Ok(())
+}
+
+/// `chunked` at most once; a repeated Content-Length (`5, 5`, which
+/// Pingora accepted as one value) goes upstream as one plain value.
+fn check_length(req: &mut RequestHeader) -> std::result::Result<(), Refused> {
+    if req.headers.contains_key(TRANSFER_ENCODING) {
+        let chunked = req
+            .headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .filter(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+            .count();
+        if chunked > 1 {
+            return Err(Refused::ChunkedTwice);
+        }
+        return Ok(());
+    }
+    let mut values = req.headers.get_all(CONTENT_LENGTH).iter();
+    let (Some(first), more) = (values.next(), values.next().is_some()) else {
+        return Ok(());
+    };
+    if more || first.as_bytes().contains(&b',') {
+        let n = first
+            .as_bytes()
+            .split(|&b| b == b',')
+            .next()
+            .map(<[u8]>::trim_ascii)
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(|d| d.parse::<u64>().ok())
+            .ok_or(Refused::Target)?;
+        req.insert_header(CONTENT_LENGTH, n)
+            .map_err(|_| Refused::Target)?;
     }
     Ok(())
 }
@@ -133,7 +178,10 @@ fn check_host(req: &RequestHeader) -> std::result::Result<(), Refused> {
             if v.is_empty() {
                 return Ok(());
             }
-            if v.contains(&b'@') || http::uri::Authority::try_from(v).is_err() {
+            let authority = http::uri::Authority::try_from(v).map_err(|_| Refused::BadHost)?;
+            // A port, if any, is digits (the parser leaves `a:x` to later).
+            let has_port = authority.as_str().len() > authority.host().len();
+            if v.contains(&b'@') || (has_port && authority.port_u16().is_none()) {
                 return Err(Refused::BadHost);
             }
             Ok(())
@@ -151,6 +199,20 @@ fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
 pub(crate) fn upstream_request(req: &mut RequestHeader) -> Result<()> {
     if !req.headers.contains_key(HOST) {
         req.insert_header(HOST, "")?;
+    }
+    Ok(())
+}
+
+/// A `101 Switching Protocols` to a request that asked for no upgrade
+/// breaks RFC 9110 §15.2.2 (a server switches only to a protocol the
+/// client named): it is the server's error, `502`.
+pub(crate) fn check_response(req: &RequestHeader, resp: &ResponseHeader) -> Result<()> {
+    if resp.status == http::StatusCode::SWITCHING_PROTOCOLS && !req.headers.contains_key(UPGRADE) {
+        return Err(Error::explain(
+            ErrorType::HTTPStatus(502),
+            "101 Switching Protocols to a request without Upgrade",
+        )
+        .into_up());
     }
     Ok(())
 }
@@ -210,6 +272,7 @@ mod tests {
             b"ftp://a/admin",
             b"http:/admin",
             b"http:///admin",
+            b"/\\admin",
         ] {
             assert!(
                 check("GET", t, &["a"]).is_err(),
@@ -252,6 +315,20 @@ mod tests {
         assert!(check("GET", b"/", &["[::1]:80"]).is_ok());
         let mut r10 = req("GET", b"/", Version::HTTP_10, &[]);
         assert!(check_request(&mut r10).is_ok());
+    }
+
+    #[test]
+    fn framing_fields() {
+        let mut r = req("POST", b"/", Version::HTTP_11, &["a"]);
+        r.append_header(TRANSFER_ENCODING, "chunked, chunked")
+            .unwrap();
+        assert_eq!(check_request(&mut r).unwrap_err(), Refused::ChunkedTwice);
+        let mut r = req("POST", b"/", Version::HTTP_11, &["a"]);
+        r.append_header(CONTENT_LENGTH, "5, 5").unwrap();
+        check_request(&mut r).unwrap();
+        assert_eq!(r.headers.get(CONTENT_LENGTH).unwrap(), "5");
+        assert_eq!(check("GET", b"/", &["a:x"]).unwrap_err(), Refused::BadHost);
+        assert!(check("GET", b"/", &["a:8080"]).is_ok());
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct Guarded {
     clock: Pin<Box<Sleep>>,
     /// An error page is being written; then the read fails.
     failing: Option<(u16, bytes::Bytes, usize)>,
+    /// The current head's request line, checked as its bytes arrive.
+    line: RequestLine,
     /// Pingora answered a head it could not parse (its bare `400` with
     /// `Server: Pingora`); fairway's page went out instead, and what
     /// Pingora writes after it is dropped.
@@ -92,17 +94,13 @@ impl Guarded {
             deadline: first_deadline,
             clock: Box::pin(tokio::time::sleep_until(first_deadline)),
             failing: None,
+            line: RequestLine::default(),
             replaced: false,
         }
     }
 
     /// Starts writing the error page for `status`.
-    fn fail(&mut self, status: u16) {
-        let reason = if status == 408 {
-            "timeout_http_request"
-        } else {
-            "head_too_large"
-        };
+    fn fail(&mut self, status: u16, reason: &str) {
         log_failure(&self.inner, status, reason, self.head_len);
         self.failing = Some((status, error_page(status), 0));
     }
@@ -199,17 +197,26 @@ impl AsyncRead for Guarded {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 let n = buf.filled().len() - before;
-                match phase {
+                let in_head = match phase {
                     IDLE if n > 0 => {
                         this.phase.store(HEAD, Ordering::Relaxed);
                         this.head_len = n;
                         this.deadline = Instant::now() + this.timeout;
+                        this.line = RequestLine::default();
+                        true
                     }
-                    HEAD => this.head_len += n,
-                    _ => {}
+                    HEAD => {
+                        this.head_len += n;
+                        true
+                    }
+                    _ => false,
+                };
+                if in_head && this.line.feed(&buf.filled()[before..]) == Some(false) {
+                    this.fail(400, "malformed_request_line");
+                    return this.poll_error_page(cx).map(Err);
                 }
                 if this.phase.load(Ordering::Relaxed) == HEAD && this.head_len > MAX_HEAD {
-                    this.fail(431);
+                    this.fail(431, "head_too_large");
                     return this.poll_error_page(cx).map(Err);
                 }
                 Poll::Ready(Ok(()))
@@ -222,7 +229,7 @@ impl AsyncRead for Guarded {
                         this.clock.as_mut().reset(deadline);
                     }
                     if this.clock.as_mut().poll(cx).is_ready() {
-                        this.fail(408);
+                        this.fail(408, "timeout_http_request");
                         return this.poll_error_page(cx).map(Err);
                     }
                 }
@@ -286,6 +293,68 @@ impl AsyncWrite for Guarded {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+/// The request line of a head, checked byte by byte as it arrives (RFC
+/// 9112 §3): method SP target SP version, visible ASCII only, CR only
+/// before LF, after at most four empty lines (§2.2). Pingora's parser
+/// would instead percent-encode a space, NUL or raw UTF-8 inside the target
+/// and pass the request on; HAProxy and nginx answer 400, and so does
+/// fairway. No allocation: a few counters per connection.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RequestLine {
+    /// Parts ended by a space so far.
+    parts: u8,
+    /// Bytes of the current part.
+    part_len: u16,
+    /// A CR was read; only LF may follow.
+    cr: bool,
+    /// Empty lines before the request line.
+    blank: u8,
+    /// The line ended, well-formed.
+    done: bool,
+}
+
+impl RequestLine {
+    /// Reads more bytes of the head: `Some(false)` when the line is
+    /// malformed, `Some(true)` once it is complete and well-formed, `None`
+    /// while it is incomplete.
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Option<bool> {
+        if self.done {
+            return Some(true);
+        }
+        for &b in bytes {
+            if self.cr && b != b'\n' {
+                return Some(false);
+            }
+            match b {
+                b'\r' => self.cr = true,
+                b'\n' => {
+                    self.cr = false;
+                    if self.parts == 0 && self.part_len == 0 {
+                        self.blank += 1;
+                        if self.blank > 4 {
+                            return Some(false);
+                        }
+                        continue;
+                    }
+                    let ok = self.part_len > 0 && self.parts == 2;
+                    self.done = ok;
+                    return Some(ok);
+                }
+                b' ' => {
+                    if self.part_len == 0 || self.parts == 2 {
+                        return Some(false);
+                    }
+                    self.parts += 1;
+                    self.part_len = 0;
+                }
+                0x21..=0x7e => self.part_len = self.part_len.saturating_add(1),
+                _ => return Some(false),
+            }
+        }
+        None
     }
 }
 
@@ -364,5 +433,47 @@ impl GetSocketDigest for Guarded {
 impl Peek for Guarded {
     async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
         self.inner.try_peek(buf).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestLine;
+
+    fn check(bytes: &[u8]) -> Option<bool> {
+        RequestLine::default().feed(bytes)
+    }
+
+    #[test]
+    fn request_lines() {
+        for ok in [
+            &b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"\r\nGET /x?y HTTP/1.0\r\n",
+            b"OPTIONS * HTTP/1.1\n",
+        ] {
+            assert_eq!(check(ok), Some(true), "{}", String::from_utf8_lossy(ok));
+        }
+        assert_eq!(check(b"GET /partial"), None);
+        // Byte by byte, as a slow client sends it.
+        let mut line = RequestLine::default();
+        let text = b"GET /a HTTP/1.1\r\n";
+        for (i, b) in text.iter().enumerate() {
+            let r = line.feed(std::slice::from_ref(b));
+            assert_eq!(r, (i == text.len() - 1).then_some(true));
+        }
+        for bad in [
+            &b"GET  /admin HTTP/1.1\r\n"[..],
+            b"GET /ad min HTTP/1.1\r\n",
+            b"GET /\0 HTTP/1.1\r\n",
+            b"GET /caf\xc3\xa9 HTTP/1.1\r\n",
+            b"GET\t/admin HTTP/1.1\r\n",
+            b" GET / HTTP/1.1\r\n",
+            b"GET /\r\n",
+            b"GET / HTTP/1.1 x\r\n",
+            b"GET / HTTP/1.1\rHost: a\r\n",
+            b"\r\n\r\n\r\n\r\n\r\n",
+        ] {
+            assert_eq!(check(bad), Some(false), "{}", String::from_utf8_lossy(bad));
+        }
     }
 }

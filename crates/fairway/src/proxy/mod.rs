@@ -605,6 +605,7 @@ impl ProxyHttp for Proxy {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        framing::check_response(session.req_header(), resp)?;
         if framing::downstream_response(session.req_header().version, resp) {
             session.set_keepalive(None);
         }
