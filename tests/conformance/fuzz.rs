@@ -46,24 +46,97 @@ impl Rng {
 }
 
 const METHODS: &[&str] = &[
-    "GET", "GET", "GET", "POST", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "get", "G\tET", "CONNECT", "FOO",
+    "GET", "GET", "GET", "POST", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "get", "G\tET",
+    "CONNECT", "FOO",
 ];
 const TARGETS: &[&str] = &[
-    "/", "/x", "/admin", "/ADMIN", "//admin", "/./admin", "/x/../admin", "/%61dmin", "/%2e%2e/admin", "/%2fadmin",
-    "/admin/../x", "admin", "./admin", "%2fadmin", "\\admin", "/\\admin", "*", "*admin", "http://a/admin",
-    "http://a/x", "HTTP://A/ADMIN", "http://u@a/admin", "a:80", "/adm%69n?x=1", "/x?/admin", "/admin;x", "/x#y",
-    "/%c0%afadmin", "/ad min", "/%00admin", "/..%2fadmin", "/.%2e/admin",
+    "/",
+    "/x",
+    "/admin",
+    "/ADMIN",
+    "//admin",
+    "/./admin",
+    "/x/../admin",
+    "/%61dmin",
+    "/%2e%2e/admin",
+    "/%2fadmin",
+    "/admin/../x",
+    "admin",
+    "./admin",
+    "%2fadmin",
+    "\\admin",
+    "/\\admin",
+    "*",
+    "*admin",
+    "http://a/admin",
+    "http://a/x",
+    "HTTP://A/ADMIN",
+    "http://u@a/admin",
+    "a:80",
+    "/adm%69n?x=1",
+    "/x?/admin",
+    "/admin;x",
+    "/x#y",
+    "/%c0%afadmin",
+    "/ad min",
+    "/%00admin",
+    "/..%2fadmin",
+    "/.%2e/admin",
 ];
-const VERSIONS: &[&str] = &["HTTP/1.1", "HTTP/1.1", "HTTP/1.1", "HTTP/1.0", "http/1.1", "HTTP/1.2", "HTTP/2.0", "HTTP/1.1 x"];
+const VERSIONS: &[&str] = &[
+    "HTTP/1.1",
+    "HTTP/1.1",
+    "HTTP/1.1",
+    "HTTP/1.0",
+    "http/1.1",
+    "HTTP/1.2",
+    "HTTP/2.0",
+    "HTTP/1.1 x",
+];
 const TE: &[&str] = &[
-    "chunked", "chunked", "CHUNKED", " chunked", "\tchunked", "chunked ", "xchunked", "chunked, chunked", "gzip, chunked",
-    "chunked, gzip", "identity", "\"chunked\"", "chunk", "\x0bchunked", "chunked\0",
+    "chunked",
+    "chunked",
+    "CHUNKED",
+    " chunked",
+    "\tchunked",
+    "chunked ",
+    "xchunked",
+    "chunked, chunked",
+    "gzip, chunked",
+    "chunked, gzip",
+    "identity",
+    "\"chunked\"",
+    "chunk",
+    "\x0bchunked",
+    "chunked\0",
 ];
-const TE_NAMES: &[&str] = &["Transfer-Encoding", "transfer-encoding", "Transfer-Encoding ", "Transfer_Encoding", " Transfer-Encoding"];
-const CL_NAMES: &[&str] = &["Content-Length", "content-length", "Content-Length ", " Content-Length"];
+const TE_NAMES: &[&str] = &[
+    "Transfer-Encoding",
+    "transfer-encoding",
+    "Transfer-Encoding ",
+    "Transfer_Encoding",
+    " Transfer-Encoding",
+];
+const CL_NAMES: &[&str] = &[
+    "Content-Length",
+    "content-length",
+    "Content-Length ",
+    " Content-Length",
+];
 const EXTRA: &[&str] = &[
-    "X-A: 1", "Connection: close", "Connection: keep-alive", "Expect: 100-continue", "Upgrade: websocket",
-    "Connection: Upgrade", "X-B: a\r\n b", "X-C: a\0b", "X-D : 1", ": x", "Trailer: X-T", "Keep-Alive: 5", "X-E:",
+    "X-A: 1",
+    "Connection: close",
+    "Connection: keep-alive",
+    "Expect: 100-continue",
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    "X-B: a\r\n b",
+    "X-C: a\0b",
+    "X-D : 1",
+    ": x",
+    "Trailer: X-T",
+    "Keep-Alive: 5",
+    "X-E:",
 ];
 
 /// One generated request.
@@ -95,7 +168,23 @@ fn generate(rng: &mut Rng) -> Vec<u8> {
         0 | 1 => {}
         // Content-Length, right or wrong.
         2 => {
-            let len = if rng.chance(80) { body.len().to_string() } else { rng.pick(&["4", "6", "5, 5", "5, 6", "+5", "-1", "0x5", "abc", "", "99999999999999999999"]).to_string() };
+            let len = if rng.chance(80) {
+                body.len().to_string()
+            } else {
+                rng.pick(&[
+                    "4",
+                    "6",
+                    "5, 5",
+                    "5, 6",
+                    "+5",
+                    "-1",
+                    "0x5",
+                    "abc",
+                    "",
+                    "99999999999999999999",
+                ])
+                .to_string()
+            };
             out.push_str(&format!("{}: {len}{eol}", rng.pick(CL_NAMES)));
             if rng.chance(15) {
                 out.push_str(&format!("Content-Length: {}{eol}", rng.pick(&["5", "6"])));
@@ -105,7 +194,22 @@ fn generate(rng: &mut Rng) -> Vec<u8> {
         // Chunked, with tricks.
         3 | 4 => {
             out.push_str(&format!("{}: {}{eol}", rng.pick(TE_NAMES), rng.pick(TE)));
-            let size = if rng.chance(85) { "5" } else { rng.pick(&["05", "5 ", " 5", "5;x=1", "5;\n", "0x5", "-5", "6", "4", "FFFFFFFFFFFFFFFFF5"]) };
+            let size = if rng.chance(85) {
+                "5"
+            } else {
+                rng.pick(&[
+                    "05",
+                    "5 ",
+                    " 5",
+                    "5;x=1",
+                    "5;\n",
+                    "0x5",
+                    "-5",
+                    "6",
+                    "4",
+                    "FFFFFFFFFFFFFFFFF5",
+                ])
+            };
             payload.push_str(&format!("{size}\r\n{body}\r\n0\r\n"));
             if rng.chance(10) {
                 payload.push_str("X-T: 1\r\n");
@@ -114,7 +218,10 @@ fn generate(rng: &mut Rng) -> Vec<u8> {
         }
         // Both.
         _ => {
-            out.push_str(&format!("Content-Length: {}{eol}", rng.pick(&["5", "10", "0"])));
+            out.push_str(&format!(
+                "Content-Length: {}{eol}",
+                rng.pick(&["5", "10", "0"])
+            ));
             out.push_str(&format!("Transfer-Encoding: {}{eol}", rng.pick(TE)));
             payload.push_str("5\r\nhello\r\n0\r\n\r\n");
         }
@@ -123,7 +230,10 @@ fn generate(rng: &mut Rng) -> Vec<u8> {
     out.push_str(&payload);
     // Sometimes a pipelined request hides behind it.
     if rng.chance(10) {
-        out.push_str(&format!("GET {} HTTP/1.1\r\nHost: a\r\n\r\n", rng.pick(&["/admin", "/x", "//admin"])));
+        out.push_str(&format!(
+            "GET {} HTTP/1.1\r\nHost: a\r\n\r\n",
+            rng.pick(&["/admin", "/x", "//admin"])
+        ));
     }
     let mut bytes = out.into_bytes();
     // Byte-level mutations.
@@ -136,7 +246,12 @@ fn generate(rng: &mut Rng) -> Vec<u8> {
             0 => {
                 bytes.remove(at);
             }
-            1 => bytes.insert(at, *[b' ', b'\t', b'\r', b'\n', 0, b':', b'/', b'%'].get(rng.below(8)).unwrap()),
+            1 => bytes.insert(
+                at,
+                *[b' ', b'\t', b'\r', b'\n', 0, b':', b'/', b'%']
+                    .get(rng.below(8))
+                    .unwrap(),
+            ),
             2 => bytes[at] ^= 1 << rng.below(7),
             _ => {
                 let b = bytes[at];
@@ -148,7 +263,10 @@ fn generate(rng: &mut Rng) -> Vec<u8> {
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Runs up to `cases` generated requests through `proxy` within `budget`.
@@ -164,7 +282,14 @@ fn run(proxy: &peers::Proxy, seed: u64, cases: u64, budget: Duration) -> Vec<(Ve
         // Read as many answers as requests were sent, at most; no probe of
         // the connection afterwards (speed).
         let want = 1 + usize::from(req.windows(9).filter(|w| w == b" HTTP/1.1").count() > 1);
-        let o = run_case(proxy, &req, peers::OK, false, want, &[req.starts_with(b"HEAD")]);
+        let o = run_case(
+            proxy,
+            &req,
+            peers::OK,
+            false,
+            want,
+            &[req.starts_with(b"HEAD")],
+        );
         out.push((req, o));
     }
     out
@@ -229,13 +354,25 @@ fn differential_fuzz_against_haproxy() {
         violations.len()
     );
     if !examples.is_empty() {
-        println!("forwarded by fairway, refused by HAProxy (first ones):\n{}", examples.join("\n"));
+        println!(
+            "forwarded by fairway, refused by HAProxy (first ones):\n{}",
+            examples.join("\n")
+        );
     }
-    assert!(fw.len() >= 100 || budget < Duration::from_secs(10), "only {} cases ran", fw.len());
+    assert!(
+        fw.len() >= 100 || budget < Duration::from_secs(10),
+        "only {} cases ran",
+        fw.len()
+    );
     assert!(
         violations.is_empty(),
         "{} violations:\n{}",
         violations.len(),
-        violations.iter().take(30).cloned().collect::<Vec<_>>().join("\n")
+        violations
+            .iter()
+            .take(30)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }

@@ -119,7 +119,7 @@ impl Guarded {
                 Poll::Pending => return Poll::Pending,
             }
         }
-        if let Poll::Pending = Pin::new(&mut self.inner).poll_flush(cx) {
+        if Pin::new(&mut self.inner).poll_flush(cx).is_pending() {
             return Poll::Pending;
         }
         let message = match status {
