@@ -47,8 +47,8 @@
 //! in [`Sim::check`] if it needs that); one that learns from response
 //! times is fed in [`Sim::observe`], called on every completion.
 
-use fairway::balance::ewma::now_ns;
 use fairway::balance::{Acquire, Backend};
+use fairway::upstream::ewma::now_ns;
 use fairway::upstream::InFlight;
 use fairway_benches::{backend, request_key};
 use fairway_config::Balance;

@@ -332,7 +332,13 @@ impl Fairway {
             let listener = ListenerConfig::tcp(addr.to_string()).l4_buffer(buffers);
             if fe.tls.is_none() {
                 service.add_listener(listener);
-            } else if let Some(settings) = tls::listener_settings(&self.runtime, index, h2) {
+            } else if let Some(settings) = tls::listener_settings(
+                {
+                    let runtime = Arc::clone(&self.runtime);
+                    move || runtime.load().frontends().get(index)?.tls.clone()
+                },
+                h2,
+            ) {
                 service.add_listener(listener.tls(settings));
             }
         }

@@ -59,7 +59,33 @@
 //! races with a runtime change can never detach a live handle.
 
 use crate::balance::Backend;
-use crate::runtime::{Frontend, Runtime};
+
+/// What the metrics read of the configuration being served: frontend
+/// names and the backends with their servers' live state. The runtime
+/// implements it; the metrics never import the runtime (data flows from
+/// the runtime into the metrics, not back).
+pub trait Served {
+    /// The frontends' names, in config order.
+    fn frontend_names(&self) -> impl Iterator<Item = &str>;
+    /// The name of frontend `index`.
+    fn frontend_name(&self, index: usize) -> Option<&str>;
+    /// The backends, in config order.
+    fn backends(&self) -> &[Arc<Backend>];
+}
+
+impl<T: Served> Served for Arc<T> {
+    fn frontend_names(&self) -> impl Iterator<Item = &str> {
+        (**self).frontend_names()
+    }
+
+    fn frontend_name(&self, index: usize) -> Option<&str> {
+        (**self).frontend_name(index)
+    }
+
+    fn backends(&self) -> &[Arc<Backend>] {
+        (**self).backends()
+    }
+}
 use prometheus::core::Collector;
 use prometheus::proto::Metric;
 use prometheus::{
@@ -224,7 +250,7 @@ impl Metrics {
     /// Series of servers and backends that are not in `rt` are left out, and
     /// removed from the registry once no runtime still serving requests
     /// holds them.
-    pub fn encode(&self, rt: &Runtime) -> String {
+    pub fn encode(&self, rt: &impl Served) -> String {
         let _serial = lock(&self.encoding);
         self.refresh(rt);
         let live = live_pairs(rt);
@@ -258,7 +284,7 @@ impl Metrics {
 
     /// Sets the runtime-derived families from `rt` (gauges are reset first,
     /// so servers that are gone disappear).
-    fn refresh(&self, rt: &Runtime) {
+    fn refresh(&self, rt: &impl Served) {
         for vec in [
             &self.server_up,
             &self.server_weight,
@@ -270,8 +296,8 @@ impl Metrics {
         self.check_latency.reset();
         self.server_requests.reset();
         self.server_failures.reset();
-        for fe in rt.frontends() {
-            self.denied.with_label_values(&[fe.name.as_str()]);
+        for fe in rt.frontend_names() {
+            self.denied.with_label_values(&[fe]);
         }
         for b in rt.backends() {
             self.no_server.with_label_values(&[b.name()]);
@@ -307,8 +333,9 @@ impl Metrics {
     }
 
     /// Records one finished request (the proxy's `logging` phase).
-    pub(crate) fn record(&self, rt: &Runtime, r: &Outcome) {
-        match rt.handles() {
+    /// `handles`: the table built for `rt` ([`Handles::new`]), if any.
+    pub(crate) fn record(&self, rt: &impl Served, handles: Option<&Handles>, r: &Outcome) {
+        match handles {
             Some(h) if std::ptr::eq(Arc::as_ptr(&h.metrics), self) && h.record(rt, r) => {}
             _ => self.record_slow(rt, r),
         }
@@ -316,21 +343,21 @@ impl Metrics {
 
     /// Records with label lookups: for runtimes built without these metrics
     /// and status codes without a slot.
-    fn record_slow(&self, rt: &Runtime, r: &Outcome) {
-        let Some(fe) = rt.frontends().get(r.frontend) else {
+    fn record_slow(&self, rt: &impl Served, r: &Outcome) {
+        let Some(fe) = rt.frontend_name(r.frontend) else {
             return;
         };
         let backend = r.backend.and_then(|b| rt.backends().get(b));
         let b = backend.map_or("", |b| b.name());
         let s = server_name(backend, r.server);
         self.requests
-            .with_label_values(&[fe.name.as_str(), b, s, &r.code.to_string()])
+            .with_label_values(&[fe, b, s, &r.code.to_string()])
             .inc();
         self.duration
-            .with_label_values(&[fe.name.as_str(), b])
+            .with_label_values(&[fe, b])
             .observe(r.duration.as_secs_f64());
         if r.denied {
-            self.denied.with_label_values(&[fe.name.as_str()]).inc();
+            self.denied.with_label_values(&[fe]).inc();
         }
         if r.no_server && backend.is_some() {
             self.no_server.with_label_values(&[b]).inc();
@@ -376,7 +403,7 @@ fn server_name(backend: Option<&Arc<Backend>>, server: Option<usize>) -> &str {
 }
 
 /// (backend, server) pairs of `rt`, with (backend, "") for each backend.
-fn live_pairs(rt: &Runtime) -> HashSet<(&str, &str)> {
+fn live_pairs(rt: &impl Served) -> HashSet<(&str, &str)> {
     let mut live = HashSet::new();
     for b in rt.backends() {
         live.insert((b.name(), ""));
@@ -478,9 +505,9 @@ impl std::fmt::Debug for Handles {
 
 impl Handles {
     /// The handle table for a runtime with these frontends and backends.
-    pub(crate) fn new(
+    pub(crate) fn new<'a>(
         metrics: &Arc<Metrics>,
-        frontends: &[Frontend],
+        frontends: impl Iterator<Item = &'a str>,
         backends: &[Arc<Backend>],
     ) -> Handles {
         let mut pins = Vec::new();
@@ -493,9 +520,8 @@ impl Handles {
         metrics.pin(&pins);
         Handles {
             frontends: frontends
-                .iter()
                 .map(|fe| FrontendHandles {
-                    denied: metrics.denied.with_label_values(&[fe.name.as_str()]),
+                    denied: metrics.denied.with_label_values(&[fe]),
                     none: Route::new(0),
                     backends: backends
                         .iter()
@@ -519,7 +545,7 @@ impl Handles {
 
     /// Records `r` through the table of `rt` (the runtime this table was
     /// built for); false when it has no slot for it.
-    fn record(&self, rt: &Runtime, r: &Outcome) -> bool {
+    fn record(&self, rt: &impl Served, r: &Outcome) -> bool {
         let Some(fh) = self.frontends.get(r.frontend) else {
             return false;
         };
@@ -541,25 +567,19 @@ impl Handles {
         let Some(slot) = codes.slot(r.code) else {
             return false;
         };
-        let Some(fe) = rt.frontends().get(r.frontend) else {
+        let Some(fe) = rt.frontend_name(r.frontend) else {
             return false;
         };
         let b = backend.map_or("", |b| b.name());
         slot.get_or_init(|| {
             let s = server_name(backend, server);
             let code = r.code.to_string();
-            self.metrics
-                .requests
-                .with_label_values(&[fe.name.as_str(), b, s, &code])
+            self.metrics.requests.with_label_values(&[fe, b, s, &code])
         })
         .inc();
         route
             .duration
-            .get_or_init(|| {
-                self.metrics
-                    .duration
-                    .with_label_values(&[fe.name.as_str(), b])
-            })
+            .get_or_init(|| self.metrics.duration.with_label_values(&[fe, b]))
             .observe(r.duration.as_secs_f64());
         if r.denied {
             fh.denied.inc();
@@ -582,6 +602,11 @@ impl Drop for Handles {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::Runtime;
+
+    fn rec(m: &Metrics, rt: &Runtime, o: &Outcome) {
+        m.record(rt, rt.handles(), o);
+    }
     use crate::Config;
     use std::time::Duration;
 
@@ -631,15 +656,17 @@ backends:
         let (_, a) = rt.backend("app").unwrap().server("a").unwrap();
         a.record_rtt(Duration::from_millis(10));
         let guard = a.try_begin().unwrap();
-        m.record(&rt, &outcome(Some(0), Some(0), 200));
-        m.record(
+        rec(&m, &rt, &outcome(Some(0), Some(0), 200));
+        rec(
+            &m,
             &rt,
             &Outcome {
                 denied: true,
                 ..outcome(None, None, 403)
             },
         );
-        m.record(
+        rec(
+            &m,
             &rt,
             &Outcome {
                 no_server: true,
@@ -695,7 +722,7 @@ backends:
                 scope.spawn(move || {
                     for i in 0..1000u32 {
                         let code = if i % 2 == 0 { 200 } else { 404 };
-                        m.record(&rt, &outcome(Some(0), Some(1), code));
+                        rec(&m, &rt, &outcome(Some(0), Some(1), code));
                     }
                 });
             }
@@ -703,11 +730,11 @@ backends:
         // A reload keeps counting into the same series.
         let config = Config::from_yaml_str(YAML, "t.yaml").unwrap();
         let next = Runtime::rebuild(config, Some(&rt));
-        m.record(&next, &outcome(Some(0), Some(1), 200));
+        rec(&m, &next, &outcome(Some(0), Some(1), 200));
         // Codes without a slot and runtimes without handles still count.
-        m.record(&next, &outcome(Some(0), Some(1), 799));
+        rec(&m, &next, &outcome(Some(0), Some(1), 799));
         let plain = Runtime::new(&Config::from_yaml_str(YAML, "t.yaml").unwrap());
-        m.record(&plain, &outcome(Some(0), Some(1), 200));
+        rec(&m, &plain, &outcome(Some(0), Some(1), 200));
         let text = m.encode(&next);
         let b = |code: &str| {
             format!(
@@ -731,8 +758,8 @@ backends:
         );
         {
             let rt = control.snapshot();
-            m.record(&rt, &outcome(Some(0), Some(0), 200));
-            m.record(&rt, &outcome(Some(0), Some(1), 200));
+            rec(&m, &rt, &outcome(Some(0), Some(0), 200));
+            rec(&m, &rt, &outcome(Some(0), Some(1), 200));
         }
         let text = m.encode(&control.snapshot());
         assert_eq!(lines(&text, "fairway_requests_total{").len(), 2, "{text}");
@@ -743,7 +770,7 @@ backends:
         let rt = control.snapshot();
         let text = m.encode(&rt);
         assert!(!text.contains(r#"server="a""#), "{text}");
-        m.record(&old, &outcome(Some(0), Some(0), 200));
+        rec(&m, &old, &outcome(Some(0), Some(0), 200));
         drop(old);
         // Once nothing holds them, the series leave the registry too.
         assert!(!m.encode(&rt).contains(r#"server="a""#));
@@ -770,7 +797,7 @@ backends:
         assert!(!text.contains(r#"backend="other""#), "{text}");
         // Counters of what stays keep counting (the reload brought `a`
         // back, so `b` is server 1 again).
-        m.record(&control.snapshot(), &outcome(Some(0), Some(1), 200));
+        rec(&m, &control.snapshot(), &outcome(Some(0), Some(1), 200));
         assert!(m.encode(&control.snapshot()).contains(
             r#"fairway_requests_total{backend="app",code="200",frontend="web",server="b"} 2"#
         ));
@@ -780,7 +807,7 @@ backends:
     fn instances_do_not_share_series() {
         let (m1, m2) = (Metrics::new(), Metrics::new());
         let rt = runtime(&m1);
-        m1.record(&rt, &outcome(None, None, 200));
+        rec(&m1, &rt, &outcome(None, None, 200));
         assert!(m1.encode(&rt).contains("fairway_requests_total{"));
         assert!(!m2.encode(&rt).contains("fairway_requests_total{"));
     }

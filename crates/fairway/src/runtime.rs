@@ -186,7 +186,8 @@ impl Runtime {
         Runtime {
             access_log: config.global.access_log,
             config: Arc::new(config),
-            handles: metrics.map(|m| Handles::new(m, &frontends, &backends)),
+            handles: metrics
+                .map(|m| Handles::new(m, frontends.iter().map(|f| f.name.as_str()), &backends)),
             frontends,
             backends,
             extensions,
@@ -201,10 +202,13 @@ impl Runtime {
         }
         Runtime {
             config: Arc::clone(&self.config),
-            handles: self
-                .handles
-                .as_ref()
-                .map(|h| Handles::new(h.metrics(), &self.frontends, &backends)),
+            handles: self.handles.as_ref().map(|h| {
+                Handles::new(
+                    h.metrics(),
+                    self.frontends.iter().map(|f| f.name.as_str()),
+                    &backends,
+                )
+            }),
             frontends: Arc::clone(&self.frontends),
             backends,
             access_log: self.access_log,
@@ -358,4 +362,18 @@ pub(crate) fn build_backend_with(b: &fairway_config::Backend, selectors: &Select
         })
         .collect();
     Backend::with_selectors(spec, servers, selectors)
+}
+
+impl crate::metrics::Served for Runtime {
+    fn frontend_names(&self) -> impl Iterator<Item = &str> {
+        self.frontends.iter().map(|f| f.name.as_str())
+    }
+
+    fn frontend_name(&self, index: usize) -> Option<&str> {
+        self.frontends.get(index).map(|f| f.name.as_str())
+    }
+
+    fn backends(&self) -> &[Arc<Backend>] {
+        Runtime::backends(self)
+    }
 }

@@ -16,8 +16,6 @@
 //!   through Pingora's connector with the same settings
 //!   ([`crate::upstream::Server::peer`]).
 
-use crate::Runtime;
-use arc_swap::ArcSwap;
 use fairway_config::{Tls, UpstreamTls};
 use log::{error, warn};
 use pingora::listeners::tls::TlsSettings;
@@ -107,27 +105,34 @@ impl Certs {
     }
 }
 
-/// Picks a frontend's certificate from the live runtime at each handshake.
-#[derive(Debug)]
+/// Where a listener finds its frontend's certificates at each handshake.
+type CertSource = dyn Fn() -> Option<Arc<Certs>> + Send + Sync;
+
+/// Picks a frontend's certificate, by SNI, from what its source gives now
+/// (the live runtime's: a reload that renews a certificate takes effect for
+/// new connections).
 struct SniResolver {
-    runtime: Arc<ArcSwap<Runtime>>,
-    frontend: usize,
+    certs: Box<CertSource>,
+}
+
+impl std::fmt::Debug for SniResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SniResolver").finish_non_exhaustive()
+    }
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let rt = self.runtime.load();
-        let certs = rt.frontends().get(self.frontend)?.tls.as_ref()?;
+        let certs = (self.certs)()?;
         Some(certs.pick(hello.server_name()))
     }
 }
 
-/// Pingora's TLS settings for frontend `frontend` of the runtime: its
-/// certificates chosen by SNI (from the live runtime) and, for HTTP
-/// frontends (`h2`), ALPN `h2` and `http/1.1`.
+/// Pingora's TLS settings for a frontend: the certificates `certs` gives at
+/// each handshake (the caller reads them from the live runtime), chosen by
+/// SNI, and, for HTTP frontends (`h2`), ALPN `h2` and `http/1.1`.
 pub fn listener_settings(
-    runtime: &Arc<ArcSwap<Runtime>>,
-    frontend: usize,
+    certs: impl Fn() -> Option<Arc<Certs>> + Send + Sync + 'static,
     h2: bool,
 ) -> Option<TlsSettings> {
     // No file is read: the resolver serves the certificates.
@@ -139,8 +144,7 @@ pub fn listener_settings(
         }
     };
     settings.set_cert_resolver(Arc::new(SniResolver {
-        runtime: Arc::clone(runtime),
-        frontend,
+        certs: Box::new(certs),
     }));
     if h2 {
         settings.set_alpn(ALPN::H2H1);

@@ -547,7 +547,7 @@ mod tests {
 #[cfg(test)]
 mod ewma_tests {
     use super::*;
-    use crate::balance::ewma::now_ns;
+    use crate::upstream::ewma::now_ns;
 
     #[test]
     fn ewma_backend_prefers_the_cheaper_server() {

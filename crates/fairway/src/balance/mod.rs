@@ -47,8 +47,9 @@ mod leastconn;
 mod random;
 mod roundrobin;
 
+pub use crate::upstream::ewma::PeakEwma;
 pub use backend::{Acquire, Backend, BackendSpec, NoServer};
-pub use ewma::{Ewma, PeakEwma};
+pub use ewma::Ewma;
 pub use first::First;
 pub use hash::{hash_bytes, ConsistentHash};
 pub use leastconn::LeastConn;

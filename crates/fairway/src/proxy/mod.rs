@@ -11,11 +11,11 @@ mod request;
 mod respond;
 mod sticky;
 
-use crate::balance::ewma::now_ns;
 use crate::balance::{Backend, NoServer};
 use crate::hook::{Info, Log};
 use crate::metrics::{Metrics, Outcome as Recorded};
 use crate::runtime::{Frontend, Runtime};
+use crate::upstream::ewma::now_ns;
 use crate::upstream::InFlight;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -144,13 +144,6 @@ impl Proxy {
         ctx.no_server = None;
         Box::new(backend.servers()[index].peer())
     }
-}
-
-/// Whether the request's backend balances by peak-EWMA (and so records
-/// response times).
-fn ewma_backend(ctx: &Ctx) -> bool {
-    ctx.backend
-        .is_some_and(|b| ctx.rt.backends()[b].spec().balance == fairway_config::Balance::Ewma)
 }
 
 enum Outcome {
@@ -493,11 +486,8 @@ impl ProxyHttp for Proxy {
         ctx: &mut Ctx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        if let Some(guard) = ctx.inflight.take() {
-            guard.server().record_failure();
-            if ewma_backend(ctx) {
-                guard.server().ewma().penalize(now_ns());
-            }
+        if let Some(mut guard) = ctx.inflight.take() {
+            guard.failed(now_ns());
         }
         if let Some(server) = ctx.server {
             ctx.tried.push(server);
@@ -586,15 +576,10 @@ impl ProxyHttp for Proxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         ctx.response_at.get_or_insert_with(Instant::now);
-        if let (true, Some(guard), Some(start)) =
-            (ewma_backend(ctx), &ctx.inflight, ctx.attempt_start)
-        {
-            let ewma = guard.server().ewma();
-            if resp.status.is_server_error() {
-                ewma.penalize(now_ns());
-            } else {
-                ewma.observe(start.elapsed(), now_ns());
-            }
+        // The server's latency sample (a 5xx is a penalty), whatever the
+        // backend's algorithm.
+        if let Some(guard) = ctx.inflight.as_mut() {
+            guard.answered(!resp.status.is_server_error(), now_ns());
         }
         Ok(())
     }
@@ -694,7 +679,8 @@ impl ProxyHttp for Proxy {
         // earlier attempt used.
         let server = ctx.server.filter(|_| ctx.no_server.is_none());
         self.metrics.record(
-            &ctx.rt,
+            &*ctx.rt,
+            ctx.rt.handles(),
             &Recorded {
                 frontend: self.frontend,
                 backend: ctx.backend,

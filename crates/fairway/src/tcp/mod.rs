@@ -30,6 +30,7 @@ pub use stats::{Ended, Stats};
 
 use crate::balance::{hash_bytes, Backend, HashKey, NoServer};
 use crate::runtime::{Frontend, Runtime};
+use crate::upstream::ewma::now_ns;
 use crate::upstream::{InFlight, Server};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -282,17 +283,19 @@ impl Conn {
                 }
             };
             *self.queue.get_or_insert(Duration::ZERO) += looking.elapsed();
-            let (index, inflight) = got.map_err(Outcome::NoServer)?;
+            let (index, mut inflight) = got.map_err(Outcome::NoServer)?;
             let server = Arc::clone(inflight.server());
             self.server = Some(Arc::clone(&server));
             let attempt = Instant::now();
             match open(&server).await {
                 Ok(upstream) => {
                     self.connect = Some(attempt.elapsed());
+                    // The connect time is the server's latency sample.
+                    inflight.answered(true, now_ns());
                     return Ok((server, inflight, upstream));
                 }
                 Err(e) => {
-                    server.record_failure();
+                    inflight.failed(now_ns());
                     debug!(
                         "connect failed backend={} server={} error={e}",
                         backend.name(),

@@ -6,7 +6,9 @@
 //! the round-trip times of recent health checks. Everything the request path
 //! reads is an atomic: it never takes a lock.
 
-use crate::balance::ewma::{now_ns, PeakEwma};
+pub mod ewma;
+
+use ewma::{now_ns, PeakEwma};
 use fairway_config::UpstreamTls;
 use pingora::upstreams::peer::HttpPeer;
 use std::collections::VecDeque;
@@ -152,7 +154,7 @@ impl Server {
                     .collect();
                 peer.options.ca = Some(Arc::from(certs.into_boxed_slice()));
                 // Pooled connections are not shared with peers trusting other CAs.
-                peer.group_key = crate::balance::hash_bytes(ca.path.as_os_str().as_encoded_bytes());
+                peer.group_key = group_key(&ca.path);
             }
         }
         peer.options.connection_timeout = Some(spec.timeout_connect);
@@ -247,7 +249,8 @@ impl Server {
         self.discovered.store(true, Ordering::Relaxed);
     }
 
-    /// The peak-EWMA estimate of its response latency (`balance: ewma`).
+    /// The peak-EWMA estimate of its response latency, fed by every
+    /// attempt's [`InFlight`] handle and read by `balance: ewma`.
     pub fn ewma(&self) -> &PeakEwma {
         &self.ewma
     }
@@ -413,14 +416,25 @@ impl Server {
         self.total.fetch_add(1, Ordering::Relaxed);
         Some(InFlight {
             server: Arc::clone(self),
+            started: Some(now_ns()),
         })
     }
 }
 
-/// An in-flight request on a [`Server`]; dropping it ends the request.
+/// An attempt in flight on a [`Server`]: it holds one of the server's
+/// `maxconn` slots and measures the attempt into the server's latency
+/// estimate ([`Server::ewma`]), whatever the backend's algorithm and
+/// whether the attempt is an HTTP request or a TCP connection. The outcome
+/// is recorded once: [`answered`](Self::answered) or
+/// [`failed`](Self::failed), or, when the handle is dropped with neither
+/// (a timeout, the client gone), the time the attempt took as a sample.
+/// Dropping it frees the slot.
 #[derive(Debug)]
 pub struct InFlight {
     server: Arc<Server>,
+    /// When the attempt started ([`ewma::now_ns`] clock); `None` once its
+    /// outcome is recorded.
+    started: Option<u64>,
 }
 
 impl InFlight {
@@ -428,15 +442,60 @@ impl InFlight {
     pub fn server(&self) -> &Arc<Server> {
         &self.server
     }
+
+    /// The server answered at `now` (response headers, or a TCP connect):
+    /// the time since the start is a latency sample; an answer that is not
+    /// `ok` (a 5xx) counts as a penalty instead.
+    pub fn answered(&mut self, ok: bool, now: u64) {
+        if let Some(start) = self.started.take() {
+            if ok {
+                let rtt = std::time::Duration::from_nanos(now.saturating_sub(start));
+                self.server.ewma.observe(rtt, now);
+            } else {
+                self.server.ewma.penalize(now);
+            }
+        }
+    }
+
+    /// The attempt failed at `now` (refused, reset, no answer at all): the
+    /// server's failure count goes up and its estimate takes a penalty.
+    pub fn failed(&mut self, now: u64) {
+        self.server.record_failure();
+        if self.started.take().is_some() {
+            self.server.ewma.penalize(now);
+        }
+    }
+}
+
+impl InFlight {
+    /// Ended at `now` without an answer: what it took is a lower bound of
+    /// the latency, and a sample (a timeout teaches the estimate).
+    fn unanswered(&mut self, now: u64) {
+        if let Some(start) = self.started.take() {
+            let rtt = std::time::Duration::from_nanos(now.saturating_sub(start));
+            self.server.ewma.observe(rtt, now);
+        }
+    }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        if self.started.is_some() {
+            self.unanswered(now_ns());
+        }
         self.server.active.fetch_sub(1, Ordering::AcqRel);
         if self.server.spec.maxconn.is_some() {
             self.server.slot_freed.notify_one();
         }
     }
+}
+
+/// A key that keeps pooled connections apart per trusted CA file.
+fn group_key(path: &std::path::Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut h);
+    h.finish()
 }
 
 #[cfg(test)]
@@ -471,6 +530,38 @@ mod tests {
         let _g3 = s.try_begin().unwrap();
         drop(g2);
         assert_eq!((s.active(), s.total()), (1, 3));
+    }
+
+    #[test]
+    fn every_attempt_is_measured_once() {
+        let s = Arc::new(Server::standalone(spec("a", 1)));
+        let now = now_ns();
+        let before = s.ewma().estimate_ns(now);
+        // A slow answer raises the estimate (peak) at once.
+        let mut g = s.try_begin().unwrap();
+        g.started = Some(now);
+        g.answered(true, now + 900_000_000);
+        let slow = s.ewma().estimate_ns(now + 900_000_000);
+        assert!(slow >= 899_000_000.0 && slow > before, "{slow}");
+        // Recorded once: dropping the handle adds nothing.
+        drop(g);
+        assert_eq!(s.ewma().estimate_ns(now + 900_000_000), slow);
+        // A failure counts and is a penalty, for any algorithm.
+        let mut g = s.try_begin().unwrap();
+        g.failed(now + 900_000_000);
+        assert_eq!(s.failures(), 1);
+        assert!(s.ewma().estimate_ns(now + 900_000_000) > slow);
+        drop(g);
+        // No verdict (a timeout, an abort): the time it took is a sample.
+        let t = Arc::new(Server::standalone(spec("b", 1)));
+        let mut g = t.try_begin().unwrap();
+        g.started = Some(now);
+        g.unanswered(now + 5_000_000_000);
+        let after = t.ewma().estimate_ns(now + 5_000_000_000);
+        assert!(after >= 4_999_000_000.0, "{after}");
+        drop(g);
+        assert_eq!(t.ewma().estimate_ns(now + 5_000_000_000), after);
+        assert_eq!(t.active(), 0);
     }
 
     #[test]
