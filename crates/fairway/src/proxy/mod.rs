@@ -5,10 +5,12 @@
 //! else `default_backend`), pick a server, forward with X-Forwarded-For, and
 //! retry refused connections on another server.
 
+mod access_log;
 mod framing;
 pub mod head;
 mod request;
 mod respond;
+mod rules;
 mod sticky;
 
 use crate::balance::{Backend, NoServer};
@@ -19,8 +21,7 @@ use crate::upstream::ewma::now_ns;
 use crate::upstream::InFlight;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use bytes::Bytes;
-use fairway_acl::{normalize_path, HttpAction};
+use fairway_acl::normalize_path;
 use log::info;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
@@ -220,105 +221,6 @@ impl pingora::apps::ServerApp for HttpApp {
 
     async fn cleanup(&self) {
         self.proxy.cleanup().await;
-    }
-}
-
-impl Proxy {
-    /// Runs the `http_request` rules; `Answered` when a rule wrote the response.
-    async fn run_rules(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Outcome> {
-        let rt = Arc::clone(&ctx.rt);
-        let fe = &rt.frontends()[self.frontend];
-        for rule in &fe.http_request {
-            let applies = rule.applies(&View {
-                header: session.req_header(),
-                src: ctx.src,
-                rates: &fe.rates,
-            });
-            if !applies {
-                continue;
-            }
-            match &rule.action {
-                HttpAction::Deny { status } => {
-                    ctx.status = *status;
-                    ctx.denied = true;
-                    ctx.answered = true;
-                    respond::error(session, *status).await?;
-                    return Ok(Outcome::Answered);
-                }
-                HttpAction::Allow => break,
-                HttpAction::Return {
-                    status,
-                    content_type,
-                    body,
-                } => {
-                    ctx.status = *status;
-                    ctx.answered = true;
-                    let body = body
-                        .as_ref()
-                        .map_or_else(Bytes::new, |b| Bytes::from(b.clone()));
-                    let ct = content_type.as_deref().unwrap_or("text/plain");
-                    respond::send(session, *status, ct, &[], body).await?;
-                    return Ok(Outcome::Answered);
-                }
-                HttpAction::RedirectLocation { location, code } => {
-                    ctx.status = *code;
-                    ctx.answered = true;
-                    respond::send(
-                        session,
-                        *code,
-                        "text/plain",
-                        &[("location", location)],
-                        Bytes::new(),
-                    )
-                    .await?;
-                    return Ok(Outcome::Answered);
-                }
-                HttpAction::RedirectScheme { scheme, code } => {
-                    ctx.answered = true;
-                    let view = View {
-                        header: session.req_header(),
-                        src: None,
-                        rates: &[],
-                    };
-                    let location = fairway_acl::Request::host(&view).map(|host| {
-                        format!("{scheme}://{host}{}", fairway_acl::Request::url(&view))
-                    });
-                    let Some(location) = location else {
-                        ctx.status = 400;
-                        respond::error(session, 400).await?;
-                        return Ok(Outcome::Answered);
-                    };
-                    ctx.status = *code;
-                    respond::send(
-                        session,
-                        *code,
-                        "text/plain",
-                        &[("location", &location)],
-                        Bytes::new(),
-                    )
-                    .await?;
-                    return Ok(Outcome::Answered);
-                }
-                HttpAction::SetHeader { name, value } => {
-                    session
-                        .req_header_mut()
-                        .insert_header(name.clone(), value.as_str())?;
-                }
-                HttpAction::AddHeader { name, value } => {
-                    session
-                        .req_header_mut()
-                        .append_header(name.clone(), value.as_str())?;
-                }
-                HttpAction::DelHeader { name } => {
-                    session.req_header_mut().remove_header(name.as_str());
-                }
-                HttpAction::SetPath { path } => {
-                    set_path(session.req_header_mut(), path)?;
-                }
-                _ => {}
-            }
-        }
-        Ok(Outcome::Continue)
     }
 }
 
@@ -711,121 +613,14 @@ impl ProxyHttp for Proxy {
                 hook.log(session, &log);
             }
         }
-        if !ctx.rt.access_log() || !log::log_enabled!(target: "fairway::access", log::Level::Info) {
-            return;
-        }
-        let fe = ctx.frontend(self);
-        let backend = ctx.backend.and_then(|b| ctx.rt.backends().get(b));
-        let server = match (backend, server) {
-            (Some(b), Some(s)) => b.servers().get(s).map_or("-", |s| s.name()),
-            _ => "-",
-        };
-        let client = match session.client_addr() {
-            Some(PingoraAddr::Inet(a)) => a.to_string(),
-            Some(_) => "unix".to_string(),
-            None => "-".to_string(),
-        };
-        let since = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
-            (Some(from), Some(to)) => Some(to.saturating_duration_since(from)),
-            _ => None,
-        };
-        let (who, phase) = termination(e, ctx);
-        let req = session.req_header();
-        info!(
-            target: "fairway::access",
-            "client={client} frontend={} backend={} server={server} status={status} bytes={} t_queue_ms={} t_connect_ms={} t_response_ms={} t_total_ms={} retries={} method={} uri=\"{}\" termination={who}{phase}",
-            fe.name,
-            backend.map_or("-", |b| b.name()),
-            session.body_bytes_sent(),
-            Ms(ctx.queue),
-            Ms(since(ctx.attempt_start, ctx.connected_at)),
-            Ms(since(ctx.connected_at, ctx.response_at)),
-            Ms(Some(total)),
-            ctx.tries,
-            req.method,
-            Escaped(&req.uri.to_string()),
+        access_log::write(
+            session,
+            ctx,
+            &ctx.frontend(self).name,
+            e,
+            status,
+            total,
+            server,
         );
     }
-}
-
-/// A duration in milliseconds with 3 decimals, or `-1` for a phase the
-/// request never reached (HAProxy's convention).
-struct Ms(Option<Duration>);
-
-impl std::fmt::Display for Ms {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(d) => write!(f, "{:.3}", d.as_secs_f64() * 1000.0),
-            None => f.write_str("-1"),
-        }
-    }
-}
-
-/// A string for a `"..."` log value: `"` and `\` escaped, controls as `\xNN`.
-struct Escaped<'a>(&'a str);
-
-impl std::fmt::Display for Escaped<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use std::fmt::Write;
-        for c in self.0.chars() {
-            match c {
-                '"' | '\\' => {
-                    f.write_char('\\')?;
-                    f.write_char(c)?;
-                }
-                c if c.is_control() => write!(f, "\\x{:02x}", u32::from(c))?,
-                c => f.write_char(c)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The access log's HAProxy-style two-letter termination state.
-///
-/// First letter, who ended the request: `-` normal completion (whatever
-/// the status, upstream 5xx included); `P` the proxy answered itself
-/// (`deny`, `return`, `redirect`); `R` a resource was missing: no server
-/// could take the request (or no backend matched); `C` the client (abort,
-/// read/write error, timeout, bad request); `S` the server (connection
-/// refused or failed, timeout, invalid or aborted response); `I` an
-/// internal error.
-///
-/// Second letter, the phase it was in: `-` normal completion; `R` the
-/// request (rules); `Q` the queue (waiting for a `maxconn` slot, queue full
-/// or timed out); `C` getting a server and connecting to it (including
-/// "no server available"); `H` waiting for the response head; `D`
-/// transferring the response.
-fn termination(e: Option<&Error>, ctx: &Ctx) -> (char, char) {
-    use pingora::ErrorSource;
-    let Some(e) = e else {
-        return match (ctx.answered, ctx.backend) {
-            (true, _) => ('P', 'R'),
-            (false, None) => ('R', 'R'),
-            (false, Some(_)) => ('-', '-'),
-        };
-    };
-    let who = if ctx.no_server.is_some() {
-        'R'
-    } else {
-        match e.esource() {
-            ErrorSource::Downstream => 'C',
-            ErrorSource::Upstream => 'S',
-            _ => 'I',
-        }
-    };
-    let phase = if ctx.answered || ctx.backend.is_none() {
-        'R'
-    } else {
-        match ctx.no_server {
-            Some(NoServer::QueueFull | NoServer::QueueTimeout) => 'Q',
-            Some(NoServer::Unavailable) => 'C',
-            None if ctx.response_at.is_some() => 'D',
-            None if ctx.connected_at.is_some() => 'H',
-            None if ctx.attempt_start.is_some() => 'C',
-            None if ctx.queue.is_some() => 'Q',
-            None => 'R',
-        }
-    };
-    (who, phase)
 }
