@@ -47,7 +47,7 @@ seeds_of() {
     acl_parse) echo "fuzz/seeds/acl_parse" ;;
     normalize_path) echo "fuzz/seeds/normalize_path" ;;
     config_load) echo "conf crates/fairway-config/tests/valid crates/fairway-config/tests/invalid" ;;
-    import_haproxy) echo "crates/fairway-config/tests/haproxy" ;;
+    import_haproxy) echo "crates/fairway-haproxy/tests/haproxy" ;;
     *) echo "fuzz: unknown target $1" >&2; return 1 ;;
   esac
 }

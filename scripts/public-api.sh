@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The public API of the library crates (fairway, fairway-acl, fairway-config)
+# The public API of the library crates (fairway, fairway-acl, fairway-config,
+# fairway-haproxy)
 # as a sorted list of items with signatures, in docs/public-api.txt, so that
 # API changes show in review as a diff of that file.
 #
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 out=docs/public-api.txt
 json=()
-for crate in fairway-acl fairway-config fairway; do
+for crate in fairway-acl fairway-config fairway-haproxy fairway; do
   RUSTC_BOOTSTRAP=1 cargo rustdoc -q -p "$crate" --lib -- -Zunstable-options --output-format json
   json+=("target/doc/${crate//-/_}.json")
 done

@@ -139,7 +139,7 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 /// Seed 003 with its servers on loopback upstreams and its frontend on
 /// `127.0.0.1:{PORT}`.
 fn seed_003(ups: &[Upstream]) -> String {
-    let path = repo_root().join("crates/fairway-config/tests/haproxy/seed003.cfg");
+    let path = repo_root().join("crates/fairway-haproxy/tests/haproxy/seed003.cfg");
     let mut cfg = std::fs::read_to_string(path).unwrap();
     cfg = cfg.replace("bind *:80", "bind 127.0.0.1:{PORT}");
     for (i, up) in ups.iter().enumerate() {

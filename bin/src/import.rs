@@ -7,7 +7,7 @@
 //! input could not be read (or the output written).
 
 use fairway::Config;
-use fairway_config::haproxy::import_haproxy;
+use fairway_haproxy::import_haproxy;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;

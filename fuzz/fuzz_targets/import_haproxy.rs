@@ -8,7 +8,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use fairway_config::haproxy::import_haproxy;
+use fairway_haproxy::import_haproxy;
 use fairway_config::Config;
 use libfuzzer_sys::fuzz_target;
 

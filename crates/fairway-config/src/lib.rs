@@ -30,7 +30,6 @@
 #![deny(missing_docs)]
 
 mod error;
-pub mod haproxy;
 mod load;
 mod options;
 mod tls;

@@ -1,7 +1,7 @@
 //! Conversion tests: HAProxy text in, the YAML and the findings out.
 
 use super::*;
-use crate::{Balance, CheckKind, Config};
+use fairway_config::{Balance, CheckKind, Config};
 use std::time::Duration;
 
 /// Converts and loads the result (the config crate must accept it).

@@ -30,7 +30,7 @@
 //!     server server2 127.0.0.1:8002 check inter 5s weight 3
 //!     http-response set-header X-Via fairway
 //! ";
-//! let conv = fairway_config::haproxy::import_haproxy(cfg);
+//! let conv = fairway_haproxy::import_haproxy(cfg);
 //! assert!(conv.yaml.contains("- deny if { path -i -m beg /admin }"));
 //! assert_eq!(conv.unsupported.len(), 1);
 //! assert_eq!(conv.unsupported[0].line, 18);

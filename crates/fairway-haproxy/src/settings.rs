@@ -3,8 +3,8 @@
 //! `default-server`.
 
 use super::parse::{Kind, Line, Word};
-use super::proxy::Reader;
 use super::server::{server_opts, timeout, OptFindings, ServerOpts};
+use super::Report;
 use std::time::Duration;
 
 /// Settings a `defaults` section passes on to the sections after it.
@@ -52,7 +52,33 @@ pub(crate) struct Cookie {
 /// The check interval HAProxy uses when `inter` is not given.
 pub(crate) const DEFAULT_INTER: Duration = Duration::from_secs(2);
 
-impl Reader<'_> {
+/// Reads the directives shared by `defaults` and proxies into a
+/// [`Settings`], reporting what it cannot convert.
+pub(crate) struct SettingsReader<'a> {
+    pub report: &'a mut Report,
+    /// `ca-base` of `global`.
+    pub ca_base: Option<&'a str>,
+}
+
+impl SettingsReader<'_> {
+    fn unsupported(&mut self, comments: &mut Vec<String>, line: &Line, reason: &str) {
+        comments.push(self.report.unsupported(line.no, &line.raw, reason));
+    }
+
+    fn unsupported_part(
+        &mut self,
+        comments: &mut Vec<String>,
+        line: usize,
+        part: &str,
+        reason: &str,
+    ) {
+        comments.push(self.report.unsupported(line, part, reason));
+    }
+
+    fn note(&mut self, comments: &mut Vec<String>, line: &Line, remark: &str) {
+        comments.push(self.report.note(line.no, &line.raw, remark));
+    }
+
     /// Settings shared by `defaults` and proxies. Returns whether the
     /// directive was one of them.
     pub(super) fn setting(
@@ -99,7 +125,7 @@ impl Reader<'_> {
             "cookie" => self.cookie(line, s, comments),
             "default-server" => {
                 let mut found = OptFindings::default();
-                server_opts(line.rest(1), &mut s.default_server, self.ca_base.as_deref(), &mut found);
+                server_opts(line.rest(1), &mut s.default_server, self.ca_base, &mut found);
                 for (text, why) in found.unsupported {
                     self.unsupported_part(comments, line.no, &format!("default-server {text}"), &why);
                 }

@@ -6,8 +6,8 @@
 //! that do not resolve here; the converter keeps them as written, so before
 //! loading, the test points every `addr` at 127.0.0.1 (same port).
 
-use fairway_config::haproxy::{import_haproxy, Conversion};
 use fairway_config::Config;
+use fairway_haproxy::{import_haproxy, Conversion};
 
 /// Keys the config crate still answers with "not supported yet" for a
 /// converted file: `(file, key path)`. Empty now that TLS and TCP keys are
@@ -210,7 +210,10 @@ fn seed_004_generated_snippet_with_stats_auth() {
 
 #[test]
 fn tls_termination_and_reencryption() {
-    let pem = format!("{}/tests/tls/combined.pem", env!("CARGO_MANIFEST_DIR"));
+    let pem = format!(
+        "{}/../fairway-config/tests/tls/combined.pem",
+        env!("CARGO_MANIFEST_DIR")
+    );
     assert!(std::path::Path::new(&pem).exists(), "{pem}");
     let cfg = format!(
         "

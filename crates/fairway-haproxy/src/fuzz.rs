@@ -4,7 +4,7 @@
 //! fairway-config random_input`.
 
 use super::import_haproxy;
-use crate::Config;
+use fairway_config::Config;
 
 /// A small deterministic generator (xorshift64*), so the fuzz test needs
 /// no extra crate.

@@ -3,7 +3,7 @@
 
 use super::parse::{Kind, Line, Word};
 use super::server::{server_opts, take, OptFindings, ServerOpts};
-use super::settings::Settings;
+use super::settings::{Settings, SettingsReader};
 use super::Report;
 
 /// A rule line: its words after the keyword(s).
@@ -77,6 +77,14 @@ pub(crate) struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// The reader of the settings `defaults` and proxies share.
+    fn settings(&mut self) -> SettingsReader<'_> {
+        SettingsReader {
+            report: &mut *self.report,
+            ca_base: self.ca_base.as_deref(),
+        }
+    }
+
     pub(super) fn unsupported(&mut self, comments: &mut Vec<String>, line: &Line, reason: &str) {
         let c = self.report.unsupported(line.no, &line.raw, reason);
         comments.push(c);
@@ -107,7 +115,10 @@ impl Reader<'_> {
     ) -> Settings {
         let mut s = base;
         for line in lines {
-            if !self.setting(line, &mut s, Kind::Defaults, comments) {
+            if !self
+                .settings()
+                .setting(line, &mut s, Kind::Defaults, comments)
+            {
                 let why = match line.word(0) {
                     "bind" | "server" | "acl" | "use_backend" | "default_backend"
                     | "http-request" | "redirect" | "tcp-request" | "stats" | "monitor-uri" => {
@@ -227,7 +238,7 @@ impl Reader<'_> {
                     self.unsupported(&mut comments, line, &why)
                 }
                 _ => {
-                    if !self.setting(line, &mut p.s, kind, &mut comments) {
+                    if !self.settings().setting(line, &mut p.s, kind, &mut comments) {
                         self.unsupported(&mut comments, line, "unknown or unsupported directive");
                     }
                 }

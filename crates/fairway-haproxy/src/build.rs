@@ -2,7 +2,6 @@
 //! `frontends` and `backends` built from them and written out.
 
 use super::emit::{document, s, Map, Value};
-use super::frontend::Frontends;
 use super::parse::{self, Kind, Line, Section};
 use super::proxy::{Proxy, Reader};
 use super::server::{sanitize_name, timeout};
@@ -239,6 +238,19 @@ fn global_stats(report: &mut Report, g: &mut Global, line: &Line) {
         _ => report.unsupported(line.no, &line.raw, "unsupported stats setting"),
     };
     g.map.comments.push(c);
+}
+
+/// The frontends written so far, with what they need to stay distinct.
+#[derive(Default)]
+pub(super) struct Frontends {
+    /// `frontends`.
+    pub fronts: Map,
+    /// Their names.
+    pub names: Vec<String>,
+    /// Backends made up for frontends without `default_backend`.
+    pub extra: Map,
+    /// Every address bound.
+    pub binds_used: Vec<String>,
 }
 
 pub(super) struct Builder {
