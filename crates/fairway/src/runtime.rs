@@ -109,6 +109,19 @@ pub struct Frontend {
     pub default_backend: Option<usize>,
 }
 
+impl Frontend {
+    /// The backend a request (or connection) goes to: the first
+    /// `use_backend` line whose condition holds, else `default_backend`.
+    /// HTTP and `mode: tcp` route through this one function.
+    pub fn route(&self, req: &dyn fairway_acl::Request) -> Option<usize> {
+        self.use_backend
+            .iter()
+            .find(|(rule, _)| rule.applies(req))
+            .map(|(_, index)| *index)
+            .or(self.default_backend)
+    }
+}
+
 impl Runtime {
     /// Builds the runtime for `config`.
     pub fn new(config: &Config) -> Self {

@@ -38,6 +38,7 @@
 //! assert!(selectors.listing().ends_with("ewma, idlest"));
 //! ```
 
+mod attempt;
 mod backend;
 pub mod ewma;
 mod first;
@@ -48,6 +49,7 @@ mod random;
 mod roundrobin;
 
 pub use crate::upstream::ewma::PeakEwma;
+pub use attempt::Attempts;
 pub use backend::{Acquire, Backend, BackendSpec, NoServer};
 pub use ewma::Ewma;
 pub use first::First;

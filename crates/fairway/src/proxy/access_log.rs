@@ -44,11 +44,11 @@ pub(super) fn write(
         frontend,
         backend.map_or("-", |b| b.name()),
         session.body_bytes_sent(),
-        Ms(ctx.queue),
+        Ms(ctx.attempts.queue()),
         Ms(since(ctx.attempt_start, ctx.connected_at)),
         Ms(since(ctx.connected_at, ctx.response_at)),
         Ms(Some(total)),
-        ctx.tries,
+        ctx.attempts.retries(),
         req.method,
         Escaped(&req.uri.to_string()),
     );
@@ -129,7 +129,7 @@ fn termination(e: Option<&Error>, ctx: &Ctx) -> (char, char) {
             None if ctx.response_at.is_some() => 'D',
             None if ctx.connected_at.is_some() => 'H',
             None if ctx.attempt_start.is_some() => 'C',
-            None if ctx.queue.is_some() => 'Q',
+            None if ctx.attempts.queue().is_some() => 'Q',
             None => 'R',
         }
     };

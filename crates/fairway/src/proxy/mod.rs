@@ -13,7 +13,7 @@ mod respond;
 mod rules;
 mod sticky;
 
-use crate::balance::{Backend, NoServer};
+use crate::balance::{Attempts, Backend, NoServer};
 use crate::hook::{Info, Log};
 use crate::metrics::{Metrics, Outcome as Recorded};
 use crate::runtime::{Frontend, Runtime};
@@ -64,10 +64,9 @@ pub struct Ctx {
     start: Instant,
     src: Option<IpAddr>,
     backend: Option<usize>,
-    server: Option<usize>,
+    /// The attempts on the backend: servers, retries, queue time.
+    attempts: Attempts,
     inflight: Option<InFlight>,
-    tried: Vec<usize>,
-    tries: u32,
     status: u16,
     /// The request carried a valid stickiness cookie for its server.
     sticky: bool,
@@ -79,9 +78,6 @@ pub struct Ctx {
     answered: bool,
     /// Why no server could take the request (the 503 of `upstream_peer`).
     no_server: Option<NoServer>,
-    /// Time spent choosing a server and waiting in the `maxconn` queue;
-    /// `None` until a server is looked for.
-    queue: Option<Duration>,
     /// When the current attempt's connection was ready (new or reused).
     connected_at: Option<Instant>,
     /// When the current attempt's response head arrived.
@@ -101,7 +97,7 @@ impl Ctx {
             client: self.src,
             backend: backend.map(|b| b.name()),
             server: backend
-                .zip(self.server)
+                .zip(self.attempts.server())
                 .and_then(|(b, s)| b.servers().get(s)),
         }
     }
@@ -136,10 +132,8 @@ impl Proxy {
         guard: InFlight,
         now: Instant,
     ) -> Box<HttpPeer> {
-        ctx.server = Some(index);
         ctx.inflight = Some(guard);
         ctx.attempt_start = Some(now);
-        ctx.queue.get_or_insert(Duration::ZERO);
         ctx.connected_at = None;
         ctx.response_at = None;
         ctx.no_server = None;
@@ -239,17 +233,14 @@ impl ProxyHttp for Proxy {
             start: Instant::now(),
             src: None,
             backend: None,
-            server: None,
+            attempts: Attempts::default(),
             inflight: None,
-            tried: Vec::new(),
-            tries: 0,
             status: 0,
             sticky: false,
             attempt_start: None,
             denied: false,
             answered: false,
             no_server: None,
-            queue: None,
             connected_at: None,
             response_at: None,
         }
@@ -313,12 +304,7 @@ impl ProxyHttp for Proxy {
             src: ctx.src,
             rates: &fe.rates,
         };
-        ctx.backend = fe
-            .use_backend
-            .iter()
-            .find(|(rule, _)| rule.applies(&view))
-            .map(|(_, index)| *index)
-            .or(fe.default_backend);
+        ctx.backend = fe.route(&view);
         if ctx.backend.is_none() {
             ctx.status = 503;
             respond::error(session, 503).await?;
@@ -330,43 +316,22 @@ impl ProxyHttp for Proxy {
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let index = ctx.backend.ok_or_else(|| status_error(503, "no backend"))?;
         let backend = Arc::clone(&ctx.rt.backends()[index]);
-        let looking = Instant::now();
-
         // Stickiness: a valid cookie pins the first attempt to its server.
-        if ctx.server.is_none() {
-            if let Some(cookie) = &backend.spec().cookie {
-                let pinned = sticky::find(session.req_header(), &cookie.name)
-                    .and_then(|v| backend.sticky(v));
-                if let Some(i) = pinned {
-                    if let Some(guard) = backend.servers()[i].try_begin() {
-                        ctx.sticky = true;
-                        return Ok(self.use_server(ctx, &backend, i, guard, looking));
-                    }
-                }
-            }
-        }
-        ctx.sticky = false;
-
-        // Without redispatch a retry goes back to the same server.
-        if let (Some(last), false) = (ctx.server, backend.redispatch()) {
-            if let Some(guard) = backend.servers()[last].try_begin() {
-                return Ok(self.use_server(ctx, &backend, last, guard, looking));
-            }
-        }
-
+        let first = ctx.attempts.server().is_none();
+        let preferred = backend
+            .spec()
+            .cookie
+            .as_ref()
+            .filter(|_| first)
+            .and_then(|cookie| sticky::find(session.req_header(), &cookie.name))
+            .and_then(|v| backend.sticky(v));
         let key = sticky::hash_key(backend.hash_key(), session.req_header(), ctx.src);
-        let tried = std::mem::take(&mut ctx.tried);
-        let mut got = backend.acquire(key, &|i| tried.contains(&i)).await;
-        if matches!(got, Err(NoServer::Unavailable)) && !tried.is_empty() {
-            // Every server was tried: a retry may go to any of them again.
-            got = backend.acquire(key, &|_| false).await;
-        }
-        ctx.tried = tried;
-        // One clock read ends the wait and starts the attempt.
-        let now = Instant::now();
-        *ctx.queue.get_or_insert(Duration::ZERO) += now.saturating_duration_since(looking);
+        let (got, now) = ctx.attempts.next(&backend, key, preferred).await;
         match got {
-            Ok((i, guard)) => Ok(self.use_server(ctx, &backend, i, guard, now)),
+            Ok((i, guard)) => {
+                ctx.sticky = first && preferred == Some(i);
+                Ok(self.use_server(ctx, &backend, i, guard, now))
+            }
             Err(why) => {
                 ctx.no_server = Some(why);
                 Err(status_error(
@@ -391,12 +356,10 @@ impl ProxyHttp for Proxy {
         if let Some(mut guard) = ctx.inflight.take() {
             guard.failed(now_ns());
         }
-        if let Some(server) = ctx.server {
-            ctx.tried.push(server);
-        }
-        let retries = ctx.backend.map_or(0, |b| ctx.rt.backends()[b].retries());
-        if ctx.tries < retries {
-            ctx.tries += 1;
+        let retry = ctx
+            .backend
+            .is_some_and(|b| ctx.attempts.failed(&ctx.rt.backends()[b]));
+        if retry {
             e.set_retry(true);
         }
         e
@@ -424,9 +387,7 @@ impl ProxyHttp for Proxy {
         // redispatches: the failed one's other pooled connections are
         // likely as dead (a killed server), and HAProxy moves on too.
         if e.retry() {
-            if let Some(server) = ctx.server.filter(|s| !ctx.tried.contains(s)) {
-                ctx.tried.push(server);
-            }
+            ctx.attempts.mark_tried();
         }
         e
     }
@@ -503,7 +464,7 @@ impl ProxyHttp for Proxy {
                 hook.response(resp, &info)?;
             }
         }
-        let (Some(b), Some(s)) = (ctx.backend, ctx.server) else {
+        let (Some(b), Some(s)) = (ctx.backend, ctx.attempts.server()) else {
             return Ok(());
         };
         let backend = &ctx.rt.backends()[b];
@@ -579,7 +540,7 @@ impl ProxyHttp for Proxy {
         let total = ctx.start.elapsed();
         // A 503 for want of a server has no server, whatever a failed
         // earlier attempt used.
-        let server = ctx.server.filter(|_| ctx.no_server.is_none());
+        let server = ctx.attempts.server().filter(|_| ctx.no_server.is_none());
         self.metrics.record(
             &*ctx.rt,
             ctx.rt.handles(),

@@ -28,7 +28,7 @@ mod stats;
 
 pub use stats::{Ended, Stats};
 
-use crate::balance::{hash_bytes, Backend, HashKey, NoServer};
+use crate::balance::{hash_bytes, Attempts, Backend, HashKey, NoServer};
 use crate::runtime::{Frontend, Runtime};
 use crate::upstream::ewma::now_ns;
 use crate::upstream::{InFlight, Server};
@@ -165,8 +165,8 @@ struct Conn {
     early: Vec<u8>,
     backend: Option<usize>,
     server: Option<Arc<Server>>,
-    retries: u32,
-    queue: Option<Duration>,
+    /// The attempts on the backend: servers, retries, queue time.
+    attempts: Attempts,
     connect: Option<Duration>,
 }
 
@@ -183,8 +183,7 @@ impl Conn {
             early: Vec::new(),
             backend: None,
             server: None,
-            retries: 0,
-            queue: None,
+            attempts: Attempts::default(),
             connect: None,
         }
     }
@@ -210,12 +209,7 @@ impl Conn {
                 break;
             }
         }
-        self.backend = fe
-            .use_backend
-            .iter()
-            .find(|(rule, _)| rule.applies(&view))
-            .map(|(_, index)| *index)
-            .or(fe.default_backend);
+        self.backend = fe.route(&view);
         let Some(backend) = self.backend.and_then(|b| rt.backends().get(b)) else {
             return Outcome::NoBackend;
         };
@@ -264,26 +258,9 @@ impl Conn {
             HashKey::Source => self.peer.map(|p| source_key(p.ip())),
             _ => None,
         };
-        let mut tried: Vec<usize> = Vec::new();
-        let mut last: Option<usize> = None;
         loop {
-            let looking = Instant::now();
-            let pinned = last
-                .filter(|_| !backend.redispatch())
-                .and_then(|i| Some((i, backend.servers().get(i)?.try_begin()?)));
-            let got = match pinned {
-                Some(got) => Ok(got),
-                None => {
-                    let mut got = backend.acquire(key, &|i| tried.contains(&i)).await;
-                    if matches!(got, Err(NoServer::Unavailable)) && !tried.is_empty() {
-                        // Every server was tried: a retry may go to any of them.
-                        got = backend.acquire(key, &|_| false).await;
-                    }
-                    got
-                }
-            };
-            *self.queue.get_or_insert(Duration::ZERO) += looking.elapsed();
-            let (index, mut inflight) = got.map_err(Outcome::NoServer)?;
+            let (got, _) = self.attempts.next(backend, key, None).await;
+            let (_, mut inflight) = got.map_err(Outcome::NoServer)?;
             let server = Arc::clone(inflight.server());
             self.server = Some(Arc::clone(&server));
             let attempt = Instant::now();
@@ -302,12 +279,9 @@ impl Conn {
                         server.name()
                     );
                     drop(inflight);
-                    if self.retries >= backend.retries() {
+                    if !self.attempts.failed(backend) {
                         return Err(Outcome::ConnectFailed(e));
                     }
-                    self.retries += 1;
-                    tried.push(index);
-                    last = Some(index);
                 }
             }
         }
@@ -407,10 +381,10 @@ impl Conn {
             dash(backend_name),
             dash(server_name),
             self.sni.as_deref().unwrap_or("-"),
-            ms(self.queue),
+            ms(self.attempts.queue()),
             ms(self.connect),
             ms(Some(duration)),
-            self.retries,
+            self.attempts.retries(),
         );
     }
 }
