@@ -29,7 +29,7 @@
 //!   round trip (its current queueing delay plus one service-time draw; a
 //!   check takes no worker) with `Server::record_rtt`. `balance: latency`
 //!   backends are rebuilt every `latency.interval` (default 5 s), as the
-//!   proxy's `LatencyUpdater` does.
+//!   proxy's `balance::Refresher` does.
 //! - **`ewma`**: every completion feeds `Server::ewma().observe` with the
 //!   time from dispatch to response (the backend queue excluded), as the
 //!   proxy does at response headers. The estimators take `now`, which the

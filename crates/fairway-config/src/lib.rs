@@ -432,25 +432,40 @@ pub enum Balance {
     },
 }
 
+/// The largest server weight (HAProxy's): weights are `0..=MAX_WEIGHT`
+/// in the config, the admin API, the runtime socket and the runtime.
+pub const MAX_WEIGHT: u16 = 256;
+
+/// Whether `name` is a valid name of a frontend, backend or server:
+/// `[A-Za-z0-9_.-]+` (the config's rule, also applied to servers added at
+/// run time and by discovery).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
 impl Balance {
-    /// The name as written in the config.
+    /// The built-in algorithms that take no argument (`url_param` and
+    /// `hdr` take one); their names are [`Balance::algorithm`]'s.
+    pub const WITHOUT_ARG: [Balance; 8] = [
+        Balance::RoundRobin,
+        Balance::LeastConn,
+        Balance::Source,
+        Balance::Random,
+        Balance::First,
+        Balance::Uri,
+        Balance::Latency,
+        Balance::Ewma,
+    ];
+
+    /// The name as written in the config: the algorithm, with its argument
+    /// in parentheses if it has one.
     pub fn name(&self) -> String {
-        match self {
-            Balance::RoundRobin => "roundrobin".into(),
-            Balance::LeastConn => "leastconn".into(),
-            Balance::Source => "source".into(),
-            Balance::Random => "random".into(),
-            Balance::First => "first".into(),
-            Balance::Uri => "uri".into(),
-            Balance::UrlParam(p) => format!("url_param({p})"),
-            Balance::Hdr(h) => format!("hdr({h})"),
-            Balance::Latency => "latency".into(),
-            Balance::Ewma => "ewma".into(),
-            Balance::Custom { name, arg: None } => name.clone(),
-            Balance::Custom {
-                name,
-                arg: Some(arg),
-            } => format!("{name}({arg})"),
+        match self.arg() {
+            Some(arg) => format!("{}({arg})", self.algorithm()),
+            None => self.algorithm().to_string(),
         }
     }
 

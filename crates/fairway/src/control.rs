@@ -14,6 +14,7 @@ use crate::upstream::{AdminState, Server, ServerSpec};
 use crate::Runtime;
 use arc_swap::ArcSwap;
 use fairway_config::Config;
+use fairway_config::{valid_name, MAX_WEIGHT};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -106,9 +107,11 @@ impl Control {
         let (b, s) = Self::find(&rt, backend, server)?;
         let weight = u16::try_from(weight)
             .ok()
-            .filter(|w| *w <= 256)
+            .filter(|w| *w <= MAX_WEIGHT)
             .ok_or_else(|| {
-                ControlError::Invalid(format!("weight {weight} is out of range (0..=256)"))
+                ControlError::Invalid(format!(
+                    "weight {weight} is out of range (0..={MAX_WEIGHT})"
+                ))
             })?;
         s.set_weight(weight);
         b.rebuild();
@@ -314,13 +317,6 @@ impl Control {
         self.runtime.store(Arc::new(next));
         Ok(())
     }
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// `ip:port` or `host:port`, resolved now (IPv4 preferred).

@@ -367,8 +367,8 @@ impl Fairway {
         let reloader = background_service("reload", self.reloader());
         let checker = health::HealthChecker::new(Arc::clone(&self.runtime));
         let checker = background_service("health check", checker);
-        let latency = balance::latency::LatencyUpdater::new(Arc::clone(&self.runtime));
-        let latency = background_service("latency weights", latency);
+        let refresher = balance::Refresher::new(Arc::clone(&self.runtime));
+        let refresher = background_service("weight refresh", refresher);
         let discovery = background_service(
             "discovery",
             discovery::Discoverer::new(self.control.clone()),
@@ -376,7 +376,7 @@ impl Fairway {
         vec![
             Box::new(reloader),
             Box::new(checker),
-            Box::new(latency),
+            Box::new(refresher),
             Box::new(discovery),
         ]
     }

@@ -55,18 +55,6 @@ const CHECK_KEYS: &[&str] = &[
     "fall",
 ];
 
-/// Balance algorithms without an argument, as written in the config.
-const BALANCE: &[(&str, Balance)] = &[
-    ("roundrobin", Balance::RoundRobin),
-    ("leastconn", Balance::LeastConn),
-    ("source", Balance::Source),
-    ("random", Balance::Random),
-    ("first", Balance::First),
-    ("uri", Balance::Uri),
-    ("latency", Balance::Latency),
-    ("ewma", Balance::Ewma),
-];
-
 /// Parses one entry of `backends`.
 pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
     cx.check_name(entry);
@@ -197,7 +185,7 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
 fn balance(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Balance> {
     let text = cx.text(item)?;
     let name = text.value.as_str();
-    if let Some((_, b)) = BALANCE.iter().find(|(n, _)| *n == name) {
+    if let Some(b) = Balance::WITHOUT_ARG.iter().find(|b| b.algorithm() == name) {
         return Some(b.clone());
     }
     let arg = |prefix: &str| {
@@ -218,8 +206,10 @@ fn balance(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Balance> {
         },
         None => (name, None),
     };
-    let builtin =
-        BALANCE.iter().any(|(n, _)| *n == algorithm) || matches!(algorithm, "url_param" | "hdr");
+    let builtin = Balance::WITHOUT_ARG
+        .iter()
+        .any(|b| b.algorithm() == algorithm)
+        || matches!(algorithm, "url_param" | "hdr");
     match cx.options.check_algorithm(algorithm, arg) {
         Some(Ok(())) if !builtin => {
             return Some(Balance::Custom {
@@ -263,12 +253,12 @@ fn latency(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Latency> {
     }
     if let Some(e) = f.take("primary_weight") {
         ok &= cx
-            .integer(&e.item, 1, 256)
+            .integer(&e.item, 1, u64::from(crate::MAX_WEIGHT))
             .map(|n| l.primary_weight = n as u16)
             .is_some();
     }
     if let Some(e) = f.take("backup_weight") {
-        match cx.integer(&e.item, 0, 256) {
+        match cx.integer(&e.item, 0, u64::from(crate::MAX_WEIGHT)) {
             Some(n) if n as u16 <= l.primary_weight => l.backup_weight = n as u16,
             Some(n) => {
                 cx.error(
@@ -606,7 +596,7 @@ fn server(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Option<Server> {
     };
     let weight = match f.take("weight") {
         Some(e) => cx
-            .integer(&e.item, 0, 256)
+            .integer(&e.item, 0, u64::from(crate::MAX_WEIGHT))
             .and_then(|n| u16::try_from(n).ok()),
         None => Some(1),
     };

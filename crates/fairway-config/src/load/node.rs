@@ -116,13 +116,7 @@ pub(crate) fn join(parent: &str, key: &str) -> String {
     }
 }
 
-/// Whether `name` matches `[A-Za-z0-9_.-]+`.
-pub(crate) fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
+pub(crate) use crate::valid_name;
 
 impl<'a> Ctx<'a> {
     pub fn new(

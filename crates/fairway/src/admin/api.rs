@@ -166,7 +166,7 @@ fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, String> {
 /// A weight: an integer 0..=256.
 fn weight(v: &Value) -> Result<u16, String> {
     v.as_u64()
-        .filter(|w| *w <= 256)
+        .filter(|w| *w <= u64::from(fairway_config::MAX_WEIGHT))
         .and_then(|w| u16::try_from(w).ok())
         .ok_or_else(|| format!("weight must be an integer from 0 to 256, got {v}"))
 }

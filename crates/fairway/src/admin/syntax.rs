@@ -2,6 +2,7 @@
 //! into commands and words, how a weight parses, and the help and
 //! "Unknown command" replies (`src/cli.c`, `src/server.c`).
 
+use fairway_config::MAX_WEIGHT;
 use std::fmt::Write;
 
 /// The commands and their help lines, as HAProxy prints them (sorted).
@@ -52,10 +53,10 @@ pub fn parse_weight(value: &str, initial: u16) -> Result<u16, &'static str> {
             return Err("Relative weight must be positive.\n");
         }
         let percent = magnitude.min(25_600);
-        let w = (u64::from(initial) * percent / 100).min(256);
+        let w = (u64::from(initial) * percent / 100).min(u64::from(MAX_WEIGHT));
         return Ok(w as u16);
     }
-    if (negative && magnitude > 0) || magnitude > 256 {
+    if (negative && magnitude > 0) || magnitude > u64::from(MAX_WEIGHT) {
         return Err("Absolute weight can only be between 0 and 256 inclusive.\n");
     }
     if !tail.is_empty() {

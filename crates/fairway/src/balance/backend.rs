@@ -1,7 +1,6 @@
 //! A backend at run time: servers, the selector for the servers in use, and
 //! the `maxconn` queue.
 
-use super::latency::{latency_weights, primary, Rank};
 use super::{HashKey, Selector, SelectorFactory, Selectors};
 use crate::upstream::ServerOptions;
 use crate::upstream::{AdminState, InFlight, Server, ServerSpec};
@@ -71,8 +70,8 @@ pub struct Backend {
     selector: ArcSwap<Box<dyn Selector>>,
     slot_freed: Arc<Notify>,
     queued: AtomicUsize,
-    /// Serializes rebuilds and remembers the latency primary (for the log).
-    rebuild_lock: Mutex<Option<usize>>,
+    /// Serializes rebuilds.
+    rebuild_lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -151,7 +150,7 @@ impl Backend {
             servers,
             slot_freed,
             queued: AtomicUsize::new(0),
-            rebuild_lock: Mutex::new(None),
+            rebuild_lock: Mutex::new(()),
         };
         backend.rebuild();
         backend
@@ -244,64 +243,36 @@ impl Backend {
     /// ranking of [`latency_weights`] among those servers.
     pub fn effective_weights(&self) -> Vec<u32> {
         let backups = self.using_backups();
-        let in_group = |s: &Server| s.is_available() && s.is_backup() == backups;
-        if self.spec.balance == Balance::Latency {
-            let l = &self.spec.latency;
-            let ranks: Vec<Rank> = self
-                .servers
-                .iter()
-                .map(|s| Rank {
-                    up: in_group(s),
-                    latency: s.rtt_percentile(l.percentile),
-                })
-                .collect();
-            return latency_weights(&ranks, l.primary_weight, l.backup_weight)
-                .into_iter()
-                .map(u32::from)
-                .collect();
-        }
-        self.servers
-            .iter()
-            .map(|s| {
-                if in_group(s) {
-                    u32::from(s.weight())
-                } else {
-                    0
-                }
-            })
-            .collect()
+        let servers = &self.servers;
+        let in_group = |i: usize| servers[i].is_available() && servers[i].is_backup() == backups;
+        self.factory.weights(servers, &in_group, &self.spec)
+    }
+
+    /// How often the algorithm wants this backend rebuilt with fresh
+    /// weights (`latency`: its `interval`), if at all.
+    pub fn refresh_interval(&self) -> Option<Duration> {
+        self.factory.refresh(&self.spec)
     }
 
     /// Rebuilds the selector from the servers' current weights, health,
     /// states and (for `latency`) check round-trip times. Call it after
     /// changing any of them; requests in flight keep the selector they had.
     pub fn rebuild(&self) {
-        let mut last_primary = self.rebuild_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = self.rebuild_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let before: Vec<u32> = self
+            .servers
+            .iter()
+            .map(|s| u32::from(s.effective_weight()))
+            .collect();
         let weights = self.effective_weights();
         for (server, w) in self.servers.iter().zip(&weights) {
             server.set_effective_weight(u16::try_from(*w).unwrap_or(u16::MAX));
         }
-        if self.spec.balance == Balance::Latency {
-            let w16: Vec<u16> = weights.iter().map(|w| *w as u16).collect();
-            let now = primary(&w16, self.spec.latency.primary_weight);
-            if now != *last_primary {
-                let name = |i: Option<usize>| i.map_or("-", |i| self.servers[i].name());
-                let p = now
-                    .and_then(|i| self.servers[i].rtt_percentile(self.spec.latency.percentile))
-                    .map_or_else(
-                        || "-".to_string(),
-                        |d| format!("{:.1}", d.as_secs_f64() * 1000.0),
-                    );
-                info!(
-                    "primary changed backend={} from={} to={} p{}_ms={}",
-                    self.spec.name,
-                    name(*last_primary),
-                    name(now),
-                    self.spec.latency.percentile,
-                    p
-                );
-                *last_primary = now;
-            }
+        if let Some(line) =
+            self.factory
+                .describe_change(&self.spec, &self.servers, &before, &weights)
+        {
+            info!("{line}");
         }
         self.selector.store(Arc::new(
             self.factory.build(&weights, self.spec.balance.arg()),

@@ -9,7 +9,81 @@
 //! proxy never causes an outage by itself. The weights feed a smooth
 //! weighted round robin, published with one atomic pointer swap.
 
+use super::{BackendSpec, RoundRobin, Selector, SelectorFactory};
+use crate::upstream::Server;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// `balance: latency` in the [`Selectors`](super::Selectors) registry: its
+/// weights rank the servers by check round-trip times, it is rebuilt every
+/// `latency.interval`, and it logs when the primary server changes.
+pub struct Latency;
+
+impl SelectorFactory for Latency {
+    fn build(&self, weights: &[u32], _arg: Option<&str>) -> Box<dyn Selector> {
+        Box::new(RoundRobin::new(weights))
+    }
+
+    fn weights(
+        &self,
+        servers: &[Arc<Server>],
+        in_group: &dyn Fn(usize) -> bool,
+        spec: &BackendSpec,
+    ) -> Vec<u32> {
+        let l = &spec.latency;
+        let ranks: Vec<Rank> = servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Rank {
+                up: in_group(i),
+                latency: s.rtt_percentile(l.percentile),
+            })
+            .collect();
+        latency_weights(&ranks, l.primary_weight, l.backup_weight)
+            .into_iter()
+            .map(u32::from)
+            .collect()
+    }
+
+    fn refresh(&self, spec: &BackendSpec) -> Option<Duration> {
+        Some(spec.latency.interval)
+    }
+
+    fn describe_change(
+        &self,
+        spec: &BackendSpec,
+        servers: &[Arc<Server>],
+        before: &[u32],
+        after: &[u32],
+    ) -> Option<String> {
+        let l = &spec.latency;
+        let of = |w: &[u32]| {
+            let w16: Vec<u16> = w
+                .iter()
+                .map(|x| u16::try_from(*x).unwrap_or(u16::MAX))
+                .collect();
+            primary(&w16, l.primary_weight)
+        };
+        let (from, to) = (of(before), of(after));
+        if from == to {
+            return None;
+        }
+        let name = |i: Option<usize>| i.map_or("-", |i| servers[i].name());
+        let p = to
+            .and_then(|i| servers[i].rtt_percentile(l.percentile))
+            .map_or_else(
+                || "-".to_string(),
+                |d| format!("{:.1}", d.as_secs_f64() * 1000.0),
+            );
+        Some(format!(
+            "primary changed backend={} from={} to={} p{}_ms={p}",
+            spec.name,
+            name(from),
+            name(to),
+            l.percentile
+        ))
+    }
+}
 
 /// What the weight function knows of one server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,58 +192,6 @@ mod tests {
                 }
             }
             prop_assert!(!any_up || w.iter().any(|x| *x > 0), "never all zero while one is up");
-        }
-    }
-}
-
-/// Recomputes the weights of every `balance: latency` backend of the
-/// running configuration every `latency.interval` (health transitions
-/// recompute at once, through [`Backend::rebuild`](super::Backend::rebuild)).
-pub struct LatencyUpdater {
-    runtime: std::sync::Arc<arc_swap::ArcSwap<crate::Runtime>>,
-}
-
-impl LatencyUpdater {
-    /// An updater following `runtime` across reloads.
-    pub fn new(runtime: std::sync::Arc<arc_swap::ArcSwap<crate::Runtime>>) -> Self {
-        LatencyUpdater { runtime }
-    }
-
-    /// Rebuilds the latency backends whose interval has passed at `now`;
-    /// `due` remembers each backend's next time (keyed by its address).
-    pub fn tick(
-        &self,
-        now: std::time::Instant,
-        due: &mut std::collections::HashMap<usize, std::time::Instant>,
-    ) {
-        let rt = self.runtime.load();
-        let mut live = std::collections::HashSet::new();
-        for backend in rt.backends() {
-            if backend.spec().balance != fairway_config::Balance::Latency {
-                continue;
-            }
-            let key = std::sync::Arc::as_ptr(backend) as usize;
-            live.insert(key);
-            let next = due.entry(key).or_insert(now);
-            if now >= *next {
-                backend.rebuild();
-                *next = now + backend.spec().latency.interval;
-            }
-        }
-        due.retain(|k, _| live.contains(k));
-    }
-}
-
-#[async_trait::async_trait]
-impl pingora::services::background::BackgroundService for LatencyUpdater {
-    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
-        let mut due = std::collections::HashMap::new();
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => self.tick(std::time::Instant::now(), &mut due),
-                _ = shutdown.changed() => break,
-            }
         }
     }
 }

@@ -46,6 +46,7 @@ mod hash;
 pub mod latency;
 mod leastconn;
 mod random;
+mod refresh;
 mod roundrobin;
 
 pub use crate::upstream::ewma::PeakEwma;
@@ -56,6 +57,7 @@ pub use first::First;
 pub use hash::{hash_bytes, ConsistentHash};
 pub use leastconn::LeastConn;
 pub use random::Random;
+pub use refresh::Refresher;
 pub use roundrobin::{smooth_schedule, RoundRobin};
 
 use crate::upstream::Server;
@@ -141,6 +143,51 @@ pub trait SelectorFactory: Send + Sync + 'static {
     /// in the backend's order; 0: must not be picked), and the argument of
     /// the backend's `balance`. Called again at every rebuild.
     fn build(&self, weights: &[u32], arg: Option<&str>) -> Box<dyn Selector>;
+
+    /// The effective weight of each server at a rebuild: `in_group(i)`
+    /// says server `i` may take traffic now (available, and in the group in
+    /// use: non-backup, or backup while no non-backup server is). The
+    /// default is the configured weight of those servers, 0 for the others;
+    /// `latency` ranks them by their health-check round-trip times instead.
+    fn weights(
+        &self,
+        servers: &[Arc<Server>],
+        in_group: &dyn Fn(usize) -> bool,
+        spec: &BackendSpec,
+    ) -> Vec<u32> {
+        let _ = spec;
+        (0..servers.len())
+            .map(|i| {
+                if in_group(i) {
+                    u32::from(servers[i].weight())
+                } else {
+                    0
+                }
+            })
+            .collect()
+    }
+
+    /// How often a backend of this algorithm is rebuilt even when nothing
+    /// else changes (its weights follow live figures); `None`, the default:
+    /// only when weights, health or states change.
+    fn refresh(&self, spec: &BackendSpec) -> Option<std::time::Duration> {
+        let _ = spec;
+        None
+    }
+
+    /// A line for the log when a rebuild changed something an operator
+    /// wants to know (`latency`: which server is primary); `before` and
+    /// `after` are the effective weights. The default says nothing.
+    fn describe_change(
+        &self,
+        spec: &BackendSpec,
+        servers: &[Arc<Server>],
+        before: &[u32],
+        after: &[u32],
+    ) -> Option<String> {
+        let _ = (spec, servers, before, after);
+        None
+    }
 }
 
 impl<F> SelectorFactory for F
@@ -195,28 +242,36 @@ impl Selectors {
             Box::new(s)
         }
         let mut s = Selectors::empty();
-        let all: [(&str, Arc<dyn SelectorFactory>); 10] = [
+        let arg = || String::new();
+        // The names are the config's (`Balance::algorithm`), defined once.
+        let all: [(Balance, Arc<dyn SelectorFactory>); 10] = [
             (
-                "roundrobin",
+                Balance::RoundRobin,
                 Arc::new(|w: &[u32]| boxed(RoundRobin::new(w))),
             ),
-            ("leastconn", Arc::new(|w: &[u32]| boxed(LeastConn::new(w)))),
             (
-                "source",
+                Balance::LeastConn,
+                Arc::new(|w: &[u32]| boxed(LeastConn::new(w))),
+            ),
+            (
+                Balance::Source,
                 Arc::new(|w: &[u32]| boxed(ConsistentHash::new(w))),
             ),
-            ("random", Arc::new(|w: &[u32]| boxed(Random::new(w)))),
-            ("first", Arc::new(|w: &[u32]| boxed(First::new(w)))),
-            ("uri", Arc::new(|w: &[u32]| boxed(ConsistentHash::new(w)))),
-            ("url_param", Arc::new(Hashed)),
-            ("hdr", Arc::new(Hashed)),
-            // `latency` is round robin over the weights its ranking computed.
-            ("latency", Arc::new(|w: &[u32]| boxed(RoundRobin::new(w)))),
-            ("ewma", Arc::new(|w: &[u32]| boxed(Ewma::new(w)))),
+            (Balance::Random, Arc::new(|w: &[u32]| boxed(Random::new(w)))),
+            (Balance::First, Arc::new(|w: &[u32]| boxed(First::new(w)))),
+            (
+                Balance::Uri,
+                Arc::new(|w: &[u32]| boxed(ConsistentHash::new(w))),
+            ),
+            (Balance::UrlParam(arg()), Arc::new(Hashed)),
+            (Balance::Hdr(arg()), Arc::new(Hashed)),
+            // Round robin over the weights its ranking computes.
+            (Balance::Latency, Arc::new(latency::Latency)),
+            (Balance::Ewma, Arc::new(|w: &[u32]| boxed(Ewma::new(w)))),
         ];
-        for (name, factory) in all {
+        for (balance, factory) in all {
             // Built-in names are valid.
-            let _ = s.register_arc(name, factory);
+            let _ = s.register_arc(balance.algorithm(), factory);
         }
         s
     }

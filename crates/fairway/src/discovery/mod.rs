@@ -260,12 +260,7 @@ impl Sink {
 }
 
 /// A server name as the config allows it: `[A-Za-z0-9_.-]+`.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
+pub use fairway_config::valid_name;
 
 /// `err` followed by its sources: `a: b: c` (tonic and hyper keep the
 /// useful part, such as "Connection refused", in the sources).

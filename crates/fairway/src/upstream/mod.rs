@@ -225,7 +225,8 @@ impl Server {
 
     /// Sets the weight (the caller rebuilds the backend's selector).
     pub fn set_weight(&self, weight: u16) {
-        self.weight.store(weight.min(256), Ordering::Relaxed);
+        self.weight
+            .store(weight.min(fairway_config::MAX_WEIGHT), Ordering::Relaxed);
     }
 
     /// The weight the balancer gives it now (after health, state, backups
