@@ -108,6 +108,8 @@ const REQUESTS: &str = "fairway_requests_total";
 const DURATION: &str = "fairway_request_duration_seconds";
 const DENIED: &str = "fairway_denied_requests_total";
 const NO_SERVER: &str = "fairway_backend_no_server_total";
+const SERVER_REQUESTS: &str = "fairway_server_requests_total";
+const SERVER_FAILURES: &str = "fairway_server_failures_total";
 
 /// Every fairway metric family, in a registry of its own.
 pub struct Metrics {
@@ -218,13 +220,13 @@ impl Metrics {
             check_latency: register(&r, check_latency),
             server_requests: counter_vec(
                 &r,
-                "fairway_server_requests_total",
+                SERVER_REQUESTS,
                 "Requests sent to the server (each retry attempt counts).",
                 &["backend", "server"],
             ),
             server_failures: counter_vec(
                 &r,
-                "fairway_server_failures_total",
+                SERVER_FAILURES,
                 "Connection failures to the server.",
                 &["backend", "server"],
             ),
@@ -260,6 +262,8 @@ impl Metrics {
                 REQUESTS => (&self.requests, &["frontend", "backend", "server", "code"]),
                 DURATION => (&self.duration, &["frontend", "backend"]),
                 NO_SERVER => (&self.no_server, &["backend"]),
+                SERVER_REQUESTS => (&self.server_requests, &["backend", "server"]),
+                SERVER_FAILURES => (&self.server_failures, &["backend", "server"]),
                 _ => continue,
             };
             family.mut_metric().retain(|m| {
@@ -294,8 +298,6 @@ impl Metrics {
             vec.reset();
         }
         self.check_latency.reset();
-        self.server_requests.reset();
-        self.server_failures.reset();
         for fe in rt.frontend_names() {
             self.denied.with_label_values(&[fe]);
         }
@@ -315,10 +317,12 @@ impl Metrics {
                 self.server_active
                     .with_label_values(&l)
                     .set(gauge(s.active()));
-                self.server_requests.with_label_values(&l).inc_by(s.total());
-                self.server_failures
-                    .with_label_values(&l)
-                    .inc_by(s.failures());
+                // Counters only grow: add what the server counted since the
+                // last scrape (its own counts carry over reloads).
+                let requests = self.server_requests.with_label_values(&l);
+                requests.inc_by(s.total().saturating_sub(requests.get()));
+                let failures = self.server_failures.with_label_values(&l);
+                failures.inc_by(s.failures().saturating_sub(failures.get()));
                 if let Some(p90) = s.rtt_percentile(90) {
                     self.check_latency
                         .with_label_values(&[b.name(), s.name(), "0.9"])

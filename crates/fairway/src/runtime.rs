@@ -9,6 +9,7 @@ use crate::balance::{Backend, BackendSpec, Selectors};
 use crate::hook::{Hook, Hooks};
 use crate::metrics::{Handles, Metrics};
 use crate::ratelimit::RateTable;
+use crate::upstream::Responses;
 use crate::upstream::ServerSpec;
 use fairway_acl::Fetches;
 use fairway_config::{
@@ -105,6 +106,9 @@ pub struct Frontend {
     /// rules read; every request of the frontend is counted in each. A
     /// reload keeps the tables of periods still in use.
     pub rates: Box<[Arc<RateTable>]>,
+    /// The responses the frontend gave, by status class (kept across
+    /// reloads, like the rate tables).
+    pub responses: Arc<Responses>,
     /// Index of `default_backend`.
     pub default_backend: Option<usize>,
 }
@@ -169,6 +173,7 @@ impl Runtime {
             .map(|b| {
                 let mut backend = build_backend_with(b, &extensions.selectors);
                 if let Some(old) = previous.and_then(|p| p.backend(&b.name)) {
+                    backend.share_responses(old);
                     for server in backend.servers() {
                         if let Some((_, was)) = old.server(server.name()) {
                             if was.addr() == server.addr() {
@@ -296,9 +301,8 @@ impl Frontend {
     fn new(f: &FrontendConfig, config: &Config, previous: Option<&Runtime>) -> Self {
         // The config crate has checked every backend reference.
         let index = |name: &str| config.backend_index(name);
-        let old_rates = previous
-            .and_then(|p| p.frontends().iter().find(|o| o.name == f.name))
-            .map_or(&[][..], |o| &o.rates[..]);
+        let old = previous.and_then(|p| p.frontends().iter().find(|o| o.name == f.name));
+        let old_rates = old.map_or(&[][..], |o| &o.rates[..]);
         let rates = f
             .rate_periods()
             .into_iter()
@@ -333,6 +337,7 @@ impl Frontend {
                 .collect(),
             default_backend: f.default_backend.as_deref().and_then(index),
             rates,
+            responses: old.map_or_else(Arc::default, |o| Arc::clone(&o.responses)),
         }
     }
 }

@@ -25,12 +25,11 @@
 //! takes a request before it is in maintenance, then given its weight).
 
 use super::syntax::{help, parse_weight, split, unknown};
-use super::view::{CodeSource, NoCodes, Stats};
-use super::{codes::MetricCodes, csv};
+use super::view::Stats;
+use super::{codes::RuntimeCodes, csv};
 use crate::balance::Backend;
 use crate::control::{Control, ControlError, NewServer};
 use crate::upstream::{AdminState, Server};
-use crate::Metrics;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,19 +48,14 @@ pub struct Session {
 #[derive(Clone)]
 pub struct Cli {
     control: Control,
-    metrics: Option<Arc<Metrics>>,
     started: Instant,
 }
 
 impl Cli {
-    /// Commands acting on `control`; `metrics` gives `show stat` its
-    /// response counts; `started` is the process start (uptime).
-    pub fn new(control: Control, metrics: Option<Arc<Metrics>>, started: Instant) -> Self {
-        Cli {
-            control,
-            metrics,
-            started,
-        }
+    /// Commands acting on `control` (whose runtime keeps the response
+    /// counts `show stat` prints); `started` is the process start (uptime).
+    pub fn new(control: Control, started: Instant) -> Self {
+        Cli { control, started }
     }
 
     /// Runs one line (one or more `;`-separated commands) and returns what
@@ -322,10 +316,7 @@ impl Cli {
 
     fn stats(&self) -> Stats {
         let rt = self.control.snapshot();
-        match &self.metrics {
-            Some(m) => Stats::collect(&rt, self.started, &MetricCodes::gather(m)),
-            None => Stats::collect(&rt, self.started, &NoCodes as &dyn CodeSource),
-        }
+        Stats::collect(&rt, self.started, &RuntimeCodes(&rt))
     }
 
     fn show_stat(&self, json: bool) -> String {
@@ -399,7 +390,7 @@ mod tests {
     fn cli() -> Cli {
         let config = Config::from_yaml_str(YAML, "t.yaml").unwrap();
         let control = Control::new(Arc::new(ArcSwap::from_pointee(Runtime::new(&config))), None);
-        Cli::new(control, None, Instant::now())
+        Cli::new(control, Instant::now())
     }
 
     fn run(cli: &Cli, line: &str) -> String {

@@ -1,80 +1,48 @@
-//! Response-code counts for the stats page, read from the metrics
-//! registry (`fairway_requests_total{frontend,backend,server,code}`).
+//! Response-code counts for the stats page, read from the runtime: every
+//! frontend, backend and server keeps its own (`upstream::Responses`),
+//! recorded by the proxy when a request ends. Nothing is read back out of
+//! the metrics registry.
 
 use super::view::{CodeSource, Codes};
-use crate::Metrics;
-use std::collections::HashMap;
+use crate::Runtime;
 
-/// Response counts per frontend, backend and server, gathered once.
-#[derive(Debug, Default)]
-pub struct MetricCodes {
-    frontends: HashMap<String, Codes>,
-    backends: HashMap<String, Codes>,
-    servers: HashMap<(String, String), Codes>,
+/// The counts of a runtime's frontends, backends and servers.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeCodes<'a>(pub &'a Runtime);
+
+fn codes(counts: [u64; 6]) -> Codes {
+    let [c1xx, c2xx, c3xx, c4xx, c5xx, other] = counts;
+    Codes {
+        c1xx,
+        c2xx,
+        c3xx,
+        c4xx,
+        c5xx,
+        other,
+    }
 }
 
-impl MetricCodes {
-    /// Sums `fairway_requests_total` of `metrics` now. Requests that got
-    /// no response (`code="0"`) are not responses and are left out.
-    pub fn gather(metrics: &Metrics) -> MetricCodes {
-        let mut out = MetricCodes::default();
-        for family in metrics.registry().gather() {
-            if family.name() != "fairway_requests_total" {
-                continue;
-            }
-            for m in family.get_metric() {
-                let label = |name: &str| {
-                    m.get_label()
-                        .iter()
-                        .find(|l| l.name() == name)
-                        .map_or("", |l| l.value())
-                };
-                let Ok(code) = label("code").parse::<u16>() else {
-                    continue;
-                };
-                if code == 0 {
-                    continue;
-                }
-                let n = m.get_counter().value().max(0.0) as u64;
-                let (frontend, backend, server) =
-                    (label("frontend"), label("backend"), label("server"));
-                out.frontends
-                    .entry(frontend.to_string())
-                    .or_default()
-                    .add(code, n);
-                if !backend.is_empty() {
-                    out.backends
-                        .entry(backend.to_string())
-                        .or_default()
-                        .add(code, n);
-                    if !server.is_empty() {
-                        out.servers
-                            .entry((backend.to_string(), server.to_string()))
-                            .or_default()
-                            .add(code, n);
-                    }
-                }
+impl CodeSource for RuntimeCodes<'_> {
+    fn frontend(&self, frontend: &str) -> Option<Codes> {
+        let fe = self.0.frontends().iter().find(|f| f.name == frontend)?;
+        Some(codes(fe.responses.counts()))
+    }
+
+    /// The backend's own responses (no server could take the request) and
+    /// those of its servers.
+    fn backend(&self, backend: &str) -> Option<Codes> {
+        let b = self.0.backend(backend)?;
+        let mut sum = b.responses().counts();
+        for s in b.servers() {
+            for (total, n) in sum.iter_mut().zip(s.responses().counts()) {
+                *total += n;
             }
         }
-        out
-    }
-}
-
-impl CodeSource for MetricCodes {
-    fn frontend(&self, frontend: &str) -> Option<Codes> {
-        Some(self.frontends.get(frontend).copied().unwrap_or_default())
-    }
-
-    fn backend(&self, backend: &str) -> Option<Codes> {
-        Some(self.backends.get(backend).copied().unwrap_or_default())
+        Some(codes(sum))
     }
 
     fn server(&self, backend: &str, server: &str) -> Option<Codes> {
-        Some(
-            self.servers
-                .get(&(backend.to_string(), server.to_string()))
-                .copied()
-                .unwrap_or_default(),
-        )
+        let (_, s) = self.0.backend(backend)?.server(server)?;
+        Some(codes(s.responses().counts()))
     }
 }

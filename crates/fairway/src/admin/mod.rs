@@ -173,16 +173,13 @@ impl AdminApp {
 
     /// The runtime-socket commands over the same control.
     pub fn cli(&self) -> Cli {
-        Cli::new(self.control.clone(), self.metrics.clone(), self.started)
+        Cli::new(self.control.clone(), self.started)
     }
 
     /// The stats of the current runtime.
     pub fn stats(&self) -> Stats {
         let rt = self.control.snapshot();
-        match &self.metrics {
-            Some(m) => Stats::collect(&rt, self.started, &codes::MetricCodes::gather(m)),
-            None => Stats::collect(&rt, self.started, &NoCodes),
-        }
+        Stats::collect(&rt, self.started, &codes::RuntimeCodes(&rt))
     }
 
     /// Whether a request with this `Authorization` header may pass.

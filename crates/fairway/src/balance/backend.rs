@@ -3,7 +3,7 @@
 
 use super::{HashKey, Selector, SelectorFactory, Selectors};
 use crate::upstream::ServerOptions;
-use crate::upstream::{AdminState, InFlight, Server, ServerSpec};
+use crate::upstream::{AdminState, InFlight, Responses, Server, ServerSpec};
 use arc_swap::ArcSwap;
 use fairway_config::{Balance, Cookie, Ewma as EwmaConfig, HealthCheck, Latency, UpstreamTls};
 use log::info;
@@ -72,6 +72,10 @@ pub struct Backend {
     queued: AtomicUsize,
     /// Serializes rebuilds.
     rebuild_lock: Mutex<()>,
+    /// Responses given without a server (no server could take the
+    /// request); shared by the backends derived from this one and carried
+    /// over by reloads.
+    responses: Arc<Responses>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -122,7 +126,7 @@ impl Backend {
                 ))
             })
             .collect();
-        Self::assemble(spec, servers, slot_freed, factory)
+        Self::assemble(spec, servers, slot_freed, factory, Arc::default())
     }
 
     /// A backend over existing servers (their state is kept: reloads and
@@ -133,7 +137,7 @@ impl Backend {
         slot_freed: Arc<Notify>,
     ) -> Self {
         let factory = Selectors::shared_builtin().factory(&spec.balance);
-        Backend::assemble(spec, servers, slot_freed, factory)
+        Backend::assemble(spec, servers, slot_freed, factory, Arc::default())
     }
 
     fn assemble(
@@ -141,6 +145,7 @@ impl Backend {
         servers: Vec<Arc<Server>>,
         slot_freed: Arc<Notify>,
         factory: Arc<dyn SelectorFactory>,
+        responses: Arc<Responses>,
     ) -> Self {
         let backend = Backend {
             key: HashKey::of(&spec.balance),
@@ -151,6 +156,7 @@ impl Backend {
             slot_freed,
             queued: AtomicUsize::new(0),
             rebuild_lock: Mutex::new(()),
+            responses,
         };
         backend.rebuild();
         backend
@@ -178,7 +184,19 @@ impl Backend {
             servers,
             Arc::clone(&self.slot_freed),
             Arc::clone(&self.factory),
+            Arc::clone(&self.responses),
         )
+    }
+
+    /// Responses given for this backend without a server.
+    pub fn responses(&self) -> &Responses {
+        &self.responses
+    }
+
+    /// Counts into `old`'s responses from now on (the same backend in the
+    /// previous runtime): no response is lost while both serve.
+    pub fn share_responses(&mut self, old: &Backend) {
+        self.responses = Arc::clone(&old.responses);
     }
 
     /// The backend's name.

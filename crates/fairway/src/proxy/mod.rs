@@ -541,6 +541,14 @@ impl ProxyHttp for Proxy {
         // A 503 for want of a server has no server, whatever a failed
         // earlier attempt used.
         let server = ctx.attempts.server().filter(|_| ctx.no_server.is_none());
+        // The stats page's counts live with who answered.
+        ctx.frontend(self).responses.record(status);
+        if let Some(b) = ctx.backend.and_then(|b| ctx.rt.backends().get(b)) {
+            match server.and_then(|s| b.servers().get(s)) {
+                Some(s) => s.responses().record(status),
+                None => b.responses().record(status),
+            }
+        }
         self.metrics.record(
             &*ctx.rt,
             ctx.rt.handles(),

@@ -88,6 +88,8 @@ pub struct Server {
     rtts: Mutex<VecDeque<Duration>>,
     rtt_window: usize,
     ewma: PeakEwma,
+    /// The responses it gave, by status class.
+    responses: Responses,
     discovered: AtomicBool,
     slot_freed: Arc<Notify>,
     tls: Option<crate::tls::Client>,
@@ -177,6 +179,7 @@ impl Server {
             rtts: Mutex::new(VecDeque::with_capacity(options.rtt_window.max(1))),
             rtt_window: options.rtt_window.max(1),
             ewma: PeakEwma::new(options.ewma_default_rtt, options.ewma_decay, now_ns()),
+            responses: Responses::default(),
             discovered: AtomicBool::new(false),
             slot_freed,
             tls: tls.map(|t| crate::tls::Client::new(t, spec_addr)),
@@ -254,6 +257,11 @@ impl Server {
     /// attempt's [`InFlight`] handle and read by `balance: ewma`.
     pub fn ewma(&self) -> &PeakEwma {
         &self.ewma
+    }
+
+    /// The responses it gave, by status class (the stats page's counts).
+    pub fn responses(&self) -> &Responses {
+        &self.responses
     }
 
     /// Whether the health check says the server is up (always true without checks).
@@ -382,6 +390,7 @@ impl Server {
         }
         self.total.store(old.total(), Ordering::Relaxed);
         self.failures.store(old.failures(), Ordering::Relaxed);
+        self.responses.inherit(&old.responses);
         if let (Ok(mut mine), Ok(theirs)) = (self.rtts.lock(), old.rtts.lock()) {
             *mine = theirs
                 .iter()
@@ -487,6 +496,40 @@ impl Drop for InFlight {
         self.server.active.fetch_sub(1, Ordering::AcqRel);
         if self.server.spec.maxconn.is_some() {
             self.server.slot_freed.notify_one();
+        }
+    }
+}
+
+/// HTTP responses counted by status class (HAProxy's `hrsp_1xx` ..
+/// `hrsp_other`), kept by the frontend, backend or server that answered,
+/// for the stats page; lock-free.
+#[derive(Debug, Default)]
+pub struct Responses([AtomicU64; 6]);
+
+impl Responses {
+    /// Counts one response with status `code` (0, no response: not counted).
+    pub fn record(&self, code: u16) {
+        let slot = match code {
+            0 => return,
+            100..=199 => 0,
+            200..=299 => 1,
+            300..=399 => 2,
+            400..=499 => 3,
+            500..=599 => 4,
+            _ => 5,
+        };
+        self.0[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts: 1xx, 2xx, 3xx, 4xx, 5xx, other.
+    pub fn counts(&self) -> [u64; 6] {
+        std::array::from_fn(|i| self.0[i].load(Ordering::Relaxed))
+    }
+
+    /// Takes over `old`'s counts (the same object in the previous runtime).
+    pub fn inherit(&self, old: &Responses) {
+        for (mine, theirs) in self.0.iter().zip(&old.0) {
+            mine.store(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
         }
     }
 }
