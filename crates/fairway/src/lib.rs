@@ -285,18 +285,18 @@ impl Fairway {
     /// HTTP). Add them with `server.add_services(...)`.
     pub fn services(&self, conf: &Arc<ServerConf>) -> Vec<Box<dyn ServiceWithDependents>> {
         let frontends = &self.config.frontends;
-        let tcp_stats = frontends
-            .iter()
-            .any(|f| f.mode == config::Mode::Tcp)
-            .then(|| tcp::Stats::new(self.metrics.registry()));
+
         frontends
             .iter()
             .enumerate()
             .map(|(index, fe)| {
                 let name = format!("frontend {}", fe.name);
                 if fe.mode == config::Mode::Tcp {
-                    let app =
-                        tcp::TcpProxy::new(index, Arc::clone(&self.runtime), tcp_stats.clone());
+                    let app = tcp::TcpProxy::new(
+                        index,
+                        Arc::clone(&self.runtime),
+                        Arc::clone(&self.metrics),
+                    );
                     let mut service = Service::new(name, app);
                     self.listen(&mut service, index, false);
                     return Box::new(service) as Box<dyn ServiceWithDependents>;

@@ -125,6 +125,8 @@ pub struct Metrics {
     server_requests: IntCounterVec,
     server_failures: IntCounterVec,
     backend_queued: IntGaugeVec,
+    /// The `mode: tcp` families.
+    tcp: tcp::TcpFamilies,
     /// (backend, server) pairs held by live handle tables, with how many
     /// tables hold them; `server` is empty for the backend itself.
     pins: Mutex<HashMap<(String, String), usize>>,
@@ -236,6 +238,7 @@ impl Metrics {
                 "Requests waiting for a free server slot (maxconn).",
                 &["backend"],
             ),
+            tcp: tcp::TcpFamilies::new(&r),
             registry: r,
             pins: Mutex::new(HashMap::new()),
             encoding: Mutex::new(()),
@@ -343,6 +346,20 @@ impl Metrics {
             Some(h) if std::ptr::eq(Arc::as_ptr(&h.metrics), self) && h.record(rt, r) => {}
             _ => self.record_slow(rt, r),
         }
+    }
+
+    /// Records one ended `mode: tcp` connection; `handles`: the table
+    /// built for `rt`, if any.
+    pub(crate) fn record_tcp(&self, rt: &impl Served, handles: Option<&Handles>, e: &TcpEnded) {
+        match handles {
+            Some(h) if std::ptr::eq(Arc::as_ptr(&h.metrics), self) && h.record_tcp(rt, e) => {}
+            _ => self.tcp.record_slow(rt, e),
+        }
+    }
+
+    /// The open-connections gauge of `mode: tcp` frontend `frontend`.
+    pub fn tcp_active(&self, frontend: &str) -> prometheus::IntGauge {
+        self.tcp.active(frontend)
     }
 
     /// Records with label lookups: for runtimes built without these metrics
@@ -482,6 +499,9 @@ impl Route {
 
 struct FrontendHandles {
     denied: IntCounter,
+    /// `mode: tcp` routes (none, then per backend), made at the first
+    /// connection that ends.
+    tcp: OnceLock<(tcp::TcpRoute, Box<[tcp::TcpRoute]>)>,
     /// Requests that got no backend (`backend=""`).
     none: Route,
     /// Per backend, in the runtime's order.
@@ -526,6 +546,7 @@ impl Handles {
             frontends: frontends
                 .map(|fe| FrontendHandles {
                     denied: metrics.denied.with_label_values(&[fe]),
+                    tcp: OnceLock::new(),
                     none: Route::new(0),
                     backends: backends
                         .iter()
@@ -545,6 +566,31 @@ impl Handles {
     /// The metrics these handles belong to.
     pub(crate) fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Records a `mode: tcp` connection through the table of `rt`; false
+    /// when it has no slot for it.
+    fn record_tcp(&self, rt: &impl Served, e: &TcpEnded) -> bool {
+        let (Some(fh), Some(fe)) = (self.frontends.get(e.frontend), rt.frontend_name(e.frontend))
+        else {
+            return false;
+        };
+        let (none, routes) = fh.tcp.get_or_init(|| {
+            let routes = rt
+                .backends()
+                .iter()
+                .map(|b| tcp::TcpRoute::new(b.servers().len()))
+                .collect();
+            (tcp::TcpRoute::new(0), routes)
+        });
+        let (route, backend) = match e.backend {
+            None => (none, None),
+            Some(b) => match (routes.get(b), rt.backends().get(b)) {
+                (Some(route), Some(backend)) => (route, Some(backend)),
+                _ => return false,
+            },
+        };
+        route.record(&self.metrics.tcp, fe, backend, e)
     }
 
     /// Records `r` through the table of `rt` (the runtime this table was
@@ -602,6 +648,10 @@ impl Drop for Handles {
         self.metrics.unpin(&self.pins);
     }
 }
+
+mod tcp;
+
+pub use tcp::{TcpEnded, TERMINATIONS};
 
 #[cfg(test)]
 mod tests;

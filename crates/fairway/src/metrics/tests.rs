@@ -207,3 +207,38 @@ fn instances_do_not_share_series() {
     assert!(m1.encode(&rt).contains("fairway_requests_total{"));
     assert!(!m2.encode(&rt).contains("fairway_requests_total{"));
 }
+
+#[test]
+fn tcp_connections_are_recorded_through_the_handles_and_without() {
+    let m = Metrics::new();
+    let rt = runtime(&m);
+    let ended = |server, termination, bytes_in| TcpEnded {
+        frontend: 0,
+        backend: Some(0),
+        server,
+        termination,
+        bytes_in,
+        bytes_out: 20,
+        duration: Duration::from_millis(1500),
+    };
+    // Twice through the table (the second reuses the resolved slots), and
+    // once through a runtime without handles (label lookups).
+    m.record_tcp(&rt, rt.handles(), &ended(Some(1), "--", 10));
+    m.record_tcp(&rt, rt.handles(), &ended(Some(1), "--", 5));
+    m.record_tcp(&rt, None, &ended(None, "RC", 0));
+    let active = m.tcp_active("web");
+    active.inc();
+    let text = m.encode(&rt);
+    for line in [
+        "fairway_tcp_connections_total{backend=\"app\",frontend=\"web\",server=\"b\",termination=\"--\"} 2",
+        "fairway_tcp_connections_total{backend=\"app\",frontend=\"web\",server=\"\",termination=\"RC\"} 1",
+        "fairway_tcp_bytes_total{backend=\"app\",direction=\"in\",frontend=\"web\"} 15",
+        "fairway_tcp_bytes_total{backend=\"app\",direction=\"out\",frontend=\"web\"} 60",
+        "fairway_tcp_connection_duration_seconds_count{backend=\"app\",frontend=\"web\"} 3",
+        "fairway_tcp_active_connections{frontend=\"web\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+    }
+    // Every termination state of the access log has a slot.
+    assert_eq!(TERMINATIONS.len(), 10);
+}

@@ -24,11 +24,9 @@
 
 pub mod passthrough;
 pub mod relay;
-mod stats;
-
-pub use stats::{Ended, Stats};
 
 use crate::balance::{hash_bytes, Attempts, Backend, HashKey, NoServer};
+use crate::metrics::{Metrics, TcpEnded};
 use crate::runtime::{Frontend, Runtime};
 use crate::upstream::ewma::now_ns;
 use crate::upstream::{InFlight, Server};
@@ -53,7 +51,7 @@ use tokio::net::TcpStream;
 pub struct TcpProxy {
     frontend: usize,
     runtime: Arc<ArcSwap<Runtime>>,
-    stats: Option<Stats>,
+    metrics: Arc<Metrics>,
     /// This frontend's open-connections gauge (frontends never change
     /// names while the process runs).
     active: Option<prometheus::IntGauge>,
@@ -61,16 +59,17 @@ pub struct TcpProxy {
 
 impl TcpProxy {
     /// The proxy for frontend number `frontend` (config order) of
-    /// `runtime`, counting connections into `stats` when given.
-    pub fn new(frontend: usize, runtime: Arc<ArcSwap<Runtime>>, stats: Option<Stats>) -> Self {
-        let active = stats.as_ref().and_then(|s| {
-            let rt = runtime.load();
-            rt.frontends().get(frontend).map(|f| s.active(&f.name))
-        });
+    /// `runtime`, recording every connection into `metrics`.
+    pub fn new(frontend: usize, runtime: Arc<ArcSwap<Runtime>>, metrics: Arc<Metrics>) -> Self {
+        let active = runtime
+            .load()
+            .frontends()
+            .get(frontend)
+            .map(|f| metrics.tcp_active(&f.name));
         TcpProxy {
             frontend,
             runtime,
-            stats,
+            metrics,
             active,
         }
     }
@@ -90,7 +89,7 @@ impl ServerApp for TcpProxy {
             }
             let mut conn = Conn::new(client);
             let outcome = conn.serve(&rt, fe).await;
-            conn.finish(&rt, fe, &outcome, self.stats.as_ref());
+            conn.finish(&rt, (self.frontend, fe), &outcome, &self.metrics);
             if let Some(active) = &self.active {
                 active.dec();
             }
@@ -323,7 +322,13 @@ impl Conn {
     }
 
     /// The access-log line and the metrics of a finished connection.
-    fn finish(&self, rt: &Runtime, fe: &Frontend, outcome: &Outcome, stats: Option<&Stats>) {
+    fn finish(
+        &self,
+        rt: &Runtime,
+        (index, fe): (usize, &Frontend),
+        outcome: &Outcome,
+        metrics: &Metrics,
+    ) {
         let termination = termination(outcome);
         let backend = self.backend.and_then(|b| rt.backends().get(b));
         let backend_name = backend.map_or("", |b| b.name());
@@ -338,17 +343,23 @@ impl Conn {
             _ => (0, 0),
         };
         let duration = self.start.elapsed();
-        if let Some(stats) = stats {
-            stats.ended(&Ended {
-                frontend: &fe.name,
-                backend: backend_name,
-                server: server_name,
+        let server = match outcome {
+            Outcome::Relayed(_) | Outcome::ConnectFailed(_) => self.attempts.server(),
+            _ => None,
+        };
+        metrics.record_tcp(
+            rt,
+            rt.handles(),
+            &TcpEnded {
+                frontend: index,
+                backend: self.backend,
+                server,
                 termination,
                 bytes_in,
                 bytes_out,
                 duration,
-            });
-        }
+            },
+        );
         if !rt.access_log() || !log::log_enabled!(target: "fairway::access", log::Level::Info) {
             return;
         }
