@@ -5,7 +5,7 @@
 use fairway::balance::{hash_bytes, Backend, BackendSpec};
 use fairway::upstream::{Server, ServerSpec};
 use fairway_acl::Request;
-use fairway_config::{Balance, Config, Ewma, Frontend, Latency};
+use fairway_config::{Balance, Config, EwmaConfig, FrontendConfig, LatencyConfig};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,7 +88,7 @@ impl Request for BenchRequest {
 
 /// What the proxy decides for a request before it picks a server: the index
 /// of the first `http_request` rule that answers it, or the backend name.
-pub fn decide<'a>(fe: &'a Frontend, req: &dyn Request) -> Result<Option<&'a str>, usize> {
+pub fn decide<'a>(fe: &'a FrontendConfig, req: &dyn Request) -> Result<Option<&'a str>, usize> {
     for (i, rule) in fe.http_request.iter().enumerate() {
         if rule.applies(req) {
             match rule.action {
@@ -201,8 +201,8 @@ pub fn backend(balance: &Balance, weights: &[u16], maxconn: Option<u32>) -> Back
         timeout_queue: Duration::from_secs(1),
         cookie: None,
         health_check: None,
-        latency: Latency::default(),
-        ewma: Ewma::default(),
+        latency: LatencyConfig::default(),
+        ewma: EwmaConfig::default(),
     };
     let servers = weights
         .iter()

@@ -51,9 +51,9 @@ pub struct Config {
     /// The `admin` section: stats page, metrics, runtime API and socket.
     pub admin: Option<Admin>,
     /// Frontends in file order.
-    pub frontends: Vec<Frontend>,
+    pub frontends: Vec<FrontendConfig>,
     /// Backends in file order.
-    pub backends: Vec<Backend>,
+    pub backends: Vec<BackendConfig>,
     /// The file the config came from (`None` when loaded from a string).
     pub path: Option<PathBuf>,
 }
@@ -108,7 +108,7 @@ impl Config {
     }
 
     /// The backend named `name`.
-    pub fn backend(&self, name: &str) -> Option<&Backend> {
+    pub fn backend(&self, name: &str) -> Option<&BackendConfig> {
         self.backends.iter().find(|b| b.name == name)
     }
 
@@ -218,7 +218,7 @@ pub enum Mode {
 
 /// One entry of `frontends`.
 #[derive(Debug, Clone)]
-pub struct Frontend {
+pub struct FrontendConfig {
     /// The frontend's name (its key in `frontends`).
     pub name: String,
     /// Listening addresses (`*:80` and `:80` mean `0.0.0.0:80`).
@@ -255,7 +255,7 @@ pub struct Frontend {
     pub default_backend: Option<String>,
 }
 
-impl Frontend {
+impl FrontendConfig {
     /// Whether a rule or `use_backend` line of this frontend reads
     /// `req_ssl_sni` (so a `mode: tcp` frontend reads the ClientHello).
     pub fn uses_ssl_sni(&self) -> bool {
@@ -363,7 +363,7 @@ pub struct CaFile {
 
 /// One entry of `backends`.
 #[derive(Debug, Clone)]
-pub struct Backend {
+pub struct BackendConfig {
     /// The backend's name (its key in `backends`).
     pub name: String,
     /// `http` or `tcp`; must match every frontend that uses it. A `tcp`
@@ -388,13 +388,13 @@ pub struct Backend {
     /// Active health checks; `None`: servers are always up.
     pub health_check: Option<HealthCheck>,
     /// `latency` settings (used with `balance: latency`).
-    pub latency: Latency,
+    pub latency: LatencyConfig,
     /// `ewma` settings (used with `balance: ewma`).
-    pub ewma: Ewma,
+    pub ewma: EwmaConfig,
     /// Servers discovered from etcd or a watched file, added to `servers`.
     pub discovery: Option<Discovery>,
     /// Servers in file order.
-    pub servers: Vec<Server>,
+    pub servers: Vec<ServerConfig>,
 }
 
 /// `balance` of a backend.
@@ -418,9 +418,9 @@ pub enum Balance {
     UrlParam(String),
     /// Consistent hash of one header (name lower case); round robin when absent.
     Hdr(String),
-    /// Fastest server by health-check latency percentile (see [`Latency`]).
+    /// Fastest server by health-check latency percentile (see [`LatencyConfig`]).
     Latency,
-    /// Peak-EWMA of response latency with power of two choices (see [`Ewma`]).
+    /// Peak-EWMA of response latency with power of two choices (see [`EwmaConfig`]).
     Ewma,
     /// An algorithm registered by the embedding program (see
     /// [`LoadOptions::algorithms`]): `name` or `name(arg)`.
@@ -500,7 +500,7 @@ impl Balance {
 
 /// `latency` settings of a backend with `balance: latency` (seeds 000/001).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Latency {
+pub struct LatencyConfig {
     /// Which percentile of the recent check round-trip times ranks servers (default 90).
     pub percentile: u8,
     /// How many round-trip times are kept per server (default 20).
@@ -513,9 +513,9 @@ pub struct Latency {
     pub backup_weight: u16,
 }
 
-impl Default for Latency {
+impl Default for LatencyConfig {
     fn default() -> Self {
-        Latency {
+        LatencyConfig {
             percentile: 90,
             window: 20,
             interval: Duration::from_secs(5),
@@ -527,16 +527,16 @@ impl Default for Latency {
 
 /// `ewma` settings of a backend with `balance: ewma`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ewma {
+pub struct EwmaConfig {
     /// How fast old observations fade (default 10 s).
     pub decay: Duration,
     /// The estimate of a server without observations (default 30 ms).
     pub default_rtt: Duration,
 }
 
-impl Default for Ewma {
+impl Default for EwmaConfig {
     fn default() -> Self {
-        Ewma {
+        EwmaConfig {
             decay: Duration::from_secs(10),
             default_rtt: Duration::from_millis(30),
         }
@@ -738,7 +738,7 @@ pub enum CheckKind {
 
 /// One server of a backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Server {
+pub struct ServerConfig {
     /// The server's name (its key in `servers`).
     pub name: String,
     /// The address as written (`host:port`).

@@ -1,7 +1,7 @@
 //! YAML -> Config, collecting every error.
 //!
 //! The file is parsed by `marked-yaml` into nodes that remember their line
-//! and column, then walked by hand ([`node::Ctx`]) so that each problem is
+//! and column, then walked by hand ([`node::Loader`]) so that each problem is
 //! recorded with its position and dotted path and the walk goes on: the
 //! caller sees all of them at once, in file order.
 
@@ -13,7 +13,7 @@ mod tls;
 
 use crate::{Config, ConfigError, Diagnostic, Global, LogLevel, Mode};
 use marked_yaml::{LoadError, LoaderOptions, Node};
-use node::{Ctx, Item, Pos};
+use node::{Item, Loader, Pos};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,7 +67,7 @@ pub(crate) fn from_str_with(
     env: &dyn Fn(&str) -> Option<String>,
     options: &crate::LoadOptions,
 ) -> Result<Config, ConfigError> {
-    let mut cx = Ctx::new(source, text, env, options);
+    let mut cx = Loader::new(source, text, env, options);
     let config = load(&mut cx, text);
     let diagnostics = cx.finish();
     match config {
@@ -87,7 +87,7 @@ pub(crate) fn from_str_with(
 }
 
 /// Parses and validates; `None` when the YAML itself is unreadable.
-fn load(cx: &mut Ctx<'_>, text: &str) -> Option<Config> {
+fn load(cx: &mut Loader<'_>, text: &str) -> Option<Config> {
     let options = LoaderOptions::default()
         .error_on_duplicate_keys(true)
         .prevent_coercion(true);
@@ -105,7 +105,7 @@ fn load(cx: &mut Ctx<'_>, text: &str) -> Option<Config> {
 }
 
 /// Reports an error of the YAML loader.
-fn yaml_error(cx: &mut Ctx<'_>, e: &LoadError) {
+fn yaml_error(cx: &mut Loader<'_>, e: &LoadError) {
     let at = |m: &marked_yaml::Marker| {
         Some(Pos {
             line: m.line(),
@@ -182,7 +182,7 @@ fn second_document(text: &str) -> Option<Pos> {
 }
 
 /// Walks the top-level mapping.
-fn config(cx: &mut Ctx<'_>, root: &Node) -> Config {
+fn config(cx: &mut Loader<'_>, root: &Node) -> Config {
     let root = cx.root(root);
     let mut f = cx.fields(&root, TOP_KEYS, TOP_LATER);
     let global = f
@@ -250,7 +250,7 @@ fn admin_conflicts(admin: &Option<crate::Admin>, bind: &SocketAddr) -> bool {
 }
 
 /// The `admin` section. Refuses a non-loopback bind without `auth`.
-fn admin(cx: &mut Ctx<'_>, entry: &node::Entry<'_>) -> Option<crate::Admin> {
+fn admin(cx: &mut Loader<'_>, entry: &node::Entry<'_>) -> Option<crate::Admin> {
     let item = &entry.item;
     let mut f = cx.fields(item, ADMIN_KEYS, &[]);
     let bind = match f.take("bind") {
@@ -268,7 +268,7 @@ fn admin(cx: &mut Ctx<'_>, entry: &node::Entry<'_>) -> Option<crate::Admin> {
     let auth = match f.take("auth") {
         Some(e) => {
             let mut a = cx.fields(&e.item, AUTH_KEYS, &[]);
-            let mut get = |cx: &mut Ctx<'_>, key: &'static str| match a.take(key) {
+            let mut get = |cx: &mut Loader<'_>, key: &'static str| match a.take(key) {
                 Some(v) => cx.nonempty(&v.item),
                 None => {
                     cx.error(
@@ -322,7 +322,7 @@ fn admin(cx: &mut Ctx<'_>, entry: &node::Entry<'_>) -> Option<crate::Admin> {
 }
 
 /// The `global` section.
-fn global(cx: &mut Ctx<'_>, item: &Item<'_>) -> Global {
+fn global(cx: &mut Loader<'_>, item: &Item<'_>) -> Global {
     let mut f = cx.fields(item, GLOBAL_KEYS, &[]);
     let mut g = Global::default();
     if let Some(e) = f.take("threads") {
@@ -364,7 +364,7 @@ fn global(cx: &mut Ctx<'_>, item: &Item<'_>) -> Global {
 }
 
 /// `mode` of a frontend or backend: `http` or `tcp`.
-fn mode(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Mode> {
+fn mode(cx: &mut Loader<'_>, item: &Item<'_>) -> Option<Mode> {
     cx.choice(item, "mode", &[("http", Mode::Http), ("tcp", Mode::Tcp)])
 }
 
@@ -376,7 +376,7 @@ fn mode_name(mode: Mode) -> &'static str {
 }
 
 /// The same address may be bound only once.
-fn check_binds(cx: &mut Ctx<'_>, frontends: &[frontend::Parsed]) {
+fn check_binds(cx: &mut Loader<'_>, frontends: &[frontend::Parsed]) {
     let mut seen: HashMap<SocketAddr, &str> = HashMap::new();
     for bind in frontends.iter().flat_map(|f| &f.binds) {
         if let Some(first) = seen.get(&bind.addr) {
@@ -389,7 +389,11 @@ fn check_binds(cx: &mut Ctx<'_>, frontends: &[frontend::Parsed]) {
 }
 
 /// Backends named by frontends exist and have the frontend's mode.
-fn check_refs(cx: &mut Ctx<'_>, frontends: &[frontend::Parsed], backends: &[crate::Backend]) {
+fn check_refs(
+    cx: &mut Loader<'_>,
+    frontends: &[frontend::Parsed],
+    backends: &[crate::BackendConfig],
+) {
     let defined: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
     for f in frontends {
         for r in &f.refs {

@@ -1,13 +1,13 @@
 //! One fairway backend from an HAProxy `backend` or `listen`: balance,
 //! timeouts, retries, cookie, health check and servers.
 
-use super::build::Builder;
+use super::build::Converter;
 use super::emit::{s, Map, Value};
 use super::proxy::Proxy;
 use super::server::{fmt_duration, sanitize_name, ServerOpts};
 use super::settings::{HttpChk, DEFAULT_INTER};
 
-impl Builder {
+impl Converter {
     /// The backend's mapping.
     pub(super) fn backend(&mut self, p: &Proxy, mode: &str) -> Map {
         let mut m = Map::default();

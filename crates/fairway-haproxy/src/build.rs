@@ -124,7 +124,7 @@ pub(crate) fn convert(text: &str) -> Conversion {
         }
     }
     drop(reader);
-    let b = Builder {
+    let b = Converter {
         report,
         proxies,
         global,
@@ -253,7 +253,7 @@ pub(super) struct Frontends {
     pub binds_used: Vec<String>,
 }
 
-pub(super) struct Builder {
+pub(super) struct Converter {
     pub(super) report: Report,
     proxies: Vec<Proxy>,
     global: Global,
@@ -270,7 +270,7 @@ fn stats_only(p: &Proxy) -> bool {
         && p.default_backend.is_none()
 }
 
-impl Builder {
+impl Converter {
     /// `ssl-server-verify none` in `global`.
     pub(super) fn no_verify(&self) -> bool {
         self.global.no_verify

@@ -1,7 +1,7 @@
 //! One fairway frontend from an HAProxy `frontend` or `listen` (two when
 //! it has plain and TLS binds): binds, TLS, timeouts, ACLs and rules.
 
-use super::build::{unique, Builder, Frontends};
+use super::build::{unique, Converter, Frontends};
 use super::emit::{s, Map, Value};
 use super::parse::Kind;
 use super::proxy::{Proxy, Rule};
@@ -13,7 +13,7 @@ use super::text::{join, plain_format, split_guard};
 /// certificates with their lines.
 type Variant = (String, Vec<String>, Vec<(usize, String)>);
 
-impl Builder {
+impl Converter {
     /// One frontend (two when it has plain and TLS binds).
     pub(super) fn frontend(
         &mut self,

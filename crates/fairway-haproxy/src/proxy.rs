@@ -24,7 +24,7 @@ pub(crate) struct Bind {
 
 /// A `server` line.
 #[derive(Debug, Clone)]
-pub(crate) struct Server {
+pub(crate) struct ServerDecl {
     pub line: usize,
     pub raw: String,
     pub name: String,
@@ -36,7 +36,7 @@ pub(crate) struct Server {
 
 /// `stats ...` of a proxy.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Stats {
+pub(crate) struct StatsDecl {
     pub line: usize,
     pub auth: Vec<(usize, String, String)>,
 }
@@ -56,8 +56,8 @@ pub(crate) struct Proxy {
     pub tcp_request: Vec<Rule>,
     pub use_backend: Vec<Rule>,
     pub default_backend: Option<Rule>,
-    pub servers: Vec<Server>,
-    pub stats: Option<Stats>,
+    pub servers: Vec<ServerDecl>,
+    pub stats: Option<StatsDecl>,
     /// Comments for the emitted section (findings of this section).
     pub comments: Vec<String>,
     /// `stick-table ... store http_req_rate(PERIOD)` of a frontend: line,
@@ -382,7 +382,7 @@ impl Reader<'_> {
             .map(|(t, w)| (t, w, true))
             .collect();
         all.extend(found.notes.into_iter().map(|(t, w)| (t, w, false)));
-        p.servers.push(Server {
+        p.servers.push(ServerDecl {
             line: line.no,
             raw: line.raw.clone(),
             name: name.text.clone(),
@@ -394,7 +394,7 @@ impl Reader<'_> {
 
     /// `stats ...` in a frontend or listen.
     fn stats(&mut self, p: &mut Proxy, line: &Line, comments: &mut Vec<String>) {
-        let stats = p.stats.get_or_insert_with(|| Stats {
+        let stats = p.stats.get_or_insert_with(|| StatsDecl {
             line: line.no,
             auth: Vec::new(),
         });

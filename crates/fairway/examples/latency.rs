@@ -12,7 +12,7 @@
 //! `try_acquire` and return `servers()[i].peer()`.
 
 use fairway::balance::{Acquire, Backend, BackendSpec};
-use fairway::config::{Balance, Ewma, Latency};
+use fairway::config::{Balance, EwmaConfig, LatencyConfig};
 use fairway::upstream::ServerSpec;
 use std::time::Duration;
 
@@ -55,14 +55,14 @@ fn main() {
         timeout_queue: Duration::from_secs(1),
         cookie: None,
         health_check: None,
-        latency: Latency {
+        latency: LatencyConfig {
             percentile: 90,
             window: 20,
             interval: Duration::from_secs(5),
             primary_weight: 256,
             backup_weight: 1,
         },
-        ewma: Ewma::default(),
+        ewma: EwmaConfig::default(),
     };
     let backend = Backend::new(
         spec,

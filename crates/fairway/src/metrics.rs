@@ -341,7 +341,7 @@ impl Metrics {
 
     /// Records one finished request (the proxy's `logging` phase).
     /// `handles`: the table built for `rt` ([`Handles::new`]), if any.
-    pub(crate) fn record(&self, rt: &impl Served, handles: Option<&Handles>, r: &Outcome) {
+    pub(crate) fn record(&self, rt: &impl Served, handles: Option<&Handles>, r: &RequestEnded) {
         match handles {
             Some(h) if std::ptr::eq(Arc::as_ptr(&h.metrics), self) && h.record(rt, r) => {}
             _ => self.record_slow(rt, r),
@@ -364,7 +364,7 @@ impl Metrics {
 
     /// Records with label lookups: for runtimes built without these metrics
     /// and status codes without a slot.
-    fn record_slow(&self, rt: &impl Served, r: &Outcome) {
+    fn record_slow(&self, rt: &impl Served, r: &RequestEnded) {
         let Some(fe) = rt.frontend_name(r.frontend) else {
             return;
         };
@@ -449,7 +449,7 @@ impl<T: prometheus::core::MetricVecBuilder> Remove for prometheus::core::MetricV
 
 /// How one request ended, as the proxy saw it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Outcome {
+pub(crate) struct RequestEnded {
     /// Frontend index in the runtime.
     pub frontend: usize,
     /// Backend index, if one was chosen.
@@ -479,7 +479,7 @@ impl CodeSlots {
 }
 
 /// Handles of one backend as seen from one frontend.
-struct Route {
+struct RouteHandles {
     duration: OnceLock<Histogram>,
     /// Requests without a server (`server=""`).
     no_server: CodeSlots,
@@ -487,9 +487,9 @@ struct Route {
     servers: Box<[CodeSlots]>,
 }
 
-impl Route {
-    fn new(servers: usize) -> Route {
-        Route {
+impl RouteHandles {
+    fn new(servers: usize) -> RouteHandles {
+        RouteHandles {
             duration: OnceLock::new(),
             no_server: CodeSlots::default(),
             servers: (0..servers).map(|_| CodeSlots::default()).collect(),
@@ -503,9 +503,9 @@ struct FrontendHandles {
     /// connection that ends.
     tcp: OnceLock<(tcp::TcpRoute, Box<[tcp::TcpRoute]>)>,
     /// Requests that got no backend (`backend=""`).
-    none: Route,
+    none: RouteHandles,
     /// Per backend, in the runtime's order.
-    backends: Box<[Route]>,
+    backends: Box<[RouteHandles]>,
 }
 
 /// The metric handles of one [`Runtime`], indexed like it (see the module
@@ -547,10 +547,10 @@ impl Handles {
                 .map(|fe| FrontendHandles {
                     denied: metrics.denied.with_label_values(&[fe]),
                     tcp: OnceLock::new(),
-                    none: Route::new(0),
+                    none: RouteHandles::new(0),
                     backends: backends
                         .iter()
-                        .map(|b| Route::new(b.servers().len()))
+                        .map(|b| RouteHandles::new(b.servers().len()))
                         .collect(),
                 })
                 .collect(),
@@ -595,7 +595,7 @@ impl Handles {
 
     /// Records `r` through the table of `rt` (the runtime this table was
     /// built for); false when it has no slot for it.
-    fn record(&self, rt: &impl Served, r: &Outcome) -> bool {
+    fn record(&self, rt: &impl Served, r: &RequestEnded) -> bool {
         let Some(fh) = self.frontends.get(r.frontend) else {
             return false;
         };

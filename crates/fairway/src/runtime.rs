@@ -12,9 +12,7 @@ use crate::ratelimit::RateTable;
 use crate::upstream::Responses;
 use crate::upstream::ServerSpec;
 use fairway_acl::Fetches;
-use fairway_config::{
-    Config, Frontend as FrontendConfig, HttpRule, LoadOptions, Mode, TcpRule, UseBackend,
-};
+use fairway_config::{Config, FrontendConfig, HttpRule, LoadOptions, Mode, TcpRule, UseBackend};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -344,13 +342,16 @@ impl Frontend {
 
 /// The run-time backend for one `backends` entry.
 #[cfg(test)]
-pub(crate) fn build_backend(b: &fairway_config::Backend) -> Backend {
+pub(crate) fn build_backend(b: &fairway_config::BackendConfig) -> Backend {
     build_backend_with(b, &Selectors::shared_builtin())
 }
 
 /// The run-time backend for one `backends` entry, its algorithm taken from
 /// `selectors`.
-pub(crate) fn build_backend_with(b: &fairway_config::Backend, selectors: &Selectors) -> Backend {
+pub(crate) fn build_backend_with(
+    b: &fairway_config::BackendConfig,
+    selectors: &Selectors,
+) -> Backend {
     let spec = BackendSpec {
         name: b.name.clone(),
         balance: b.balance.clone(),

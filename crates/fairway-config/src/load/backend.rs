@@ -1,10 +1,10 @@
 //! `backends.NAME`: balance, timeouts, retries and servers.
 
 use super::mode;
-use super::node::{Ctx, Entry, Item};
+use super::node::{Entry, Item, Loader};
 use crate::{
-    Backend, Balance, CheckKind, Cookie, CookieMode, Discovery, DiscoverySource, EtcdDiscovery,
-    Ewma, HealthCheck, Latency, Mode, Server,
+    BackendConfig, Balance, CheckKind, Cookie, CookieMode, Discovery, DiscoverySource,
+    EtcdDiscovery, EwmaConfig, HealthCheck, LatencyConfig, Mode, ServerConfig,
 };
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -56,10 +56,10 @@ const CHECK_KEYS: &[&str] = &[
 ];
 
 /// Parses one entry of `backends`.
-pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
+pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
     cx.check_name(entry);
     let mut f = cx.fields(&entry.item, KEYS, LATER);
-    let mut backend = Backend {
+    let mut backend = BackendConfig {
         name: entry.key.to_string(),
         mode: Mode::Http,
         balance: Balance::RoundRobin,
@@ -70,8 +70,8 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
         timeout_queue: Duration::ZERO,
         cookie: None,
         health_check: None,
-        latency: Latency::default(),
-        ewma: Ewma::default(),
+        latency: LatencyConfig::default(),
+        ewma: EwmaConfig::default(),
         discovery: None,
         servers: Vec::new(),
     };
@@ -182,7 +182,7 @@ pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Backend {
 
 /// `balance`: a name of SPEC §4, `url_param(NAME)`, `hdr(NAME)`, or an
 /// algorithm registered in the load options (`name` or `name(ARG)`).
-fn balance(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Balance> {
+fn balance(cx: &mut Loader<'_>, item: &Item<'_>) -> Option<Balance> {
     let text = cx.text(item)?;
     let name = text.value.as_str();
     if let Some(b) = Balance::WITHOUT_ARG.iter().find(|b| b.algorithm() == name) {
@@ -232,9 +232,9 @@ fn balance(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Balance> {
 }
 
 /// `latency: { percentile, window, interval, primary_weight, backup_weight }`.
-fn latency(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Latency> {
+fn latency(cx: &mut Loader<'_>, item: &Item<'_>) -> Option<LatencyConfig> {
     let mut f = cx.fields(item, LATENCY_KEYS, &[]);
-    let mut l = Latency::default();
+    let mut l = LatencyConfig::default();
     let mut ok = true;
     if let Some(e) = f.take("percentile") {
         ok &= cx
@@ -278,7 +278,7 @@ fn latency(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Latency> {
 }
 
 /// `discovery: { etcd: {...} | file: { path }, interval }`.
-fn discovery(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Option<Discovery> {
+fn discovery(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Option<Discovery> {
     let mut f = cx.fields(&entry.item, DISCOVERY_KEYS, &[]);
     let interval = match f.take("interval") {
         Some(e) => cx.timeout(&e.item),
@@ -318,7 +318,7 @@ fn discovery(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Option<Discovery> {
 }
 
 /// `etcd: { endpoints, prefix, user, password, ca }`.
-fn etcd(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<EtcdDiscovery> {
+fn etcd(cx: &mut Loader<'_>, item: &Item<'_>) -> Option<EtcdDiscovery> {
     let mut f = cx.fields(item, ETCD_KEYS, &[]);
     let endpoints = match f.take("endpoints") {
         Some(e) => {
@@ -379,9 +379,9 @@ fn etcd(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<EtcdDiscovery> {
 }
 
 /// `ewma: { decay, default_rtt }`.
-fn ewma(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Ewma> {
+fn ewma(cx: &mut Loader<'_>, item: &Item<'_>) -> Option<EwmaConfig> {
     let mut f = cx.fields(item, EWMA_KEYS, &[]);
-    let mut w = Ewma::default();
+    let mut w = EwmaConfig::default();
     let mut ok = true;
     if let Some(e) = f.take("decay") {
         ok &= cx.timeout(&e.item).map(|d| w.decay = d).is_some();
@@ -400,7 +400,7 @@ fn valid_token(s: &str) -> bool {
 }
 
 /// `cookie: { name, mode, indirect, nocache }`.
-fn cookie(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Cookie> {
+fn cookie(cx: &mut Loader<'_>, item: &Item<'_>) -> Option<Cookie> {
     let mut f = cx.fields(item, COOKIE_KEYS, &[]);
     let name = match f.take("name") {
         Some(e) => {
@@ -439,7 +439,7 @@ fn cookie(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Cookie> {
 }
 
 /// `health_check: { type, method, path, host, expect_status, interval, timeout, rise, fall }`.
-fn health_check(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<HealthCheck> {
+fn health_check(cx: &mut Loader<'_>, item: &Item<'_>) -> Option<HealthCheck> {
     let mut f = cx.fields(item, CHECK_KEYS, &[]);
     let mut hc = HealthCheck {
         kind: CheckKind::Tcp,
@@ -572,7 +572,7 @@ fn status_range(text: &str) -> Option<(u16, u16)> {
 }
 
 /// One entry of `servers`.
-fn server(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Option<Server> {
+fn server(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Option<ServerConfig> {
     let name_ok = cx.check_name(entry);
     let mut f = cx.fields(&entry.item, SERVER_KEYS, SERVER_LATER);
     let addr = match f.take("addr") {
@@ -646,7 +646,7 @@ fn server(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Option<Server> {
     if !name_ok {
         return None;
     }
-    Some(Server {
+    Some(ServerConfig {
         name: entry.key.to_string(),
         addr,
         socket_addr,

@@ -1,8 +1,8 @@
 //! `frontends.NAME`: listeners, timeouts, ACLs and rules.
 
 use super::mode;
-use super::node::{Ctx, Entry, Item, Pos, Text};
-use crate::{Frontend, Mode};
+use super::node::{Entry, Item, Loader, Pos, Text};
+use crate::{FrontendConfig, Mode};
 use fairway_acl::{
     Acl, AclError, AclSet, Fetch, Guard, HttpAction, HttpRule, TcpAction, TcpRule, UseBackend,
 };
@@ -51,16 +51,16 @@ pub(crate) struct Bind {
 
 /// A parsed frontend with what the cross-reference checks need.
 pub(crate) struct Parsed {
-    pub frontend: Frontend,
+    pub frontend: FrontendConfig,
     pub binds: Vec<Bind>,
     pub refs: Vec<BackendRef>,
 }
 
 /// Parses one entry of `frontends`.
-pub(crate) fn parse(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Parsed {
+pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Parsed {
     cx.check_name(entry);
     let mut f = cx.fields(&entry.item, KEYS, LATER);
-    let mut frontend = Frontend {
+    let mut frontend = FrontendConfig {
         name: entry.key.to_string(),
         bind: Vec::new(),
         mode: Mode::Http,
@@ -240,7 +240,7 @@ fn mode_problem(acl: &Acl, mode: Mode) -> Option<String> {
 
 /// Reports the anonymous ACLs of a rule's condition that the frontend's
 /// mode cannot evaluate (named ones are reported where they are defined).
-fn check_guard(cx: &mut Ctx<'_>, item: &Item<'_>, guard: Option<&Guard>, f: &Frontend) {
+fn check_guard(cx: &mut Loader<'_>, item: &Item<'_>, guard: Option<&Guard>, f: &FrontendConfig) {
     let Some(guard) = guard else { return };
     let named: Vec<*const Acl> = f
         .acls
@@ -259,7 +259,7 @@ fn check_guard(cx: &mut Ctx<'_>, item: &Item<'_>, guard: Option<&Guard>, f: &Fro
 }
 
 /// Whether every request is routed or answered without `default_backend`.
-fn answers_everything(f: &Frontend) -> bool {
+fn answers_everything(f: &FrontendConfig) -> bool {
     let answers = |r: &HttpRule| {
         r.guard.is_none()
             && matches!(
@@ -277,7 +277,7 @@ fn answers_everything(f: &Frontend) -> bool {
 }
 
 /// `bind`: one address or a list of them, at least one.
-fn parse_binds(cx: &mut Ctx<'_>, e: &Entry<'_>) -> Vec<Bind> {
+fn parse_binds(cx: &mut Loader<'_>, e: &Entry<'_>) -> Vec<Bind> {
     let items = match e.item.node {
         marked_yaml::Node::Sequence(_) => {
             let items = cx.list(&e.item).unwrap_or_default();
@@ -323,7 +323,7 @@ pub(crate) fn bind_addr(s: &str) -> Result<SocketAddr, String> {
 
 /// `acl`: name -> ACL line, in file order. An ACL whose fetch the
 /// frontend's `mode` cannot evaluate is an error.
-fn parse_acls(cx: &mut Ctx<'_>, item: &Item<'_>, mode: Mode) -> AclSet {
+fn parse_acls(cx: &mut Loader<'_>, item: &Item<'_>, mode: Mode) -> AclSet {
     let mut acls = AclSet::with_fetches(cx.options.fetch_registry());
     for e in cx.entries(item).unwrap_or_default() {
         let acl = match cx.text(&e.item) {
@@ -361,7 +361,7 @@ fn parse_acls(cx: &mut Ctx<'_>, item: &Item<'_>, mode: Mode) -> AclSet {
 
 /// Reads a string item and parses it with `parse`, reporting its error.
 fn line<T>(
-    cx: &mut Ctx<'_>,
+    cx: &mut Loader<'_>,
     item: &Item<'_>,
     parse: impl FnOnce(&str) -> Result<T, AclError>,
 ) -> Option<T> {
@@ -376,7 +376,7 @@ fn line<T>(
 }
 
 /// Reports an ACL-language error at its column inside the YAML value.
-fn acl_error(cx: &mut Ctx<'_>, item: &Item<'_>, text: &Text, err: AclError) {
+fn acl_error(cx: &mut Loader<'_>, item: &Item<'_>, text: &Text, err: AclError) {
     let pos = cx.pos_in(text, err.offset);
     cx.error(pos, &item.path, err.message);
 }

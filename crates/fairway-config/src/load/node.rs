@@ -39,7 +39,7 @@ fn start_of(node: &MarkedScalarNode) -> Option<(Pos, usize)> {
 
 /// The loader's state: the file name, the `${VAR}` lookup and every problem
 /// found so far.
-pub(crate) struct Ctx<'a> {
+pub(crate) struct Loader<'a> {
     file: String,
     source: &'a str,
     env: &'a dyn Fn(&str) -> Option<String>,
@@ -118,14 +118,14 @@ pub(crate) fn join(parent: &str, key: &str) -> String {
 
 pub(crate) use crate::valid_name;
 
-impl<'a> Ctx<'a> {
+impl<'a> Loader<'a> {
     pub fn new(
         file: &str,
         source: &'a str,
         env: &'a dyn Fn(&str) -> Option<String>,
         options: &'a crate::LoadOptions,
     ) -> Self {
-        Ctx {
+        Loader {
             file: file.to_string(),
             source,
             env,

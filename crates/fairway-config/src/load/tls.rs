@@ -1,7 +1,7 @@
 //! `tls` of frontends (certificates chosen by SNI) and `tls`, `sni`,
 //! `verify`, `ca` of servers. Every file is read and checked here, at load.
 
-use super::node::{Ctx, Entry, Item};
+use super::node::{Entry, Item, Loader};
 use crate::tls::valid_server_name;
 use crate::{CaFile, Tls, TlsCert, UpstreamTls};
 use marked_yaml::Node;
@@ -12,7 +12,7 @@ const CERT_KEYS: &[&str] = &["cert", "key", "sni"];
 
 /// `tls: { cert, key, sni, certs: [{ cert, key, sni }, ...] }`: at least
 /// one certificate; the first is the default.
-pub(crate) fn frontend(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Option<Tls> {
+pub(crate) fn frontend(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Option<Tls> {
     let mut f = cx.fields(&entry.item, TLS_KEYS, &[]);
     let (cert, key, sni) = (f.take("cert"), f.take("key"), f.take("sni"));
     let mut ok = true;
@@ -57,7 +57,7 @@ pub(crate) fn frontend(cx: &mut Ctx<'_>, entry: &Entry<'_>) -> Option<Tls> {
 
 /// One certificate: its files, read and checked now, and its `sni` names.
 fn one(
-    cx: &mut Ctx<'_>,
+    cx: &mut Loader<'_>,
     cert: &Entry<'_>,
     key: Option<&Entry<'_>>,
     sni: Option<&Entry<'_>>,
@@ -87,7 +87,7 @@ fn one(
 }
 
 /// `sni: name` or `sni: [names]`: DNS names, `*.` wildcards allowed.
-fn names(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Vec<String>> {
+fn names(cx: &mut Loader<'_>, item: &Item<'_>) -> Option<Vec<String>> {
     let items = match item.node {
         Node::Sequence(_) => cx.list(item)?,
         _ => vec![item.clone()],
@@ -125,7 +125,7 @@ fn names(cx: &mut Ctx<'_>, item: &Item<'_>) -> Option<Vec<String>> {
 /// `tls: true`. `host` is the host part of the server's `addr` (the
 /// default SNI). `Some(None)`: no TLS; `None`: errors were reported.
 pub(crate) fn server(
-    cx: &mut Ctx<'_>,
+    cx: &mut Loader<'_>,
     tls: Option<Entry<'_>>,
     sni: Option<Entry<'_>>,
     verify: Option<Entry<'_>>,

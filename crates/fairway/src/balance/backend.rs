@@ -5,7 +5,7 @@ use super::{HashKey, Selector, SelectorFactory, Selectors};
 use crate::upstream::ServerOptions;
 use crate::upstream::{AdminState, InFlight, Responses, Server, ServerSpec};
 use arc_swap::ArcSwap;
-use fairway_config::{Balance, Cookie, Ewma as EwmaConfig, HealthCheck, Latency, UpstreamTls};
+use fairway_config::{Balance, Cookie, EwmaConfig, HealthCheck, LatencyConfig, UpstreamTls};
 use log::info;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -35,7 +35,7 @@ pub struct BackendSpec {
     /// Active health checks.
     pub health_check: Option<HealthCheck>,
     /// `latency` settings (with `balance: latency`).
-    pub latency: Latency,
+    pub latency: LatencyConfig,
     /// `ewma` settings (with `balance: ewma`).
     pub ewma: EwmaConfig,
 }
@@ -411,7 +411,7 @@ mod tests {
             timeout_queue,
             cookie: None,
             health_check: None,
-            latency: Latency::default(),
+            latency: LatencyConfig::default(),
             ewma: EwmaConfig::default(),
         }
     }
@@ -558,7 +558,7 @@ mod ewma_tests {
             timeout_queue: Duration::ZERO,
             cookie: None,
             health_check: None,
-            latency: Latency::default(),
+            latency: LatencyConfig::default(),
             ewma: EwmaConfig::default(),
         };
         let b = Backend::new(spec, vec![server("fast"), server("mid"), server("slow")]);

@@ -17,9 +17,9 @@ use std::time::Duration;
 /// `balance: latency` in the [`Selectors`](super::Selectors) registry: its
 /// weights rank the servers by check round-trip times, it is rebuilt every
 /// `latency.interval`, and it logs when the primary server changes.
-pub struct Latency;
+pub struct LatencyRanking;
 
-impl SelectorFactory for Latency {
+impl SelectorFactory for LatencyRanking {
     fn build(&self, weights: &[u32], _arg: Option<&str>) -> Box<dyn Selector> {
         Box::new(RoundRobin::new(weights))
     }

@@ -266,7 +266,7 @@ impl Selectors {
             (Balance::UrlParam(arg()), Arc::new(Hashed)),
             (Balance::Hdr(arg()), Arc::new(Hashed)),
             // Round robin over the weights its ranking computes.
-            (Balance::Latency, Arc::new(latency::Latency)),
+            (Balance::Latency, Arc::new(latency::LatencyRanking)),
             (Balance::Ewma, Arc::new(|w: &[u32]| boxed(Ewma::new(w)))),
         ];
         for (balance, factory) in all {

@@ -2,7 +2,7 @@
 use super::*;
 use crate::runtime::Runtime;
 
-fn rec(m: &Metrics, rt: &Runtime, o: &Outcome) {
+fn rec(m: &Metrics, rt: &Runtime, o: &RequestEnded) {
     m.record(rt, rt.handles(), o);
 }
 use crate::Config;
@@ -28,8 +28,8 @@ fn runtime(metrics: &Arc<Metrics>) -> Runtime {
     Runtime::with_metrics(&config, metrics)
 }
 
-fn outcome(backend: Option<usize>, server: Option<usize>, code: u16) -> Outcome {
-    Outcome {
+fn outcome(backend: Option<usize>, server: Option<usize>, code: u16) -> RequestEnded {
+    RequestEnded {
         frontend: 0,
         backend,
         server,
@@ -58,7 +58,7 @@ fn every_family_is_encoded_with_its_labels() {
     rec(
         &m,
         &rt,
-        &Outcome {
+        &RequestEnded {
             denied: true,
             ..outcome(None, None, 403)
         },
@@ -66,7 +66,7 @@ fn every_family_is_encoded_with_its_labels() {
     rec(
         &m,
         &rt,
-        &Outcome {
+        &RequestEnded {
             no_server: true,
             ..outcome(Some(1), None, 503)
         },

@@ -15,7 +15,7 @@ mod sticky;
 
 use crate::balance::{Attempts, Backend, NoServer};
 use crate::hook::{Info, Log};
-use crate::metrics::{Metrics, Outcome as Recorded};
+use crate::metrics::{Metrics, RequestEnded};
 use crate::runtime::{Frontend, Runtime};
 use crate::upstream::ewma::now_ns;
 use crate::upstream::InFlight;
@@ -141,7 +141,7 @@ impl Proxy {
     }
 }
 
-enum Outcome {
+enum Verdict {
     Continue,
     Answered,
 }
@@ -295,7 +295,7 @@ impl ProxyHttp for Proxy {
             }
         }
 
-        if let Outcome::Answered = self.run_rules(session, ctx).await? {
+        if let Verdict::Answered = self.run_rules(session, ctx).await? {
             return Ok(true);
         }
 
@@ -552,7 +552,7 @@ impl ProxyHttp for Proxy {
         self.metrics.record(
             &*ctx.rt,
             ctx.rt.handles(),
-            &Recorded {
+            &RequestEnded {
                 frontend: self.frontend,
                 backend: ctx.backend,
                 server,

@@ -3,7 +3,7 @@
 //! `del-header`, `set-path`), in order, until one answers.
 
 use super::request::View;
-use super::{respond, set_path, Ctx, Outcome, Proxy};
+use super::{respond, set_path, Ctx, Proxy, Verdict};
 use bytes::Bytes;
 use fairway_acl::HttpAction;
 use pingora::prelude::*;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 impl Proxy {
     /// Runs the `http_request` rules; `Answered` when a rule wrote the response.
-    pub(super) async fn run_rules(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Outcome> {
+    pub(super) async fn run_rules(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Verdict> {
         let rt = Arc::clone(&ctx.rt);
         let fe = &rt.frontends()[self.frontend];
         for rule in &fe.http_request {
@@ -30,7 +30,7 @@ impl Proxy {
                     ctx.denied = true;
                     ctx.answered = true;
                     respond::error(session, *status).await?;
-                    return Ok(Outcome::Answered);
+                    return Ok(Verdict::Answered);
                 }
                 HttpAction::Allow => break,
                 HttpAction::Return {
@@ -45,7 +45,7 @@ impl Proxy {
                         .map_or_else(Bytes::new, |b| Bytes::from(b.clone()));
                     let ct = content_type.as_deref().unwrap_or("text/plain");
                     respond::send(session, *status, ct, &[], body).await?;
-                    return Ok(Outcome::Answered);
+                    return Ok(Verdict::Answered);
                 }
                 HttpAction::RedirectLocation { location, code } => {
                     ctx.status = *code;
@@ -58,7 +58,7 @@ impl Proxy {
                         Bytes::new(),
                     )
                     .await?;
-                    return Ok(Outcome::Answered);
+                    return Ok(Verdict::Answered);
                 }
                 HttpAction::RedirectScheme { scheme, code } => {
                     ctx.answered = true;
@@ -73,7 +73,7 @@ impl Proxy {
                     let Some(location) = location else {
                         ctx.status = 400;
                         respond::error(session, 400).await?;
-                        return Ok(Outcome::Answered);
+                        return Ok(Verdict::Answered);
                     };
                     ctx.status = *code;
                     respond::send(
@@ -84,7 +84,7 @@ impl Proxy {
                         Bytes::new(),
                     )
                     .await?;
-                    return Ok(Outcome::Answered);
+                    return Ok(Verdict::Answered);
                 }
                 HttpAction::SetHeader { name, value } => {
                     session
@@ -105,6 +105,6 @@ impl Proxy {
                 _ => {}
             }
         }
-        Ok(Outcome::Continue)
+        Ok(Verdict::Continue)
     }
 }

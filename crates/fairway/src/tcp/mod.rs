@@ -141,7 +141,7 @@ enum Upstream {
 
 /// How a connection ended, before its relay (the relay's own ends are
 /// [`End`]).
-enum Outcome {
+enum ConnEnd {
     /// A `tcp_request` rule rejected it.
     Rejected,
     /// No `use_backend` line matched and there is no `default_backend`.
@@ -151,7 +151,7 @@ enum Outcome {
     /// Every connection attempt failed.
     ConnectFailed(std::io::Error),
     /// Relayed until this end.
-    Relayed(relay::Outcome),
+    Relayed(relay::RelayEnd),
 }
 
 /// One client connection and what became of it (for the log and metrics).
@@ -187,7 +187,7 @@ impl Conn {
         }
     }
 
-    async fn serve(&mut self, rt: &Runtime, fe: &Frontend) -> Outcome {
+    async fn serve(&mut self, rt: &Runtime, fe: &Frontend) -> ConnEnd {
         if fe.uses_ssl_sni {
             self.sni = match self.client.get_ssl() {
                 // A TLS-terminating listener already has the name.
@@ -203,14 +203,14 @@ impl Conn {
         for rule in &fe.tcp_request {
             if rule.applies(&view) {
                 if rule.action == TcpAction::Reject {
-                    return Outcome::Rejected;
+                    return ConnEnd::Rejected;
                 }
                 break;
             }
         }
         self.backend = fe.route(&view);
         let Some(backend) = self.backend.and_then(|b| rt.backends().get(b)) else {
-            return Outcome::NoBackend;
+            return ConnEnd::NoBackend;
         };
         let (server, _inflight, upstream) = match self.connect(backend).await {
             Ok(got) => got,
@@ -221,7 +221,7 @@ impl Conn {
             Upstream::Plain(mut s) => self.pipe(&mut s, fe.timeout_client, timeout_server).await,
             Upstream::Tls(mut s) => self.pipe(&mut *s, fe.timeout_client, timeout_server).await,
         };
-        Outcome::Relayed(outcome)
+        ConnEnd::Relayed(outcome)
     }
 
     /// Reads until the ClientHello is complete (or is not one), the client
@@ -252,14 +252,14 @@ impl Conn {
     async fn connect(
         &mut self,
         backend: &Arc<Backend>,
-    ) -> Result<(Arc<Server>, InFlight, Upstream), Outcome> {
+    ) -> Result<(Arc<Server>, InFlight, Upstream), ConnEnd> {
         let key = match backend.hash_key() {
             HashKey::Source => self.peer.map(|p| source_key(p.ip())),
             _ => None,
         };
         loop {
             let (got, _) = self.attempts.next(backend, key, None).await;
-            let (_, mut inflight) = got.map_err(Outcome::NoServer)?;
+            let (_, mut inflight) = got.map_err(ConnEnd::NoServer)?;
             let server = Arc::clone(inflight.server());
             self.server = Some(Arc::clone(&server));
             let attempt = Instant::now();
@@ -279,7 +279,7 @@ impl Conn {
                     );
                     drop(inflight);
                     if !self.attempts.failed(backend) {
-                        return Err(Outcome::ConnectFailed(e));
+                        return Err(ConnEnd::ConnectFailed(e));
                     }
                 }
             }
@@ -292,7 +292,7 @@ impl Conn {
         server: &mut S,
         timeout_client: Duration,
         timeout_server: Duration,
-    ) -> relay::Outcome
+    ) -> relay::RelayEnd
     where
         S: AsyncRead + AsyncWrite + Unpin + ?Sized,
     {
@@ -309,7 +309,7 @@ impl Conn {
                 Err(_) => Some(End::ServerIdle),
             };
             if let Some(end) = end {
-                return relay::Outcome {
+                return relay::RelayEnd {
                     bytes_in: 0,
                     bytes_out: 0,
                     end,
@@ -326,25 +326,25 @@ impl Conn {
         &self,
         rt: &Runtime,
         (index, fe): (usize, &Frontend),
-        outcome: &Outcome,
+        outcome: &ConnEnd,
         metrics: &Metrics,
     ) {
         let termination = termination(outcome);
         let backend = self.backend.and_then(|b| rt.backends().get(b));
         let backend_name = backend.map_or("", |b| b.name());
         let server_name = match outcome {
-            Outcome::Relayed(_) | Outcome::ConnectFailed(_) => {
+            ConnEnd::Relayed(_) | ConnEnd::ConnectFailed(_) => {
                 self.server.as_ref().map_or("", |s| s.name())
             }
             _ => "",
         };
         let (bytes_in, bytes_out) = match outcome {
-            Outcome::Relayed(r) => (r.bytes_in, r.bytes_out),
+            ConnEnd::Relayed(r) => (r.bytes_in, r.bytes_out),
             _ => (0, 0),
         };
         let duration = self.start.elapsed();
         let server = match outcome {
-            Outcome::Relayed(_) | Outcome::ConnectFailed(_) => self.attempts.server(),
+            ConnEnd::Relayed(_) | ConnEnd::ConnectFailed(_) => self.attempts.server(),
             _ => None,
         };
         metrics.record_tcp(
@@ -377,8 +377,8 @@ impl Conn {
             )
         };
         let detail = match outcome {
-            Outcome::ConnectFailed(e) => format!(" error=\"{e}\""),
-            Outcome::Relayed(r) => match &r.end {
+            ConnEnd::ConnectFailed(e) => format!(" error=\"{e}\""),
+            ConnEnd::Relayed(r) => match &r.end {
                 End::ClientError(e) | End::ServerError(e) => format!(" error=\"{e}\""),
                 _ => String::new(),
             },
@@ -438,14 +438,14 @@ fn source_key(ip: IpAddr) -> u64 {
 /// (`RQ` queue full or timed out); `SC` connecting failed; `cD`/`sD` the
 /// client/server side idle timeout while relaying; `CD`/`SD` a client or
 /// server error while relaying.
-fn termination(outcome: &Outcome) -> &'static str {
+fn termination(outcome: &ConnEnd) -> &'static str {
     match outcome {
-        Outcome::Rejected => "PR",
-        Outcome::NoBackend => "RR",
-        Outcome::NoServer(NoServer::Unavailable) => "RC",
-        Outcome::NoServer(_) => "RQ",
-        Outcome::ConnectFailed(_) => "SC",
-        Outcome::Relayed(r) => match r.end {
+        ConnEnd::Rejected => "PR",
+        ConnEnd::NoBackend => "RR",
+        ConnEnd::NoServer(NoServer::Unavailable) => "RC",
+        ConnEnd::NoServer(_) => "RQ",
+        ConnEnd::ConnectFailed(_) => "SC",
+        ConnEnd::Relayed(r) => match r.end {
             End::Closed => "--",
             End::ClientIdle => "cD",
             End::ServerIdle => "sD",

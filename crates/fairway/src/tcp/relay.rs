@@ -44,7 +44,7 @@ pub enum End {
 
 /// What a relay moved and how it ended.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct RelayEnd {
     /// Bytes from the client to the server.
     pub bytes_in: u64,
     /// Bytes from the server to the client.
@@ -176,7 +176,7 @@ pub async fn relay<C, S>(
     server: &mut S,
     timeout_client: Duration,
     timeout_server: Duration,
-) -> Outcome
+) -> RelayEnd
 where
     C: AsyncRead + AsyncWrite + Unpin + ?Sized,
     S: AsyncRead + AsyncWrite + Unpin + ?Sized,
@@ -248,7 +248,7 @@ where
         Poll::Pending
     })
     .await;
-    Outcome {
+    RelayEnd {
         bytes_in: up.bytes,
         bytes_out: down.bytes,
         end,
@@ -267,7 +267,7 @@ mod tests {
     ) -> (
         tokio::io::DuplexStream,
         tokio::io::DuplexStream,
-        tokio::task::JoinHandle<Outcome>,
+        tokio::task::JoinHandle<RelayEnd>,
     ) {
         let (client, mut client_side) = duplex(64 * 1024);
         let (server, mut server_side) = duplex(64 * 1024);

@@ -195,7 +195,7 @@ fn latency_and_ewma_settings() {
     assert_eq!(b.balance, Balance::Latency);
     assert_eq!(
         b.latency,
-        crate::Latency {
+        crate::LatencyConfig {
             percentile: 95,
             window: 10,
             interval: Duration::from_secs(1),
@@ -207,14 +207,14 @@ fn latency_and_ewma_settings() {
         "  app:\n",
         "  app:\n    balance: latency\n    health_check: { type: tcp }\n",
     ));
-    assert_eq!(c.backends[0].latency, crate::Latency::default());
+    assert_eq!(c.backends[0].latency, crate::LatencyConfig::default());
     let c = load_ok(&MINIMAL.replace(
         "  app:\n",
         "  app:\n    balance: ewma\n    ewma: { decay: 5s, default_rtt: 10ms }\n",
     ));
     assert_eq!(
         c.backends[0].ewma,
-        crate::Ewma {
+        crate::EwmaConfig {
             decay: Duration::from_secs(5),
             default_rtt: Duration::from_millis(10)
         }
