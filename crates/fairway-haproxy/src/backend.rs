@@ -1,13 +1,20 @@
 //! One fairway backend from an HAProxy `backend` or `listen`: balance,
 //! timeouts, retries, cookie, health check and servers.
 
-use super::build::Converter;
 use super::emit::{s, Map, Value};
 use super::proxy::Proxy;
 use super::server::{fmt_duration, sanitize_name, ServerOpts};
 use super::settings::{HttpChk, DEFAULT_INTER};
+use super::Report;
 
-impl Converter {
+/// Converts backends: what it needs of the [`Converter`](super::build::Converter).
+pub(super) struct BackendConverter<'a> {
+    pub report: &'a mut Report,
+    /// `ssl-server-verify none` in `global`.
+    pub no_verify: bool,
+}
+
+impl BackendConverter<'_> {
     /// The backend's mapping.
     pub(super) fn backend(&mut self, p: &Proxy, mode: &str) -> Map {
         let mut m = Map::default();
@@ -128,7 +135,7 @@ impl Converter {
                 if let Some(sni) = &opts.sni {
                     f.push(("sni".into(), s(sni.clone())));
                 }
-                if opts.verify == Some(false) || (opts.verify.is_none() && self.no_verify()) {
+                if opts.verify == Some(false) || (opts.verify.is_none() && self.no_verify) {
                     f.push(("verify".into(), Value::Bool(false)));
                 }
                 if let Some(ca) = &opts.ca {

@@ -1,11 +1,14 @@
 //! The conversion: sections read, then fairway's `global`, `admin`,
 //! `frontends` and `backends` built from them and written out.
 
+use super::backend::BackendConverter;
 use super::emit::{document, s, Map, Value};
+use super::frontend::{FrontendConverter, Frontends};
 use super::parse::{self, Kind, Line, Section};
 use super::proxy::{Proxy, Reader};
 use super::server::{sanitize_name, timeout};
 use super::settings::Settings;
+use super::text::unique;
 use super::{Conversion, Report};
 use std::collections::HashMap;
 
@@ -240,19 +243,6 @@ fn global_stats(report: &mut Report, g: &mut Global, line: &Line) {
     g.map.comments.push(c);
 }
 
-/// The frontends written so far, with what they need to stay distinct.
-#[derive(Default)]
-pub(super) struct Frontends {
-    /// `frontends`.
-    pub fronts: Map,
-    /// Their names.
-    pub names: Vec<String>,
-    /// Backends made up for frontends without `default_backend`.
-    pub extra: Map,
-    /// Every address bound.
-    pub binds_used: Vec<String>,
-}
-
 pub(super) struct Converter {
     pub(super) report: Report,
     proxies: Vec<Proxy>,
@@ -318,7 +308,11 @@ impl Converter {
                     .iter()
                     .any(|b| &b.name == r && b.s.forwardfor == Some(true))
             });
-            self.frontend(f, moved.get(f.name.as_str()).copied(), backend_ff, &mut out);
+            FrontendConverter {
+                report: &mut self.report,
+                backend_names: &self.backend_names,
+            }
+            .frontend(f, moved.get(f.name.as_str()).copied(), backend_ff, &mut out);
         }
         for p in &backends {
             let mode = match &p.s.mode {
@@ -347,7 +341,12 @@ impl Converter {
                 }
             };
             let name = self.backend_names.get(&p.name).cloned().unwrap_or_default();
-            let mut map = self.backend(p, &mode);
+            let no_verify = self.no_verify();
+            let mut map = BackendConverter {
+                report: &mut self.report,
+                no_verify,
+            }
+            .backend(p, &mode);
             map.comments
                 .extend(backend_comments.remove(&p.name).unwrap_or_default());
             backs.push(&name, Value::Map(map));
@@ -586,15 +585,4 @@ pub(super) fn refs(p: &Proxy) -> Vec<String> {
         None => {}
     }
     out
-}
-
-/// `base`, or `base-2`, `base-3`... not in `taken`.
-pub(super) fn unique<'a>(base: &str, taken: impl Iterator<Item = &'a String> + Clone) -> String {
-    let mut name = base.to_string();
-    let mut n = 1;
-    while taken.clone().any(|t| *t == name) {
-        n += 1;
-        name = format!("{base}-{n}");
-    }
-    name
 }

@@ -1,19 +1,40 @@
 //! One fairway frontend from an HAProxy `frontend` or `listen` (two when
 //! it has plain and TLS binds): binds, TLS, timeouts, ACLs and rules.
 
-use super::build::{unique, Converter, Frontends};
 use super::emit::{s, Map, Value};
 use super::parse::Kind;
 use super::proxy::{Proxy, Rule};
 use super::rules::{Acls, Guard, Scope};
 use super::server::sanitize_name;
-use super::text::{join, plain_format, split_guard};
+use super::text::{join, plain_format, split_guard, unique};
+use super::Report;
+use std::collections::HashMap;
+
+/// The frontends written so far, with what they need to stay distinct.
+#[derive(Default)]
+pub(super) struct Frontends {
+    /// `frontends`.
+    pub fronts: Map,
+    /// Their names.
+    pub names: Vec<String>,
+    /// Backends made up for frontends without `default_backend`.
+    pub extra: Map,
+    /// Every address bound.
+    pub binds_used: Vec<String>,
+}
 
 /// A fairway frontend made from an HAProxy one: name, binds, TLS
 /// certificates with their lines.
 type Variant = (String, Vec<String>, Vec<(usize, String)>);
 
-impl Converter {
+/// Converts frontends: what it needs of the [`Converter`](super::build::Converter).
+pub(super) struct FrontendConverter<'a> {
+    pub report: &'a mut Report,
+    /// HAProxy backend name → fairway backend name.
+    pub backend_names: &'a HashMap<String, String>,
+}
+
+impl FrontendConverter<'_> {
     /// One frontend (two when it has plain and TLS binds).
     pub(super) fn frontend(
         &mut self,

@@ -116,6 +116,17 @@ pub(crate) fn plain_format(w: &Word) -> Result<Word, String> {
     })
 }
 
+/// `base`, or `base-2`, `base-3`... not in `taken`.
+pub(crate) fn unique<'a>(base: &str, taken: impl Iterator<Item = &'a String> + Clone) -> String {
+    let mut name = base.to_string();
+    let mut n = 1;
+    while taken.clone().any(|t| *t == name) {
+        n += 1;
+        name = format!("{base}-{n}");
+    }
+    name
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::parse::line;
