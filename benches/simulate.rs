@@ -30,9 +30,10 @@
 //!   check takes no worker) with `Server::record_rtt`. `balance: latency`
 //!   backends are rebuilt every `latency.interval` (default 5 s), as the
 //!   proxy's `balance::Refresher` does.
-//! - **`ewma`**: every completion feeds `Server::ewma().observe` with the
-//!   time from dispatch to response (the backend queue excluded), as the
-//!   proxy does at response headers. The estimators take `now`, which the
+//! - **`ewma`**: every completion records, through the request's
+//!   `InFlight` handle (`observed`), the time from dispatch to response
+//!   (the backend queue excluded), as the proxy's handle does at response
+//!   headers, for every algorithm. The estimators take `now`, which the
 //!   simulation stamps in virtual time; but `Ewma::select` reads the process
 //!   clock (`now_ns`), which virtual time cannot move. The stamps are
 //!   therefore placed an hour ahead of that clock, so a pick sees each
@@ -45,7 +46,8 @@
 //! Adding an algorithm: add a row to [`algorithms`]. One that learns from
 //! health checks reads the round trips recorded above (rebuild its backend
 //! in [`Sim::check`] if it needs that); one that learns from response
-//! times is fed in [`Sim::observe`], called on every completion.
+//! times reads the server's estimate, which every completion feeds through
+//! its `InFlight` handle.
 
 use fairway::balance::{Acquire, Backend};
 use fairway::upstream::ewma::now_ns;
@@ -236,7 +238,6 @@ struct Pending {
     arrived: u64,
     /// When it left the backend queue for the server.
     sent: u64,
-    server: usize,
     guard: InFlight,
 }
 
@@ -348,7 +349,6 @@ impl<'a> Sim<'a> {
             seq,
             arrived,
             sent: now,
-            server,
             guard,
         }));
         true
@@ -371,24 +371,17 @@ impl<'a> Sim<'a> {
         if p.seq >= self.warmup {
             self.latencies.push(now - p.arrived);
         }
-        self.observe(p.server, now, now - p.sent);
-        drop(p.guard);
+        let mut guard = p.guard;
+        // What the proxy's in-flight handle records at the response head,
+        // on the simulation's clock.
+        guard.observed(Duration::from_nanos(now - p.sent), self.clock + now);
+        drop(guard);
         while let Some(w) = self.queue.front() {
             let (seq, arrived, key) = (w.seq, w.arrived, w.key);
             if !self.dispatch(now, seq, arrived, key) {
                 break;
             }
             self.queue.pop_front();
-        }
-    }
-
-    /// The server's response to a request sent `latency` ns before `now`
-    /// arrived: what an algorithm that learns from response times is told.
-    fn observe(&mut self, server: usize, now: u64, latency: u64) {
-        if self.balance == Balance::Ewma {
-            self.backend.servers()[server]
-                .ewma()
-                .observe(Duration::from_nanos(latency), self.clock + now);
         }
     }
 

@@ -178,14 +178,66 @@ fn check_host(req: &RequestHeader) -> std::result::Result<(), Refused> {
             if v.is_empty() {
                 return Ok(());
             }
-            let authority = http::uri::Authority::try_from(v).map_err(|_| Refused::BadHost)?;
-            // A port, if any, is digits (the parser leaves `a:x` to later).
-            let has_port = authority.as_str().len() > authority.host().len();
-            if v.contains(&b'@') || (has_port && authority.port_u16().is_none()) {
-                return Err(Refused::BadHost);
+            if valid_host(v) {
+                Ok(())
+            } else {
+                Err(Refused::BadHost)
             }
-            Ok(())
         }
+    }
+}
+
+/// `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2): an IP
+/// literal in brackets, or reg-name / IPv4 characters (no userinfo), then
+/// an optional port of at most 5 digits. A byte loop, no allocation.
+fn valid_host(v: &[u8]) -> bool {
+    let (host, rest) = if v.first() == Some(&b'[') {
+        let Some(end) = v.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let inside = &v[1..end];
+        if inside.is_empty()
+            || !inside
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
+        {
+            return false;
+        }
+        (&v[..=end], &v[end + 1..])
+    } else {
+        let end = v.iter().position(|&b| b == b':').unwrap_or(v.len());
+        let host = &v[..end];
+        let ok = host.iter().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'%'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                )
+        });
+        if !ok {
+            return false;
+        }
+        (host, &v[end..])
+    };
+    let _ = host;
+    match rest.split_first() {
+        None => true,
+        Some((b':', port)) => port.len() <= 5 && port.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
     }
 }
 
@@ -329,6 +381,15 @@ mod tests {
         assert_eq!(r.headers.get(CONTENT_LENGTH).unwrap(), "5");
         assert_eq!(check("GET", b"/", &["a:x"]).unwrap_err(), Refused::BadHost);
         assert!(check("GET", b"/", &["a:8080"]).is_ok());
+        assert!(check("GET", b"/", &["a:"]).is_ok());
+        assert!(check("GET", b"/", &["10.0.0.1:80"]).is_ok());
+        for bad in ["[::1", "[]:80", "a:123456", "a/b", "a b", "[::1]x"] {
+            assert_eq!(
+                check("GET", b"/", &[bad]).unwrap_err(),
+                Refused::BadHost,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

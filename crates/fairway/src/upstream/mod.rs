@@ -467,6 +467,15 @@ impl InFlight {
         }
     }
 
+    /// Records a latency the caller measured itself, at `now` (a
+    /// simulation on virtual time, say), instead of the time since the
+    /// start.
+    pub fn observed(&mut self, rtt: std::time::Duration, now: u64) {
+        if self.started.take().is_some() {
+            self.server.ewma.observe(rtt, now);
+        }
+    }
+
     /// The attempt failed at `now` (refused, reset, no answer at all): the
     /// server's failure count goes up and its estimate takes a penalty.
     pub fn failed(&mut self, now: u64) {
