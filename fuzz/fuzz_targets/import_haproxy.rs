@@ -8,8 +8,8 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use fairway_haproxy::import_haproxy;
 use fairway_config::Config;
+use fairway_haproxy::import_haproxy;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
