@@ -2,7 +2,7 @@
 //! and the rule evaluation the proxy runs per request; servers, backends and
 //! request keys for the selection benchmark and the balancer simulation.
 
-use fairway::balance::{hash_bytes, Backend, BackendSpec};
+use fairway::balance::{hash_bytes, Backend, BackendSpec, Selectors};
 use fairway::upstream::{Server, ServerSpec};
 use fairway_acl::Request;
 use fairway_config::{Balance, Config, EwmaConfig, FrontendConfig, LatencyConfig};
@@ -193,6 +193,16 @@ pub fn servers(weights: &[u16]) -> Vec<Arc<Server>> {
 /// A backend `b` balancing with `balance` over servers `s0..` with
 /// `weights`, each with `maxconn`; default `latency` and `ewma` settings.
 pub fn backend(balance: &Balance, weights: &[u16], maxconn: Option<u32>) -> Backend {
+    backend_with(balance, weights, maxconn, &Selectors::builtin())
+}
+
+/// As [`backend`], with the algorithms of `selectors`.
+pub fn backend_with(
+    balance: &Balance,
+    weights: &[u16],
+    maxconn: Option<u32>,
+    selectors: &Selectors,
+) -> Backend {
     let spec = BackendSpec {
         name: "b".into(),
         balance: balance.clone(),
@@ -207,9 +217,9 @@ pub fn backend(balance: &Balance, weights: &[u16], maxconn: Option<u32>) -> Back
     let servers = weights
         .iter()
         .enumerate()
-        .map(|(i, w)| server_spec(i, *w, maxconn))
+        .map(|(i, w)| (server_spec(i, *w, maxconn), None))
         .collect();
-    Backend::new(spec, servers)
+    Backend::with_selectors(spec, servers, selectors)
 }
 
 /// The key the proxy would hash for request number `i` of a client

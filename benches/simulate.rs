@@ -33,12 +33,10 @@
 //! - **`ewma`**: every completion records, through the request's
 //!   `InFlight` handle (`observed`), the time from dispatch to response
 //!   (the backend queue excluded), as the proxy's handle does at response
-//!   headers, for every algorithm. The estimators take `now`, which the
-//!   simulation stamps in virtual time; but `Ewma::select` reads the process
-//!   clock (`now_ns`), which virtual time cannot move. The stamps are
-//!   therefore placed an hour ahead of that clock, so a pick sees each
-//!   estimate as of its server's last sample (no decay between samples,
-//!   only within `observe`) and the run stays deterministic.
+//!   headers, for every algorithm. The estimates take the time as an
+//!   argument and the `ewma` selector reads them at the simulation's clock
+//!   (`Ewma::with_clock`), so decay between samples happens in virtual
+//!   time, as it does in the proxy in real time.
 //! - **Determinism**: arrivals, keys, service times and checks come from
 //!   `fastrand::Rng::with_seed`; the thread-local generator that `random`
 //!   and `ewma` draw from is reseeded with `fastrand::seed` per run.
@@ -50,12 +48,13 @@
 //! its `InFlight` handle.
 
 use fairway::balance::{Acquire, Backend};
-use fairway::upstream::ewma::now_ns;
+use fairway::balance::{Ewma, Selector, Selectors};
 use fairway::upstream::InFlight;
-use fairway_benches::{backend, request_key};
+use fairway_benches::{backend_with, request_key};
 use fairway_config::Balance;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Offered load as a share of the fleet's capacity.
@@ -265,13 +264,29 @@ struct Waiting {
     key: Option<u64>,
 }
 
+/// The simulation's clock (ns of virtual time), read by the `ewma`
+/// selector; a run is single-threaded.
+static NOW: AtomicU64 = AtomicU64::new(0);
+
+fn virtual_now() -> u64 {
+    NOW.load(Ordering::Relaxed)
+}
+
+/// The built-in algorithms, with `ewma` reading the estimates at the
+/// simulation's clock.
+fn selectors() -> Selectors {
+    let mut s = Selectors::builtin();
+    let ewma = |w: &[u32]| Box::new(Ewma::with_clock(w, virtual_now)) as Box<dyn Selector>;
+    // A built-in name: always valid.
+    let _ = s.register("ewma", ewma);
+    s
+}
+
 /// One run: one algorithm on one fleet.
 struct Sim<'a> {
     fleet: &'a Fleet,
     balance: Balance,
     backend: Backend,
-    /// The `now_ns` of virtual time 0 for the `ewma` estimators.
-    clock: u64,
     /// When a `latency` backend next recomputes its weights.
     next_rebuild: u64,
     /// When each worker of each server is next free (ns).
@@ -304,19 +319,17 @@ struct Outcome {
 impl<'a> Sim<'a> {
     fn new(fleet: &'a Fleet, balance: &Balance, requests: usize, seed: u64) -> Self {
         let weights = vec![1; fleet.servers.len()];
-        let backend = backend(balance, &weights, fleet.maxconn);
-        // An hour ahead of the process clock (see the file's header); every
-        // estimate starts at the default, stamped at virtual time 0.
-        let clock = now_ns() + 3_600_000_000_000;
+        let backend = backend_with(balance, &weights, fleet.maxconn, &selectors());
+        // Every estimate starts at the default, at virtual time 0.
+        NOW.store(0, Ordering::Relaxed);
         let default_rtt = backend.spec().ewma.default_rtt;
         for s in backend.servers() {
-            s.ewma().observe(default_rtt, clock);
+            s.ewma().observe(default_rtt, 0);
         }
         Sim {
             fleet,
             balance: balance.clone(),
             backend,
-            clock,
             next_rebuild: 0,
             workers: fleet
                 .servers
@@ -335,6 +348,7 @@ impl<'a> Sim<'a> {
 
     /// Sends request `seq` to a server now, if one has room.
     fn dispatch(&mut self, now: u64, seq: usize, arrived: u64, key: Option<u64>) -> bool {
+        NOW.store(now, Ordering::Relaxed);
         let (server, guard) = match self.backend.try_acquire(key, &|_| false) {
             Acquire::Got(i, guard) => (i, guard),
             Acquire::Full => return false,
@@ -374,7 +388,7 @@ impl<'a> Sim<'a> {
         let mut guard = p.guard;
         // What the proxy's in-flight handle records at the response head,
         // on the simulation's clock.
-        guard.observed(Duration::from_nanos(now - p.sent), self.clock + now);
+        guard.observed(Duration::from_nanos(now - p.sent), now);
         drop(guard);
         while let Some(w) = self.queue.front() {
             let (seq, arrived, key) = (w.seq, w.arrived, w.key);

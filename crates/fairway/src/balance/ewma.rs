@@ -18,15 +18,27 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Ewma {
     candidates: Box<[u32]>,
+    /// The time the estimates are read at (the process clock, or a
+    /// simulation's).
+    clock: fn() -> u64,
 }
 
 impl Ewma {
-    /// Selection among servers whose effective weight is above 0.
+    /// Selection among servers whose effective weight is above 0, reading
+    /// the estimates at the process clock ([`now_ns`]).
     pub fn new(weights: &[u32]) -> Self {
+        Ewma::with_clock(weights, now_ns)
+    }
+
+    /// As [`Ewma::new`], reading the estimates at `clock()` (a simulation
+    /// on virtual time passes its own clock; the estimates take the time as
+    /// an argument too).
+    pub fn with_clock(weights: &[u32], clock: fn() -> u64) -> Self {
         Ewma {
             candidates: (0..weights.len() as u32)
                 .filter(|&i| weights[i as usize] > 0)
                 .collect(),
+            clock,
         }
     }
 
@@ -46,7 +58,7 @@ impl Selector for Ewma {
         if n == 0 {
             return None;
         }
-        let now = now_ns();
+        let now = (self.clock)();
         let ok = |i: usize| i < servers.len() && eligible(i);
         // Two distinct candidates (when there are two).
         let first = fastrand::usize(0..n);
@@ -88,10 +100,11 @@ mod tests {
     #[test]
     fn picks_the_cheaper_server() {
         let s = servers(&[1, 1]);
-        let now = now_ns();
+        // A fixed clock: the estimates are read at the time they were set.
+        let now = 7_000_000_000;
         s[0].ewma().observe(Duration::from_millis(500), now);
         s[1].ewma().observe(Duration::from_millis(1), now);
-        let sel = Ewma::new(&weights(&s));
+        let sel = Ewma::with_clock(&weights(&s), || 7_000_000_000);
         let picks: Vec<usize> = (0..400)
             .filter_map(|_| sel.select(&s, None, &|_| true))
             .collect();
