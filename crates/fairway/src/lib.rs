@@ -302,11 +302,7 @@ impl Fairway {
                     return Box::new(service) as Box<dyn ServiceWithDependents>;
                 }
                 let proxy = Proxy::new(index, Arc::clone(&self.runtime), Arc::clone(&self.metrics));
-                let app = proxy::HttpApp::new(
-                    pingora_proxy::http_proxy(conf, proxy),
-                    Arc::clone(&self.runtime),
-                    index,
-                );
+                let app = proxy::HttpApp::new(proxy, conf, Arc::clone(&self.runtime), index);
                 let mut service = Service::new(name, app);
                 self.listen(&mut service, index, true);
                 Box::new(service) as Box<dyn ServiceWithDependents>

@@ -6,6 +6,7 @@
 //! retry refused connections on another server.
 
 mod access_log;
+mod fast;
 mod framing;
 pub mod head;
 mod request;
@@ -40,6 +41,7 @@ use std::time::{Duration, Instant};
 /// Add it to a Pingora server with
 /// [`pingora_proxy::http_proxy_service`]; [`crate::Fairway::services`] does
 /// that for every frontend of a config.
+#[derive(Clone)]
 pub struct Proxy {
     frontend: usize,
     runtime: Arc<ArcSwap<Runtime>>,
@@ -149,22 +151,38 @@ enum Verdict {
 /// The Pingora application of an HTTP frontend: the [`Proxy`] behind
 /// Pingora's HTTP/1 and HTTP/2 server, with HTTP/1 client streams wrapped
 /// so that `timeout_http_request` and the head size limit hold (see
-/// [`head`]).
+/// [`head`]). Plain HTTP/1 requests take fairway's fast path, which runs
+/// the same [`Proxy`] phases without Pingora's per-request orchestration;
+/// the others go through Pingora's proxy (see the `fast` module).
 pub struct HttpApp {
     proxy: Arc<pingora_proxy::HttpProxy<Proxy>>,
+    /// The same request core, called by the fast path.
+    core: Proxy,
+    /// New server connections for the fast path (TCP or TLS, as the peer says).
+    connector: pingora::connectors::TransportConnector,
+    /// Attempts per request, as Pingora's proxy makes them.
+    max_retries: usize,
+    fast: bool,
     runtime: Arc<ArcSwap<Runtime>>,
     frontend: usize,
 }
 
 impl HttpApp {
-    /// The application of frontend `frontend` of the live `runtime`.
+    /// The application of `proxy` (frontend `frontend` of the live
+    /// `runtime`) under the server settings `conf`.
     pub fn new(
-        proxy: pingora_proxy::HttpProxy<Proxy>,
+        proxy: Proxy,
+        conf: &Arc<pingora::server::configuration::ServerConf>,
         runtime: Arc<ArcSwap<Runtime>>,
         frontend: usize,
     ) -> Self {
+        let options = pingora::connectors::ConnectorOptions::from_server_conf(conf);
         HttpApp {
-            proxy: Arc::new(proxy),
+            proxy: Arc::new(pingora_proxy::http_proxy(conf, proxy.clone())),
+            core: proxy,
+            connector: pingora::connectors::TransportConnector::new(Some(options)),
+            max_retries: conf.max_retries,
+            fast: fast::enabled(),
             runtime,
             frontend,
         }
@@ -210,6 +228,10 @@ impl pingora::apps::ServerApp for HttpApp {
             }
         }
         let stream = Box::new(head::Guarded::new(stream, timeout, deadline));
+        if self.fast {
+            fast::serve(self, stream, shutdown).await;
+            return None;
+        }
         self.proxy.process_new(stream, shutdown).await
     }
 

@@ -7,6 +7,7 @@
 //! reads is an atomic: it never takes a lock.
 
 pub mod ewma;
+pub mod pool;
 
 use ewma::{now_ns, PeakEwma};
 use fairway_config::UpstreamTls;

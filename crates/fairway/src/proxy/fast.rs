@@ -1,0 +1,384 @@
+//! The HTTP/1 fast path: fairway's own keep-alive loop for plain requests.
+//!
+//! Pingora's proxy builds, per request, a boxed ~7 KB future, two channels
+//! and a `select!` loop for the two directions, and takes each server
+//! connection through a shared pool (a mutex, an LRU node, a task and a
+//! timer per idle connection, `getpeername` on reuse). For the requests
+//! that make up most traffic (no body, no upgrade, nothing hop-by-hop but
+//! `Connection`) this loop does the same work in a straight line:
+//!
+//! 1. read the head with Pingora's HTTP/1 session (its parser and checks);
+//! 2. run the [`Proxy`]'s own phases, the one request core: the same
+//!    `request_filter` (rules, routing), `upstream_peer` (selection, retries
+//!    and redispatch through `fail_to_connect`/`error_while_proxy`),
+//!    `upstream_request_filter`, `upstream_response_filter`,
+//!    `response_filter`, `fail_to_proxy` and `logging` as Pingora calls;
+//! 3. take a server connection from this thread's pool ([`pool`]), send the
+//!    head, and relay the response head and body in order.
+//!
+//! Every other request goes to Pingora's proxy unchanged: the stream's
+//! [`Guarded`] wrapper kept the bytes read for the request, gives them back
+//! ([`Guarded::rewind`]), and Pingora reads the request again from the
+//! start. The rest of that connection stays with Pingora's proxy.
+//!
+//! `FAIRWAY_HTTP1_PATH=pingora` in the environment turns the fast path off
+//! (every request through Pingora's proxy), for comparisons.
+
+use super::head::Guarded;
+use super::{HttpApp, Proxy};
+use crate::upstream::pool;
+use bytes::BytesMut;
+use http::header;
+use log::{error, info};
+use pingora::apps::{HttpPersistentSettings, HttpServerApp};
+use pingora::http::RequestHeader;
+use pingora::protocols::http::v1::client::HttpSession as ClientV1;
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::Stream;
+use pingora::server::ShutdownWatch;
+use pingora::upstreams::peer::{HttpPeer, Peer};
+use pingora::{Error, ErrorSource};
+use pingora_proxy::{ProxyHttp, Session};
+use std::time::{Duration, Instant};
+
+/// Whether the fast path serves HTTP/1 requests (the default), or
+/// `FAIRWAY_HTTP1_PATH=pingora` sends every request through Pingora's proxy.
+pub(super) fn enabled() -> bool {
+    std::env::var_os("FAIRWAY_HTTP1_PATH").is_none_or(|v| v != "pingora")
+}
+
+/// How long a server connection stays idle in the pool when its peer does
+/// not say.
+const DEFAULT_IDLE: Duration = Duration::from_secs(60);
+
+/// Serves the HTTP/1 connection `stream` (a [`Guarded`] client stream) until
+/// it closes.
+pub(super) async fn serve(app: &HttpApp, stream: Stream, shutdown: &ShutdownWatch) {
+    let mut next = Some((stream, None::<HttpPersistentSettings>, None::<BytesMut>));
+    while let Some((stream, settings, prefix)) = next.take() {
+        next = serve_one(app, stream, settings, prefix, shutdown).await;
+    }
+}
+
+type Next = Option<(Stream, Option<HttpPersistentSettings>, Option<BytesMut>)>;
+
+/// One request of the connection: the stream for the next one, if the
+/// connection stays open.
+async fn serve_one(
+    app: &HttpApp,
+    stream: Stream,
+    settings: Option<HttpPersistentSettings>,
+    prefix: Option<BytesMut>,
+    shutdown: &ShutdownWatch,
+) -> Next {
+    let stream = journal(stream, prefix.as_deref());
+    let mut session = Session::new_h1(stream);
+    let ds = &mut *session.downstream_session;
+    if let Some(prefix) = prefix {
+        ds.set_pipelined_prefix(prefix);
+    }
+    ds.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });
+    if let Some(settings) = settings {
+        settings.apply_to_session(ds);
+    }
+    let mut closing = shutdown.clone();
+    let read = tokio::select! {
+        biased;
+        r = ds.read_request() => r,
+        _ = closing.wait_for(|down| *down) => return None,
+    };
+    match read {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(e) => {
+            // Pingora's answer to a head it cannot parse (which the guard
+            // replaces with fairway's page); any other failure is a client
+            // gone.
+            if e.etype() == &pingora::ErrorType::InvalidHTTPHeader {
+                let _ = ds.respond_error(400).await;
+            }
+            ds.shutdown().await;
+            return None;
+        }
+    }
+    if !plain(ds) {
+        return fall_back(app, session, shutdown).await;
+    }
+    proxy_plain(app, session).await
+}
+
+/// Starts the guard's journal of the next request (after `prefix`).
+fn journal(stream: Stream, prefix: Option<&[u8]>) -> Stream {
+    match stream.into_any().downcast::<Guarded>() {
+        Ok(mut guarded) => {
+            guarded.start_journal(prefix);
+            guarded
+        }
+        // Always a Guarded: `HttpApp` wraps every HTTP/1 stream.
+        Err(_) => unreachable!("fast path on an unguarded stream"),
+    }
+}
+
+/// Whether the request is one the fast path serves: HTTP/1.x with a Host,
+/// origin-form, no body, and no hop-by-hop field but `Connection: close` or
+/// `keep-alive` (for these, Pingora's upstream request policy amounts to
+/// dropping `Connection`, which the fast path does).
+fn plain(ds: &mut ServerSession) -> bool {
+    if !ds.is_body_empty() || ds.is_upgrade_req() {
+        return false;
+    }
+    let req = ds.req_header();
+    if req.method == http::Method::CONNECT || !req.raw_path().starts_with(b"/") {
+        return false;
+    }
+    let mut host = false;
+    for (name, value) in req.headers.iter() {
+        match *name {
+            header::HOST => host = true,
+            header::CONNECTION => {
+                let v = value.as_bytes();
+                if !v.eq_ignore_ascii_case(b"close") && !v.eq_ignore_ascii_case(b"keep-alive") {
+                    return false;
+                }
+            }
+            header::TE
+            | header::TRAILER
+            | header::TRANSFER_ENCODING
+            | header::UPGRADE
+            | header::PROXY_AUTHORIZATION
+            | header::PROXY_AUTHENTICATE
+            | header::EXPECT
+            | header::CONTENT_LENGTH => return false,
+            _ => {
+                let n = name.as_str();
+                if n == "keep-alive" || n == "proxy-connection" || n == "http2-settings" {
+                    return false;
+                }
+            }
+        }
+    }
+    host
+}
+
+/// Hands the request to Pingora's proxy: the guard gives back the bytes
+/// read, Pingora reads the request again.
+async fn fall_back(app: &HttpApp, session: Session, shutdown: &ShutdownWatch) -> Next {
+    let Session {
+        downstream_session, ..
+    } = session;
+    let ServerSession::H1(v1) = *downstream_session else {
+        return None;
+    };
+    let mut guarded = v1.into_inner().into_any().downcast::<Guarded>().ok()?;
+    if !guarded.rewind() {
+        error!("request too large to hand over to Pingora's proxy; connection closed");
+        return None;
+    }
+    let mut session = ServerSession::new_http1(guarded);
+    session.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });
+    // The rest of the connection stays with Pingora's proxy: the bytes it
+    // reads past this request (a pipelined request's start) stay inside
+    // its session settings, out of the guard's journal, so a later request
+    // could not be handed over again.
+    let mut reused = app.proxy.process_new_http(session, shutdown).await;
+    while let Some((stream, settings)) = reused.map(|r| r.consume()) {
+        let mut session = ServerSession::new_http1(stream);
+        if let Some(settings) = settings {
+            settings.apply_to_session(&mut session);
+        }
+        reused = app.proxy.process_new_http(session, shutdown).await;
+    }
+    None
+}
+
+/// Serves a plain request through the proxy's phases (as Pingora's proxy
+/// calls them) with a pooled server connection.
+async fn proxy_plain(app: &HttpApp, mut session: Session) -> Next {
+    let proxy = &app.core;
+    let mut ctx = proxy.new_ctx();
+    let mut error = match proxy.early_request_filter(&mut session, &mut ctx).await {
+        Err(e) => Some(e),
+        Ok(()) => match proxy.request_filter(&mut session, &mut ctx).await {
+            Err(e) => Some(e),
+            Ok(true) => {
+                proxy.logging(&mut session, None, &mut ctx).await;
+                return finish(session).await;
+            }
+            Ok(false) => attempts(app, &mut session, &mut ctx).await,
+        },
+    };
+    if let Some(e) = error.as_mut() {
+        let outcome = proxy.fail_to_proxy(&mut session, e, &mut ctx).await;
+        let code = outcome.error_code;
+        if e.esource() == &ErrorSource::Downstream || code == 0 {
+            info!("Fail to proxy: {e}, status: {code}");
+        } else {
+            error!("Fail to proxy: {e}, status: {code}");
+        }
+    }
+    proxy
+        .logging(&mut session, error.as_deref(), &mut ctx)
+        .await;
+    if error.is_some() {
+        session.downstream_session.shutdown().await;
+        return None;
+    }
+    finish(session).await
+}
+
+/// The connection after a complete response: the next request's stream,
+/// settings and pipelined bytes, or `None` when it closes.
+async fn finish(session: Session) -> Next {
+    let Session {
+        downstream_session, ..
+    } = session;
+    let settings = HttpPersistentSettings::for_session(&downstream_session);
+    let reusable = downstream_session.finish().await.ok().flatten()?;
+    let (stream, prefix) = reusable.into_parts();
+    Some((stream, Some(settings), prefix))
+}
+
+/// Up to `max_retries` attempts, as Pingora makes them; the error that
+/// ended the last one, if any.
+async fn attempts(
+    app: &HttpApp,
+    session: &mut Session,
+    ctx: &mut <Proxy as ProxyHttp>::CTX,
+) -> Option<Box<Error>> {
+    let proxy = &app.core;
+    let mut last = None;
+    for _ in 0..app.max_retries.max(1) {
+        let peer = match proxy.upstream_peer(session, ctx).await {
+            Ok(peer) => peer,
+            Err(e) => return Some(e),
+        };
+        let key = peer.reuse_hash();
+        let now = Instant::now();
+        let (stream, reused) = match pool::checkout(key, now) {
+            Some(stream) => (stream, true),
+            None => match app.connector.new_stream(&*peer).await {
+                Ok(stream) => (stream, false),
+                Err(mut e) => {
+                    e.as_up();
+                    let e = proxy.fail_to_connect(session, &peer, ctx, e).into_up();
+                    let retry = e.retry();
+                    last = Some(e);
+                    if retry {
+                        continue;
+                    }
+                    break;
+                }
+            },
+        };
+        let fd = stream.id();
+        if let Err(e) = proxy
+            .connected_to_upstream(session, reused, &peer, fd, None, ctx)
+            .await
+        {
+            return Some(e);
+        }
+        match exchange(proxy, session, ctx, &peer, key, stream).await {
+            Ok(()) => return None,
+            Err(e) => {
+                let mut e = proxy.error_while_proxy(&peer, session, e, ctx, reused);
+                if session.response_written().is_some() {
+                    // A response byte reached the client: never resent.
+                    e.set_retry(false);
+                }
+                let retry = e.retry();
+                last = Some(e);
+                if !retry {
+                    break;
+                }
+            }
+        }
+    }
+    last
+}
+
+/// One attempt on `stream`: the request head out, the response in and
+/// relayed; the connection back to the pool when it can be reused.
+async fn exchange(
+    proxy: &Proxy,
+    session: &mut Session,
+    ctx: &mut <Proxy as ProxyHttp>::CTX,
+    peer: &HttpPeer,
+    key: u64,
+    stream: Stream,
+) -> pingora::Result<()> {
+    let mut up = ClientV1::new_with_options(stream, peer);
+    up.read_timeout = peer.options.read_timeout;
+    up.write_timeout = peer.options.write_timeout;
+    let mut req: Box<RequestHeader> = Box::new(session.req_header().clone());
+    req.set_version(http::Version::HTTP_11);
+    req.remove_header(&header::CONNECTION);
+    proxy
+        .upstream_request_filter(session, &mut req, ctx)
+        .await?;
+    up.write_request_header(req).await.map_err(Error::into_up)?;
+    let mut resp = loop {
+        let ds = &mut *session.downstream_session;
+        let resp = unless_gone(ds, up.read_resp_header_parts()).await?;
+        if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            // RFC 9110 §15.2.2: only an answer to an upgrade request.
+            return Err(Error::explain(
+                pingora::ErrorType::InvalidHTTPHeader,
+                "101 to a request that did not ask to upgrade",
+            )
+            .into_up());
+        }
+        // Other informational answers (100, 103) are not relayed here: the
+        // request has no body to continue.
+        if !resp.status.is_informational() {
+            break resp;
+        }
+    };
+    proxy
+        .upstream_response_filter(session, &mut resp, ctx)
+        .await?;
+    proxy.response_filter(session, &mut resp, ctx).await?;
+    let mut done = up.is_body_done();
+    session
+        .write_response_header(resp, done)
+        .await
+        .map_err(Error::into_down)?;
+    while !done {
+        let ds = &mut *session.downstream_session;
+        let body = unless_gone(ds, up.read_body_bytes()).await?;
+        done = body.is_none() || up.is_body_done();
+        session
+            .write_response_body(body, done)
+            .await
+            .map_err(Error::into_down)?;
+    }
+    let idle = peer.idle_timeout().unwrap_or(DEFAULT_IDLE);
+    // Kept only as the server's answer allows (`Connection`, HTTP/1.0,
+    // a body read to its end).
+    up.respect_keepalive();
+    if let Some(stream) = up.reuse().await {
+        pool::checkin(key, stream, idle, Instant::now());
+    }
+    Ok(())
+}
+
+/// Waits for the server (`read`), unless the client leaves first: a client
+/// that closes its connection while its response is awaited ends the
+/// request (as Pingora's proxy does), and pipelined bytes it sends meanwhile
+/// are kept for the next request.
+async fn unless_gone<T>(
+    ds: &mut ServerSession,
+    read: impl std::future::Future<Output = pingora::Result<T>>,
+) -> pingora::Result<T> {
+    tokio::select! {
+        biased;
+        r = read => r.map_err(Error::into_up),
+        gone = ds.read_body_or_idle(true) => Err(match gone {
+            Err(e) => e.into_down(),
+            Ok(_) => Error::explain(
+                pingora::ErrorType::ConnectionClosed,
+                "client sent data after its request",
+            )
+            .into_down(),
+        }),
+    }
+}
