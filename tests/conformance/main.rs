@@ -280,19 +280,38 @@ fn conformance_corpus_against_haproxy_and_nginx() {
     }
 
     let started = Instant::now();
-    let (fw, ha, ng) = std::thread::scope(|s| {
-        let f = s.spawn(|| {
-            let mut p = peers::fairway(env!("CARGO_BIN_EXE_fairway"), "corpus");
-            let o = outcomes(&p, &cases);
-            let alive = p.alive();
-            (o, p.log_text(), alive)
-        });
+    // fairway twice: its HTTP/1 fast path (the default) and Pingora's proxy
+    // for every request; both must pass every case, with the same outcome.
+    let run_fairway = |pingora_path: bool| {
+        let tag = if pingora_path {
+            "corpus-pingora"
+        } else {
+            "corpus"
+        };
+        let mut p = peers::fairway(env!("CARGO_BIN_EXE_fairway"), tag, pingora_path);
+        let o = outcomes(&p, &cases);
+        let alive = p.alive();
+        (o, p.log_text(), alive)
+    };
+    let (fw, fw_pingora, ha, ng) = std::thread::scope(|s| {
+        let f = s.spawn(|| run_fairway(false));
+        let fp = s.spawn(|| run_fairway(true));
         let h = s.spawn(|| outcomes(&peers::haproxy("corpus"), &cases));
         let n = s.spawn(|| outcomes(&peers::nginx("corpus"), &cases));
-        (f.join().unwrap(), h.join().unwrap(), n.join().unwrap())
+        (
+            f.join().unwrap(),
+            fp.join().unwrap(),
+            h.join().unwrap(),
+            n.join().unwrap(),
+        )
     });
     let (fw, fw_log, alive) = fw;
     assert!(alive, "fairway died during the corpus: {fw_log}");
+    let (fwp, fwp_log, alive) = fw_pingora;
+    assert!(
+        alive,
+        "fairway (Pingora path) died during the corpus: {fwp_log}"
+    );
     let elapsed = started.elapsed();
 
     // The references ran: most cases got an answer from each.
@@ -321,6 +340,25 @@ fn conformance_corpus_against_haproxy_and_nginx() {
                 fw[i].received.iter().map(|r| String::from_utf8_lossy(&r.raw).into_owned()).collect::<Vec<_>>()
             ));
         }
+        let bad = check(c, &fwp[i]);
+        if !bad.is_empty() {
+            failures.push(format!(
+                "corpus.txt:{} {} on the Pingora path: {}\n    fairway: {}",
+                c.line,
+                c.name,
+                bad.join("; "),
+                fwp[i].summary(),
+            ));
+        }
+        if fw[i].summary() != fwp[i].summary() {
+            failures.push(format!(
+                "corpus.txt:{} {}: the fast path ({}) and the Pingora path ({}) differ",
+                c.line,
+                c.name,
+                fw[i].summary(),
+                fwp[i].summary()
+            ));
+        }
         if !same(&fw[i], &ha[i]) && c.haproxy.is_none() {
             undocumented.push(format!(
                 "corpus.txt:{} {}: fairway {} / haproxy {} differ and the case does not say why",
@@ -339,7 +377,11 @@ fn conformance_corpus_against_haproxy_and_nginx() {
     // Client mistakes are logged at info, never at error.
     // Upstream failures (the `response` cases) may be errors; what a
     // client sends is not.
-    for l in fw_log.lines().filter(|l| l.contains(" ERROR ")) {
+    for l in fw_log
+        .lines()
+        .chain(fwp_log.lines())
+        .filter(|l| l.contains(" ERROR "))
+    {
         if !l.contains("Upstream") {
             failures.push(format!("logged at ERROR for client input: {l}"));
         }

@@ -336,8 +336,22 @@ async fn exchange(
     proxy
         .upstream_response_filter(session, &mut resp, ctx)
         .await?;
-    proxy.response_filter(session, &mut resp, ctx).await?;
     let mut done = up.is_body_done();
+    // A close-delimited body (an HTTP/1.0 server, or no length given) goes
+    // to the client chunked, so that its connection can stay open, as
+    // Pingora's proxy does; `response_filter` turns that back for an
+    // HTTP/1.0 client.
+    let no_body = session.req_header().method == http::Method::HEAD
+        || matches!(resp.status.as_u16(), 204 | 304);
+    if !no_body
+        && !done
+        && !resp.headers.contains_key(header::TRANSFER_ENCODING)
+        && !resp.headers.contains_key(header::CONTENT_LENGTH)
+    {
+        resp.set_version(http::Version::HTTP_11);
+        resp.insert_header(header::TRANSFER_ENCODING, "chunked")?;
+    }
+    proxy.response_filter(session, &mut resp, ctx).await?;
     session
         .write_response_header(resp, done)
         .await
