@@ -355,6 +355,11 @@ impl Fairway {
     /// (the first frontend's), `{DIR}` by a temp dir, and `{UPn}` by the
     /// address of `upstreams[n]`. Waits until the port accepts connections.
     pub fn start(yaml: &str, upstreams: &[&Upstream]) -> Fairway {
+        Fairway::start_with_env(yaml, upstreams, &[])
+    }
+
+    /// [`Fairway::start`] with `env` added to fairway's environment.
+    pub fn start_with_env(yaml: &str, upstreams: &[&Upstream], env: &[(&str, &str)]) -> Fairway {
         let port = free_port();
         let dir = temp_dir("proxy");
         let mut text = yaml
@@ -375,6 +380,7 @@ impl Fairway {
         let child = Command::new(bin())
             .arg("-c")
             .arg(&conf)
+            .envs(env.iter().copied())
             .stdout(Stdio::from(
                 std::fs::File::create(dir.join("stdout.log")).unwrap(),
             ))

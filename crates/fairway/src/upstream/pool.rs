@@ -86,3 +86,109 @@ fn is_quiet(stream: &mut Stream) -> bool {
     let mut buf = ReadBuf::new(&mut byte);
     matches!(Pin::new(stream).poll_read(&mut cx, &mut buf), Poll::Pending)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A client connection to `listener` (as a Pingora stream) and the
+    /// server's end of it.
+    async fn pair(listener: &TcpListener) -> (Stream, TcpStream) {
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let stream: Stream = Box::new(pingora::protocols::l4::stream::Stream::from(client));
+        (stream, server)
+    }
+
+    /// Lets the runtime's I/O driver take in pending socket events.
+    async fn settle() {
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn newest_first_and_only_for_its_server() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (a, mut server_a) = pair(&listener).await;
+        let (b, mut server_b) = pair(&listener).await;
+        let now = Instant::now();
+        let idle = Duration::from_secs(60);
+        checkin(1, a, idle, now);
+        checkin(1, b, idle, now);
+        assert!(checkout(2, now).is_none(), "another server's key");
+
+        let mut got = checkout(1, now).expect("the newest connection");
+        got.write_all(b"x").await.unwrap();
+        let mut byte = [0u8; 1];
+        server_b.read_exact(&mut byte).await.unwrap();
+        assert_eq!(&byte, b"x", "the last one checked in comes out first");
+
+        let mut got = checkout(1, now).expect("the older connection");
+        got.write_all(b"y").await.unwrap();
+        server_a.read_exact(&mut byte).await.unwrap();
+        assert_eq!(&byte, b"y");
+        assert!(checkout(1, now).is_none(), "both taken");
+    }
+
+    #[tokio::test]
+    async fn closed_or_talking_connections_are_dropped() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (closed, server_closed) = pair(&listener).await;
+        let (talking, mut server_talking) = pair(&listener).await;
+        let (quiet, _server_quiet) = pair(&listener).await;
+        let now = Instant::now();
+        let idle = Duration::from_secs(60);
+        checkin(7, quiet, idle, now);
+        checkin(7, closed, idle, now);
+        checkin(7, talking, idle, now);
+        drop(server_closed);
+        server_talking
+            .write_all(b"HTTP/1.1 408 late\r\n\r\n")
+            .await
+            .unwrap();
+        settle().await;
+
+        // The two newest are dead (stray bytes, EOF): the quiet one is next.
+        let mut got = checkout(7, Instant::now()).expect("the quiet connection");
+        assert_eq!(idle_count(), 0, "the dead ones are gone, not put back");
+        got.write_all(b"z").await.unwrap();
+        assert!(checkout(7, Instant::now()).is_none());
+    }
+
+    #[tokio::test]
+    async fn expired_connections_are_dropped_lazily() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (old, _s1) = pair(&listener).await;
+        let (new, _s2) = pair(&listener).await;
+        let then = Instant::now();
+        checkin(9, old, Duration::from_secs(1), then);
+        checkin(9, new, Duration::from_secs(1), then);
+        assert_eq!(idle_count(), 2);
+        assert!(checkout(9, then + Duration::from_secs(2)).is_none());
+        assert_eq!(
+            idle_count(),
+            0,
+            "an expired connection takes the older ones along"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_pool_drops_its_oldest() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let now = Instant::now();
+        let mut servers = Vec::new();
+        for _ in 0..MAX_IDLE_PER_SERVER + 1 {
+            let (c, s) = pair(&listener).await;
+            checkin(11, c, Duration::from_secs(60), now);
+            servers.push(s);
+        }
+        assert_eq!(idle_count(), MAX_IDLE_PER_SERVER);
+        // The first one's client end was dropped: its server sees EOF.
+        let mut byte = [0u8; 1];
+        assert_eq!(servers[0].read(&mut byte).await.unwrap(), 0);
+    }
+}

@@ -1,0 +1,193 @@
+//! The HTTP/1 fast path and Pingora's proxy on the same cases: server
+//! connections are reused, a connection the server closed while idle is
+//! never used again (a request that cannot be resent gets its answer, not a
+//! 502), and requests the fast path hands over still work. Each case runs on
+//! both paths (`FAIRWAY_HTTP1_PATH=pingora` for the second).
+
+mod common;
+
+use common::{read_response, Fairway, Upstream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+/// A keep-alive HTTP/1.1 server that counts the connections it accepts and,
+/// with `close_after_each`, closes every connection right after its first
+/// response without announcing it (as a server whose keep-alive timeout
+/// fires does).
+struct Counting {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    close_after_each: Arc<AtomicBool>,
+}
+
+impl Counting {
+    fn start() -> Counting {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let close_after_each = Arc::new(AtomicBool::new(false));
+        let (a, c) = (accepted.clone(), close_after_each.clone());
+        thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                a.fetch_add(1, Ordering::SeqCst);
+                let c = c.clone();
+                thread::spawn(move || answer(conn, &c));
+            }
+        });
+        Counting {
+            addr,
+            accepted,
+            close_after_each,
+        }
+    }
+}
+
+fn answer(conn: TcpStream, close_after_each: &AtomicBool) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut out = conn;
+    loop {
+        // A head, then its body if it declares one.
+        let mut length = 0usize;
+        let mut first = true;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if first {
+                first = false;
+            } else if line.trim_end().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        if out.write_all(reply).is_err() {
+            return;
+        }
+        if close_after_each.load(Ordering::SeqCst) {
+            return;
+        }
+    }
+}
+
+const CONFIG: &str = r#"
+frontends:
+  web:
+    bind: ["127.0.0.1:{PORT}"]
+    default_backend: app
+backends:
+  app:
+    retries: 0
+    servers: { s1: { addr: "{UP0}" } }
+"#;
+
+/// Starts fairway in front of `server` on the fast path or on Pingora's.
+fn fairway(server: &Counting, pingora_path: bool) -> Fairway {
+    // `Fairway::start` fills `{UP0}` from an Upstream; this server is not
+    // one, so its address goes in directly.
+    let yaml = CONFIG.replace("{UP0}", &server.addr.to_string());
+    let env: &[(&str, &str)] = if pingora_path {
+        &[("FAIRWAY_HTTP1_PATH", "pingora")]
+    } else {
+        &[]
+    };
+    Fairway::start_with_env(&yaml, &[], env)
+}
+
+/// Sends `method /` without a body on `conn` and reads the answer.
+fn call(conn: &mut TcpStream, reader: &mut BufReader<TcpStream>, method: &str) -> u16 {
+    write!(conn, "{method} / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    read_response(reader, false).unwrap().status
+}
+
+fn both_paths(case: impl Fn(bool)) {
+    case(false);
+    case(true);
+}
+
+#[test]
+fn server_connections_are_reused() {
+    both_paths(|pingora_path| {
+        let server = Counting::start();
+        let f = fairway(&server, pingora_path);
+        let mut conn = TcpStream::connect(f.addr).unwrap();
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        for _ in 0..20 {
+            assert_eq!(call(&mut conn, &mut reader, "GET"), 200);
+        }
+        assert_eq!(
+            server.accepted.load(Ordering::SeqCst),
+            1,
+            "20 requests in a row, one server connection (pingora path: {pingora_path})"
+        );
+    });
+}
+
+#[test]
+fn a_connection_the_server_closed_is_not_reused() {
+    both_paths(|pingora_path| {
+        let server = Counting::start();
+        server.close_after_each.store(true, Ordering::SeqCst);
+        let f = fairway(&server, pingora_path);
+        let mut conn = TcpStream::connect(f.addr).unwrap();
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        // POST is not resent after a failure: a pooled connection the
+        // server has closed would turn into a 502.
+        for i in 0..10 {
+            thread::sleep(Duration::from_millis(30));
+            assert_eq!(
+                call(&mut conn, &mut reader, "POST"),
+                200,
+                "request {i} (pingora path: {pingora_path}):\n{}",
+                f.log()
+            );
+        }
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 10);
+    });
+}
+
+#[test]
+fn requests_handed_to_pingora_share_the_connection() {
+    both_paths(|pingora_path| {
+        let up = Upstream::start("a");
+        let f = Fairway::start_with_env(
+            "frontends:\n  web:\n    bind: [\"127.0.0.1:{PORT}\"]\n    default_backend: app\n\
+             backends:\n  app:\n    servers: { s1: { addr: \"{UP0}\" } }\n",
+            &[&up],
+            if pingora_path {
+                &[("FAIRWAY_HTTP1_PATH", "pingora")]
+            } else {
+                &[]
+            },
+        );
+        let mut conn = TcpStream::connect(f.addr).unwrap();
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        // Plain, with a body (handed over), plain again, on one connection.
+        assert_eq!(call(&mut conn, &mut reader, "GET"), 200);
+        write!(
+            conn,
+            "POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+        )
+        .unwrap();
+        let r = read_response(&mut reader, false).unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, "a /form"));
+        assert_eq!(call(&mut conn, &mut reader, "GET"), 200);
+        let seen = up.seen();
+        let targets: Vec<&str> = seen.iter().map(|s| s.target.as_str()).collect();
+        assert_eq!(targets, ["/", "/form", "/"]);
+        assert_eq!(seen[1].header("content-length"), Some("5"));
+    });
+}
