@@ -159,9 +159,9 @@ mod tests {
             let sel = LeastConn::new(&w);
             // The cursor starts at 0 and the candidates skip weight 0.
             let nonzero: Vec<usize> = (0..w.len()).filter(|&i| w[i] > 0).collect();
-            for pick in 0..nonzero.len() {
+            for (pick, &start) in nonzero.iter().enumerate() {
                 let got = sel.select(&s, None, &|_| true).unwrap();
-                let want = reference(&s, &w, nonzero[pick]);
+                let want = reference(&s, &w, start);
                 assert_eq!(got, want, "round {round} pick {pick} weights {ws:?}");
             }
         }

@@ -120,7 +120,7 @@ fn counts_are_exact_across_threads_and_runtime_rebuilds() {
             scope.spawn(move || {
                 for i in 0..1000u32 {
                     let code = if i % 2 == 0 { 200 } else { 404 };
-                    rec(&m, &rt, &outcome(Some(0), Some(1), code));
+                    rec(m, &rt, &outcome(Some(0), Some(1), code));
                 }
             });
         }

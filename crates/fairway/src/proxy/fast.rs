@@ -248,19 +248,21 @@ async fn attempts(
     let proxy = &app.core;
     let mut last = None;
     for _ in 0..app.max_retries.max(1) {
-        let peer = match proxy.upstream_peer(session, ctx).await {
-            Ok(peer) => peer,
+        // The same choice as `upstream_peer`, without copying the peer.
+        let (backend, index) = match proxy.pick(session, ctx).await {
+            Ok(picked) => picked,
             Err(e) => return Some(e),
         };
-        let key = peer.reuse_hash();
+        let server = &backend.servers()[index];
+        let (peer, key) = (server.peer_ref(), server.pool_key());
         let now = Instant::now();
         let (stream, reused) = match pool::checkout(key, now) {
             Some(stream) => (stream, true),
-            None => match app.connector.new_stream(&*peer).await {
+            None => match app.connector.new_stream(peer).await {
                 Ok(stream) => (stream, false),
                 Err(mut e) => {
                     e.as_up();
-                    let e = proxy.fail_to_connect(session, &peer, ctx, e).into_up();
+                    let e = proxy.fail_to_connect(session, peer, ctx, e).into_up();
                     let retry = e.retry();
                     last = Some(e);
                     if retry {
@@ -272,15 +274,15 @@ async fn attempts(
         };
         let fd = stream.id();
         if let Err(e) = proxy
-            .connected_to_upstream(session, reused, &peer, fd, None, ctx)
+            .connected_to_upstream(session, reused, peer, fd, None, ctx)
             .await
         {
             return Some(e);
         }
-        match exchange(proxy, session, ctx, &peer, key, stream).await {
+        match exchange(proxy, session, ctx, peer, key, stream).await {
             Ok(()) => return None,
             Err(e) => {
-                let mut e = proxy.error_while_proxy(&peer, session, e, ctx, reused);
+                let mut e = proxy.error_while_proxy(peer, session, e, ctx, reused);
                 if session.response_written().is_some() {
                     // A response byte reached the client: never resent.
                     e.set_retry(false);

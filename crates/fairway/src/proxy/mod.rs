@@ -126,20 +126,46 @@ fn set_path(req: &mut RequestHeader, path: &str) -> Result<()> {
 }
 
 impl Proxy {
-    fn use_server(
-        &self,
-        ctx: &mut Ctx,
-        backend: &Backend,
-        index: usize,
-        guard: InFlight,
-        now: Instant,
-    ) -> Box<HttpPeer> {
-        ctx.inflight = Some(guard);
-        ctx.attempt_start = Some(now);
-        ctx.connected_at = None;
-        ctx.response_at = None;
-        ctx.no_server = None;
-        Box::new(backend.servers()[index].peer())
+    /// Chooses the server for the next attempt of the request (stickiness,
+    /// hash key, balance algorithm, retries and redispatch through
+    /// [`Attempts`]) and makes it the current attempt's: its backend and
+    /// index. A 503 error when no server can take the request.
+    async fn pick(&self, session: &Session, ctx: &mut Ctx) -> Result<(Arc<Backend>, usize)> {
+        let index = ctx.backend.ok_or_else(|| status_error(503, "no backend"))?;
+        let backend = Arc::clone(&ctx.rt.backends()[index]);
+        // Stickiness: a valid cookie pins the first attempt to its server.
+        let first = ctx.attempts.server().is_none();
+        let preferred = backend
+            .spec()
+            .cookie
+            .as_ref()
+            .filter(|_| first)
+            .and_then(|cookie| sticky::find(session.req_header(), &cookie.name))
+            .and_then(|v| backend.sticky(v));
+        let key = sticky::hash_key(backend.hash_key(), session.req_header(), ctx.src);
+        let (got, now) = ctx.attempts.next(&backend, key, preferred).await;
+        match got {
+            Ok((i, guard)) => {
+                ctx.sticky = first && preferred == Some(i);
+                ctx.inflight = Some(guard);
+                ctx.attempt_start = Some(now);
+                ctx.connected_at = None;
+                ctx.response_at = None;
+                ctx.no_server = None;
+                Ok((backend, i))
+            }
+            Err(why) => {
+                ctx.no_server = Some(why);
+                Err(status_error(
+                    503,
+                    match why {
+                        NoServer::Unavailable => "no server available",
+                        NoServer::QueueFull => "queue full",
+                        NoServer::QueueTimeout => "queue timeout",
+                    },
+                ))
+            }
+        }
     }
 }
 
@@ -336,36 +362,8 @@ impl ProxyHttp for Proxy {
     }
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let index = ctx.backend.ok_or_else(|| status_error(503, "no backend"))?;
-        let backend = Arc::clone(&ctx.rt.backends()[index]);
-        // Stickiness: a valid cookie pins the first attempt to its server.
-        let first = ctx.attempts.server().is_none();
-        let preferred = backend
-            .spec()
-            .cookie
-            .as_ref()
-            .filter(|_| first)
-            .and_then(|cookie| sticky::find(session.req_header(), &cookie.name))
-            .and_then(|v| backend.sticky(v));
-        let key = sticky::hash_key(backend.hash_key(), session.req_header(), ctx.src);
-        let (got, now) = ctx.attempts.next(&backend, key, preferred).await;
-        match got {
-            Ok((i, guard)) => {
-                ctx.sticky = first && preferred == Some(i);
-                Ok(self.use_server(ctx, &backend, i, guard, now))
-            }
-            Err(why) => {
-                ctx.no_server = Some(why);
-                Err(status_error(
-                    503,
-                    match why {
-                        NoServer::Unavailable => "no server available",
-                        NoServer::QueueFull => "queue full",
-                        NoServer::QueueTimeout => "queue timeout",
-                    },
-                ))
-            }
-        }
+        let (backend, index) = self.pick(session, ctx).await?;
+        Ok(Box::new(backend.servers()[index].peer()))
     }
 
     fn fail_to_connect(

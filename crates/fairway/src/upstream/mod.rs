@@ -78,6 +78,8 @@ pub struct ServerSpec {
 pub struct Server {
     spec: ServerSpec,
     peer: HttpPeer,
+    /// The peer's connection-pool key, hashed once.
+    pool_key: u64,
     weight: AtomicU16,
     effective: AtomicU16,
     up: AtomicBool,
@@ -170,6 +172,7 @@ impl Server {
             weight: AtomicU16::new(spec.weight),
             effective: AtomicU16::new(spec.weight),
             spec,
+            pool_key: pingora::upstreams::peer::Peer::reuse_hash(&peer),
             peer,
             up: AtomicBool::new(true),
             admin: AtomicU8::new(0),
@@ -337,6 +340,17 @@ impl Server {
     /// The Pingora peer to connect to (a clone of the prepared template).
     pub fn peer(&self) -> HttpPeer {
         self.peer.clone()
+    }
+
+    /// The peer connections to this server are made to (no copy).
+    pub fn peer_ref(&self) -> &HttpPeer {
+        &self.peer
+    }
+
+    /// The key of this server's idle connections in [`pool`]: the peer's
+    /// `reuse_hash`, computed once.
+    pub fn pool_key(&self) -> u64 {
+        self.pool_key
     }
 
     /// The TLS client for this server, when it has `tls: true`.
