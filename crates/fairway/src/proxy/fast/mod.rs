@@ -24,15 +24,16 @@
 //! `FAIRWAY_HTTP1_PATH=pingora` in the environment turns the fast path off
 //! (every request through Pingora's proxy), for comparisons.
 
+mod client;
+
 use super::head::Guarded;
 use super::{HttpApp, Proxy};
 use crate::upstream::pool;
 use bytes::BytesMut;
+use client::Client;
 use http::header;
 use log::{error, info};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp};
-use pingora::http::RequestHeader;
-use pingora::protocols::http::v1::client::HttpSession as ClientV1;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
@@ -308,43 +309,30 @@ async fn exchange(
     key: u64,
     stream: Stream,
 ) -> pingora::Result<()> {
-    let mut up = ClientV1::new_with_options(stream, peer);
-    up.read_timeout = peer.options.read_timeout;
-    up.write_timeout = peer.options.write_timeout;
-    let mut req: Box<RequestHeader> = Box::new(session.req_header().clone());
+    let mut up = Client::new(
+        stream,
+        peer.options.read_timeout,
+        peer.options.write_timeout,
+    );
+    let mut req = session.req_header().clone();
     req.set_version(http::Version::HTTP_11);
     req.remove_header(&header::CONNECTION);
     proxy
         .upstream_request_filter(session, &mut req, ctx)
         .await?;
-    up.write_request_header(req).await.map_err(Error::into_up)?;
-    let mut resp = loop {
-        let ds = &mut *session.downstream_session;
-        let resp = unless_gone(ds, up.read_resp_header_parts()).await?;
-        if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
-            // RFC 9110 §15.2.2: only an answer to an upgrade request.
-            return Err(Error::explain(
-                pingora::ErrorType::InvalidHTTPHeader,
-                "101 to a request that did not ask to upgrade",
-            )
-            .into_up());
-        }
-        // Other informational answers (100, 103) are not relayed here: the
-        // request has no body to continue.
-        if !resp.status.is_informational() {
-            break resp;
-        }
-    };
+    up.send(&req).await.map_err(Error::into_up)?;
+    let head = session.req_header().method == http::Method::HEAD;
+    let ds = &mut *session.downstream_session;
+    let mut resp = unless_gone(ds, up.response(head)).await?;
     proxy
         .upstream_response_filter(session, &mut resp, ctx)
         .await?;
-    let mut done = up.is_body_done();
+    let mut done = up.is_done();
     // A close-delimited body (an HTTP/1.0 server, or no length given) goes
     // to the client chunked, so that its connection can stay open, as
     // Pingora's proxy does; `response_filter` turns that back for an
     // HTTP/1.0 client.
-    let no_body = session.req_header().method == http::Method::HEAD
-        || matches!(resp.status.as_u16(), 204 | 304);
+    let no_body = head || matches!(resp.status.as_u16(), 204 | 304);
     if !no_body
         && !done
         && !resp.headers.contains_key(header::TRANSFER_ENCODING)
@@ -360,18 +348,15 @@ async fn exchange(
         .map_err(Error::into_down)?;
     while !done {
         let ds = &mut *session.downstream_session;
-        let body = unless_gone(ds, up.read_body_bytes()).await?;
-        done = body.is_none() || up.is_body_done();
+        let body = unless_gone(ds, up.body()).await?;
+        done = body.is_none() || up.is_done();
         session
             .write_response_body(body, done)
             .await
             .map_err(Error::into_down)?;
     }
-    let idle = peer.idle_timeout().unwrap_or(DEFAULT_IDLE);
-    // Kept only as the server's answer allows (`Connection`, HTTP/1.0,
-    // a body read to its end).
-    up.respect_keepalive();
-    if let Some(stream) = up.reuse().await {
+    if let Some(stream) = up.into_reusable() {
+        let idle = peer.idle_timeout().unwrap_or(DEFAULT_IDLE);
         pool::checkin(key, stream, idle, Instant::now());
     }
     Ok(())
