@@ -2,7 +2,7 @@
 //!
 //! A [`Metrics`] owns its own [`Registry`] (never the process-global one, so
 //! several instances and tests do not collide). It lives in
-//! [`Fairway`](crate::Fairway), not in a [`Runtime`], so counters keep
+//! [`Fairway`](crate::Fairway), not in a [`Runtime`](crate::Runtime), so counters keep
 //! counting across reloads and runtime changes. [`Metrics::encode`] is what
 //! the admin listener serves at `GET /metrics`.
 //!
@@ -36,7 +36,7 @@
 //! # Handles: resolved once, never per request
 //!
 //! Looking a labelled child up in a `MetricVec` hashes the label values
-//! under a read lock. The request path does not do that. Each [`Runtime`]
+//! under a read lock. The request path does not do that. Each [`Runtime`](crate::Runtime)
 //! built with metrics ([`Runtime::with_metrics`], and every runtime derived
 //! from it by reloads and runtime changes) carries a table of handles indexed
 //! by (frontend, backend, server) *position*: the frontend and backend

@@ -258,7 +258,7 @@ impl Backend {
     /// The weight each server has in the selector now: its weight if it is
     /// available and in the group in use (non-backup, or backup while no
     /// non-backup server is available), else 0; for `balance: latency`, the
-    /// ranking of [`latency_weights`] among those servers.
+    /// ranking of [`latency_weights`](super::latency::latency_weights) among those servers.
     pub fn effective_weights(&self) -> Vec<u32> {
         let backups = self.using_backups();
         let servers = &self.servers;

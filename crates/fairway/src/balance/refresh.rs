@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// Rebuilds every backend of the running configuration whose algorithm
-/// asks for it ([`SelectorFactory::refresh`]: `latency` every
+/// asks for it ([`SelectorFactory::refresh`](super::SelectorFactory::refresh): `latency` every
 /// `latency.interval`); health transitions rebuild at once, through
 /// [`Backend::rebuild`](super::Backend::rebuild).
 pub struct Refresher {
