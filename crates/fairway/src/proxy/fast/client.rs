@@ -190,17 +190,9 @@ impl Client {
         loop {
             match self.body {
                 Body::Done => return Ok(None),
-                Body::Length(left) => {
-                    if self.buf.is_empty() && self.fill().await? == 0 {
-                        return Err(cut("before the end of the body"));
-                    }
-                    let n = (self.buf.len() as u64).min(left) as usize;
-                    self.body = if left == n as u64 {
-                        Body::Done
-                    } else {
-                        Body::Length(left - n as u64)
-                    };
-                    return Ok(Some(self.buf.split_to(n).freeze()));
+                Body::Length(left) => return self.counted(left, Body::Done, Body::Length).await,
+                Body::ChunkData(left) => {
+                    return self.counted(left, Body::ChunkEnd, Body::ChunkData).await
                 }
                 Body::Close => {
                     if self.buf.is_empty() && self.fill().await? == 0 {
@@ -209,18 +201,6 @@ impl Client {
                     }
                     return Ok(Some(self.buf.split().freeze()));
                 }
-                Body::ChunkData(left) => {
-                    if self.buf.is_empty() && self.fill().await? == 0 {
-                        return Err(cut("inside a chunk"));
-                    }
-                    let n = (self.buf.len() as u64).min(left) as usize;
-                    self.body = if left == n as u64 {
-                        Body::ChunkEnd
-                    } else {
-                        Body::ChunkData(left - n as u64)
-                    };
-                    return Ok(Some(self.buf.split_to(n).freeze()));
-                }
                 Body::ChunkSize | Body::ChunkEnd | Body::Trailers(_) => {
                     if !self.chunk_step()? && self.fill().await? == 0 {
                         return Err(cut("inside the chunked framing"));
@@ -228,6 +208,23 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Up to `left` more bytes of a body part whose length is known (the
+    /// whole body, or one chunk); then the framing goes on to `after`,
+    /// else to `more(bytes still left)`.
+    async fn counted(
+        &mut self,
+        left: u64,
+        after: Body,
+        more: fn(u64) -> Body,
+    ) -> Result<Option<Bytes>> {
+        if self.buf.is_empty() && self.fill().await? == 0 {
+            return Err(cut("before the end of the body"));
+        }
+        let n = (self.buf.len() as u64).min(left);
+        self.body = if n == left { after } else { more(left - n) };
+        Ok(Some(self.buf.split_to(n as usize).freeze()))
     }
 
     /// Parses what the buffer holds of a chunk-size line, a chunk's CRLF or

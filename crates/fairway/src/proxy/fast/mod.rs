@@ -55,9 +55,12 @@ const DEFAULT_IDLE: Duration = Duration::from_secs(60);
 /// Serves the HTTP/1 connection `stream` (a [`Guarded`] client stream) until
 /// it closes.
 pub(super) async fn serve(app: &HttpApp, stream: Stream, shutdown: &ShutdownWatch) {
+    // One receiver per connection: it ends the wait for a next request
+    // when the process shuts down.
+    let mut closing = shutdown.clone();
     let mut next = Some((stream, None::<HttpPersistentSettings>, None::<BytesMut>));
     while let Some((stream, settings, prefix)) = next.take() {
-        next = serve_one(app, stream, settings, prefix, shutdown).await;
+        next = serve_one(app, stream, settings, prefix, shutdown, &mut closing).await;
     }
 }
 
@@ -71,6 +74,7 @@ async fn serve_one(
     settings: Option<HttpPersistentSettings>,
     prefix: Option<BytesMut>,
     shutdown: &ShutdownWatch,
+    closing: &mut ShutdownWatch,
 ) -> Next {
     let stream = journal(stream, prefix.as_deref());
     let mut session = Session::new_h1(stream);
@@ -82,7 +86,6 @@ async fn serve_one(
     if let Some(settings) = settings {
         settings.apply_to_session(ds);
     }
-    let mut closing = shutdown.clone();
     let read = tokio::select! {
         biased;
         r = ds.read_request() => r,
