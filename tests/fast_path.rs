@@ -191,3 +191,44 @@ fn requests_handed_to_pingora_share_the_connection() {
         assert_eq!(seen[1].header("content-length"), Some("5"));
     });
 }
+
+/// Pipelined requests on the fast path: the bytes of a next request that
+/// arrive with the previous one are held to the same head rules as bytes
+/// read later. A head split across the two is served; a request line with
+/// a space in its target is refused (400) and never reaches the server.
+/// (Pingora's own loop, `FAIRWAY_HTTP1_PATH=pingora`, does not see those
+/// bytes as a head: docs/performance.md, "Path differences".)
+#[test]
+fn pipelined_heads_are_checked_like_any_head() {
+    let up = Upstream::start("a");
+    let f = Fairway::start(
+        "frontends:\n  web:\n    bind: [\"127.0.0.1:{PORT}\"]\n    default_backend: app\n\
+         backends:\n  app:\n    servers: { s1: { addr: \"{UP0}\" } }\n",
+        &[&up],
+    );
+
+    // The second head starts in the first write and ends in a later one.
+    let mut conn = TcpStream::connect(f.addr).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    conn.write_all(b"GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /tw")
+        .unwrap();
+    let first = read_response(&mut reader, false).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    conn.write_all(b"o HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let second = read_response(&mut reader, false).unwrap();
+    assert_eq!((first.status, second.status), (200, 200), "{}", f.log());
+    assert_eq!(second.body, "a /two");
+
+    // A malformed request line inside the first write.
+    let mut conn = TcpStream::connect(f.addr).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    conn.write_all(
+        b"GET /three HTTP/1.1\r\nHost: a\r\n\r\nGET /ad min HTTP/1.1\r\nHost: a\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
+    assert_eq!(read_response(&mut reader, false).unwrap().status, 400);
+    let seen = up.seen();
+    let targets: Vec<&str> = seen.iter().map(|s| s.target.as_str()).collect();
+    assert_eq!(targets, ["/one", "/two", "/three"]);
+}

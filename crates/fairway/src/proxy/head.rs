@@ -117,13 +117,34 @@ impl Guarded {
 
     /// Starts keeping what is read for the next request, after `prefix`
     /// (bytes of it already read, a pipelined request's start).
-    pub(crate) fn start_journal(&mut self, prefix: Option<&[u8]>) {
+    ///
+    /// A non-empty prefix starts the next head now: its clock, its size and
+    /// its request line, which are checked on these bytes as on bytes read
+    /// from the socket (they arrived while the previous request was being
+    /// served, when no head was being watched). `false` when the prefix
+    /// already breaks the head's rules: the error page is then written by
+    /// the next read, which fails.
+    pub(crate) fn start_journal(&mut self, prefix: Option<&[u8]>) -> bool {
         self.journal.clear();
         self.overflowed = false;
-        if let Some(p) = prefix {
-            self.journal.extend_from_slice(p);
-        }
         self.journaling.store(true, Ordering::Relaxed);
+        let Some(p) = prefix.filter(|p| !p.is_empty()) else {
+            return true;
+        };
+        self.journal.extend_from_slice(p);
+        self.phase.store(HEAD, Ordering::Relaxed);
+        self.head_len = p.len();
+        self.deadline = Instant::now() + self.timeout;
+        self.line = RequestLine::default();
+        if self.line.feed(p) == Some(false) {
+            self.fail(400, "malformed_request_line");
+            return false;
+        }
+        if self.head_len > MAX_HEAD {
+            self.fail(431, "head_too_large");
+            return false;
+        }
+        true
     }
 
     /// Gives back every byte of the current request read so far (the

@@ -76,10 +76,12 @@ async fn serve_one(
     shutdown: &ShutdownWatch,
     closing: &mut ShutdownWatch,
 ) -> Next {
-    let stream = journal(stream, prefix.as_deref());
+    let (stream, prefix_ok) = journal(stream, prefix.as_deref());
     let mut session = Session::new_h1(stream);
     let ds = &mut *session.downstream_session;
-    if let Some(prefix) = prefix {
+    // A prefix that breaks the head's rules is not parsed: the next read
+    // writes the guard's error page and fails.
+    if let Some(prefix) = prefix.filter(|_| prefix_ok) {
         ds.set_pipelined_prefix(prefix);
     }
     ds.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });
@@ -111,12 +113,13 @@ async fn serve_one(
     proxy_plain(app, session).await
 }
 
-/// Starts the guard's journal of the next request (after `prefix`).
-fn journal(stream: Stream, prefix: Option<&[u8]>) -> Stream {
+/// Starts the guard's journal of the next request (after `prefix`);
+/// whether the prefix passed the guard's checks of a head.
+fn journal(stream: Stream, prefix: Option<&[u8]>) -> (Stream, bool) {
     match stream.into_any().downcast::<Guarded>() {
         Ok(mut guarded) => {
-            guarded.start_journal(prefix);
-            guarded
+            let ok = guarded.start_journal(prefix);
+            (guarded, ok)
         }
         // Always a Guarded: `HttpApp` wraps every HTTP/1 stream.
         Err(_) => unreachable!("fast path on an unguarded stream"),
