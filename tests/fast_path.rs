@@ -232,3 +232,88 @@ fn pipelined_heads_are_checked_like_any_head() {
     let targets: Vec<&str> = seen.iter().map(|s| s.target.as_str()).collect();
     assert_eq!(targets, ["/one", "/two", "/three"]);
 }
+
+/// A server that answers in two parts and sends the second only when the
+/// test says so: a response body in pieces (chunked, or with a length and
+/// a first piece of 2,000 bytes).
+fn two_part_server(chunked: bool) -> (SocketAddr, std::sync::mpsc::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 2 {
+            line.clear();
+        }
+        let mut out = conn;
+        let first = "a".repeat(2000);
+        let (head, part1, part2) = if chunked {
+            (
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_string(),
+                format!("{:x}\r\n{first}\r\n", first.len()),
+                "3\r\nend\r\n0\r\n\r\n".to_string(),
+            )
+        } else {
+            (
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+                    first.len() + 3
+                ),
+                first,
+                "end".to_string(),
+            )
+        };
+        out.write_all(format!("{head}{part1}").as_bytes()).unwrap();
+        let _ = wait.recv_timeout(Duration::from_secs(10));
+        let _ = out.write_all(part2.as_bytes());
+        thread::sleep(Duration::from_secs(1));
+    });
+    (addr, go)
+}
+
+/// The response reaches the client as the server sends it: the first part
+/// of a body is not held back until the rest arrives.
+#[test]
+fn a_response_in_parts_reaches_the_client_as_it_comes() {
+    both_paths(|pingora_path| {
+        for chunked in [true, false] {
+            let (addr, go) = two_part_server(chunked);
+            let yaml = CONFIG.replace("{UP0}", &addr.to_string());
+            let env: &[(&str, &str)] = if pingora_path {
+                &[("FAIRWAY_HTTP1_PATH", "pingora")]
+            } else {
+                &[]
+            };
+            let f = Fairway::start_with_env(&yaml, &[], env);
+            let mut conn = TcpStream::connect(f.addr).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            conn.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                .unwrap();
+            // The first part arrives while the server still holds the rest.
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while got.windows(10).filter(|w| w == b"aaaaaaaaaa").count() < 199 {
+                match conn.read(&mut chunk) {
+                    Ok(n) if n > 0 => got.extend_from_slice(&chunk[..n]),
+                    other => panic!(
+                        "first part not relayed (chunked: {chunked}, pingora path: \
+                         {pingora_path}): {other:?}, got {:?}",
+                        String::from_utf8_lossy(&got)
+                    ),
+                }
+            }
+            go.send(()).unwrap();
+            while !got.ends_with(b"end") && !got.ends_with(b"end\r\n0\r\n\r\n") {
+                match conn.read(&mut chunk) {
+                    Ok(n) if n > 0 => got.extend_from_slice(&chunk[..n]),
+                    other => panic!(
+                        "second part (chunked: {chunked}, pingora path: {pingora_path}): \
+                         {other:?}"
+                    ),
+                }
+            }
+        }
+    });
+}

@@ -26,7 +26,7 @@ use pingora::protocols::{
 use pingora::protocols::{SocketDigest, TimingDigest};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -69,19 +69,7 @@ pub struct Guarded {
     /// `Server: Pingora`); fairway's page went out instead, and what
     /// Pingora writes after it is dropped.
     replaced: bool,
-    /// The bytes read for the current request so far, kept while the fast
-    /// path decides whether it serves the request (see [`Guarded::rewind`]).
-    journal: bytes::BytesMut,
-    /// Reads are being kept in `journal`; cleared once the head is parsed.
-    journaling: AtomicBool,
-    /// The journal outgrew [`JOURNAL_MAX`]: no rewind is possible.
-    overflowed: bool,
-    /// Bytes given back by [`Guarded::rewind`], read again before the socket.
-    replay: bytes::Bytes,
 }
-
-/// The most bytes a journal keeps: a head at its limit and one read of body.
-const JOURNAL_MAX: usize = MAX_HEAD + 64 * 1024;
 
 impl std::fmt::Debug for Guarded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -108,35 +96,24 @@ impl Guarded {
             failing: None,
             line: RequestLine::default(),
             replaced: false,
-            journal: bytes::BytesMut::new(),
-            journaling: AtomicBool::new(false),
-            overflowed: false,
-            replay: bytes::Bytes::new(),
         }
     }
 
-    /// Starts keeping what is read for the next request, after `prefix`
-    /// (bytes of it already read, a pipelined request's start).
-    ///
-    /// A non-empty prefix starts the next head now: its clock, its size and
-    /// its request line, which are checked on these bytes as on bytes read
-    /// from the socket (they arrived while the previous request was being
-    /// served, when no head was being watched). `false` when the prefix
-    /// already breaks the head's rules: the error page is then written by
-    /// the next read, which fails.
-    pub(crate) fn start_journal(&mut self, prefix: Option<&[u8]>) -> bool {
-        self.journal.clear();
-        self.overflowed = false;
-        self.journaling.store(true, Ordering::Relaxed);
-        let Some(p) = prefix.filter(|p| !p.is_empty()) else {
+    /// Starts the next head with `prefix`, its bytes already read (a
+    /// pipelined request's start, read while the previous request was
+    /// served, when no head was being watched): its clock, its size and its
+    /// request line are checked on these bytes as on bytes read from the
+    /// socket. `false` when the prefix already breaks the head's rules: the
+    /// error page is then written by the next read, which fails.
+    pub(crate) fn start_head(&mut self, prefix: &[u8]) -> bool {
+        if prefix.is_empty() {
             return true;
-        };
-        self.journal.extend_from_slice(p);
+        }
         self.phase.store(HEAD, Ordering::Relaxed);
-        self.head_len = p.len();
+        self.head_len = prefix.len();
         self.deadline = Instant::now() + self.timeout;
         self.line = RequestLine::default();
-        if self.line.feed(p) == Some(false) {
+        if self.line.feed(prefix) == Some(false) {
             self.fail(400, "malformed_request_line");
             return false;
         }
@@ -147,19 +124,16 @@ impl Guarded {
         true
     }
 
-    /// Gives back every byte of the current request read so far (the
-    /// journal): the next reads return them again, then read on from the
-    /// socket. `false` (nothing given back) when the journal overflowed.
-    pub(crate) fn rewind(&mut self) -> bool {
-        self.journaling.store(false, Ordering::Relaxed);
-        if self.overflowed {
-            return false;
-        }
-        self.replay = self.journal.split().freeze();
-        true
+    /// The head is parsed: no clock until the response is done.
+    pub(crate) fn head_complete(&self) {
+        self.phase.store(BODY, Ordering::Relaxed);
     }
 
-    /// Starts writing the error page for `status`.
+    /// The response is done: the next byte read starts a new head.
+    pub(crate) fn response_done(&self) {
+        self.phase.store(IDLE, Ordering::Relaxed);
+    }
+
     fn fail(&mut self, status: u16, reason: &str) {
         log_failure(&self.inner, status, reason, self.head_len);
         self.failing = Some((status, error_page(status), 0));
@@ -230,8 +204,7 @@ pub(crate) fn log_failure(stream: &Stream, status: u16, reason: &str, head_bytes
 /// alone.
 pub(crate) fn head_complete(stream: Option<&Stream>) {
     if let Some(g) = stream.and_then(|s| s.as_any().downcast_ref::<Guarded>()) {
-        g.phase.store(BODY, Ordering::Relaxed);
-        g.journaling.store(false, Ordering::Relaxed);
+        g.head_complete();
     }
 }
 
@@ -239,7 +212,7 @@ pub(crate) fn head_complete(stream: Option<&Stream>) {
 /// new head and its clock.
 pub(crate) fn response_done(stream: Option<&Stream>) {
     if let Some(g) = stream.and_then(|s| s.as_any().downcast_ref::<Guarded>()) {
-        g.phase.store(IDLE, Ordering::Relaxed);
+        g.response_done();
     }
 }
 
@@ -253,26 +226,11 @@ impl AsyncRead for Guarded {
         if this.failing.is_some() {
             return this.poll_error_page(cx).map(Err);
         }
-        if !this.replay.is_empty() {
-            // Bytes already read and checked once, given back by `rewind`.
-            let n = this.replay.len().min(buf.remaining());
-            buf.put_slice(&this.replay.split_to(n));
-            return Poll::Ready(Ok(()));
-        }
         let phase = this.phase.load(Ordering::Relaxed);
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 let n = buf.filled().len() - before;
-                if this.journaling.load(Ordering::Relaxed) {
-                    if this.journal.len() + n > JOURNAL_MAX {
-                        this.journaling.store(false, Ordering::Relaxed);
-                        this.overflowed = true;
-                        this.journal.clear();
-                    } else {
-                        this.journal.extend_from_slice(&buf.filled()[before..]);
-                    }
-                }
                 let in_head = match phase {
                     IDLE if n > 0 => {
                         this.phase.store(HEAD, Ordering::Relaxed);

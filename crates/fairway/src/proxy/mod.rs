@@ -126,6 +126,15 @@ fn set_path(req: &mut RequestHeader, path: &str) -> Result<()> {
 }
 
 impl Proxy {
+    /// How long a client connection waits idle for its next request: the
+    /// frontend's `timeout_client` (at least a second, as Pingora's
+    /// keep-alive counts in seconds).
+    fn client_idle(&self) -> Duration {
+        self.runtime.load().frontends()[self.frontend]
+            .timeout_client
+            .max(Duration::from_secs(1))
+    }
+
     /// Chooses the server for the next attempt of the request (stickiness,
     /// hash key, balance algorithm, retries and redispatch through
     /// [`Attempts`]) and makes it the current attempt's: its backend and

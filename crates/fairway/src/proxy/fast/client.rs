@@ -148,7 +148,7 @@ impl Client {
     /// be reused, from the response head.
     fn frame(&mut self, resp: &mut ResponseHeader, head: bool) -> Result<()> {
         let v11 = resp.version == Version::HTTP_11;
-        let (close, keep_alive) = connection_tokens(resp);
+        let (close, keep_alive) = connection_tokens(&resp.headers);
         self.keepalive = if v11 { !close } else { keep_alive && !close };
         let status = resp.status.as_u16();
         if head || status == 204 || status == 304 {
@@ -399,9 +399,9 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Box<ResponseHeader>, usize)>> {
 }
 
 /// `close` and `keep-alive` among the `Connection` tokens.
-fn connection_tokens(resp: &ResponseHeader) -> (bool, bool) {
+pub(super) fn connection_tokens(headers: &http::HeaderMap) -> (bool, bool) {
     let (mut close, mut keep_alive) = (false, false);
-    for v in resp.headers.get_all(header::CONNECTION) {
+    for v in headers.get_all(header::CONNECTION) {
         for token in v.as_bytes().split(|b| *b == b',') {
             let t = token.trim_ascii();
             close |= t.eq_ignore_ascii_case(b"close");
@@ -412,7 +412,7 @@ fn connection_tokens(resp: &ResponseHeader) -> (bool, bool) {
 }
 
 /// With `Transfer-Encoding`: whether `chunked` is its final coding.
-fn transfer_coding(resp: &ResponseHeader) -> Option<bool> {
+pub(super) fn transfer_coding(resp: &ResponseHeader) -> Option<bool> {
     let mut last = None;
     for v in resp.headers.get_all(header::TRANSFER_ENCODING) {
         for token in v.as_bytes().split(|b| *b == b',') {
@@ -432,7 +432,7 @@ fn transfer_coding(resp: &ResponseHeader) -> Option<bool> {
 
 /// The `Content-Length` (RFC 9110 §8.6): every value, comma-separated or in
 /// several fields, the same number; anything else is an error.
-fn content_length(resp: &ResponseHeader) -> Result<Option<u64>> {
+pub(super) fn content_length(resp: &ResponseHeader) -> Result<Option<u64>> {
     let mut length = None;
     for v in resp.headers.get_all(header::CONTENT_LENGTH) {
         for token in v.as_bytes().split(|b| *b == b',') {

@@ -25,21 +25,26 @@
 //! (every request through Pingora's proxy), for comparisons.
 
 mod client;
+mod session;
 
+use super::framing;
 use super::head::Guarded;
 use super::{HttpApp, Proxy};
 use crate::upstream::pool;
-use bytes::BytesMut;
 use client::Client;
 use http::header;
 use log::{error, info};
-use pingora::apps::{HttpPersistentSettings, HttpServerApp};
+use pingora::apps::HttpServerApp;
+use pingora::http::RequestHeader;
+use pingora::protocols::http::authority::validate_request_authority;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 use pingora::upstreams::peer::{HttpPeer, Peer};
 use pingora::{Error, ErrorSource};
 use pingora_proxy::{ProxyHttp, Session};
+use session::{take_home, Conn, FastSession, Head};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Whether the fast path serves HTTP/1 requests (the default), or
@@ -58,83 +63,62 @@ pub(super) async fn serve(app: &HttpApp, stream: Stream, shutdown: &ShutdownWatc
     // One receiver per connection: it ends the wait for a next request
     // when the process shuts down.
     let mut closing = shutdown.clone();
-    let mut next = Some((stream, None::<HttpPersistentSettings>, None::<BytesMut>));
-    while let Some((stream, settings, prefix)) = next.take() {
-        next = serve_one(app, stream, settings, prefix, shutdown, &mut closing).await;
-    }
-}
-
-type Next = Option<(Stream, Option<HttpPersistentSettings>, Option<BytesMut>)>;
-
-/// One request of the connection: the stream for the next one, if the
-/// connection stays open.
-async fn serve_one(
-    app: &HttpApp,
-    stream: Stream,
-    settings: Option<HttpPersistentSettings>,
-    prefix: Option<BytesMut>,
-    shutdown: &ShutdownWatch,
-    closing: &mut ShutdownWatch,
-) -> Next {
-    let (stream, prefix_ok) = journal(stream, prefix.as_deref());
+    // The proxy's phases take Pingora's `Session`; it is built once per
+    // connection (Pingora builds one per request) and carries each
+    // request's `FastSession` in turn.
     let mut session = Session::new_h1(stream);
-    let ds = &mut *session.downstream_session;
-    // A prefix that breaks the head's rules is not parsed: the next read
-    // writes the guard's error page and fails.
-    if let Some(prefix) = prefix.filter(|_| prefix_ok) {
-        ds.set_pipelined_prefix(prefix);
-    }
-    ds.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });
-    if let Some(settings) = settings {
-        settings.apply_to_session(ds);
-    }
-    let read = tokio::select! {
-        biased;
-        r = ds.read_request() => r,
-        _ = closing.wait_for(|down| *down) => return None,
+    let h1 = std::mem::replace(&mut *session.downstream_session, idle_session());
+    let ServerSession::H1(h1) = h1 else {
+        unreachable!("a new HTTP/1 session")
     };
-    match read {
-        Ok(true) => {}
-        Ok(false) => return None,
-        Err(e) => {
-            // Pingora's answer to a head it cannot parse (which the guard
-            // replaces with fairway's page); any other failure is a client
-            // gone.
-            if e.etype() == &pingora::ErrorType::InvalidHTTPHeader {
-                let _ = ds.respond_error(400).await;
-            }
-            ds.shutdown().await;
-            return None;
+    let Ok(guarded) = h1.into_inner().into_any().downcast::<Guarded>() else {
+        // Always a Guarded: `HttpApp` wraps every HTTP/1 stream.
+        unreachable!("fast path on an unguarded stream")
+    };
+    let home = Arc::new(Mutex::new(None));
+    let mut conn = Conn::new(guarded);
+    // The first head's wait is bounded by the guard's clock (from the
+    // accept); the next ones' by the frontend's `timeout_client`.
+    let mut idle = None;
+    loop {
+        conn.closing = *shutdown.borrow();
+        match conn.read_head(idle, &mut closing).await {
+            Head::Parsed => {}
+            Head::Other => return fall_back(app, conn, shutdown).await,
+            Head::Closed => return conn.close().await,
         }
+        if !plain(conn.req_mut()) {
+            return fall_back(app, conn, shutdown).await;
+        }
+        conn.head_complete();
+        *session.downstream_session =
+            ServerSession::new_custom(Box::new(FastSession::new(conn, &home)));
+        let complete = proxy_plain(app, &mut session).await;
+        // Dropping the request's session sends the connection home.
+        *session.downstream_session = idle_session();
+        conn = take_home(&home).expect("the connection comes back with its session");
+        if !complete || !conn.finish().await {
+            return conn.close().await;
+        }
+        // Only now: the guard takes bytes written outside a request's
+        // response for Pingora's error page for a head.
+        conn.response_done();
+        idle = Some(app.core.client_idle());
     }
-    if !plain(ds) {
-        return fall_back(app, session, shutdown).await;
-    }
-    proxy_plain(app, session).await
 }
 
-/// Starts the guard's journal of the next request (after `prefix`);
-/// whether the prefix passed the guard's checks of a head.
-fn journal(stream: Stream, prefix: Option<&[u8]>) -> (Stream, bool) {
-    match stream.into_any().downcast::<Guarded>() {
-        Ok(mut guarded) => {
-            let ok = guarded.start_journal(prefix);
-            (guarded, ok)
-        }
-        // Always a Guarded: `HttpApp` wraps every HTTP/1 stream.
-        Err(_) => unreachable!("fast path on an unguarded stream"),
-    }
+/// What the `Session` holds between requests (never called).
+fn idle_session() -> ServerSession {
+    ServerSession::new_custom(Box::new(()))
 }
 
 /// Whether the request is one the fast path serves: HTTP/1.x with a Host,
 /// origin-form, no body, and no hop-by-hop field but `Connection: close` or
 /// `keep-alive` (for these, Pingora's upstream request policy amounts to
-/// dropping `Connection`, which the fast path does).
-fn plain(ds: &mut ServerSession) -> bool {
-    if !ds.is_body_empty() || ds.is_upgrade_req() {
-        return false;
-    }
-    let req = ds.req_header();
+/// dropping `Connection`, which the fast path does); and one that passes
+/// Pingora's authority checks and fairway's framing checks (a request that
+/// fails them gets its `400` and a closed connection from Pingora's path).
+fn plain(req: &mut RequestHeader) -> bool {
     if req.method == http::Method::CONNECT || !req.raw_path().starts_with(b"/") {
         return false;
     }
@@ -164,29 +148,19 @@ fn plain(ds: &mut ServerSession) -> bool {
             }
         }
     }
-    host
+    host && validate_request_authority(req).is_ok() && framing::check_request(req).is_ok()
 }
 
-/// Hands the request to Pingora's proxy: the guard gives back the bytes
-/// read, Pingora reads the request again.
-async fn fall_back(app: &HttpApp, session: Session, shutdown: &ShutdownWatch) -> Next {
-    let Session {
-        downstream_session, ..
-    } = session;
-    let ServerSession::H1(v1) = *downstream_session else {
-        return None;
-    };
-    let mut guarded = v1.into_inner().into_any().downcast::<Guarded>().ok()?;
-    if !guarded.rewind() {
-        error!("request too large to hand over to Pingora's proxy; connection closed");
-        return None;
+/// Hands the request to Pingora's proxy with every byte read; the rest of
+/// the connection stays with Pingora's proxy (the bytes it reads past a
+/// request stay inside its session).
+async fn fall_back(app: &HttpApp, conn: Box<Conn>, shutdown: &ShutdownWatch) {
+    let (stream, read) = conn.into_parts();
+    let mut session = ServerSession::new_http1(stream);
+    if !read.is_empty() {
+        session.set_pipelined_prefix(read);
     }
-    let mut session = ServerSession::new_http1(guarded);
     session.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });
-    // The rest of the connection stays with Pingora's proxy: the bytes it
-    // reads past this request (a pipelined request's start) stay inside
-    // its session settings, out of the guard's journal, so a later request
-    // could not be handed over again.
     let mut reused = app.proxy.process_new_http(session, shutdown).await;
     while let Some((stream, settings)) = reused.map(|r| r.consume()) {
         let mut session = ServerSession::new_http1(stream);
@@ -195,27 +169,27 @@ async fn fall_back(app: &HttpApp, session: Session, shutdown: &ShutdownWatch) ->
         }
         reused = app.proxy.process_new_http(session, shutdown).await;
     }
-    None
 }
 
 /// Serves a plain request through the proxy's phases (as Pingora's proxy
-/// calls them) with a pooled server connection.
-async fn proxy_plain(app: &HttpApp, mut session: Session) -> Next {
+/// calls them) with a pooled server connection; whether it ended without
+/// an error (the connection may then carry another request).
+async fn proxy_plain(app: &HttpApp, session: &mut Session) -> bool {
     let proxy = &app.core;
     let mut ctx = proxy.new_ctx();
-    let mut error = match proxy.early_request_filter(&mut session, &mut ctx).await {
+    let mut error = match proxy.early_request_filter(session, &mut ctx).await {
         Err(e) => Some(e),
-        Ok(()) => match proxy.request_filter(&mut session, &mut ctx).await {
+        Ok(()) => match proxy.request_filter(session, &mut ctx).await {
             Err(e) => Some(e),
             Ok(true) => {
-                proxy.logging(&mut session, None, &mut ctx).await;
-                return finish(session).await;
+                proxy.logging(session, None, &mut ctx).await;
+                return true;
             }
-            Ok(false) => attempts(app, &mut session, &mut ctx).await,
+            Ok(false) => attempts(app, session, &mut ctx).await,
         },
     };
     if let Some(e) = error.as_mut() {
-        let outcome = proxy.fail_to_proxy(&mut session, e, &mut ctx).await;
+        let outcome = proxy.fail_to_proxy(session, e, &mut ctx).await;
         let code = outcome.error_code;
         if e.esource() == &ErrorSource::Downstream || code == 0 {
             info!("Fail to proxy: {e}, status: {code}");
@@ -223,26 +197,8 @@ async fn proxy_plain(app: &HttpApp, mut session: Session) -> Next {
             error!("Fail to proxy: {e}, status: {code}");
         }
     }
-    proxy
-        .logging(&mut session, error.as_deref(), &mut ctx)
-        .await;
-    if error.is_some() {
-        session.downstream_session.shutdown().await;
-        return None;
-    }
-    finish(session).await
-}
-
-/// The connection after a complete response: the next request's stream,
-/// settings and pipelined bytes, or `None` when it closes.
-async fn finish(session: Session) -> Next {
-    let Session {
-        downstream_session, ..
-    } = session;
-    let settings = HttpPersistentSettings::for_session(&downstream_session);
-    let reusable = downstream_session.finish().await.ok().flatten()?;
-    let (stream, prefix) = reusable.into_parts();
-    Some((stream, Some(settings), prefix))
+    proxy.logging(session, error.as_deref(), &mut ctx).await;
+    error.is_none()
 }
 
 /// Up to `max_retries` attempts, as Pingora makes them; the error that
