@@ -137,7 +137,7 @@ impl Runtime {
         Runtime::build(config.clone(), None, Some(metrics), Arc::default())
     }
 
-    /// As [`Runtime::with_metrics`], with registered extensions.
+    /// As `Runtime::with_metrics`, with registered extensions.
     pub(crate) fn with_extensions(
         config: &Config,
         metrics: &Arc<Metrics>,
