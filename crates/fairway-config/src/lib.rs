@@ -228,6 +228,11 @@ pub struct FrontendConfig {
     /// TLS termination, if configured: listeners speak TLS with these
     /// certificates (ALPN h2 and http/1.1 in `mode: http`).
     pub tls: Option<Tls>,
+    /// Every connection must start with a PROXY protocol header (v1 or v2,
+    /// HAProxy's `accept-proxy`); the address it carries is the client's
+    /// (`src`, logs, `X-Forwarded-For`, `balance source`, rate limits).
+    /// A connection without a valid one is closed. Default false.
+    pub accept_proxy: bool,
     /// Idle client connection limit (default 60 s).
     pub timeout_client: Duration,
     /// The whole request head must arrive within this (default 10 s), else 408.

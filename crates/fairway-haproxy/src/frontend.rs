@@ -3,7 +3,7 @@
 
 use super::emit::{s, Map, Value};
 use super::parse::Kind;
-use super::proxy::{Proxy, Rule};
+use super::proxy::{Bind, Proxy, Rule};
 use super::rules::{Acls, Guard, Scope};
 use super::server::sanitize_name;
 use super::text::{join, plain_format, split_guard, unique};
@@ -119,6 +119,22 @@ impl FrontendConverter<'_> {
             });
             m.push("bind", Value::List(binds.into_iter().map(s).collect()));
             m.push("mode", s(mode.clone()));
+            if certs.is_empty() {
+                // fairway's `accept_proxy` covers every bind of a frontend.
+                let plain = p.binds.iter().filter(|b| b.certs.is_empty());
+                let with: Vec<&Bind> = plain.clone().filter(|b| b.accept_proxy).collect();
+                if !with.is_empty() && with.len() == plain.count() {
+                    m.push("accept_proxy", Value::Bool(true));
+                } else if let Some(b) = with.first() {
+                    let c = self.report.unsupported(
+                        b.line,
+                        "bind option accept-proxy",
+                        "on some binds of the frontend only: fairway's `accept_proxy` covers \
+                         all of a frontend's binds (put those binds in a frontend of their own)",
+                    );
+                    m.comments.push(c);
+                }
+            }
             if !certs.is_empty() {
                 // HAProxy's crt is one PEM with the certificate and its key,
                 // which fairway reads from the same file; with several, the

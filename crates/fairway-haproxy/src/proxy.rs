@@ -20,6 +20,8 @@ pub(crate) struct Bind {
     pub line: usize,
     pub addrs: Vec<String>,
     pub certs: Vec<String>,
+    /// `accept-proxy`: connections start with a PROXY protocol header.
+    pub accept_proxy: bool,
 }
 
 /// A `server` line.
@@ -263,11 +265,13 @@ impl Reader<'_> {
         };
         let mut ssl = false;
         let mut certs = Vec::new();
+        let mut accept_proxy = false;
         let mut i = 0;
         while let Some(w) = opts.get(i) {
             i += 1;
             match w.text.as_str() {
                 "ssl" => ssl = true,
+                "accept-proxy" => accept_proxy = true,
                 "crt" => {
                     let path = take(opts, &mut i).map(|a| a.fw.clone()).unwrap_or_default();
                     let path = match &self.crt_base {
@@ -291,8 +295,7 @@ impl Reader<'_> {
                         .note(line.no, &part, "ignored: no effect in fairway");
                     comments.push(c);
                 }
-                "accept-proxy"
-                | "transparent"
+                "transparent"
                 | "defer-accept"
                 | "tfo"
                 | "strict-sni"
@@ -308,11 +311,7 @@ impl Reader<'_> {
                 | "no-tls-tickets"
                 | "generate-certificates"
                 | "quic-force-retry" => {
-                    let why = if w.text == "accept-proxy" {
-                        "fairway has no PROXY protocol"
-                    } else {
-                        "fairway has no such listener option"
-                    };
+                    let why = "fairway has no such listener option";
                     self.unsupported_part(
                         comments,
                         line.no,
@@ -360,10 +359,20 @@ impl Reader<'_> {
             );
             return;
         }
+        if accept_proxy && ssl {
+            self.unsupported_part(
+                comments,
+                line.no,
+                "bind option accept-proxy",
+                "fairway reads a PROXY header only on listeners without TLS",
+            );
+            accept_proxy = false;
+        }
         p.binds.push(Bind {
             line: line.no,
             addrs,
             certs,
+            accept_proxy,
         });
     }
 

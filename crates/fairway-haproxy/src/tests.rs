@@ -243,13 +243,36 @@ frontend stats
     );
     assert_eq!(
         unsupported(&conv),
-        [
-            (0, "(whole file)"),
-            (3, "bind *:9000"),
-            (4, "bind option accept-proxy"),
-            (4, "bind *:9001"),
-        ]
+        [(0, "(whole file)"), (3, "bind *:9000"), (4, "bind *:9001"),]
     );
+}
+
+#[test]
+fn accept_proxy_on_every_plain_bind_becomes_the_frontends() {
+    let cfg = "
+frontend web
+    mode http
+    bind 127.0.0.1:5000 accept-proxy
+    bind 127.0.0.1:5001 accept-proxy
+    default_backend app
+frontend mixed
+    mode tcp
+    bind 127.0.0.1:6000 accept-proxy
+    bind 127.0.0.1:6001
+    default_backend pg
+backend app
+    mode http
+    server a 127.0.0.1:8001
+backend pg
+    mode tcp
+    server p 127.0.0.1:5432
+";
+    let (conv, config) = load(cfg);
+    let web = config.frontends.iter().find(|f| f.name == "web").unwrap();
+    assert!(web.accept_proxy, "{}", conv.yaml);
+    let mixed = config.frontends.iter().find(|f| f.name == "mixed").unwrap();
+    assert!(!mixed.accept_proxy, "{}", conv.yaml);
+    assert_eq!(unsupported(&conv), [(9, "bind option accept-proxy")]);
 }
 
 #[test]

@@ -118,7 +118,6 @@ fn seeds_000_001_multi_cloud_backend_upstream() {
             (43, "external-check command /scripts/check_server_https.sh"),
             (44, "external-check path \"/usr/bin:/bin\""),
             (64, "bind *:9000"),
-            (65, "bind option accept-proxy"),
             (65, "bind *:9001"),
             (73, "option external-check"),
             (74, "external-check command /scripts/set_server_weights.sh"),

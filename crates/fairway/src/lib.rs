@@ -154,6 +154,7 @@ pub mod hook;
 pub mod logging;
 pub mod metrics;
 mod proxy;
+pub mod proxy_protocol;
 pub mod ratelimit;
 pub mod reload;
 mod runtime;

@@ -125,6 +125,7 @@ pub struct Metrics {
     server_requests: IntCounterVec,
     server_failures: IntCounterVec,
     backend_queued: IntGaugeVec,
+    proxy_refused: IntCounterVec,
     /// The `mode: tcp` families.
     tcp: tcp::TcpFamilies,
     /// (backend, server) pairs held by live handle tables, with how many
@@ -237,6 +238,12 @@ impl Metrics {
                 "fairway_backend_queued",
                 "Requests waiting for a free server slot (maxconn).",
                 &["backend"],
+            ),
+            proxy_refused: counter_vec(
+                &r,
+                "fairway_proxy_protocol_refused_total",
+                "Connections closed because they did not start with a valid PROXY protocol header (`accept_proxy`), by frontend and reason.",
+                &["frontend", "reason"],
             ),
             tcp: tcp::TcpFamilies::new(&r),
             registry: r,
@@ -355,6 +362,13 @@ impl Metrics {
             Some(h) if std::ptr::eq(Arc::as_ptr(&h.metrics), self) && h.record_tcp(rt, e) => {}
             _ => self.tcp.record_slow(rt, e),
         }
+    }
+
+    /// Counts a connection to `frontend` closed for its PROXY header.
+    pub fn proxy_refused(&self, frontend: &str, reason: &str) {
+        self.proxy_refused
+            .with_label_values(&[frontend, reason])
+            .inc();
     }
 
     /// The open-connections gauge of `mode: tcp` frontend `frontend`.

@@ -88,6 +88,8 @@ pub struct Frontend {
     pub inspect_delay: Duration,
     /// Whether its rules read `req_ssl_sni` (so the ClientHello is read).
     pub uses_ssl_sni: bool,
+    /// Connections start with a PROXY protocol header (`accept_proxy`).
+    pub accept_proxy: bool,
     /// `timeout_client`.
     pub timeout_client: Duration,
     /// `timeout_http_request`.
@@ -323,6 +325,7 @@ impl Frontend {
             tcp_request: f.tcp_request.clone(),
             inspect_delay: f.inspect_delay,
             uses_ssl_sni: f.uses_ssl_sni(),
+            accept_proxy: f.accept_proxy,
             timeout_client: f.timeout_client,
             timeout_http_request: f.timeout_http_request,
             normalize_path: f.normalize_path,

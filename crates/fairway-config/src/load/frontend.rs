@@ -13,6 +13,7 @@ const KEYS: &[&str] = &[
     "bind",
     "mode",
     "tls",
+    "accept_proxy",
     "timeout_client",
     "timeout_http_request",
     "normalize_path",
@@ -65,6 +66,7 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Parsed {
         bind: Vec::new(),
         mode: Mode::Http,
         tls: None,
+        accept_proxy: false,
         timeout_client: Duration::from_secs(60),
         timeout_http_request: Duration::from_secs(10),
         normalize_path: true,
@@ -112,6 +114,18 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Parsed {
     }
     if let Some(e) = f.take("tls") {
         frontend.tls = super::tls::frontend(cx, &e);
+    }
+    if let Some(e) = f.take("accept_proxy") {
+        frontend.accept_proxy = cx.boolean(&e.item).unwrap_or(false);
+        if frontend.accept_proxy && frontend.tls.is_some() {
+            cx.error(
+                e.key_pos,
+                &e.item.path,
+                "`accept_proxy` cannot be combined with `tls`: the PROXY header comes \
+                 before the TLS handshake, which the listener does first (terminate TLS \
+                 in front of fairway, or use `mode: tcp` without `tls` to pass it through)",
+            );
+        }
     }
     if let Some(e) = f.take("timeout_client") {
         frontend.timeout_client = cx.timeout(&e.item).unwrap_or(frontend.timeout_client);

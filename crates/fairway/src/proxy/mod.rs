@@ -237,13 +237,17 @@ impl pingora::apps::ServerApp for HttpApp {
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return self.proxy.process_new(stream, shutdown).await;
         }
-        let timeout = self
-            .runtime
-            .load()
-            .frontends()
-            .get(self.frontend)
-            .map_or(Duration::from_secs(10), |f| f.timeout_http_request);
+        let rt = self.runtime.load_full();
+        let fe = rt.frontends().get(self.frontend);
+        let timeout = fe.map_or(Duration::from_secs(10), |f| f.timeout_http_request);
         let deadline = tokio::time::Instant::now() + timeout;
+        if let Some(fe) = fe.filter(|f| f.accept_proxy) {
+            let metrics = &self.core.metrics;
+            if !crate::proxy_protocol::admit(&mut stream, deadline, &fe.name, metrics).await {
+                return None;
+            }
+        }
+        drop(rt);
         // Wait for the first byte here, before Pingora builds its (large)
         // per-connection state: an idle client costs this small task only.
         // (A TLS stream cannot peek; it goes straight on.) The wait is

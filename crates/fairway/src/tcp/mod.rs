@@ -84,6 +84,14 @@ impl ServerApp for TcpProxy {
     ) -> Option<Stream> {
         let rt = self.runtime.load_full();
         if let Some(fe) = rt.frontends().get(self.frontend) {
+            let mut client = client;
+            if fe.accept_proxy {
+                let deadline = tokio::time::Instant::now() + fe.timeout_client;
+                let metrics = &self.metrics;
+                if !crate::proxy_protocol::admit(&mut client, deadline, &fe.name, metrics).await {
+                    return None;
+                }
+            }
             if let Some(active) = &self.active {
                 active.inc();
             }

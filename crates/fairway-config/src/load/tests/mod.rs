@@ -474,3 +474,30 @@ fn health_check_cookie_and_maxconn() {
 }
 
 mod sections;
+
+#[test]
+fn accept_proxy_is_a_boolean_and_not_for_tls_listeners() {
+    let c = load_ok(&MINIMAL.replace(
+        "    default_backend: app\n",
+        "    accept_proxy: true\n    default_backend: app\n",
+    ));
+    assert!(c.frontends[0].accept_proxy);
+    assert!(!load_ok(MINIMAL).frontends[0].accept_proxy);
+    let e = load_err(&MINIMAL.replace(
+        "    default_backend: app\n",
+        "    accept_proxy: yes please\n    default_backend: app\n",
+    ));
+    assert!(
+        e.contains("t.yaml:4:19") && e.contains("accept_proxy"),
+        "{e}"
+    );
+    let e = load_err(&MINIMAL.replace(
+        "    default_backend: app\n",
+        "    tls: { cert: tests/tls/a.pem, key: tests/tls/a.key }\n    accept_proxy: true\n    default_backend: app\n",
+    ));
+    assert!(
+        e.contains("`accept_proxy` cannot be combined with `tls`"),
+        "{e}"
+    );
+    assert!(e.contains("t.yaml:5:5"), "{e}");
+}
