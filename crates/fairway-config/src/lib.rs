@@ -233,6 +233,10 @@ pub struct FrontendConfig {
     /// (`src`, logs, `X-Forwarded-For`, `balance source`, rate limits).
     /// A connection without a valid one is closed. Default false.
     pub accept_proxy: bool,
+    /// Also accept cleartext HTTP/2 with prior knowledge (a connection
+    /// that starts with the HTTP/2 preface) beside HTTP/1.x on the same
+    /// listeners (`mode: http`, no `tls`). Default false.
+    pub h2c: bool,
     /// Idle client connection limit (default 60 s).
     pub timeout_client: Duration,
     /// The whole request head must arrive within this (default 10 s), else 408.

@@ -134,6 +134,18 @@ impl FrontendConverter<'_> {
                     );
                     m.comments.push(c);
                 }
+                // HAProxy's `proto h2` takes HTTP/2 only; fairway's `h2c`
+                // takes HTTP/1.x too, on all of the frontend's binds.
+                let h2c = p.binds.iter().find(|b| b.certs.is_empty() && b.h2c);
+                if let Some(b) = h2c.filter(|_| mode == "http") {
+                    m.push("h2c", Value::Bool(true));
+                    let c = self.report.note(
+                        b.line,
+                        "bind option proto h2",
+                        "`h2c: true`: cleartext HTTP/2 beside HTTP/1.x on every bind of the frontend",
+                    );
+                    m.comments.push(c);
+                }
             }
             if !certs.is_empty() {
                 // HAProxy's crt is one PEM with the certificate and its key,

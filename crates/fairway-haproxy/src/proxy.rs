@@ -22,6 +22,8 @@ pub(crate) struct Bind {
     pub certs: Vec<String>,
     /// `accept-proxy`: connections start with a PROXY protocol header.
     pub accept_proxy: bool,
+    /// `proto h2` on a plain bind: cleartext HTTP/2 (prior knowledge).
+    pub h2c: bool,
 }
 
 /// A `server` line.
@@ -266,12 +268,17 @@ impl Reader<'_> {
         let mut ssl = false;
         let mut certs = Vec::new();
         let mut accept_proxy = false;
+        let mut h2c = false;
         let mut i = 0;
         while let Some(w) = opts.get(i) {
             i += 1;
             match w.text.as_str() {
                 "ssl" => ssl = true,
                 "accept-proxy" => accept_proxy = true,
+                "proto" if opts.get(i).is_some_and(|v| v.text == "h2") => {
+                    i += 1;
+                    h2c = true;
+                }
                 "crt" => {
                     let path = take(opts, &mut i).map(|a| a.fw.clone()).unwrap_or_default();
                     let path = match &self.crt_base {
@@ -368,11 +375,21 @@ impl Reader<'_> {
             );
             accept_proxy = false;
         }
+        if h2c && ssl {
+            self.unsupported_part(
+                comments,
+                line.no,
+                "bind option proto h2",
+                "fairway's TLS listeners offer HTTP/2 and HTTP/1.1 through ALPN",
+            );
+            h2c = false;
+        }
         p.binds.push(Bind {
             line: line.no,
             addrs,
             certs,
             accept_proxy,
+            h2c,
         });
     }
 

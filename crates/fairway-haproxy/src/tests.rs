@@ -253,7 +253,7 @@ fn accept_proxy_on_every_plain_bind_becomes_the_frontends() {
 frontend web
     mode http
     bind 127.0.0.1:5000 accept-proxy
-    bind 127.0.0.1:5001 accept-proxy
+    bind 127.0.0.1:5001 accept-proxy proto h2
     default_backend app
 frontend mixed
     mode tcp
@@ -270,6 +270,7 @@ backend pg
     let (conv, config) = load(cfg);
     let web = config.frontends.iter().find(|f| f.name == "web").unwrap();
     assert!(web.accept_proxy, "{}", conv.yaml);
+    assert!(web.h2c, "{}", conv.yaml);
     let mixed = config.frontends.iter().find(|f| f.name == "mixed").unwrap();
     assert!(!mixed.accept_proxy, "{}", conv.yaml);
     assert_eq!(unsupported(&conv), [(9, "bind option accept-proxy")]);

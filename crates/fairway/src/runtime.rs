@@ -90,6 +90,9 @@ pub struct Frontend {
     pub uses_ssl_sni: bool,
     /// Connections start with a PROXY protocol header (`accept_proxy`).
     pub accept_proxy: bool,
+    /// Cleartext HTTP/2 is accepted beside HTTP/1 (`h2c`; fixed for the
+    /// life of the process, as listeners are).
+    pub h2c: bool,
     /// `timeout_client`.
     pub timeout_client: Duration,
     /// `timeout_http_request`.
@@ -326,6 +329,7 @@ impl Frontend {
             inspect_delay: f.inspect_delay,
             uses_ssl_sni: f.uses_ssl_sni(),
             accept_proxy: f.accept_proxy,
+            h2c: f.h2c,
             timeout_client: f.timeout_client,
             timeout_http_request: f.timeout_http_request,
             normalize_path: f.normalize_path,

@@ -14,6 +14,7 @@ const KEYS: &[&str] = &[
     "mode",
     "tls",
     "accept_proxy",
+    "h2c",
     "timeout_client",
     "timeout_http_request",
     "normalize_path",
@@ -28,6 +29,7 @@ const KEYS: &[&str] = &[
 const LATER: &[&str] = &[];
 /// Keys that only `mode: http` frontends take.
 const HTTP_ONLY: &[&str] = &[
+    "h2c",
     "timeout_http_request",
     "normalize_path",
     "forwardfor",
@@ -67,6 +69,7 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Parsed {
         mode: Mode::Http,
         tls: None,
         accept_proxy: false,
+        h2c: false,
         timeout_client: Duration::from_secs(60),
         timeout_http_request: Duration::from_secs(10),
         normalize_path: true,
@@ -124,6 +127,17 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Parsed {
                 "`accept_proxy` cannot be combined with `tls`: the PROXY header comes \
                  before the TLS handshake, which the listener does first (terminate TLS \
                  in front of fairway, or use `mode: tcp` without `tls` to pass it through)",
+            );
+        }
+    }
+    if let Some(e) = f.take("h2c") {
+        frontend.h2c = cx.boolean(&e.item).unwrap_or(false);
+        if frontend.h2c && frontend.tls.is_some() {
+            cx.error(
+                e.key_pos,
+                &e.item.path,
+                "`h2c` is cleartext HTTP/2: a `tls` frontend already offers HTTP/2 \
+                 through ALPN (remove `h2c`)",
             );
         }
     }

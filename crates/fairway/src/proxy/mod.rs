@@ -36,6 +36,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The first bytes of every HTTP/2 connection (RFC 9113 §3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 /// Pingora's [`ProxyHttp`] for one frontend of a fairway runtime.
 ///
 /// Add it to a Pingora server with
@@ -191,6 +194,9 @@ enum Verdict {
 /// the others go through Pingora's proxy (see the `fast` module).
 pub struct HttpApp {
     proxy: Arc<pingora_proxy::HttpProxy<Proxy>>,
+    /// For an `h2c` frontend, Pingora's proxy with cleartext HTTP/2 on:
+    /// the connections that start with the HTTP/2 preface go there.
+    h2c: Option<Arc<pingora_proxy::HttpProxy<Proxy>>>,
     /// The same request core, called by the fast path.
     core: Proxy,
     /// New server connections for the fast path (TCP or TLS, as the peer says).
@@ -212,8 +218,21 @@ impl HttpApp {
         frontend: usize,
     ) -> Self {
         let options = pingora::connectors::ConnectorOptions::from_server_conf(conf);
+        let h2c = runtime
+            .load()
+            .frontends()
+            .get(frontend)
+            .is_some_and(|f| f.h2c)
+            .then(|| {
+                let mut h2c = pingora_proxy::http_proxy(conf, proxy.clone());
+                let mut server = pingora::apps::HttpServerOptions::default();
+                server.h2c = true;
+                h2c.server_options = Some(server);
+                Arc::new(h2c)
+            });
         HttpApp {
             proxy: Arc::new(pingora_proxy::http_proxy(conf, proxy.clone())),
+            h2c,
             core: proxy,
             connector: pingora::connectors::TransportConnector::new(Some(options)),
             max_retries: conf.max_retries,
@@ -266,6 +285,24 @@ impl pingora::apps::ServerApp for HttpApp {
                 return None;
             }
         }
+        if let Some(h2c) = self.h2c.as_ref().filter(|_| first[0] == H2_PREFACE[0]) {
+            // Cleartext HTTP/2 starts with its preface; `P` may also begin
+            // an HTTP/1 method (POST, PUT, PATCH), which goes on below.
+            let mut preface = [0u8; H2_PREFACE.len()];
+            match tokio::time::timeout_at(deadline, stream.try_peek(&mut preface)).await {
+                Ok(Ok(_)) if preface == *H2_PREFACE => {
+                    return h2c.process_new(stream, shutdown).await;
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => return None,
+                Err(_) => {
+                    head::log_failure(&stream, 408, "timeout_http_request", 0);
+                    let _ = stream.write_all(&head::error_page(408)).await;
+                    let _ = stream.flush().await;
+                    return None;
+                }
+            }
+        }
         let stream = Box::new(head::Guarded::new(stream, timeout, deadline));
         if self.fast {
             fast::serve(self, stream, shutdown).await;
@@ -276,6 +313,9 @@ impl pingora::apps::ServerApp for HttpApp {
 
     async fn cleanup(&self) {
         self.proxy.cleanup().await;
+        if let Some(h2c) = &self.h2c {
+            h2c.cleanup().await;
+        }
     }
 }
 

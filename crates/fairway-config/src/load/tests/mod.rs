@@ -501,3 +501,20 @@ fn accept_proxy_is_a_boolean_and_not_for_tls_listeners() {
     );
     assert!(e.contains("t.yaml:5:5"), "{e}");
 }
+
+#[test]
+fn h2c_is_for_cleartext_http_frontends() {
+    let c = load_ok(&MINIMAL.replace(
+        "    default_backend: app\n",
+        "    h2c: true\n    default_backend: app\n",
+    ));
+    assert!(c.frontends[0].h2c);
+    let e = load_err(&MINIMAL.replace(
+        "    default_backend: app\n",
+        "    tls: { cert: tests/tls/a.pem, key: tests/tls/a.key }\n    h2c: true\n    default_backend: app\n",
+    ));
+    assert!(
+        e.contains("t.yaml:5:5") && e.contains("`h2c` is cleartext HTTP/2"),
+        "{e}"
+    );
+}

@@ -1,0 +1,77 @@
+//! `h2c: true`: cleartext HTTP/2 with prior knowledge beside HTTP/1.x on
+//! the same listener, under the same rules. Client: curl (nghttp2).
+
+mod common;
+
+use common::{curl, get, read_response, Fairway, Upstream};
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+
+const YAML: &str = r#"
+frontends:
+  web:
+    bind: ["127.0.0.1:{PORT}"]
+    h2c: true
+    http_request:
+      - deny if { path -i -m beg /admin }
+    default_backend: app
+backends:
+  app:
+    servers: { s1: { addr: "{UP0}" } }
+"#;
+
+/// `curl --http2-prior-knowledge` on `url`: (HTTP version, status, body).
+fn h2(url: &str) -> (String, String, String) {
+    let (ok, out, err) = curl(&[
+        "--http2-prior-knowledge",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_version} %{http_code}",
+        url,
+    ]);
+    let (body, tail) = out.rsplit_once('\n').unwrap_or(("", ""));
+    let (version, status) = tail.split_once(' ').unwrap_or(("", ""));
+    assert!(ok || !err.is_empty(), "{err}");
+    (version.to_string(), status.to_string(), body.to_string())
+}
+
+#[test]
+fn cleartext_http2_and_http1_share_the_listener_and_the_rules() {
+    let up = Upstream::start("a");
+    let f = Fairway::start(YAML, &[&up]);
+    let base = format!("http://{}", f.addr);
+
+    let (version, status, body) = h2(&format!("{base}/x?y=1"));
+    assert_eq!(
+        (version.as_str(), status.as_str()),
+        ("2", "200"),
+        "{}",
+        f.log()
+    );
+    assert_eq!(body, "a /x?y=1");
+    assert_eq!(up.last().target, "/x?y=1");
+    // The rules see HTTP/2 requests too: nothing reaches the server.
+    let hits = up.hits();
+    let (version, status, _) = h2(&format!("{base}/admin/users"));
+    assert_eq!((version.as_str(), status.as_str()), ("2", "403"));
+    assert_eq!(up.hits(), hits);
+
+    // HTTP/1.1 on the same port, including a method that starts with `P`
+    // as the HTTP/2 preface does.
+    assert_eq!(get(f.addr, "/plain", &[]).status, 200);
+    let mut conn = TcpStream::connect(f.addr).unwrap();
+    conn.write_all(b"POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi")
+        .unwrap();
+    let r = read_response(&mut BufReader::new(conn), false).unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "a /form"));
+}
+
+#[test]
+fn without_h2c_prior_knowledge_http2_is_not_spoken() {
+    let up = Upstream::start("a");
+    let f = Fairway::start(&YAML.replace("    h2c: true\n", ""), &[&up]);
+    let (_, status, _) = h2(&format!("http://{}/x", f.addr));
+    assert_ne!(status, "200");
+    assert_eq!(up.hits(), 0);
+}
