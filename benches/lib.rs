@@ -204,6 +204,7 @@ pub fn backend_with(
     selectors: &Selectors,
 ) -> Backend {
     let spec = BackendSpec {
+        timeout_tunnel: None,
         name: "b".into(),
         balance: balance.clone(),
         retries: 0,

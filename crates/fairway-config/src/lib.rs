@@ -385,6 +385,11 @@ pub struct BackendConfig {
     pub timeout_connect: Duration,
     /// Inactivity timeout waiting for the server (default 60 s), else 504.
     pub timeout_server: Duration,
+    /// Inactivity timeout of a tunnel, either way: an upgraded (WebSocket)
+    /// HTTP connection, or a `mode: tcp` connection, instead of
+    /// `timeout_server` and the frontend's `timeout_client` (HAProxy's
+    /// `timeout tunnel`). Unset: those two apply.
+    pub timeout_tunnel: Option<Duration>,
     /// Connection-failure retries (default 2).
     pub retries: u32,
     /// Retry on another server (default true).

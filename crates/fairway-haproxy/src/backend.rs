@@ -42,6 +42,9 @@ impl BackendConverter<'_> {
         if let Some(t) = &st.timeout_server {
             m.push("timeout_server", s(t.clone()));
         }
+        if let Some(t) = &st.timeout_tunnel {
+            m.push("timeout_tunnel", s(t.clone()));
+        }
         if let Some(t) = &st.timeout_queue {
             m.push("timeout_queue", s(t.clone()));
         }

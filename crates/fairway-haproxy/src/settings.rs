@@ -15,6 +15,7 @@ pub(crate) struct Settings {
     pub timeout_http_request: Option<String>,
     pub timeout_connect: Option<String>,
     pub timeout_server: Option<String>,
+    pub timeout_tunnel: Option<String>,
     pub timeout_queue: Option<String>,
     pub timeout_check: Option<String>,
     pub balance: Option<String>,
@@ -181,6 +182,7 @@ impl SettingsReader<'_> {
             "http-request" => &mut s.timeout_http_request,
             "connect" => &mut s.timeout_connect,
             "server" => &mut s.timeout_server,
+            "tunnel" => &mut s.timeout_tunnel,
             "queue" => &mut s.timeout_queue,
             "check" => &mut s.timeout_check,
             "http-keep-alive" => {

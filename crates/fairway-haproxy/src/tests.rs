@@ -248,6 +248,29 @@ frontend stats
 }
 
 #[test]
+fn timeout_tunnel_goes_to_the_backends() {
+    let cfg = "
+defaults
+    mode http
+    timeout tunnel 1h
+frontend web
+    bind 127.0.0.1:5000
+    default_backend app
+backend app
+    server a 127.0.0.1:8001
+";
+    let (conv, config) = load(cfg);
+    let app = config.backend("app").unwrap();
+    assert_eq!(
+        app.timeout_tunnel,
+        Some(std::time::Duration::from_secs(3600)),
+        "{}",
+        conv.yaml
+    );
+    assert!(unsupported(&conv).is_empty(), "{:?}", unsupported(&conv));
+}
+
+#[test]
 fn accept_proxy_on_every_plain_bind_becomes_the_frontends() {
     let cfg = "
 frontend web

@@ -48,6 +48,7 @@ fn traffic(backend: &Backend) -> String {
 
 fn main() {
     let spec = BackendSpec {
+        timeout_tunnel: None,
         name: "geo".into(),
         balance: Balance::Latency,
         retries: 2,

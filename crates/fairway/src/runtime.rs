@@ -365,6 +365,7 @@ pub(crate) fn build_backend_with(
         retries: b.retries,
         redispatch: b.redispatch,
         timeout_queue: b.timeout_queue,
+        timeout_tunnel: b.timeout_tunnel,
         cookie: b.cookie.clone(),
         health_check: b.health_check.clone(),
         latency: b.latency.clone(),

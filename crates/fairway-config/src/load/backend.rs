@@ -14,6 +14,7 @@ const KEYS: &[&str] = &[
     "balance",
     "timeout_connect",
     "timeout_server",
+    "timeout_tunnel",
     "retries",
     "redispatch",
     "timeout_queue",
@@ -65,6 +66,7 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
         balance: Balance::RoundRobin,
         timeout_connect: Duration::from_secs(5),
         timeout_server: Duration::from_secs(60),
+        timeout_tunnel: None,
         retries: 2,
         redispatch: true,
         timeout_queue: Duration::ZERO,
@@ -104,6 +106,9 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
     }
     if let Some(e) = f.take("timeout_connect") {
         backend.timeout_connect = cx.timeout(&e.item).unwrap_or(backend.timeout_connect);
+    }
+    if let Some(e) = f.take("timeout_tunnel") {
+        backend.timeout_tunnel = cx.timeout(&e.item);
     }
     if let Some(e) = f.take("timeout_server") {
         backend.timeout_server = cx.timeout(&e.item).unwrap_or(backend.timeout_server);

@@ -30,6 +30,10 @@ pub struct BackendSpec {
     pub redispatch: bool,
     /// How long a request may wait for a `maxconn` slot.
     pub timeout_queue: Duration,
+    /// Inactivity timeout of tunnels (upgraded HTTP connections, `mode:
+    /// tcp` connections) both ways; `None`: the server's and the client's
+    /// timeouts apply.
+    pub timeout_tunnel: Option<Duration>,
     /// Cookie stickiness.
     pub cookie: Option<Cookie>,
     /// Active health checks.
@@ -404,6 +408,7 @@ mod tests {
 
     fn spec(balance: Balance, timeout_queue: Duration) -> BackendSpec {
         BackendSpec {
+            timeout_tunnel: None,
             name: "b".into(),
             balance,
             retries: 2,
@@ -551,6 +556,7 @@ mod ewma_tests {
             timeout_server: Duration::from_secs(1),
         };
         let spec = BackendSpec {
+            timeout_tunnel: None,
             name: "b".into(),
             balance: Balance::Ewma,
             retries: 0,

@@ -416,7 +416,19 @@ impl ProxyHttp for Proxy {
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let (backend, index) = self.pick(session, ctx).await?;
-        Ok(Box::new(backend.servers()[index].peer()))
+        let mut peer = backend.servers()[index].peer();
+        // An upgrade (WebSocket) becomes a tunnel: `timeout_tunnel` both
+        // ways, from the request on (HAProxy switches at the 101).
+        if let Some(t) = backend
+            .spec()
+            .timeout_tunnel
+            .filter(|_| session.is_upgrade_req())
+        {
+            peer.options.read_timeout = Some(t);
+            peer.options.write_timeout = Some(t);
+            session.set_read_timeout(Some(t));
+        }
+        Ok(Box::new(peer))
     }
 
     fn fail_to_connect(

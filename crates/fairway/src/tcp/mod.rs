@@ -224,10 +224,14 @@ impl Conn {
             Ok(got) => got,
             Err(outcome) => return outcome,
         };
-        let timeout_server = server.spec().timeout_server;
+        // A tcp connection is a tunnel: `timeout_tunnel`, when set, both ways.
+        let (timeout_client, timeout_server) = match backend.spec().timeout_tunnel {
+            Some(t) => (t, t),
+            None => (fe.timeout_client, server.spec().timeout_server),
+        };
         let outcome = match upstream {
-            Upstream::Plain(mut s) => self.pipe(&mut s, fe.timeout_client, timeout_server).await,
-            Upstream::Tls(mut s) => self.pipe(&mut *s, fe.timeout_client, timeout_server).await,
+            Upstream::Plain(mut s) => self.pipe(&mut s, timeout_client, timeout_server).await,
+            Upstream::Tls(mut s) => self.pipe(&mut *s, timeout_client, timeout_server).await,
         };
         ConnEnd::Relayed(outcome)
     }
