@@ -28,7 +28,9 @@ fn echo_server() -> SocketAddr {
                         Message::Text(t) if t.as_str() == "close-please" => {
                             let _ = ws.close(None);
                         }
-                        Message::Text(_) | Message::Binary(_) if ws.send(msg).is_err() => return,
+                        Message::Text(_) | Message::Binary(_) => {
+                            let Ok(()) = ws.send(msg) else { return };
+                        }
                         _ => {}
                     }
                 }
