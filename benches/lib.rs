@@ -178,6 +178,7 @@ pub fn server_spec(i: usize, weight: u16, maxconn: Option<u32>) -> ServerSpec {
         cookie: format!("s{i}"),
         timeout_connect: Duration::from_secs(1),
         timeout_server: Duration::from_secs(1),
+        proto: fairway_config::Proto::H1,
     }
 }
 

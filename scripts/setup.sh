@@ -26,6 +26,7 @@ TEST=(
   curl                # the README's examples, the .deb test
   procps              # kill(1): tests send signals
   python3             # scripts/public-api.py renders the API snapshot
+  python3-grpcio      # tests/grpc.rs: a real gRPC server and client (tests/grpc/peer.py)
   openssl             # tests/tcp_tls.rs makes its certificates with it
   etcd-server         # discovery tests run a real etcd (/usr/bin/etcd)
   haproxy             # import and conformance tests compare with HAProxy

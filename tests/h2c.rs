@@ -51,6 +51,8 @@ fn cleartext_http2_and_http1_share_the_listener_and_the_rules() {
     );
     assert_eq!(body, "a /x?y=1");
     assert_eq!(up.last().target, "/x?y=1");
+    // The server gets the host the rules saw: HTTP/2's `:authority`.
+    assert_eq!(up.last().header("host"), Some(f.addr.to_string().as_str()));
     // The rules see HTTP/2 requests too: nothing reaches the server.
     let hits = up.hits();
     let (version, status, _) = h2(&format!("{base}/admin/users"));

@@ -216,6 +216,18 @@ pub enum Mode {
     Tcp,
 }
 
+/// The protocol spoken to a server (`proto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Proto {
+    /// HTTP/1.1 (default), over TLS with `tls: true`.
+    #[default]
+    H1,
+    /// HTTP/2 over TLS (ALPN `h2`); needs `tls: true`.
+    H2,
+    /// HTTP/2 in cleartext, with prior knowledge (gRPC servers).
+    H2c,
+}
+
 /// One entry of `frontends`.
 #[derive(Debug, Clone)]
 pub struct FrontendConfig {
@@ -769,4 +781,6 @@ pub struct ServerConfig {
     pub cookie: String,
     /// TLS to the server (`tls: true`), for traffic and health checks.
     pub tls: Option<UpstreamTls>,
+    /// The HTTP version spoken to the server (`proto: h1|h2|h2c`).
+    pub proto: Proto,
 }

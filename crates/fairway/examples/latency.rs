@@ -26,6 +26,7 @@ fn region(name: &str, port: u16) -> ServerSpec {
         cookie: name.to_string(),
         timeout_connect: Duration::from_secs(2),
         timeout_server: Duration::from_secs(30),
+        proto: fairway::config::Proto::H1,
     }
 }
 

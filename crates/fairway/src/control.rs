@@ -174,6 +174,7 @@ impl Control {
             maxconn: None,
             timeout_connect: conf.timeout_connect,
             timeout_server: conf.timeout_server,
+            proto: fairway_config::Proto::H1,
         };
         let server = Arc::new(b.new_server(spec));
         let mut servers = b.servers().to_vec();
@@ -266,6 +267,7 @@ impl Control {
                         cookie: name.clone(),
                         timeout_connect: conf.timeout_connect,
                         timeout_server: conf.timeout_server,
+                        proto: fairway_config::Proto::H1,
                     };
                     let server = b.new_server(spec);
                     server.mark_discovered();

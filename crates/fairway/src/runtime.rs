@@ -93,6 +93,9 @@ pub struct Frontend {
     /// Cleartext HTTP/2 is accepted beside HTTP/1 (`h2c`; fixed for the
     /// life of the process, as listeners are).
     pub h2c: bool,
+    /// A backend it routes to has an HTTP/2 server (`proto: h2|h2c`): its
+    /// requests go through Pingora's proxy, which speaks HTTP/2 to servers.
+    pub http2_servers: bool,
     /// `timeout_client`.
     pub timeout_client: Duration,
     /// `timeout_http_request`.
@@ -330,6 +333,17 @@ impl Frontend {
             uses_ssl_sni: f.uses_ssl_sni(),
             accept_proxy: f.accept_proxy,
             h2c: f.h2c,
+            http2_servers: f
+                .use_backend
+                .iter()
+                .map(|u| u.backend.as_str())
+                .chain(f.default_backend.as_deref())
+                .filter_map(|name| config.backends.iter().find(|b| b.name == name))
+                .any(|b| {
+                    b.servers
+                        .iter()
+                        .any(|s| s.proto != fairway_config::Proto::H1)
+                }),
             timeout_client: f.timeout_client,
             timeout_http_request: f.timeout_http_request,
             normalize_path: f.normalize_path,
@@ -384,6 +398,7 @@ pub(crate) fn build_backend_with(
                 cookie: s.cookie.clone(),
                 timeout_connect: b.timeout_connect,
                 timeout_server: b.timeout_server,
+                proto: s.proto,
             };
             (spec, s.tls.clone())
         })

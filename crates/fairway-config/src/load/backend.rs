@@ -4,7 +4,7 @@ use super::mode;
 use super::node::{Entry, Item, Loader};
 use crate::{
     BackendConfig, Balance, CheckKind, Cookie, CookieMode, Discovery, DiscoverySource,
-    EtcdDiscovery, EwmaConfig, HealthCheck, LatencyConfig, Mode, ServerConfig,
+    EtcdDiscovery, EwmaConfig, HealthCheck, LatencyConfig, Mode, Proto, ServerConfig,
 };
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -39,7 +39,7 @@ const LATENCY_KEYS: &[&str] = &[
 const EWMA_KEYS: &[&str] = &["decay", "default_rtt"];
 
 const SERVER_KEYS: &[&str] = &[
-    "addr", "weight", "backup", "maxconn", "cookie", "tls", "sni", "verify", "ca",
+    "addr", "weight", "backup", "maxconn", "cookie", "tls", "sni", "verify", "ca", "proto",
 ];
 const SERVER_LATER: &[&str] = &[];
 
@@ -136,8 +136,10 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
         }
         backend.cookie = cookie(cx, &e.item);
     }
+    let mut check_pos = None;
     if let Some(e) = f.take("health_check") {
         backend.health_check = health_check(cx, &e.item);
+        check_pos = Some((e.key_pos, e.item.path.clone()));
     }
     if let Some(e) = f.take("discovery") {
         backend.discovery = discovery(cx, &e);
@@ -180,6 +182,20 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
             if let Some(server) = server(cx, &s) {
                 backend.servers.push(server);
             }
+        }
+    }
+    let http_check = backend
+        .health_check
+        .as_ref()
+        .is_some_and(|hc| hc.kind == CheckKind::Http);
+    if let (true, Some((pos, path))) = (http_check, check_pos) {
+        if let Some(s) = backend.servers.iter().find(|s| s.proto != Proto::H1) {
+            let msg = format!(
+                "`type: http` health checks speak HTTP/1.1, but server `{}` speaks HTTP/2 \
+                 (`proto`): use `type: tcp` for this backend",
+                s.name
+            );
+            cx.error(pos, &path, msg);
         }
     }
     backend
@@ -647,6 +663,28 @@ fn server(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Option<ServerConfig> {
         f.take("ca"),
         host,
     );
+    let proto = match f.take("proto") {
+        Some(e) => {
+            let choices = [("h1", Proto::H1), ("h2", Proto::H2), ("h2c", Proto::H2c)];
+            let proto = cx.choice(&e.item, "proto", &choices);
+            let tls_on = matches!(tls, Some(Some(_)));
+            match proto {
+                Some(Proto::H2) if !tls_on => {
+                    let msg = "`proto: h2` is HTTP/2 over TLS: add `tls: true` \
+                               (or use `proto: h2c` for cleartext HTTP/2)";
+                    cx.error(e.key_pos, &e.item.path, msg);
+                    None
+                }
+                Some(Proto::H2c) if tls_on => {
+                    let msg = "`proto: h2c` is cleartext HTTP/2: with `tls: true` use `proto: h2`";
+                    cx.error(e.key_pos, &e.item.path, msg);
+                    None
+                }
+                other => other,
+            }
+        }
+        None => Some(Proto::H1),
+    };
     let (addr, socket_addr) = addr?;
     if !name_ok {
         return None;
@@ -660,6 +698,7 @@ fn server(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Option<ServerConfig> {
         maxconn: maxconn?,
         cookie: cookie?,
         tls: tls?,
+        proto: proto?,
     })
 }
 

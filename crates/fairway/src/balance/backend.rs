@@ -431,6 +431,7 @@ mod tests {
             cookie: name.into(),
             timeout_connect: Duration::from_secs(1),
             timeout_server: Duration::from_secs(1),
+            proto: fairway_config::Proto::H1,
         }
     }
 
@@ -554,6 +555,7 @@ mod ewma_tests {
             cookie: name.into(),
             timeout_connect: Duration::from_secs(1),
             timeout_server: Duration::from_secs(1),
+            proto: fairway_config::Proto::H1,
         };
         let spec = BackendSpec {
             timeout_tunnel: None,

@@ -402,6 +402,7 @@ pub(crate) mod testutil {
                     cookie: format!("s{i}"),
                     timeout_connect: Duration::from_secs(1),
                     timeout_server: Duration::from_secs(1),
+                    proto: fairway_config::Proto::H1,
                 }))
             })
             .collect()

@@ -313,6 +313,7 @@ mod tests {
             cookie: name.into(),
             timeout_connect: Duration::from_secs(1),
             timeout_server: Duration::from_secs(1),
+            proto: fairway_config::Proto::H1,
         }))
     }
 

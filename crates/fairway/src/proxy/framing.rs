@@ -245,12 +245,14 @@ fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
     s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
-/// An HTTP/1.0 request without `Host` still gets one upstream, where
-/// Pingora speaks HTTP/1.1: empty, as RFC 9112 §3.2 has a client send when
-/// the target has no authority.
+/// A request without `Host` still gets one upstream: an HTTP/2 request's
+/// `:authority` (RFC 9113 §8.3.1: the host the rules saw), else empty, as
+/// RFC 9112 §3.2 has a client send when the target has no authority (an
+/// HTTP/1.0 request).
 pub(crate) fn upstream_request(req: &mut RequestHeader) -> Result<()> {
     if !req.headers.contains_key(HOST) {
-        req.insert_header(HOST, "")?;
+        let host = req.uri.authority().map(|a| a.as_str().to_owned());
+        req.insert_header(HOST, host.unwrap_or_default())?;
     }
     Ok(())
 }

@@ -129,13 +129,18 @@ fn set_path(req: &mut RequestHeader, path: &str) -> Result<()> {
 }
 
 impl Proxy {
-    /// How long a client connection waits idle for its next request: the
-    /// frontend's `timeout_client` (at least a second, as Pingora's
-    /// keep-alive counts in seconds).
-    fn client_idle(&self) -> Duration {
-        self.runtime.load().frontends()[self.frontend]
-            .timeout_client
-            .max(Duration::from_secs(1))
+    /// For the fast path, from the live runtime: whether it may serve this
+    /// frontend's requests (not when a backend has HTTP/2 servers, which
+    /// only Pingora's proxy speaks to), and how long a client connection
+    /// waits idle for its next request (`timeout_client`, at least a
+    /// second, as Pingora's keep-alive counts in seconds).
+    fn fast_view(&self) -> (bool, Duration) {
+        let rt = self.runtime.load();
+        let fe = &rt.frontends()[self.frontend];
+        (
+            !fe.http2_servers,
+            fe.timeout_client.max(Duration::from_secs(1)),
+        )
     }
 
     /// Chooses the server for the next attempt of the request (stickiness,

@@ -10,7 +10,7 @@ pub mod ewma;
 pub mod pool;
 
 use ewma::{now_ns, PeakEwma};
-use fairway_config::UpstreamTls;
+use fairway_config::{Proto, UpstreamTls};
 use pingora::upstreams::peer::HttpPeer;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -71,7 +71,14 @@ pub struct ServerSpec {
     pub timeout_connect: Duration,
     /// Inactivity timeout waiting for the server.
     pub timeout_server: Duration,
+    /// The HTTP version spoken to the server (`proto`): HTTP/2 servers
+    /// (`h2` over TLS, `h2c` in cleartext) get up to
+    /// [`H2_STREAMS`] concurrent requests per connection.
+    pub proto: Proto,
 }
+
+/// Concurrent requests (streams) per HTTP/2 server connection.
+pub const H2_STREAMS: usize = 100;
 
 /// One upstream server and its live state.
 #[derive(Debug)]
@@ -161,6 +168,11 @@ impl Server {
                 // Pooled connections are not shared with peers trusting other CAs.
                 peer.group_key = group_key(&ca.path);
             }
+        }
+        if spec.proto != Proto::H1 {
+            // HTTP/2 only (ALPN h2 over TLS; prior knowledge in cleartext).
+            peer.options.set_http_version(2, 2);
+            peer.options.max_h2_streams = H2_STREAMS;
         }
         peer.options.connection_timeout = Some(spec.timeout_connect);
         peer.options.total_connection_timeout = tls.map(|_| spec.timeout_connect.saturating_mul(2));
@@ -580,6 +592,7 @@ mod tests {
             cookie: name.into(),
             timeout_connect: Duration::from_secs(1),
             timeout_server: Duration::from_secs(1),
+            proto: fairway_config::Proto::H1,
         }
     }
 

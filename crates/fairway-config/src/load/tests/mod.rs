@@ -2,7 +2,7 @@
 //! `use_backend` lines), so they hold whatever the ACL crate's state.
 
 use super::*;
-use crate::{Balance, CheckKind, Mode};
+use crate::{Balance, CheckKind, Mode, Proto};
 use std::time::Duration;
 
 fn no_env(_: &str) -> Option<String> {
@@ -182,7 +182,7 @@ fn unknown_keys_list_the_valid_ones() {
     assert_eq!(
         e,
         "t.yaml:9:5: backends.app.extra: unknown key `extra` (expected one of: mode, balance, \
-         timeout_connect, timeout_server, retries, redispatch, timeout_queue, cookie, health_check, latency, ewma, discovery, servers)\n\
+         timeout_connect, timeout_server, timeout_tunnel, retries, redispatch, timeout_queue, cookie, health_check, latency, ewma, discovery, servers)\n\
          t.yaml:10:1: frontend: unknown key `frontend` (expected one of: global, admin, frontends, backends)"
     );
 }
@@ -517,4 +517,27 @@ fn h2c_is_for_cleartext_http_frontends() {
         e.contains("t.yaml:5:5") && e.contains("`h2c` is cleartext HTTP/2"),
         "{e}"
     );
+}
+
+#[test]
+fn proto_h2_needs_tls_h2c_none_and_http_checks_speak_http1() {
+    let servers = |s: &str| MINIMAL.replace("      s1: { addr: 127.0.0.1:8001 }\n", s);
+    let c = load_ok(&servers(
+        "      s1: { addr: 127.0.0.1:8001, proto: h2c }\n      s2: { addr: 127.0.0.1:8002, tls: true, proto: h2 }\n      s3: { addr: 127.0.0.1:8003 }\n",
+    ));
+    let protos: Vec<Proto> = c.backends[0].servers.iter().map(|s| s.proto).collect();
+    assert_eq!(protos, [Proto::H2c, Proto::H2, Proto::H1]);
+    let e = load_err(&servers("      s1: { addr: 127.0.0.1:8001, proto: h2 }\n"));
+    assert!(e.contains("t.yaml:8:35") && e.contains("add `tls: true`"), "{e}");
+    let e = load_err(&servers(
+        "      s1: { addr: 127.0.0.1:8001, tls: true, proto: h2c }\n",
+    ));
+    assert!(e.contains("`proto: h2c` is cleartext"), "{e}");
+    let e = load_err(&servers("      s1: { addr: 127.0.0.1:8001, proto: h3 }\n"));
+    assert!(e.contains("proto"), "{e}");
+    let e = load_err(&MINIMAL.replace(
+        "    servers:\n      s1: { addr: 127.0.0.1:8001 }\n",
+        "    health_check: { type: http }\n    servers:\n      s1: { addr: 127.0.0.1:8001, proto: h2c }\n",
+    ));
+    assert!(e.contains("speak HTTP/1.1") && e.contains("`s1`"), "{e}");
 }

@@ -87,7 +87,8 @@ pub(super) async fn serve(app: &HttpApp, stream: Stream, shutdown: &ShutdownWatc
             Head::Other => return fall_back(app, conn, shutdown).await,
             Head::Closed => return conn.close().await,
         }
-        if !plain(conn.req_mut()) {
+        let (fast, next_idle) = app.core.fast_view();
+        if !fast || !plain(conn.req_mut()) {
             return fall_back(app, conn, shutdown).await;
         }
         conn.head_complete();
@@ -103,7 +104,7 @@ pub(super) async fn serve(app: &HttpApp, stream: Stream, shutdown: &ShutdownWatc
         // Only now: the guard takes bytes written outside a request's
         // response for Pingora's error page for a head.
         conn.response_done();
-        idle = Some(app.core.client_idle());
+        idle = Some(next_idle);
     }
 }
 
