@@ -198,6 +198,8 @@ pub(crate) struct ServerOpts {
     pub ca: Option<String>,
     pub sni: Option<String>,
     pub check_ssl: Option<bool>,
+    /// `proto h2`: HTTP/2 to the server.
+    pub h2: Option<bool>,
 }
 
 impl ServerOpts {
@@ -217,6 +219,7 @@ impl ServerOpts {
             ca: over.ca.clone().or_else(|| self.ca.clone()),
             sni: over.sni.clone().or_else(|| self.sni.clone()),
             check_ssl: over.check_ssl.or(self.check_ssl),
+            h2: over.h2.or(self.h2),
         }
     }
 }
@@ -273,7 +276,6 @@ const UNSUPPORTED_ARG: &[(&str, &str)] = &[
     ("crt", "fairway has no client certificates for servers"),
     ("alpn", "fairway speaks HTTP/1.1 to servers"),
     ("npn", "fairway speaks HTTP/1.1 to servers"),
-    ("proto", "fairway speaks HTTP/1.1 to servers"),
     ("check-alpn", "fairway checks with HTTP/1.1"),
     ("check-proto", "fairway checks with HTTP/1.1"),
     ("check-sni", "fairway checks with the server's sni"),
@@ -369,6 +371,18 @@ pub(crate) fn server_opts<'w>(
             "no-backup" => opts.backup = Some(false),
             "ssl" => opts.ssl = Some(true),
             "no-ssl" => opts.ssl = Some(false),
+            "proto" => {
+                let Some(a) = arg("a protocol", found) else {
+                    continue;
+                };
+                match a.text.as_str() {
+                    "h2" => opts.h2 = Some(true),
+                    other => found.unsupported.push((
+                        format!("proto {other}"),
+                        "fairway speaks HTTP/1.1 or HTTP/2 (`proto h2`) to servers".into(),
+                    )),
+                }
+            }
             "check-ssl" => opts.check_ssl = Some(true),
             "no-check-ssl" => opts.check_ssl = Some(false),
             "enabled" => {}

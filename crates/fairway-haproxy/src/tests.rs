@@ -792,3 +792,29 @@ frontend named
         ]
     );
 }
+
+#[test]
+fn proto_h2_servers_speak_http2_and_are_checked_over_tcp() {
+    let cfg = "
+backend grpc
+    mode http
+    option httpchk GET /health
+    server g1 127.0.0.1:50051 proto h2 check
+    server g2 127.0.0.1:50443 ssl verify none proto h2 check
+frontend web
+    mode http
+    bind 127.0.0.1:5000
+    default_backend grpc
+";
+    let (conv, config) = load(cfg);
+    let b = config.backend("grpc").unwrap();
+    let protos: Vec<fairway_config::Proto> = b.servers.iter().map(|s| s.proto).collect();
+    assert_eq!(
+        protos,
+        [fairway_config::Proto::H2c, fairway_config::Proto::H2],
+        "{}",
+        conv.yaml
+    );
+    let hc = b.health_check.as_ref().unwrap();
+    assert_eq!(hc.kind, fairway_config::CheckKind::Tcp, "{}", conv.yaml);
+}

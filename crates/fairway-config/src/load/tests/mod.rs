@@ -528,7 +528,10 @@ fn proto_h2_needs_tls_h2c_none_and_http_checks_speak_http1() {
     let protos: Vec<Proto> = c.backends[0].servers.iter().map(|s| s.proto).collect();
     assert_eq!(protos, [Proto::H2c, Proto::H2, Proto::H1]);
     let e = load_err(&servers("      s1: { addr: 127.0.0.1:8001, proto: h2 }\n"));
-    assert!(e.contains("t.yaml:8:35") && e.contains("add `tls: true`"), "{e}");
+    assert!(
+        e.contains("t.yaml:8:35") && e.contains("add `tls: true`"),
+        "{e}"
+    );
     let e = load_err(&servers(
         "      s1: { addr: 127.0.0.1:8001, tls: true, proto: h2c }\n",
     ));
