@@ -224,3 +224,33 @@ fn tcp_frontends_take_the_carried_address_for_their_rules() {
     conn.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"pong");
 }
+
+/// `set-src hdr(x-forwarded-for)` under a condition on the peer: a trusted
+/// forwarder's header gives the client address to the rules after it and
+/// to `X-Forwarded-For`; from an untrusted peer the header changes nothing.
+#[test]
+fn set_src_trusts_forwarded_for_only_from_the_peers_the_rules_allow() {
+    let up = Upstream::start("a");
+    let yaml = |trusted: &str| {
+        format!(
+            "frontends:\n  web:\n    bind: [\"127.0.0.1:{{PORT}}\"]\n    acl:\n      internal: src 10.0.0.0/8\n\
+             \x20   http_request:\n      - set-src hdr(x-forwarded-for) if {{ src {trusted} }}\n      - deny if internal\n\
+             \x20   default_backend: app\n\
+             backends:\n  app:\n    servers: {{ s1: {{ addr: \"{{UP0}}\" }} }}\n"
+        )
+    };
+    let f = Fairway::start(&yaml("127.0.0.0/8"), &[&up]);
+    let xff = |v: &str| common::get(f.addr, "/x", &[("X-Forwarded-For", v)]).status;
+    assert_eq!(xff("10.1.2.3"), 403);
+    assert_eq!(xff("192.0.2.5, 10.9.9.9"), 403, "the last address counts");
+    assert_eq!(xff("10.9.9.9, 192.0.2.5"), 200);
+    let sent = up.last().header("x-forwarded-for").unwrap().to_string();
+    assert!(sent.ends_with(", 192.0.2.5"), "{sent}");
+    assert_eq!(xff("not an address"), 200, "no address: src unchanged");
+    // Not a trusted peer: the header is only a header.
+    let f = Fairway::start(&yaml("10.0.0.0/8"), &[&up]);
+    assert_eq!(
+        common::get(f.addr, "/x", &[("X-Forwarded-For", "10.1.2.3")]).status,
+        200
+    );
+}

@@ -4,7 +4,8 @@ use crate::token::{is_http_token, is_name, tokenize, Word};
 use crate::{AclError, AclSet, Guard, Request};
 
 /// The actions, as listed in error messages.
-const ACTIONS: &str = "deny, allow, return, redirect, set-header, add-header, del-header, set-path";
+const ACTIONS: &str =
+    "deny, allow, return, redirect, set-header, add-header, del-header, set-path, set-src";
 
 const IF_UNLESS: &str = "`if` or `unless`";
 
@@ -68,6 +69,15 @@ pub enum HttpAction {
     SetPath {
         /// The new path.
         path: String,
+    },
+    /// `set-src hdr(NAME)`: the client address becomes the last address in
+    /// header `NAME` (a trusted forwarder's `X-Forwarded-For`), for the
+    /// rules after it, the backend choice, `balance source`,
+    /// `X-Forwarded-For` and the access log. Ignored when the header holds
+    /// no address.
+    SetSrc {
+        /// Header name, lower case.
+        header: String,
     },
 }
 
@@ -156,6 +166,29 @@ impl HttpRule {
                     },
                     IF_UNLESS,
                 )
+            }
+            "set-src" => {
+                let fetch = args.value(verb, "a fetch: `hdr(NAME)`")?;
+                let inner = fetch
+                    .text
+                    .strip_prefix("hdr(")
+                    .or_else(|| fetch.text.strip_prefix("req.hdr("))
+                    .and_then(|t| t.strip_suffix(')'));
+                let Some(name) = inner else {
+                    return Err(AclError::new(
+                        fetch.offset,
+                        format!(
+                            "`set-src` takes `hdr(NAME)` (e.g. `hdr(x-forwarded-for)`), not `{}`",
+                            fetch.text.escape_debug()
+                        ),
+                    ));
+                };
+                let header = header_name(&Word {
+                    text: name.to_string(),
+                    offset: fetch.offset + fetch.text.find('(').map_or(0, |i| i + 1),
+                    quoted: false,
+                })?;
+                (HttpAction::SetSrc { header }, IF_UNLESS)
             }
             other => {
                 return Err(AclError::new(

@@ -403,3 +403,29 @@ fn errors() {
         assert_eq!(err(text), (message.clone(), *offset), "{text:?}");
     }
 }
+
+#[test]
+fn set_src_takes_a_header_fetch() {
+    assert_eq!(
+        action("set-src hdr(X-Forwarded-For)"),
+        HttpAction::SetSrc {
+            header: "x-forwarded-for".into()
+        }
+    );
+    assert_eq!(
+        action("set-src req.hdr(x-real-ip)"),
+        HttpAction::SetSrc {
+            header: "x-real-ip".into()
+        }
+    );
+    let acls = AclSet::new();
+    for (bad, why) in [
+        ("set-src", "needs a fetch"),
+        ("set-src src", "takes `hdr(NAME)`"),
+        ("set-src hdr(bad name)", "takes `hdr(NAME)`"),
+        ("set-src hdr(b@d)", "invalid header name `b@d`"),
+    ] {
+        let e = HttpRule::parse(bad, &acls).unwrap_err().to_string();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}

@@ -28,6 +28,10 @@ pub(super) fn write(
         _ => "-",
     };
     let client = match session.client_addr() {
+        // `set-src` gave the request another client address: that one.
+        Some(PingoraAddr::Inet(a)) if ctx.src.is_some_and(|ip| ip != a.ip()) => {
+            ctx.src.map_or_else(String::new, |ip| ip.to_string())
+        }
         Some(PingoraAddr::Inet(a)) => a.to_string(),
         Some(_) => "unix".to_string(),
         None => "-".to_string(),

@@ -102,9 +102,23 @@ impl Proxy {
                 HttpAction::SetPath { path } => {
                     set_path(session.req_header_mut(), path)?;
                 }
+                HttpAction::SetSrc { header } => {
+                    if let Some(ip) = last_address(session.req_header(), header) {
+                        ctx.src = Some(ip);
+                    }
+                }
                 _ => {}
             }
         }
         Ok(Verdict::Continue)
     }
+}
+
+/// The last address in header `name`, its values split at commas as
+/// HAProxy's `hdr()` does (`X-Forwarded-For: client, proxy1` gives
+/// `proxy1`, the address the nearest forwarder saw).
+fn last_address(req: &pingora::http::RequestHeader, name: &str) -> Option<std::net::IpAddr> {
+    let value = req.headers.get_all(name).into_iter().next_back()?;
+    let last = value.as_bytes().rsplit(|&b| b == b',').next()?;
+    std::str::from_utf8(last).ok()?.trim().parse().ok()
 }
