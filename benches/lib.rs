@@ -179,6 +179,7 @@ pub fn server_spec(i: usize, weight: u16, maxconn: Option<u32>) -> ServerSpec {
         timeout_connect: Duration::from_secs(1),
         timeout_server: Duration::from_secs(1),
         proto: fairway_config::Proto::H1,
+        send_proxy: None,
     }
 }
 

@@ -137,6 +137,12 @@ impl Drop for Haproxy {
 }
 
 fn haproxy(tag: &str, mode: &str, server: &str) -> Haproxy {
+    haproxy_with(tag, mode, "", server)
+}
+
+/// HAProxy with `bind_opts` on its bind (and, with options, `option
+/// forwardfor` in http mode).
+fn haproxy_with(tag: &str, mode: &str, bind_opts: &str, server: &str) -> Haproxy {
     let bin = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
@@ -148,7 +154,12 @@ fn haproxy(tag: &str, mode: &str, server: &str) -> Haproxy {
         &conf,
         format!(
             "defaults\n  mode {mode}\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
-             listen front\n  bind 127.0.0.1:{port}\n  server f {server}\n"
+             listen front\n  bind 127.0.0.1:{port} {bind_opts}\n{ff}  server f {server}\n",
+            ff = if mode == "http" && !bind_opts.is_empty() {
+                "  option forwardfor\n"
+            } else {
+                ""
+            }
         ),
     )
     .unwrap();
@@ -253,4 +264,62 @@ fn set_src_trusts_forwarded_for_only_from_the_peers_the_rules_allow() {
         common::get(f.addr, "/x", &[("X-Forwarded-For", "10.1.2.3")]).status,
         200
     );
+}
+
+/// `send_proxy: v1|v2` on servers, into HAProxy's `accept-proxy`: the
+/// header carries the client's address (here the one a PROXY header
+/// brought to fairway), which HAProxy puts in `X-Forwarded-For`; without a
+/// valid header HAProxy would refuse the connection.
+#[test]
+fn send_proxy_into_haproxy_accept_proxy() {
+    let up = Upstream::start("a");
+    let h = haproxy_with(
+        "pp-accept-http",
+        "http",
+        "accept-proxy",
+        &up.addr.to_string(),
+    );
+    for version in ["v1", "v2"] {
+        let yaml = format!(
+            "frontends:\n  web:\n    bind: [\"127.0.0.1:{{PORT}}\"]\n    accept_proxy: true\n    forwardfor: false\n\
+             \x20   default_backend: app\n\
+             backends:\n  app:\n    servers: {{ h: {{ addr: \"{}\", send_proxy: {version} }} }}\n",
+            h.addr
+        );
+        let f = Fairway::start(&yaml, &[]);
+        for n in 0..3 {
+            let status = call(
+                f.addr,
+                format!("PROXY TCP4 192.0.2.{n} 127.0.0.1 5000 80\r\n").as_bytes(),
+            );
+            assert_eq!(status, Some(200), "{version}: {}", f.log());
+            // Each client's requests carry its own address.
+            assert_eq!(
+                up.last().header("x-forwarded-for"),
+                Some(format!("192.0.2.{n}").as_str()),
+                "{version}"
+            );
+        }
+    }
+    // mode tcp: HAProxy in tcp mode accepts the relayed connection only
+    // with the header.
+    let echo = Echo::start();
+    let h = haproxy_with(
+        "pp-accept-tcp",
+        "tcp",
+        "accept-proxy",
+        &echo.addr.to_string(),
+    );
+    let yaml = format!(
+        "frontends:\n  t:\n    mode: tcp\n    bind: [\"127.0.0.1:{{PORT}}\"]\n    default_backend: e\n\
+         backends:\n  e:\n    mode: tcp\n    servers: {{ h: {{ addr: \"{}\", send_proxy: v2 }} }}\n",
+        h.addr
+    );
+    let f = Fairway::start(&yaml, &[]);
+    let mut conn = TcpStream::connect(f.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    conn.write_all(b"ping").unwrap();
+    let mut got = [0u8; 4];
+    conn.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ping", "{}", f.log());
 }

@@ -228,6 +228,15 @@ pub enum Proto {
     H2c,
 }
 
+/// The PROXY protocol version a server is sent (`send_proxy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyVersion {
+    /// The text header (`PROXY TCP4 ...`).
+    V1,
+    /// The binary header.
+    V2,
+}
+
 /// One entry of `frontends`.
 #[derive(Debug, Clone)]
 pub struct FrontendConfig {
@@ -783,4 +792,7 @@ pub struct ServerConfig {
     pub tls: Option<UpstreamTls>,
     /// The HTTP version spoken to the server (`proto: h1|h2|h2c`).
     pub proto: Proto,
+    /// A PROXY protocol header at the start of every connection to the
+    /// server, carrying the client's address (`send_proxy: v1|v2`).
+    pub send_proxy: Option<ProxyVersion>,
 }

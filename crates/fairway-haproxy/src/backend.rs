@@ -134,6 +134,9 @@ impl BackendConverter<'_> {
                 servers.comments.push(c);
             }
             let tls = opts.ssl == Some(true);
+            if let Some(v) = opts.send_proxy {
+                f.push(("send_proxy".into(), s(if v == 1 { "v1" } else { "v2" })));
+            }
             if opts.h2 == Some(true) {
                 // HTTP/2 over TLS (ALPN h2) with `ssl`, else cleartext.
                 f.push(("proto".into(), s(if tls { "h2" } else { "h2c" })));

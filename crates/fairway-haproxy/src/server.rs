@@ -200,6 +200,8 @@ pub(crate) struct ServerOpts {
     pub check_ssl: Option<bool>,
     /// `proto h2`: HTTP/2 to the server.
     pub h2: Option<bool>,
+    /// `send-proxy` (1) or `send-proxy-v2` (2).
+    pub send_proxy: Option<u8>,
 }
 
 impl ServerOpts {
@@ -220,6 +222,7 @@ impl ServerOpts {
             sni: over.sni.clone().or_else(|| self.sni.clone()),
             check_ssl: over.check_ssl.or(self.check_ssl),
             h2: over.h2.or(self.h2),
+            send_proxy: over.send_proxy.or(self.send_proxy),
         }
     }
 }
@@ -320,11 +323,18 @@ const UNSUPPORTED_FLAG: &[(&str, &str)] = &[
         "disabled",
         "fairway starts every server ready (set `state maint` at run time)",
     ),
-    ("send-proxy", "fairway has no PROXY protocol"),
-    ("send-proxy-v2", "fairway has no PROXY protocol"),
-    ("send-proxy-v2-ssl", "fairway has no PROXY protocol"),
-    ("send-proxy-v2-ssl-cn", "fairway has no PROXY protocol"),
-    ("check-send-proxy", "fairway has no PROXY protocol"),
+    (
+        "send-proxy-v2-ssl",
+        "fairway sends no TLS details in PROXY headers (`send-proxy-v2` without them is)",
+    ),
+    (
+        "send-proxy-v2-ssl-cn",
+        "fairway sends no TLS details in PROXY headers (`send-proxy-v2` without them is)",
+    ),
+    (
+        "check-send-proxy",
+        "fairway's health checks send no PROXY header",
+    ),
     ("non-stick", "fairway has no stick tables"),
     ("agent-check", "fairway has no agent checks"),
     ("no-tls-tickets", "fairway uses its TLS defaults"),
@@ -371,6 +381,8 @@ pub(crate) fn server_opts<'w>(
             "no-backup" => opts.backup = Some(false),
             "ssl" => opts.ssl = Some(true),
             "no-ssl" => opts.ssl = Some(false),
+            "send-proxy" => opts.send_proxy = Some(1),
+            "send-proxy-v2" => opts.send_proxy = Some(2),
             "proto" => {
                 let Some(a) = arg("a protocol", found) else {
                     continue;

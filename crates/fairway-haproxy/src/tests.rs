@@ -800,7 +800,7 @@ backend grpc
     mode http
     option httpchk GET /health
     server g1 127.0.0.1:50051 proto h2 check
-    server g2 127.0.0.1:50443 ssl verify none proto h2 check
+    server g2 127.0.0.1:50443 ssl verify none proto h2 check send-proxy-v2
 frontend web
     mode http
     bind 127.0.0.1:5000
@@ -817,4 +817,6 @@ frontend web
     );
     let hc = b.health_check.as_ref().unwrap();
     assert_eq!(hc.kind, fairway_config::CheckKind::Tcp, "{}", conv.yaml);
+    let sent: Vec<_> = b.servers.iter().map(|s| s.send_proxy).collect();
+    assert_eq!(sent, [None, Some(fairway_config::ProxyVersion::V2)]);
 }

@@ -27,6 +27,7 @@ fn region(name: &str, port: u16) -> ServerSpec {
         timeout_connect: Duration::from_secs(2),
         timeout_server: Duration::from_secs(30),
         proto: fairway::config::Proto::H1,
+        send_proxy: None,
     }
 }
 

@@ -175,6 +175,7 @@ impl Control {
             timeout_connect: conf.timeout_connect,
             timeout_server: conf.timeout_server,
             proto: fairway_config::Proto::H1,
+            send_proxy: None,
         };
         let server = Arc::new(b.new_server(spec));
         let mut servers = b.servers().to_vec();
@@ -268,6 +269,7 @@ impl Control {
                         timeout_connect: conf.timeout_connect,
                         timeout_server: conf.timeout_server,
                         proto: fairway_config::Proto::H1,
+                        send_proxy: None,
                     };
                     let server = b.new_server(spec);
                     server.mark_discovered();

@@ -11,6 +11,7 @@
 //! `LOCAL` (v2) or `UNKNOWN` (v1) header — a balancer's own health check —
 //! keeps the connection's addresses.
 
+use fairway_config::ProxyVersion;
 use pingora::protocols::l4::socket::SocketAddr;
 use pingora::protocols::{SocketDigest, Stream};
 use ppp::{v1, v2, HeaderResult};
@@ -163,6 +164,77 @@ fn parse(header: &[u8]) -> Result<Carried, Refused> {
     }
 }
 
+/// The header sent to a `send_proxy` server for a connection from `client`
+/// to `local` (fairway's address the client connected to). Mixed families
+/// (an IPv4 client on an IPv6 listener) are sent as IPv6, mapped.
+pub fn header(version: ProxyVersion, client: InetAddr, local: InetAddr) -> Vec<u8> {
+    let (client, local) = same_family(client, local);
+    match version {
+        ProxyVersion::V1 => {
+            let family = if client.is_ipv4() { "TCP4" } else { "TCP6" };
+            format!(
+                "PROXY {family} {} {} {} {}\r\n",
+                client.ip(),
+                local.ip(),
+                client.port(),
+                local.port()
+            )
+            .into_bytes()
+        }
+        ProxyVersion::V2 => v2::Builder::with_addresses(
+            v2::Version::Two | v2::Command::Proxy,
+            v2::Protocol::Stream,
+            (client, local),
+        )
+        .build()
+        // Building into a Vec cannot fail for TCP addresses.
+        .unwrap_or_default(),
+    }
+}
+
+fn same_family(a: InetAddr, b: InetAddr) -> (InetAddr, InetAddr) {
+    let v6 = |s: InetAddr| match s {
+        InetAddr::V4(v4) => InetAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
+        v6 => v6,
+    };
+    if a.is_ipv4() == b.is_ipv4() {
+        (a, b)
+    } else {
+        (v6(a), v6(b))
+    }
+}
+
+/// Pingora's L4 connect for a `send_proxy` server: a TCP connection that
+/// starts with `header` (one client's; the peer's `group_key` keeps such
+/// connections to that client).
+#[derive(Debug)]
+pub struct SendProxy {
+    /// The PROXY header, from [`header`].
+    pub header: Vec<u8>,
+}
+
+#[async_trait::async_trait]
+impl pingora::connectors::L4Connect for SendProxy {
+    async fn connect(
+        &self,
+        addr: &SocketAddr,
+    ) -> pingora::Result<pingora::protocols::l4::stream::Stream> {
+        use pingora::{Error, ErrorType};
+        use tokio::io::AsyncWriteExt;
+        let SocketAddr::Inet(inet) = addr else {
+            return Error::e_explain(ErrorType::ConnectError, "send_proxy needs a TCP address");
+        };
+        let mut tcp = tokio::net::TcpStream::connect(inet)
+            .await
+            .map_err(|e| Error::because(ErrorType::ConnectRefused, "connecting", e))?;
+        let _ = tcp.set_nodelay(true);
+        tcp.write_all(&self.header)
+            .await
+            .map_err(|e| Error::because(ErrorType::ConnectError, "sending the PROXY header", e))?;
+        Ok(pingora::protocols::l4::stream::Stream::from(tcp))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +260,24 @@ mod tests {
         ] {
             assert_eq!(parse(bad), Err(Refused::Invalid), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn headers_sent_parse_back() {
+        let (c, l): (InetAddr, InetAddr) = (
+            "192.0.2.7:5000".parse().unwrap(),
+            "127.0.0.1:80".parse().unwrap(),
+        );
+        for v in [ProxyVersion::V1, ProxyVersion::V2] {
+            assert_eq!(parse(&header(v, c, l)), Ok(Some((c, l))), "{v:?}");
+        }
+        assert_eq!(
+            header(ProxyVersion::V1, c, l),
+            b"PROXY TCP4 192.0.2.7 127.0.0.1 5000 80\r\n"
+        );
+        let l6: InetAddr = "[::1]:80".parse().unwrap();
+        let (c6, _) = same_family(c, l6);
+        assert_eq!(parse(&header(ProxyVersion::V2, c, l6)), Ok(Some((c6, l6))));
     }
 
     #[test]

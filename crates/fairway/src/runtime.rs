@@ -93,9 +93,10 @@ pub struct Frontend {
     /// Cleartext HTTP/2 is accepted beside HTTP/1 (`h2c`; fixed for the
     /// life of the process, as listeners are).
     pub h2c: bool,
-    /// A backend it routes to has an HTTP/2 server (`proto: h2|h2c`): its
-    /// requests go through Pingora's proxy, which speaks HTTP/2 to servers.
-    pub http2_servers: bool,
+    /// A backend it routes to has a server only Pingora's proxy speaks to
+    /// (HTTP/2, `proto: h2|h2c`; a PROXY header, `send_proxy`): its
+    /// requests go through Pingora's proxy, not the HTTP/1 fast path.
+    pub pingora_servers: bool,
     /// `timeout_client`.
     pub timeout_client: Duration,
     /// `timeout_http_request`.
@@ -333,7 +334,7 @@ impl Frontend {
             uses_ssl_sni: f.uses_ssl_sni(),
             accept_proxy: f.accept_proxy,
             h2c: f.h2c,
-            http2_servers: f
+            pingora_servers: f
                 .use_backend
                 .iter()
                 .map(|u| u.backend.as_str())
@@ -342,7 +343,7 @@ impl Frontend {
                 .any(|b| {
                     b.servers
                         .iter()
-                        .any(|s| s.proto != fairway_config::Proto::H1)
+                        .any(|s| s.proto != fairway_config::Proto::H1 || s.send_proxy.is_some())
                 }),
             timeout_client: f.timeout_client,
             timeout_http_request: f.timeout_http_request,
@@ -399,6 +400,7 @@ pub(crate) fn build_backend_with(
                 timeout_connect: b.timeout_connect,
                 timeout_server: b.timeout_server,
                 proto: s.proto,
+                send_proxy: s.send_proxy,
             };
             (spec, s.tls.clone())
         })

@@ -4,7 +4,7 @@ use super::mode;
 use super::node::{Entry, Item, Loader};
 use crate::{
     BackendConfig, Balance, CheckKind, Cookie, CookieMode, Discovery, DiscoverySource,
-    EtcdDiscovery, EwmaConfig, HealthCheck, LatencyConfig, Mode, Proto, ServerConfig,
+    EtcdDiscovery, EwmaConfig, HealthCheck, LatencyConfig, Mode, Proto, ProxyVersion, ServerConfig,
 };
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -39,7 +39,17 @@ const LATENCY_KEYS: &[&str] = &[
 const EWMA_KEYS: &[&str] = &["decay", "default_rtt"];
 
 const SERVER_KEYS: &[&str] = &[
-    "addr", "weight", "backup", "maxconn", "cookie", "tls", "sni", "verify", "ca", "proto",
+    "addr",
+    "weight",
+    "backup",
+    "maxconn",
+    "cookie",
+    "tls",
+    "sni",
+    "verify",
+    "ca",
+    "proto",
+    "send_proxy",
 ];
 const SERVER_LATER: &[&str] = &[];
 
@@ -685,6 +695,13 @@ fn server(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Option<ServerConfig> {
         }
         None => Some(Proto::H1),
     };
+    let send_proxy = match f.take("send_proxy") {
+        Some(e) => {
+            let choices = [("v1", ProxyVersion::V1), ("v2", ProxyVersion::V2)];
+            cx.choice(&e.item, "send_proxy", &choices).map(Some)
+        }
+        None => Some(None),
+    };
     let (addr, socket_addr) = addr?;
     if !name_ok {
         return None;
@@ -699,6 +716,7 @@ fn server(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Option<ServerConfig> {
         cookie: cookie?,
         tls: tls?,
         proto: proto?,
+        send_proxy: send_proxy?,
     })
 }
 

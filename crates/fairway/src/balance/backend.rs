@@ -432,6 +432,7 @@ mod tests {
             timeout_connect: Duration::from_secs(1),
             timeout_server: Duration::from_secs(1),
             proto: fairway_config::Proto::H1,
+            send_proxy: None,
         }
     }
 
@@ -556,6 +557,7 @@ mod ewma_tests {
             timeout_connect: Duration::from_secs(1),
             timeout_server: Duration::from_secs(1),
             proto: fairway_config::Proto::H1,
+            send_proxy: None,
         };
         let spec = BackendSpec {
             timeout_tunnel: None,

@@ -314,6 +314,7 @@ mod tests {
             timeout_connect: Duration::from_secs(1),
             timeout_server: Duration::from_secs(1),
             proto: fairway_config::Proto::H1,
+            send_proxy: None,
         }))
     }
 

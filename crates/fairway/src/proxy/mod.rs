@@ -115,6 +115,28 @@ fn client_ip(session: &Session) -> Option<IpAddr> {
     }
 }
 
+/// Makes `peer` open its connections with a PROXY header for this request's
+/// client (`send_proxy`): its address as the rules left it (`set-src`),
+/// and the address it connected to. Such connections are pooled for that
+/// client connection only (its address and port in the peer's group key).
+fn send_proxy(
+    peer: &mut HttpPeer,
+    version: fairway_config::ProxyVersion,
+    session: &Session,
+    src: Option<IpAddr>,
+) -> Result<()> {
+    let (Some(PingoraAddr::Inet(client)), Some(PingoraAddr::Inet(local))) =
+        (session.client_addr(), session.server_addr())
+    else {
+        return Err(status_error(503, "send_proxy needs a TCP client"));
+    };
+    let client = std::net::SocketAddr::new(src.unwrap_or(client.ip()), client.port());
+    let header = crate::proxy_protocol::header(version, client, *local);
+    peer.group_key ^= crate::balance::hash_bytes(client.to_string().as_bytes());
+    peer.options.custom_l4 = Some(Arc::new(crate::proxy_protocol::SendProxy { header }));
+    Ok(())
+}
+
 fn status_error(code: u16, why: &'static str) -> Box<Error> {
     Error::explain(ErrorType::HTTPStatus(code), why)
 }
@@ -130,15 +152,15 @@ fn set_path(req: &mut RequestHeader, path: &str) -> Result<()> {
 
 impl Proxy {
     /// For the fast path, from the live runtime: whether it may serve this
-    /// frontend's requests (not when a backend has HTTP/2 servers, which
-    /// only Pingora's proxy speaks to), and how long a client connection
+    /// frontend's requests (not when a backend has servers only Pingora's
+    /// proxy speaks to: HTTP/2, PROXY headers), and how long a client connection
     /// waits idle for its next request (`timeout_client`, at least a
     /// second, as Pingora's keep-alive counts in seconds).
     fn fast_view(&self) -> (bool, Duration) {
         let rt = self.runtime.load();
         let fe = &rt.frontends()[self.frontend];
         (
-            !fe.http2_servers,
+            !fe.pingora_servers,
             fe.timeout_client.max(Duration::from_secs(1)),
         )
     }
@@ -432,6 +454,9 @@ impl ProxyHttp for Proxy {
             peer.options.read_timeout = Some(t);
             peer.options.write_timeout = Some(t);
             session.set_read_timeout(Some(t));
+        }
+        if let Some(version) = backend.servers()[index].spec().send_proxy {
+            send_proxy(&mut peer, version, session, ctx.src)?;
         }
         Ok(Box::new(peer))
     }

@@ -259,6 +259,17 @@ impl Conn {
         }
     }
 
+    /// The PROXY header for `server` (`send_proxy`): the client's address
+    /// (the one a PROXY header carried in, with `accept_proxy`) and the
+    /// address it connected to.
+    fn proxy_header(&self, server: &Server) -> Option<Vec<u8>> {
+        let version = server.spec().send_proxy?;
+        let digest = self.client.get_socket_digest()?;
+        let client = *digest.peer_addr()?.as_inet()?;
+        let local = *digest.local_addr()?.as_inet()?;
+        Some(crate::proxy_protocol::header(version, client, local))
+    }
+
     /// Picks a server and connects to it, retrying failed connections
     /// (`retries`, on another server with `redispatch`).
     async fn connect(
@@ -275,7 +286,7 @@ impl Conn {
             let server = Arc::clone(inflight.server());
             self.server = Some(Arc::clone(&server));
             let attempt = Instant::now();
-            match open(&server).await {
+            match open(&server, self.proxy_header(&server)).await {
                 Ok(upstream) => {
                     self.connect = Some(attempt.elapsed());
                     // The connect time is the server's latency sample.
@@ -414,13 +425,18 @@ impl Conn {
 
 /// Connects to `server` within its `timeout_connect` (TCP connect and TLS
 /// handshake each), speaking TLS when it has `tls: true`.
-async fn open(server: &Server) -> std::io::Result<Upstream> {
+async fn open(server: &Server, proxy_header: Option<Vec<u8>>) -> std::io::Result<Upstream> {
+    use tokio::io::AsyncWriteExt;
     let limit = server.spec().timeout_connect;
     let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout");
-    let tcp = tokio::time::timeout(limit, TcpStream::connect(server.addr()))
+    let mut tcp = tokio::time::timeout(limit, TcpStream::connect(server.addr()))
         .await
         .map_err(|_| timed_out())??;
     let _ = tcp.set_nodelay(true);
+    // `send_proxy`: the header comes first, before any TLS handshake.
+    if let Some(header) = proxy_header {
+        tcp.write_all(&header).await?;
+    }
     match server.tls() {
         None => Ok(Upstream::Plain(tcp)),
         Some(tls) => {

@@ -75,6 +75,9 @@ pub struct ServerSpec {
     /// (`h2` over TLS, `h2c` in cleartext) get up to
     /// [`H2_STREAMS`] concurrent requests per connection.
     pub proto: Proto,
+    /// A PROXY protocol header on every connection (`send_proxy`): HTTP
+    /// connections then carry one client's requests only.
+    pub send_proxy: Option<fairway_config::ProxyVersion>,
 }
 
 /// Concurrent requests (streams) per HTTP/2 server connection.
@@ -593,6 +596,7 @@ mod tests {
             timeout_connect: Duration::from_secs(1),
             timeout_server: Duration::from_secs(1),
             proto: fairway_config::Proto::H1,
+            send_proxy: None,
         }
     }
 

@@ -544,3 +544,18 @@ fn proto_h2_needs_tls_h2c_none_and_http_checks_speak_http1() {
     ));
     assert!(e.contains("speak HTTP/1.1") && e.contains("`s1`"), "{e}");
 }
+
+#[test]
+fn send_proxy_is_v1_or_v2() {
+    let servers = |s: &str| MINIMAL.replace("      s1: { addr: 127.0.0.1:8001 }\n", s);
+    let c = load_ok(&servers(
+        "      s1: { addr: 127.0.0.1:8001, send_proxy: v1 }\n      s2: { addr: 127.0.0.1:8002, send_proxy: v2 }\n      s3: { addr: 127.0.0.1:8003 }\n",
+    ));
+    let sent: Vec<_> = c.backends[0].servers.iter().map(|s| s.send_proxy).collect();
+    assert_eq!(
+        sent,
+        [Some(crate::ProxyVersion::V1), Some(crate::ProxyVersion::V2), None]
+    );
+    let e = load_err(&servers("      s1: { addr: 127.0.0.1:8001, send_proxy: v3 }\n"));
+    assert!(e.contains("t.yaml:8:47") && e.contains("send_proxy"), "{e}");
+}
