@@ -9,6 +9,7 @@ mod backend;
 mod env;
 mod frontend;
 mod node;
+mod server;
 mod tls;
 
 use crate::{Config, ConfigError, Diagnostic, Global, LogLevel, Mode};

@@ -4,9 +4,8 @@ use super::mode;
 use super::node::{Entry, Item, Loader};
 use crate::{
     BackendConfig, Balance, CheckKind, Cookie, CookieMode, Discovery, DiscoverySource,
-    EtcdDiscovery, EwmaConfig, HealthCheck, LatencyConfig, Mode, Proto, ProxyVersion, ServerConfig,
+    EtcdDiscovery, EwmaConfig, HealthCheck, LatencyConfig, Mode, Proto,
 };
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 const KEYS: &[&str] = &[
@@ -37,21 +36,6 @@ const LATENCY_KEYS: &[&str] = &[
     "backup_weight",
 ];
 const EWMA_KEYS: &[&str] = &["decay", "default_rtt"];
-
-const SERVER_KEYS: &[&str] = &[
-    "addr",
-    "weight",
-    "backup",
-    "maxconn",
-    "cookie",
-    "tls",
-    "sni",
-    "verify",
-    "ca",
-    "proto",
-    "send_proxy",
-];
-const SERVER_LATER: &[&str] = &[];
 
 const COOKIE_KEYS: &[&str] = &["name", "mode", "indirect", "nocache"];
 const CHECK_KEYS: &[&str] = &[
@@ -189,7 +173,7 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
     }
     if let Some(e) = f.take("servers") {
         for s in cx.entries(&e.item).unwrap_or_default() {
-            if let Some(server) = server(cx, &s) {
+            if let Some(server) = super::server::parse(cx, &s) {
                 backend.servers.push(server);
             }
         }
@@ -599,225 +583,5 @@ fn status_range(text: &str) -> Option<(u16, u16)> {
             (lo <= hi).then_some((lo, hi))
         }
         None => code(text).map(|c| (c, c)),
-    }
-}
-
-/// One entry of `servers`.
-fn server(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Option<ServerConfig> {
-    let name_ok = cx.check_name(entry);
-    let mut f = cx.fields(&entry.item, SERVER_KEYS, SERVER_LATER);
-    let addr = match f.take("addr") {
-        Some(e) => cx
-            .text(&e.item)
-            .and_then(|text| match resolve(&text.value) {
-                Ok(sa) => Some((text.value, sa)),
-                Err(msg) => {
-                    cx.error(e.item.pos, &e.item.path, msg);
-                    None
-                }
-            }),
-        None => {
-            cx.error(
-                entry.key_pos,
-                &entry.item.path,
-                "missing required key `addr`",
-            );
-            None
-        }
-    };
-    let weight = match f.take("weight") {
-        Some(e) => cx
-            .integer(&e.item, 0, u64::from(crate::MAX_WEIGHT))
-            .and_then(|n| u16::try_from(n).ok()),
-        None => Some(1),
-    };
-    let backup = match f.take("backup") {
-        Some(e) => cx.boolean(&e.item),
-        None => Some(false),
-    };
-    let maxconn = match f.take("maxconn") {
-        Some(e) => cx
-            .integer(&e.item, 1, 1_000_000)
-            .and_then(|n| u32::try_from(n).ok())
-            .map(Some),
-        None => Some(None),
-    };
-    let cookie = match f.take("cookie") {
-        Some(e) => match cx.text(&e.item) {
-            Some(t)
-                if !t.value.is_empty()
-                    && t.value
-                        .bytes()
-                        .all(|b| b.is_ascii_graphic() && !b";,\\\"".contains(&b)) =>
-            {
-                Some(t.value)
-            }
-            Some(t) => {
-                cx.error(
-                    e.item.pos,
-                    &e.item.path,
-                    format!("invalid cookie value `{}`", t.value),
-                );
-                None
-            }
-            None => None,
-        },
-        None => Some(entry.key.to_string()),
-    };
-    let host = addr.as_ref().map(|(text, _)| host_of(text));
-    let tls = super::tls::server(
-        cx,
-        f.take("tls"),
-        f.take("sni"),
-        f.take("verify"),
-        f.take("ca"),
-        host,
-    );
-    let proto = match f.take("proto") {
-        Some(e) => {
-            let choices = [("h1", Proto::H1), ("h2", Proto::H2), ("h2c", Proto::H2c)];
-            let proto = cx.choice(&e.item, "proto", &choices);
-            let tls_on = matches!(tls, Some(Some(_)));
-            match proto {
-                Some(Proto::H2) if !tls_on => {
-                    let msg = "`proto: h2` is HTTP/2 over TLS: add `tls: true` \
-                               (or use `proto: h2c` for cleartext HTTP/2)";
-                    cx.error(e.key_pos, &e.item.path, msg);
-                    None
-                }
-                Some(Proto::H2c) if tls_on => {
-                    let msg = "`proto: h2c` is cleartext HTTP/2: with `tls: true` use `proto: h2`";
-                    cx.error(e.key_pos, &e.item.path, msg);
-                    None
-                }
-                other => other,
-            }
-        }
-        None => Some(Proto::H1),
-    };
-    let send_proxy = match f.take("send_proxy") {
-        Some(e) => {
-            let choices = [("v1", ProxyVersion::V1), ("v2", ProxyVersion::V2)];
-            cx.choice(&e.item, "send_proxy", &choices).map(Some)
-        }
-        None => Some(None),
-    };
-    let (addr, socket_addr) = addr?;
-    if !name_ok {
-        return None;
-    }
-    Some(ServerConfig {
-        name: entry.key.to_string(),
-        addr,
-        socket_addr,
-        weight: weight?,
-        backup: backup?,
-        maxconn: maxconn?,
-        cookie: cookie?,
-        tls: tls?,
-        proto: proto?,
-        send_proxy: send_proxy?,
-    })
-}
-
-/// The host part of a server's `host:port` (brackets of an IPv6 literal
-/// removed): the default TLS server name.
-fn host_of(addr: &str) -> &str {
-    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-    host.strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host)
-}
-
-/// Resolves a server's `host:port` now (IPv4 preferred).
-pub(crate) fn resolve(addr: &str) -> Result<SocketAddr, String> {
-    if let Ok(sa) = addr.parse::<SocketAddr>() {
-        if sa.port() == 0 {
-            return Err(format!(
-                "invalid port in server address `{addr}` (expected 1 to 65535)"
-            ));
-        }
-        return Ok(sa);
-    }
-    if addr.starts_with('[') {
-        return Err(format!(
-            "invalid server address `{addr}` (expected host:port or [ipv6]:port)"
-        ));
-    }
-    let Some((host, port)) = addr.rsplit_once(':') else {
-        return Err(format!(
-            "server address `{addr}` has no port (expected host:port)"
-        ));
-    };
-    if host.contains(':') {
-        return Err(format!(
-            "invalid server address `{addr}` (write IPv6 addresses as [ipv6]:port)"
-        ));
-    }
-    if host.is_empty() {
-        return Err(format!(
-            "server address `{addr}` has no host (expected host:port)"
-        ));
-    }
-    let port = match port.parse::<u16>() {
-        Ok(p) if p != 0 => p,
-        _ => {
-            return Err(format!(
-                "invalid port in server address `{addr}` (expected 1 to 65535)"
-            ))
-        }
-    };
-    let resolved: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
-        Ok(it) => it.collect(),
-        Err(e) => return Err(format!("cannot resolve server address `{addr}`: {e}")),
-    };
-    resolved
-        .iter()
-        .find(|sa| sa.is_ipv4())
-        .or_else(|| resolved.first())
-        .copied()
-        .ok_or_else(|| format!("cannot resolve server address `{addr}`: no addresses found"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolves_literals_and_localhost() {
-        assert_eq!(
-            resolve("127.0.0.1:8001").unwrap(),
-            "127.0.0.1:8001".parse().unwrap()
-        );
-        assert_eq!(
-            resolve("[::1]:8001").unwrap(),
-            "[::1]:8001".parse().unwrap()
-        );
-        let sa = resolve("localhost:8001").unwrap();
-        assert_eq!(sa.port(), 8001);
-        assert!(sa.ip().is_loopback());
-    }
-
-    #[test]
-    fn hosts_of_addresses() {
-        assert_eq!(host_of("example.org:443"), "example.org");
-        assert_eq!(host_of("127.0.0.1:8443"), "127.0.0.1");
-        assert_eq!(host_of("[::1]:443"), "::1");
-    }
-
-    #[test]
-    fn rejects_bad_addresses() {
-        assert!(resolve("127.0.0.1").unwrap_err().contains("has no port"));
-        assert!(resolve("127.0.0.1:0").unwrap_err().contains("invalid port"));
-        assert!(resolve("127.0.0.1:x").unwrap_err().contains("invalid port"));
-        assert!(resolve("host:99999").unwrap_err().contains("invalid port"));
-        assert!(resolve("::1:80").unwrap_err().contains("IPv6"));
-        assert!(resolve(":80").unwrap_err().contains("no host"));
-        assert!(resolve("[nope]:80").is_err());
-        let e = resolve("no-such-host.invalid:80").unwrap_err();
-        assert!(
-            e.starts_with("cannot resolve server address `no-such-host.invalid:80`"),
-            "{e}"
-        );
     }
 }

@@ -554,8 +554,14 @@ fn send_proxy_is_v1_or_v2() {
     let sent: Vec<_> = c.backends[0].servers.iter().map(|s| s.send_proxy).collect();
     assert_eq!(
         sent,
-        [Some(crate::ProxyVersion::V1), Some(crate::ProxyVersion::V2), None]
+        [
+            Some(crate::ProxyVersion::V1),
+            Some(crate::ProxyVersion::V2),
+            None
+        ]
     );
-    let e = load_err(&servers("      s1: { addr: 127.0.0.1:8001, send_proxy: v3 }\n"));
+    let e = load_err(&servers(
+        "      s1: { addr: 127.0.0.1:8001, send_proxy: v3 }\n",
+    ));
     assert!(e.contains("t.yaml:8:47") && e.contains("send_proxy"), "{e}");
 }
