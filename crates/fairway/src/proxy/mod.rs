@@ -36,6 +36,27 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Waits until `buf.len()` bytes have arrived and copies them into `buf`
+/// without consuming them; `false` when the connection is done: closed or
+/// reset first, or `deadline` passed (`timeout_http_request`: 408 sent).
+async fn peek_by(
+    stream: &mut pingora::protocols::Stream,
+    buf: &mut [u8],
+    deadline: tokio::time::Instant,
+) -> bool {
+    use tokio::io::AsyncWriteExt;
+    match tokio::time::timeout_at(deadline, stream.try_peek(buf)).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            head::log_failure(stream, 408, "timeout_http_request", 0);
+            let _ = stream.write_all(&head::error_page(408)).await;
+            let _ = stream.flush().await;
+            false
+        }
+    }
+}
+
 /// The first bytes of every HTTP/2 connection (RFC 9113 §3.4).
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -278,7 +299,6 @@ impl pingora::apps::ServerApp for HttpApp {
         shutdown: &pingora::server::ShutdownWatch,
     ) -> Option<pingora::protocols::Stream> {
         use pingora::protocols::ALPN;
-        use tokio::io::AsyncWriteExt;
         let mut stream = stream;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return self.proxy.process_new(stream, shutdown).await;
@@ -301,33 +321,18 @@ impl pingora::apps::ServerApp for HttpApp {
         // just connected is about to send its request, which the draining
         // process still serves (as Pingora does with a request it reads).
         let mut first = [0u8; 1];
-        match tokio::time::timeout_at(deadline, stream.try_peek(&mut first)).await {
-            Ok(Ok(_)) => {}
-            // Closed or reset before sending anything.
-            Ok(Err(_)) => return None,
-            Err(_) => {
-                head::log_failure(&stream, 408, "timeout_http_request", 0);
-                let _ = stream.write_all(&head::error_page(408)).await;
-                let _ = stream.flush().await;
-                return None;
-            }
+        if !peek_by(&mut stream, &mut first, deadline).await {
+            return None;
         }
         if let Some(h2c) = self.h2c.as_ref().filter(|_| first[0] == H2_PREFACE[0]) {
             // Cleartext HTTP/2 starts with its preface; `P` may also begin
             // an HTTP/1 method (POST, PUT, PATCH), which goes on below.
             let mut preface = [0u8; H2_PREFACE.len()];
-            match tokio::time::timeout_at(deadline, stream.try_peek(&mut preface)).await {
-                Ok(Ok(_)) if preface == *H2_PREFACE => {
-                    return h2c.process_new(stream, shutdown).await;
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) => return None,
-                Err(_) => {
-                    head::log_failure(&stream, 408, "timeout_http_request", 0);
-                    let _ = stream.write_all(&head::error_page(408)).await;
-                    let _ = stream.flush().await;
-                    return None;
-                }
+            if !peek_by(&mut stream, &mut preface, deadline).await {
+                return None;
+            }
+            if preface == *H2_PREFACE {
+                return h2c.process_new(stream, shutdown).await;
             }
         }
         let stream = Box::new(head::Guarded::new(stream, timeout, deadline));
