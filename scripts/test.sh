@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 
 export CARGO_TERM_COLOR=never
+# A one-off build: incremental state would only cost disk (gigabytes) and time.
+export CARGO_INCREMENTAL=0
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo build --workspace --all-targets
