@@ -29,6 +29,7 @@
 
 #![deny(missing_docs)]
 
+mod compression;
 mod error;
 mod load;
 mod options;
@@ -38,6 +39,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use compression::{Coding, Compression};
 pub use error::{ConfigError, Diagnostic};
 pub use fairway_acl::{AclSet, Fetches, HttpAction, HttpRule, TcpAction, TcpRule, UseBackend};
 pub use options::{Algorithms, LoadOptions};
@@ -258,6 +260,8 @@ pub struct FrontendConfig {
     /// that starts with the HTTP/2 preface) beside HTTP/1.x on the same
     /// listeners (`mode: http`, no `tls`). Default false.
     pub h2c: bool,
+    /// Response compression (`mode: http`); none by default.
+    pub compression: Option<Compression>,
     /// Idle client connection limit (default 60 s).
     pub timeout_client: Duration,
     /// The whole request head must arrive within this (default 10 s), else 408.

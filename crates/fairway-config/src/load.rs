@@ -6,6 +6,7 @@
 //! caller sees all of them at once, in file order.
 
 mod backend;
+mod compression;
 mod env;
 mod frontend;
 mod node;

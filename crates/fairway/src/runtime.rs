@@ -97,6 +97,8 @@ pub struct Frontend {
     /// (HTTP/2, `proto: h2|h2c`; a PROXY header, `send_proxy`): its
     /// requests go through Pingora's proxy, not the HTTP/1 fast path.
     pub pingora_servers: bool,
+    /// Response compression (`compression`).
+    pub compression: Option<fairway_config::Compression>,
     /// `timeout_client`.
     pub timeout_client: Duration,
     /// `timeout_http_request`.
@@ -345,6 +347,7 @@ impl Frontend {
                         .iter()
                         .any(|s| s.proto != fairway_config::Proto::H1 || s.send_proxy.is_some())
                 }),
+            compression: f.compression.clone(),
             timeout_client: f.timeout_client,
             timeout_http_request: f.timeout_http_request,
             normalize_path: f.normalize_path,

@@ -251,7 +251,8 @@ fn tcp_rules() {
 
 #[test]
 fn errors() {
-    let supported = "deny, allow, return, redirect, set-header, add-header, del-header, set-path, set-src";
+    let supported =
+        "deny, allow, return, redirect, set-header, add-header, del-header, set-path, set-src";
     let cases: &[(&str, String, usize)] = &[
         ("", format!("missing action (supported: {supported})"), 0),
         (

@@ -15,6 +15,7 @@ const KEYS: &[&str] = &[
     "tls",
     "accept_proxy",
     "h2c",
+    "compression",
     "timeout_client",
     "timeout_http_request",
     "normalize_path",
@@ -30,6 +31,7 @@ const LATER: &[&str] = &[];
 /// Keys that only `mode: http` frontends take.
 const HTTP_ONLY: &[&str] = &[
     "h2c",
+    "compression",
     "timeout_http_request",
     "normalize_path",
     "forwardfor",
@@ -70,6 +72,7 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Parsed {
         tls: None,
         accept_proxy: false,
         h2c: false,
+        compression: None,
         timeout_client: Duration::from_secs(60),
         timeout_http_request: Duration::from_secs(10),
         normalize_path: true,
@@ -140,6 +143,9 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Parsed {
                  through ALPN (remove `h2c`)",
             );
         }
+    }
+    if let Some(e) = f.take("compression") {
+        frontend.compression = super::compression::parse(cx, &e);
     }
     if let Some(e) = f.take("timeout_client") {
         frontend.timeout_client = cx.timeout(&e.item).unwrap_or(frontend.timeout_client);

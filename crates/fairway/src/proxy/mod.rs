@@ -6,6 +6,7 @@
 //! retry refused connections on another server.
 
 mod access_log;
+mod compress;
 mod fast;
 mod framing;
 pub mod head;
@@ -108,6 +109,8 @@ pub struct Ctx {
     connected_at: Option<Instant>,
     /// When the current attempt's response head arrived.
     response_at: Option<Instant>,
+    /// The response's compressor, when it is compressed.
+    encoder: Option<compress::Encoder>,
 }
 
 impl Ctx {
@@ -376,6 +379,7 @@ impl ProxyHttp for Proxy {
             no_server: None,
             connected_at: None,
             response_at: None,
+            encoder: None,
         }
     }
 
@@ -574,6 +578,9 @@ impl ProxyHttp for Proxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         framing::check_response(session.req_header(), resp)?;
+        if let Some(spec) = &ctx.frontend(self).compression {
+            ctx.encoder = compress::start(spec, session.req_header(), resp);
+        }
         if framing::downstream_response(session.req_header().version, resp) {
             session.set_keepalive(None);
         }
@@ -599,6 +606,37 @@ impl ProxyHttp for Proxy {
             }
         }
         Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        if let Some(encoder) = ctx.encoder.as_mut() {
+            *body = encoder.encode(body.as_ref(), end_of_stream)?;
+            if end_of_stream {
+                ctx.encoder = None;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Trailers after a compressed body (an HTTP/2 server's) end it: the
+    /// compressor's last bytes take their place, as Pingora cannot send
+    /// both.
+    async fn response_trailer_filter(
+        &self,
+        _session: &mut Session,
+        _trailers: &mut http::HeaderMap,
+        ctx: &mut Ctx,
+    ) -> Result<Option<bytes::Bytes>> {
+        match ctx.encoder.take() {
+            Some(mut encoder) => encoder.encode(None, true),
+            None => Ok(None),
+        }
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {

@@ -565,3 +565,56 @@ fn send_proxy_is_v1_or_v2() {
     ));
     assert!(e.contains("t.yaml:8:47") && e.contains("send_proxy"), "{e}");
 }
+
+#[test]
+fn compression_takes_algos_in_order_types_and_min_size() {
+    use crate::{Coding, Compression};
+    let with = |c: &str| {
+        MINIMAL.replace(
+            "    default_backend: app\n",
+            &format!("{c}    default_backend: app\n"),
+        )
+    };
+    let c = load_ok(&with(
+        "    compression:\n      algos: [zstd, br, gzip]\n      types: [text/html, Application/JSON, 'text/*']\n      min_size: 1024\n",
+    ));
+    assert_eq!(
+        c.frontends[0].compression,
+        Some(Compression {
+            algos: vec![Coding::Zstd, Coding::Br, Coding::Gzip],
+            types: vec![
+                "text/html".into(),
+                "application/json".into(),
+                "text/*".into()
+            ],
+            min_size: 1024,
+        })
+    );
+    assert_eq!(load_ok(MINIMAL).frontends[0].compression, None);
+    let c = load_ok(&with("    compression: { algos: [gzip] }\n"));
+    let gzip = c.frontends[0].compression.as_ref().unwrap();
+    assert_eq!(gzip.types, Compression::DEFAULT_TYPES.map(String::from));
+    assert_eq!(gzip.min_size, 0);
+
+    let e = load_err(&with("    compression: { algos: [gzip, deflate] }\n"));
+    assert!(e.contains("t.yaml:4:34"), "{e}");
+    assert!(
+        e.contains("unknown compression algorithm `deflate` (expected one of: zstd, br, gzip)"),
+        "{e}"
+    );
+    let e = load_err(&with("    compression: { algos: [gzip, gzip] }\n"));
+    assert!(e.contains("`gzip` is listed twice"), "{e}");
+    let e = load_err(&with("    compression: { types: [text/html] }\n"));
+    assert!(e.contains("missing required key `algos`"), "{e}");
+    let e = load_err(&with("    compression: { algos: [br], types: [html] }\n"));
+    assert!(e.contains("invalid media type `html`"), "{e}");
+    let e = load_err(&with("    compression: { algos: [br], min_size: -1 }\n"));
+    assert!(e.contains("frontends.web.compression.min_size"), "{e}");
+    let e = load_err(&with("    compression: { algos: [br], level: 9 }\n"));
+    assert!(e.contains("unknown key `level`"), "{e}");
+    let e = load_err(
+        &with("    compression: { algos: [br] }\n")
+            .replace("    bind:", "    mode: tcp\n    bind:"),
+    );
+    assert!(e.contains("`compression` needs `mode: http`"), "{e}");
+}

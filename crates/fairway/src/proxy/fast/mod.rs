@@ -311,8 +311,9 @@ async fn exchange(
         .map_err(Error::into_down)?;
     while !done {
         let ds = &mut *session.downstream_session;
-        let body = unless_gone(ds, up.body()).await?;
+        let mut body = unless_gone(ds, up.body()).await?;
         done = body.is_none() || up.is_done();
+        proxy.response_body_filter(session, &mut body, done, ctx)?;
         session
             .write_response_body(body, done)
             .await
