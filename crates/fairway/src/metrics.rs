@@ -37,7 +37,7 @@
 //!
 //! Looking a labelled child up in a `MetricVec` hashes the label values
 //! under a read lock. The request path does not do that. Each [`Runtime`](crate::Runtime)
-//! built with metrics ([`Runtime::with_metrics`], and every runtime derived
+//! built with metrics ([`Runtime::with_metrics`](crate::runtime::Runtime::with_metrics), and every runtime derived
 //! from it by reloads and runtime changes) carries a table of handles indexed
 //! by (frontend, backend, server) *position*: the frontend and backend
 //! counters are resolved when the runtime is built; the per-status-code
