@@ -353,7 +353,7 @@ fn features_behave_as_in_haproxy() {
 
 #[test]
 fn incomplete_conversions_exit_2_and_list_what_is_missing() {
-    let out = import("global\n    maxconn 100\nfrontend f\n    bind 127.0.0.1:1\n    mode http\n    compression algo gzip\n    default_backend b\nbackend b\n    mode http\n    server s 127.0.0.1:2\n");
+    let out = import("global\n    maxconn 100\nfrontend f\n    bind 127.0.0.1:1\n    mode http\n    compression algo deflate\n    default_backend b\nbackend b\n    mode http\n    server s 127.0.0.1:2\n");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let file = stderr.split(':').next().unwrap_or_default().to_string();
@@ -362,12 +362,12 @@ fn incomplete_conversions_exit_2_and_list_what_is_missing() {
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("{file}:6: unsupported: compression algo gzip (")),
+        stderr.contains(&format!("{file}:6: unsupported: compression algo deflate (")),
         "{stderr}"
     );
     let yaml = String::from_utf8_lossy(&out.stdout);
     assert!(
-        yaml.contains("# unsupported (line 6): compression algo gzip"),
+        yaml.contains("# unsupported (line 6): compression algo deflate"),
         "{yaml}"
     );
     // Unreadable input: 1.

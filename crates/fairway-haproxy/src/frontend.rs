@@ -184,10 +184,37 @@ impl FrontendConverter<'_> {
                     m.comments.push(c);
                 }
                 m.push("forwardfor", Value::Bool(ff));
+                self.compression(p, &mut m);
             }
             self.rules(p, backend, !certs.is_empty(), http, &mut m, &name, backs);
             fronts.push(&name, Value::Map(m));
         }
+    }
+
+    /// `compression`, when `compression algo` named a coding fairway has.
+    fn compression(&mut self, p: &Proxy, m: &mut Map) {
+        let Some(c) = p.s.compression.as_ref().filter(|c| !c.algos.is_empty()) else {
+            return;
+        };
+        let mut fields = vec![(
+            "algos".to_string(),
+            Value::List(c.algos.iter().map(s).collect()),
+        )];
+        if c.types.is_empty() {
+            let c = self.report.note(
+                p.line,
+                &format!("{} {}", kind_name(p.kind), p.name),
+                "no `compression type`: HAProxy compresses every type, fairway its default \
+                 list (text, JSON, JavaScript, XML, SVG)",
+            );
+            m.comments.push(c);
+        } else {
+            fields.push((
+                "types".to_string(),
+                Value::List(c.types.iter().map(s).collect()),
+            ));
+        }
+        m.push("compression", Value::Flow(fields));
     }
 
     /// ACLs, http_request, tcp_request, use_backend and default_backend.

@@ -32,6 +32,15 @@ pub(crate) struct Settings {
     pub default_server: ServerOpts,
     pub httplog: bool,
     pub allbackups: bool,
+    /// `compression algo` (the codings fairway has) and `compression type`.
+    pub compression: Option<Compression>,
+}
+
+/// `compression algo ...` and `compression type ...`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Compression {
+    pub algos: Vec<String>,
+    pub types: Vec<String>,
 }
 
 /// An HTTP health check request.
@@ -165,7 +174,7 @@ impl SettingsReader<'_> {
                 "fairway does not send the server name in a header",
             ),
             "stick-table" | "stick" => self.unsupported(comments, line, "fairway has no stick tables"),
-            "compression" => self.unsupported(comments, line, "fairway does not compress"),
+            "compression" => self.compression(line, s, kind, comments),
             "capture" | "log-format" | "log-format-sd" | "error-log-format" | "log-tag"
             | "unique-id-format" | "unique-id-header" => {
                 self.unsupported(comments, line, "fairway's access log has a fixed format")
@@ -173,6 +182,68 @@ impl SettingsReader<'_> {
             _ => return false,
         }
         true
+    }
+
+    /// `compression algo|type|offload` (and HAProxy 2.8's `algo-res`,
+    /// `type-res`): fairway compresses responses per frontend.
+    fn compression(
+        &mut self,
+        line: &Line,
+        s: &mut Settings,
+        kind: Kind,
+        comments: &mut Vec<String>,
+    ) {
+        if kind == Kind::Backend {
+            let why = "fairway compresses per frontend: add `compression` to the frontends \
+                       that use this backend";
+            return self.unsupported(comments, line, why);
+        }
+        let words = line.rest(2);
+        match line.word(1) {
+            "algo" | "algo-res" => {
+                let mut algos = Vec::new();
+                for w in words {
+                    match w.text.as_str() {
+                        "gzip" => algos.push("gzip".to_string()),
+                        other => {
+                            let why = "fairway compresses with zstd, br and gzip only";
+                            let part = format!("compression algo {other}");
+                            self.unsupported_part(comments, line.no, &part, why);
+                        }
+                    }
+                }
+                if !algos.is_empty() {
+                    s.compression.get_or_insert_with(Default::default).algos = algos;
+                }
+            }
+            "type" | "type-res" => {
+                let mut types = Vec::new();
+                for w in words {
+                    let t = w.text.to_ascii_lowercase();
+                    let plain = |p: &str| {
+                        !p.is_empty()
+                            && p.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+                    };
+                    match t.split_once('/') {
+                        Some((ty, sub)) if plain(ty) && (plain(sub) || sub == "*") => types.push(t),
+                        _ => {
+                            let part = format!("compression type {}", w.text);
+                            let why = "not a media type fairway matches (type/subtype or type/*)";
+                            self.unsupported_part(comments, line.no, &part, why);
+                        }
+                    }
+                }
+                s.compression.get_or_insert_with(Default::default).types = types;
+            }
+            "offload" => self.note(
+                comments,
+                line,
+                "ignored: fairway leaves Accept-Encoding to the server, and never compresses \
+                 a response the server compressed",
+            ),
+            _ => self.unsupported(comments, line, "fairway compresses responses only"),
+        }
     }
 
     fn timeout(&mut self, line: &Line, s: &mut Settings, comments: &mut Vec<String>) {

@@ -820,3 +820,41 @@ frontend web
     let sent: Vec<_> = b.servers.iter().map(|s| s.send_proxy).collect();
     assert_eq!(sent, [None, Some(fairway_config::ProxyVersion::V2)]);
 }
+
+#[test]
+fn compression_algo_and_type_become_the_frontends() {
+    let cfg = "
+defaults
+    mode http
+    compression algo gzip deflate
+frontend web
+    bind 127.0.0.1:5000
+    compression type text/html Application/JSON text/html;charset=utf-8
+    compression offload
+    default_backend app
+frontend plain
+    bind 127.0.0.1:5001
+    default_backend app
+backend app
+    compression type text/css
+    server a 127.0.0.1:8001
+";
+    let (conv, config) = load(cfg);
+    let web = config.frontends.iter().find(|f| f.name == "web").unwrap();
+    let c = web.compression.as_ref().expect(&conv.yaml);
+    assert_eq!(c.algos, [fairway_config::Coding::Gzip]);
+    assert_eq!(c.types, ["text/html", "application/json"]);
+    // From `defaults`, with fairway's default types (and a note).
+    let plain = config.frontends.iter().find(|f| f.name == "plain").unwrap();
+    let c = plain.compression.as_ref().expect(&conv.yaml);
+    assert_eq!(c.types, fairway_config::Compression::DEFAULT_TYPES);
+    assert!(conv.yaml.contains("HAProxy compresses every type"), "{}", conv.yaml);
+    assert_eq!(
+        unsupported(&conv),
+        [
+            (4, "compression algo deflate"),
+            (7, "compression type text/html;charset=utf-8"),
+            (14, "compression type text/css"),
+        ]
+    );
+}
