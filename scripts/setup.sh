@@ -27,6 +27,7 @@ TEST=(
   procps              # kill(1): tests send signals
   python3             # scripts/public-api.py renders the API snapshot
   python3-grpcio      # tests/grpc.rs: a real gRPC server and client (tests/grpc/peer.py)
+  nghttp2-server      # tests/http2_servers.rs: nghttpd, a real HTTP/2 server (h2c and TLS)
   openssl             # tests/tcp_tls.rs makes its certificates with it
   etcd-server         # discovery tests run a real etcd (/usr/bin/etcd)
   haproxy             # import and conformance tests compare with HAProxy

@@ -362,7 +362,9 @@ fn incomplete_conversions_exit_2_and_list_what_is_missing() {
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("{file}:6: unsupported: compression algo deflate (")),
+        stderr.contains(&format!(
+            "{file}:6: unsupported: compression algo deflate ("
+        )),
         "{stderr}"
     );
     let yaml = String::from_utf8_lossy(&out.stdout);

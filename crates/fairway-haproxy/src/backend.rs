@@ -70,7 +70,6 @@ impl BackendConverter<'_> {
         // Servers, with `default-server` underneath.
         let mut servers = Map::default();
         let mut checked: Vec<(usize, String, ServerOpts)> = Vec::new();
-        let mut h2_servers = false;
         let mut unchecked: Vec<String> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         let mut backups = 0;
@@ -140,7 +139,6 @@ impl BackendConverter<'_> {
             if opts.h2 == Some(true) {
                 // HTTP/2 over TLS (ALPN h2) with `ssl`, else cleartext.
                 f.push(("proto".into(), s(if tls { "h2" } else { "h2c" })));
-                h2_servers = true;
             }
             if tls {
                 f.push(("tls".into(), Value::Bool(true)));
@@ -184,16 +182,7 @@ impl BackendConverter<'_> {
         // Health check: per backend in fairway, per server in HAProxy.
         if let Some((line, first, o)) = checked.first().cloned() {
             let mut hc: Vec<(String, Value)> = Vec::new();
-            let mut http = st.httpchk.is_some() && st.check_problem.is_none() && mode == "http";
-            if http && h2_servers {
-                let c = self.report.note(
-                    p.line,
-                    &format!("backend {} option httpchk", p.name),
-                    "a TCP check instead: fairway's HTTP checks speak HTTP/1.1, and servers here speak HTTP/2",
-                );
-                m.comments.push(c);
-                http = false;
-            }
+            let http = st.httpchk.is_some() && st.check_problem.is_none() && mode == "http";
             if http {
                 let chk = st.httpchk.clone().unwrap_or(HttpChk {
                     method: "OPTIONS".into(),

@@ -794,7 +794,7 @@ frontend named
 }
 
 #[test]
-fn proto_h2_servers_speak_http2_and_are_checked_over_tcp() {
+fn proto_h2_servers_speak_http2_and_keep_their_http_check() {
     let cfg = "
 backend grpc
     mode http
@@ -816,7 +816,8 @@ frontend web
         conv.yaml
     );
     let hc = b.health_check.as_ref().unwrap();
-    assert_eq!(hc.kind, fairway_config::CheckKind::Tcp, "{}", conv.yaml);
+    assert_eq!(hc.kind, fairway_config::CheckKind::Http, "{}", conv.yaml);
+    assert_eq!(hc.path, "/health");
     let sent: Vec<_> = b.servers.iter().map(|s| s.send_proxy).collect();
     assert_eq!(sent, [None, Some(fairway_config::ProxyVersion::V2)]);
 }
@@ -848,7 +849,11 @@ backend app
     let plain = config.frontends.iter().find(|f| f.name == "plain").unwrap();
     let c = plain.compression.as_ref().expect(&conv.yaml);
     assert_eq!(c.types, fairway_config::Compression::DEFAULT_TYPES);
-    assert!(conv.yaml.contains("HAProxy compresses every type"), "{}", conv.yaml);
+    assert!(
+        conv.yaml.contains("HAProxy compresses every type"),
+        "{}",
+        conv.yaml
+    );
     assert_eq!(
         unsupported(&conv),
         [

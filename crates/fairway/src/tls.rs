@@ -282,6 +282,14 @@ impl Client {
         }
     }
 
+    /// The same client offering HTTP/2 only in ALPN (a `proto: h2` server).
+    pub fn with_alpn_h2(mut self) -> Client {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        self.config = Arc::new(config);
+        self
+    }
+
     /// The settings it was built from.
     pub fn settings(&self) -> &UpstreamTls {
         &self.settings

@@ -4,7 +4,7 @@ use super::mode;
 use super::node::{Entry, Item, Loader};
 use crate::{
     BackendConfig, Balance, CheckKind, Cookie, CookieMode, Discovery, DiscoverySource,
-    EtcdDiscovery, EwmaConfig, HealthCheck, LatencyConfig, Mode, Proto,
+    EtcdDiscovery, EwmaConfig, HealthCheck, LatencyConfig, Mode,
 };
 use std::time::Duration;
 
@@ -130,10 +130,8 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
         }
         backend.cookie = cookie(cx, &e.item);
     }
-    let mut check_pos = None;
     if let Some(e) = f.take("health_check") {
         backend.health_check = health_check(cx, &e.item);
-        check_pos = Some((e.key_pos, e.item.path.clone()));
     }
     if let Some(e) = f.take("discovery") {
         backend.discovery = discovery(cx, &e);
@@ -176,20 +174,6 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
             if let Some(server) = super::server::parse(cx, &s) {
                 backend.servers.push(server);
             }
-        }
-    }
-    let http_check = backend
-        .health_check
-        .as_ref()
-        .is_some_and(|hc| hc.kind == CheckKind::Http);
-    if let (true, Some((pos, path))) = (http_check, check_pos) {
-        if let Some(s) = backend.servers.iter().find(|s| s.proto != Proto::H1) {
-            let msg = format!(
-                "`type: http` health checks speak HTTP/1.1, but server `{}` speaks HTTP/2 \
-                 (`proto`): use `type: tcp` for this backend",
-                s.name
-            );
-            cx.error(pos, &path, msg);
         }
     }
     backend

@@ -31,8 +31,8 @@ mod probe;
 mod rise_fall;
 
 pub use probe::{
-    check, check_with, parse_status_line, request_head, Failure, StatusLine, MAX_STATUS_LINE,
-    USER_AGENT,
+    check, check_server, check_with, parse_status_line, request_head, Failure, StatusLine,
+    MAX_STATUS_LINE, USER_AGENT,
 };
 pub use rise_fall::{RiseFall, Transition};
 
@@ -213,7 +213,8 @@ async fn watch(server: Arc<Server>, hc: HealthCheck, owners: Owners, delay: Dura
     let mut state = RiseFall::new(hc.rise, hc.fall, server.is_up());
     loop {
         ticker.tick().await;
-        let result = check_with(server.addr(), &hc, server.tls()).await;
+        let proto = server.spec().proto;
+        let result = check_server(server.addr(), &hc, server.tls(), proto).await;
         let owners = owners.load();
         match result {
             Ok(rtt) => {

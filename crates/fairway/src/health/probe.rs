@@ -1,11 +1,13 @@
-//! One health check: a TCP connect, or an HTTP/1.1 request whose status
-//! line is read by hand (no HTTP client needed for three digits). For a
-//! server with `tls: true` the check speaks TLS too: a `tcp` check passes
-//! once the TLS handshake (certificate verification included) completes,
-//! an `http` check sends its request over TLS.
+//! One health check: a TCP connect, or an HTTP request in the server's
+//! protocol: HTTP/1.1, whose status line is read by hand (no HTTP client
+//! needed for three digits), or HTTP/2 (`proto: h2|h2c`), one stream on a
+//! new connection. For a server with `tls: true` the check speaks TLS too
+//! (ALPN h2 for `proto: h2`): a `tcp` check passes once the TLS handshake
+//! (certificate verification included) completes, an `http` check sends
+//! its request over TLS.
 
 use crate::tls::Client as TlsClient;
-use fairway_config::{CheckKind, HealthCheck};
+use fairway_config::{CheckKind, HealthCheck, Proto};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -32,7 +34,8 @@ pub enum Failure {
     Tls(String),
     /// The server closed the connection without sending anything.
     Closed,
-    /// The response is not an HTTP/1.x status line (garbage, truncated, too long).
+    /// The response is not an HTTP/1.x status line (garbage, truncated, too
+    /// long), or not HTTP/2 from a `proto: h2|h2c` server.
     Invalid,
     /// The status code is outside `expect_status`.
     Status {
@@ -178,22 +181,38 @@ pub async fn check_with(
     hc: &HealthCheck,
     tls: Option<&TlsClient>,
 ) -> Result<Duration, Failure> {
+    check_server(addr, hc, tls, Proto::H1).await
+}
+
+/// As [`check_with`], an `http` check speaking `proto` (HTTP/2 for
+/// `proto: h2|h2c`).
+pub async fn check_server(
+    addr: SocketAddr,
+    hc: &HealthCheck,
+    tls: Option<&TlsClient>,
+    proto: Proto,
+) -> Result<Duration, Failure> {
     let start = Instant::now();
-    match tokio::time::timeout(hc.timeout, probe(addr, hc, tls)).await {
+    match tokio::time::timeout(hc.timeout, probe(addr, hc, tls, proto)).await {
         Ok(Ok(())) => Ok(start.elapsed()),
         Ok(Err(failure)) => Err(failure),
         Err(_) => Err(Failure::Timeout(hc.timeout)),
     }
 }
 
-async fn probe(addr: SocketAddr, hc: &HealthCheck, tls: Option<&TlsClient>) -> Result<(), Failure> {
+async fn probe(
+    addr: SocketAddr,
+    hc: &HealthCheck,
+    tls: Option<&TlsClient>,
+    proto: Proto,
+) -> Result<(), Failure> {
     let io = |e: std::io::Error| Failure::Io(e.kind());
     let stream = TcpStream::connect(addr).await.map_err(io)?;
     // Best effort: the request is one small write either way.
     let _ = stream.set_nodelay(true);
     match tls {
         None if hc.kind == CheckKind::Tcp => Ok(()),
-        None => http(stream, addr, hc).await,
+        None => request(stream, addr, hc, proto).await,
         Some(tls) => {
             let stream = tls.connect(stream).await.map_err(|e| match e.kind() {
                 std::io::ErrorKind::InvalidData | std::io::ErrorKind::Other => {
@@ -205,26 +224,80 @@ async fn probe(addr: SocketAddr, hc: &HealthCheck, tls: Option<&TlsClient>) -> R
                 return Ok(());
             }
             match &hc.host {
-                Some(_) => http(stream, addr, hc).await,
+                Some(_) => request(stream, addr, hc, proto).await,
                 // Name-based servers expect their TLS name as the Host.
                 None => {
                     let hc = HealthCheck {
                         host: Some(tls.settings().sni.clone()),
                         ..hc.clone()
                     };
-                    http(stream, addr, &hc).await
+                    request(stream, addr, &hc, proto).await
                 }
             }
         }
     }
 }
 
+/// The check's request on `stream`, in the server's protocol.
+async fn request<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    addr: SocketAddr,
+    hc: &HealthCheck,
+    proto: Proto,
+) -> Result<(), Failure> {
+    let code = match proto {
+        Proto::H1 => http1(stream, addr, hc).await?,
+        Proto::H2 | Proto::H2c => http2(stream, addr, hc).await?,
+    };
+    let (lo, hi) = hc.expect_status;
+    if (lo..=hi).contains(&code) {
+        Ok(())
+    } else {
+        Err(Failure::Status {
+            code,
+            expect: hc.expect_status,
+        })
+    }
+}
+
+/// Sends the check's request as one HTTP/2 stream (the connection's
+/// preface and settings first) and waits for the response head.
+async fn http2<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    addr: SocketAddr,
+    hc: &HealthCheck,
+) -> Result<u16, Failure> {
+    let failure = |e: h2::Error| match e.get_io() {
+        Some(io) => Failure::Io(io.kind()),
+        None => Failure::Invalid,
+    };
+    let host = hc.host.clone().unwrap_or_else(|| addr.to_string());
+    let req = http::Request::builder()
+        .method(hc.method.as_str())
+        .uri(format!("http://{host}{}", hc.path))
+        .header(http::header::USER_AGENT, USER_AGENT)
+        .body(())
+        .map_err(|_| Failure::Invalid)?;
+    let (client, connection) = h2::client::handshake(stream).await.map_err(failure)?;
+    let response = async {
+        let mut client = client.ready().await?;
+        let (response, _) = client.send_request(req, true)?;
+        response.await
+    };
+    // The connection is driven beside the request; it ends first only
+    // when the server closes it or breaks the protocol.
+    tokio::select! {
+        r = response => r.map(|r| r.status().as_u16()).map_err(failure),
+        r = connection => Err(r.err().map_or(Failure::Closed, failure)),
+    }
+}
+
 /// Sends the check's request on `stream` and reads the status line.
-async fn http<S: AsyncRead + AsyncWrite + Unpin>(
+async fn http1<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     addr: SocketAddr,
     hc: &HealthCheck,
-) -> Result<(), Failure> {
+) -> Result<u16, Failure> {
     let io = |e: std::io::Error| Failure::Io(e.kind());
     stream
         .write_all(request_head(addr, hc).as_bytes())
@@ -249,17 +322,7 @@ async fn http<S: AsyncRead + AsyncWrite + Unpin>(
         match parse_status_line(buf.get(..len).unwrap_or_default()) {
             StatusLine::Incomplete => {}
             StatusLine::Invalid => return Err(Failure::Invalid),
-            StatusLine::Status(code) => {
-                let (lo, hi) = hc.expect_status;
-                return if (lo..=hi).contains(&code) {
-                    Ok(())
-                } else {
-                    Err(Failure::Status {
-                        code,
-                        expect: hc.expect_status,
-                    })
-                };
-            }
+            StatusLine::Status(code) => return Ok(code),
         }
     }
 }

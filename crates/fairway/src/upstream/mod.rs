@@ -183,6 +183,7 @@ impl Server {
         peer.options.write_timeout = Some(spec.timeout_server);
         peer.options.idle_timeout = Some(Duration::from_secs(60));
         let spec_addr = spec.addr;
+        let h2 = spec.proto == Proto::H2;
         Server {
             weight: AtomicU16::new(spec.weight),
             effective: AtomicU16::new(spec.weight),
@@ -201,7 +202,13 @@ impl Server {
             responses: Responses::default(),
             discovered: AtomicBool::new(false),
             slot_freed,
-            tls: tls.map(|t| crate::tls::Client::new(t, spec_addr)),
+            tls: tls.map(|t| {
+                let client = crate::tls::Client::new(t, spec_addr);
+                match h2 {
+                    true => client.with_alpn_h2(),
+                    false => client,
+                }
+            }),
         }
     }
 
