@@ -90,3 +90,28 @@ fn no_server_up_is_unavailable_at_once() {
     assert_eq!(out[0], "UNAVAILABLE", "{out}\n{}", f.log());
     assert!(out[1].as_f64().unwrap() < 5.0, "{out}");
 }
+
+#[test]
+fn maxconn_counts_calls_on_a_multiplexed_connection() {
+    // One call at a time to the server: a second one waits in the queue
+    // for `timeout_queue`, then gets 503, which gRPC reads as UNAVAILABLE;
+    // calls share one HTTP/2 connection, so only the stream count can
+    // hold this limit.
+    let (_server, addr) = grpc_server();
+    let yaml = format!(
+        "frontends:\n  web:\n    bind: [\"127.0.0.1:{{PORT}}\"]\n    h2c: true\n    default_backend: grpc\n\
+         backends:\n  grpc:\n    retries: 0\n    timeout_queue: 300ms\n\
+         \x20   servers: {{ g1: {{ addr: \"{addr}\", proto: h2c, maxconn: 1 }} }}\n"
+    );
+    let f = Fairway::start(&yaml, &[]);
+    let target = f.addr;
+    let slow = std::thread::spawn(move || peer("slow", target));
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let queued = peer("unary", f.addr);
+    assert_eq!(queued[0], "UNAVAILABLE", "{queued}\n{}", f.log());
+    assert!(queued[1].as_f64().unwrap() < 2.0, "{queued}");
+    let slow = slow.join().unwrap();
+    assert_eq!(slow[0], "OK", "{slow}");
+    // The slot is free again.
+    assert_eq!(peer("unary", f.addr)[0], "OK");
+}

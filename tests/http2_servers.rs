@@ -90,8 +90,10 @@ fn requests_and_http_checks_speak_http2_to_h2c_and_tls_h2_servers() {
     let tls = nghttpd(&tls_root, Some((&cert, &key)));
     // An HTTP/1.1 server declared as HTTP/2: its check must fail.
     let h1 = Upstream::start("h1");
+    let admin = common::free_port();
     let yaml = format!(
         r#"
+admin: {{ bind: "127.0.0.1:{admin}" }}
 frontends:
   web:
     bind: ["127.0.0.1:{{PORT}}"]
@@ -123,10 +125,35 @@ backends:
     // Both HTTP/2 servers answer, round robin; the HTTP/1.1 one gets nothing.
     let h1_hits = h1.client_hits();
     let mut seen: Vec<String> = (0..6).map(|_| get(f.addr, "/who", &[]).body).collect();
+    let to_plain = seen.iter().filter(|b| *b == "h2c").count();
     seen.sort();
     seen.dedup();
     assert_eq!(seen, ["h2", "h2c"], "{}", f.log());
     assert_eq!(h1.client_hits(), h1_hits);
+    // Each HTTP/2 stream is a request in the metrics, as HTTP/1's are.
+    let admin: SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
+    let metrics = get(admin, "/metrics", &[]).body;
+    let series = |name: &str, labels: &[&str]| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && labels.iter().all(|p| l.contains(p)))
+            .and_then(|l| l.rsplit_once(' '))
+            .map_or(0.0, |(_, v)| v.parse().unwrap())
+    };
+    let plain_ok = [r#"backend="app""#, r#"server="plain""#, r#"code="200""#];
+    assert_eq!(
+        series("fairway_requests_total{", &plain_ok),
+        to_plain as f64,
+        "{metrics}"
+    );
+    let tls_ok = [r#"backend="app""#, r#"server="tls""#, r#"code="200""#];
+    assert_eq!(
+        series("fairway_requests_total{", &tls_ok),
+        (6 - to_plain) as f64
+    );
+    let up = |server: &str| series("fairway_server_up{", &[r#"backend="app""#, server]);
+    assert_eq!(up(r#"server="plain""#), 1.0, "{metrics}");
+    assert_eq!(up(r#"server="old""#), 0.0, "{metrics}");
 
     // The check's answer decides: the same server checked on a path it
     // does not have (404) is down in that backend.

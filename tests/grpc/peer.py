@@ -3,6 +3,7 @@
     peer.py server PORT     serves test.Echo on 127.0.0.1:PORT (cleartext HTTP/2), prints "ready"
     peer.py client TARGET   calls every method through TARGET, prints one JSON object
     peer.py unary TARGET    one unary call: prints its status code name and the seconds it took
+    peer.py slow TARGET     the same with a call the server answers after 3 s
 
 Messages are raw bytes (no protobuf): the generic handlers pass them as they are.
 """
@@ -86,10 +87,10 @@ def client(target):
     print(json.dumps(out), flush=True)
 
 
-def unary(target):
+def unary(target, method="Unary"):
     start = time.monotonic()
     try:
-        channel(target).unary_unary("/test.Echo/Unary")(b"x", timeout=10)
+        channel(target).unary_unary(f"/test.Echo/{method}")(b"x", timeout=10)
         code = "OK"
     except grpc.RpcError as e:
         code = e.code().name
@@ -97,4 +98,9 @@ def unary(target):
 
 
 if __name__ == "__main__":
-    {"server": lambda a: serve(int(a)), "client": client, "unary": unary}[sys.argv[1]](sys.argv[2])
+    {
+        "server": lambda a: serve(int(a)),
+        "client": client,
+        "unary": unary,
+        "slow": lambda t: unary(t, "Slow"),
+    }[sys.argv[1]](sys.argv[2])
