@@ -112,6 +112,9 @@ pub(super) fn start(
     resp.remove_header(&header::ACCEPT_RANGES);
     weaken_etag(resp);
     if req.version == Version::HTTP_11 && !resp.headers.contains_key(header::TRANSFER_ENCODING) {
+        // An HTTP/1.0 server's response goes on as HTTP/1.1: 1.0 has no
+        // chunked coding (RFC 9112 §7.1).
+        resp.set_version(Version::HTTP_11);
         let _ = resp.insert_header(header::TRANSFER_ENCODING, "chunked");
     }
     Some(encoder)
@@ -305,6 +308,19 @@ mod tests {
         assert!(!h.contains_key("content-length") && !h.contains_key("accept-ranges"));
         let vary: Vec<_> = h.get_all("vary").iter().collect();
         assert_eq!(vary, ["Origin", "Accept-Encoding"]);
+    }
+
+    #[test]
+    fn an_http10_servers_response_goes_on_as_http11_chunked() {
+        let mut rq = RequestHeader::build("GET", b"/", None).unwrap();
+        rq.append_header("accept-encoding", "gzip").unwrap();
+        let mut rs = ResponseHeader::build(200, None).unwrap();
+        rs.set_version(Version::HTTP_10);
+        rs.append_header("content-type", "text/html").unwrap();
+        rs.append_header("content-length", "500").unwrap();
+        assert!(start(&spec(), &rq, &mut rs).is_some());
+        assert_eq!(rs.version, Version::HTTP_11);
+        assert_eq!(rs.headers["transfer-encoding"], "chunked");
     }
 
     #[test]
