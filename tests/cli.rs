@@ -209,3 +209,95 @@ fn demo_serves_seed_003_on_its_fixed_ports() {
         "the demo prints what to try:\n{out}"
     );
 }
+
+#[test]
+fn the_pid_file_is_written_in_the_foreground_and_removed_at_exit() {
+    let a = Upstream::start("a");
+    let mut f = Fairway::start(
+        "frontends:\n  web:\n    bind: [\"127.0.0.1:{PORT}\"]\n    default_backend: one\nbackends:\n  one:\n    servers: { a: { addr: \"{UP0}\" } }\n",
+        &[&a],
+    );
+    let pid_file = f.dir.join("fairway.pid");
+    let pid = std::fs::read_to_string(&pid_file).expect("pid_file written in the foreground");
+    assert_eq!(pid.trim(), f.child.id().to_string());
+    // `kill -HUP $(cat pid_file)` reaches the process.
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    common::wait_until(&f, Duration::from_secs(5), "the reload", || {
+        f.log().contains("reload")
+    });
+    f.signal("TERM");
+    assert!(f.wait_exit(Duration::from_secs(10)).is_some());
+    assert!(!pid_file.exists(), "the pid_file is left after exit");
+}
+
+#[test]
+fn access_lines_do_not_depend_on_the_log_level() {
+    let a = Upstream::start("a");
+    let f = Fairway::start(
+        "global:\n  log_level: warn\n  access_log: true\n  pid_file: {DIR}/fairway.pid\n  upgrade_sock: {DIR}/upgrade.sock\n\
+         frontends:\n  web:\n    bind: [\"127.0.0.1:{PORT}\"]\n    default_backend: one\nbackends:\n  one:\n    servers: { a: { addr: \"{UP0}\" } }\n",
+        &[&a],
+    );
+    assert_eq!(f.get("/logged").status, 200);
+    common::wait_until(&f, Duration::from_secs(5), "the access line", || {
+        f.log().contains("/logged")
+    });
+    // The process log level still holds for everything else.
+    assert!(!f.log().contains("INFO  fairway]"), "{}", f.log());
+}
+
+#[test]
+fn a_daemon_started_with_a_relative_config_path_reloads_it() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    let dir = common::temp_dir("daemon");
+    let port = common::free_port();
+    let yaml = |backend: &str| {
+        format!(
+            "global:\n  pid_file: {d}/fairway.pid\n  upgrade_sock: {d}/upgrade.sock\n  grace_period: 1s\n\
+             frontends:\n  web:\n    bind: [\"127.0.0.1:{port}\"]\n    default_backend: {backend}\n\
+             backends:\n  one:\n    servers: {{ a: {{ addr: \"{}\" }} }}\n  two:\n    servers: {{ b: {{ addr: \"{}\" }} }}\n",
+            a.addr,
+            b.addr,
+            d = dir.display()
+        )
+    };
+    std::fs::write(dir.join("fairway.yaml"), yaml("one")).unwrap();
+    let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
+    let status = std::process::Command::new(common::bin())
+        .args(["-d", "-c", "fairway.yaml"])
+        .current_dir(&dir)
+        .stderr(log)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        let pid = std::fs::read_to_string(dir.join("fairway.pid")).unwrap_or_default();
+        if !pid.trim().is_empty() && std::net::TcpStream::connect(addr).is_ok() {
+            break pid.trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "the daemon did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let kill = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+    };
+    assert_eq!(common::get(addr, "/", &[]).server(), "a");
+    std::fs::write(dir.join("fairway.yaml"), yaml("two")).unwrap();
+    assert!(kill("-HUP").success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while common::get(addr, "/", &[]).server() != "b" {
+        let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+        assert!(Instant::now() < deadline, "reload not applied:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(kill("-TERM").success());
+}

@@ -130,8 +130,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         test: false,
         conf: None,
     };
-    let mut server = Server::new_with_opt_and_conf(opt, fairway.server_conf());
+    let mut conf = fairway.server_conf();
+    // A daemon stays in the directory it was started from (rather than
+    // `/`), so that a relative `-c` path and the relative paths in the
+    // file (certificates, discovery files) still resolve on a reload.
+    conf.working_directory = std::env::current_dir().ok();
+    let pid_file = PathBuf::from(&conf.pid_file);
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
+    // The daemon's PID file is written by the daemonizing; in the
+    // foreground fairway writes it itself (as HAProxy's `-p` does). Either
+    // way it goes at exit, unless a newer process (an upgrade) wrote its own.
+    if !cli.daemon {
+        let pid = format!("{}\n", std::process::id());
+        if let Err(e) = std::fs::write(&pid_file, pid) {
+            log::warn!("cannot write pid_file {}: {e}", pid_file.display());
+        }
+    }
+    server.add_service(pingora::services::background::background_service(
+        "pid file",
+        PidFile(pid_file),
+    ));
     if cli.demo {
         server.add_services(fairway::demo::services(fairway.config()));
         print_demo_help(&fairway);
@@ -146,12 +165,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     server.run_forever();
 }
 
+/// Removes the PID file when fairway stops, if it still names this process.
+struct PidFile(PathBuf);
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for PidFile {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        let _ = shutdown.changed().await;
+        let ours = format!("{}", std::process::id());
+        if std::fs::read_to_string(&self.0).is_ok_and(|text| text.trim() == ours) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
 fn init_logging(config: &Config) {
     let level = config.global.log_level.as_str();
+    // Access lines (`access_log: true`, at any time: a reload may turn it
+    // on) do not depend on the process log level.
     let inner = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .filter_module("fairway::access", log::LevelFilter::Info)
         .format_timestamp_millis()
         .build();
-    let max = inner.filter();
+    let max = inner.filter().max(log::LevelFilter::Info);
     // Pingora's reports of client mistakes are logged at info.
     if log::set_boxed_logger(Box::new(fairway::logging::ClientErrorsAtInfo::new(inner))).is_ok() {
         log::set_max_level(max);
