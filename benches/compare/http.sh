@@ -10,17 +10,17 @@
 #   --loads "small-c50 small-c200 big-c50", --targets "direct haproxy nginx
 #   pingora fairway" (pingora is skipped when no binary is found),
 #   --skip-install, --out DIR (keep the raw results there).
-# Env: FAIRWAY_BIN, PINGORA_BIN (a build of ../shared/bench/pingora-minimal;
+# Env: FAIRWAY_BIN, PINGORA_BIN (a minimal Pingora proxy taking --listen/--threads/--default/--api, from the bench rig outside this repository;
 #   default /tmp/pingora-minimal-target/release/pingora-minimal if present),
 #   WARMUP (2 s per target), WRK_THREADS (1), KEEP_WORK=1 (keep the work dir),
 #   BASELINE_BIN (another fairway binary, e.g. a build before a change: adds
 #   target `baseline`, same config, for before/after figures in one run).
 #
-# The scenario is seed 003's (HAProxy in Docker, the README's demo): ACLs
+# The scenario is the README's demo (a classic HAProxy demo): ACLs
 # `path_end -i /lightwork` and `path_end -i /heavywork` choose two small
 # backends, `http-request deny if { path -i -m beg /admin }`, and everything
 # else goes round robin over four servers, with keep-alive to the clients
-# and to the servers. No logging, no X-Forwarded-For (the seed adds none),
+# and to the servers. No logging, no X-Forwarded-For (the demo adds none),
 # no health checks. Each proxy is given the same number of worker threads
 # (HAProxy nbthread, nginx worker_processes, fairway/Pingora threads).
 #
@@ -268,7 +268,7 @@ for t in $TARGETS; do
     direct) continue ;;
     haproxy) start haproxy "$PROXY_CPUS" haproxy -db -f "$WORK/haproxy.cfg" ;;
     nginx) start nginx "$PROXY_CPUS" nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" ;;
-    # Bare Pingora routes by prefix (/api, /admin), not by the seed's ACLs:
+    # Bare Pingora routes by prefix (/api, /admin), not by the demo's ACLs:
     # GET / goes round robin over the same four servers.
     pingora) start pingora "$PROXY_CPUS" "$PINGORA_BIN" --listen "127.0.0.1:${PORT[pingora]}" --threads "$THREADS" \
                --default "127.0.0.1:$UP1,127.0.0.1:$UP2,127.0.0.1:$UP3,127.0.0.1:$UP4" \
@@ -363,7 +363,7 @@ done
 # ------------------------------------------------------------------ report
 echo
 echo "fairway $("$FAIRWAY_BIN" --version | awk '{print $2}'), $(haproxy -v | head -1 | awk '{print "HAProxy "$3}'), $(nginx -v 2>&1 | sed 's|.*/|nginx |'), wrk -t$WRK_THREADS"
-echo "seed-003 routing, $THREADS proxy thread(s), $PIN; ${DURATION}s per run, median of $REPS interleaved rounds; $(nproc) cores; load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "demo routing, $THREADS proxy thread(s), $PIN; ${DURATION}s per run, median of $REPS interleaved rounds; $(nproc) cores; load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 python3 - "$WORK/results" "$TARGETS" <<'EOF'
 import statistics, sys

@@ -209,7 +209,9 @@ fn print_demo_help(fairway: &Fairway) {
     println!("Try:");
     println!("  curl http://{addr}/            # round robin over server1..server4");
     println!("  curl http://{addr}/lightwork   # backend light: server1, server2");
-    println!("  curl http://{addr}/heavywork   # backend heavy: server3, server4");
+    println!(
+        "  curl http://{addr}/heavywork   # backend heavy: server3 or server4, fixed per client (balance source)"
+    );
     println!(
         "  curl -i http://{addr}/admin    # 403: denied by 'deny if {{ path -i -m beg /admin }}'"
     );

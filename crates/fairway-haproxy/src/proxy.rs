@@ -426,6 +426,8 @@ impl Reader<'_> {
         });
         match line.word(1) {
             "enable" => {}
+            // fairway's page is at /stats too.
+            "uri" if line.word(2) == "/stats" => {}
             "uri" => {
                 let remark = format!(
                     "fairway serves its stats page at /stats (and /stats.json, /metrics) on admin.bind, not at {}",
