@@ -301,3 +301,30 @@ fn a_daemon_started_with_a_relative_config_path_reloads_it() {
     }
     assert!(kill("-TERM").success());
 }
+
+#[test]
+fn upgrade_without_a_running_instance_says_so_at_once() {
+    let dir = common::temp_dir("upgrade-alone");
+    let conf = dir.join("f.yaml");
+    std::fs::write(
+        &conf,
+        format!(
+            "global:\n  pid_file: {d}/none.pid\n  upgrade_sock: {d}/u.sock\nfrontends:\n  web:\n    bind: [\"127.0.0.1:{}\"]\n    default_backend: one\nbackends:\n  one:\n    servers: {{ a: {{ addr: \"127.0.0.1:1\" }} }}\n",
+            common::free_port(),
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let out = run(&["-u", "-c", conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no running fairway to take over"), "{err}");
+    // A pid_file naming a process that is gone: the same, at once.
+    std::fs::write(dir.join("none.pid"), "999999\n").unwrap();
+    let out = run(&["-u", "-c", conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not running"), "{err}");
+}

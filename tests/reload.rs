@@ -193,9 +193,8 @@ fn graceful_upgrade_under_load_fails_no_request() {
         .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
-    thread::sleep(Duration::from_millis(500));
-    // ...which the old one hands over on SIGQUIT, then drains and exits.
-    old.signal("QUIT");
+    // ...which the old one (named by pid_file, signalled by `-u` itself)
+    // hands over, then drains and exits.
     let exited = old.wait_exit(Duration::from_secs(20));
     assert!(
         exited.is_some(),
@@ -207,7 +206,9 @@ fn graceful_upgrade_under_load_fails_no_request() {
         "the new process runs:\n{}",
         std::fs::read_to_string(old.dir.join("new.log")).unwrap_or_default()
     );
-    // The new process alone serves now.
+    // The new process alone serves now, and pid_file names it.
+    let pid = std::fs::read_to_string(old.dir.join("f.pid")).unwrap_or_default();
+    assert_eq!(pid.trim(), new.id().to_string());
     wait_for(&load, 300);
     let (ok, failed) = load.finish();
     eprintln!("upgrade under load: {ok} ok, {failed} failed");

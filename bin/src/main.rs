@@ -4,7 +4,7 @@
 //! fairway -c conf/fairway.yaml        # run in the foreground
 //! fairway -t -c conf/fairway.yaml     # validate and exit: 0 ok, 1 with errors on stderr
 //! fairway -d -c ...                   # daemonize
-//! fairway -u -c ...                   # graceful upgrade: take over a running instance's listeners
+//! fairway -u -c ...                   # graceful upgrade: take over the listeners of the instance in pid_file
 //! fairway --demo                      # 4 local demo upstreams + the proxy on conf/demo.yaml
 //! fairway import-haproxy haproxy.cfg > fairway.yaml   # convert; exit 0 complete, 2 incomplete, 1 unreadable
 //! ```
@@ -41,7 +41,7 @@ struct Cli {
     /// Run in the background (daemon).
     #[arg(short = 'd', long = "daemon")]
     daemon: bool,
-    /// Graceful upgrade: take over the listeners of a running fairway through `global.upgrade_sock`.
+    /// Graceful upgrade: take over the listeners of the running fairway named by `global.pid_file` (it gets SIGQUIT, hands them over through `global.upgrade_sock`, drains and exits).
     #[arg(short = 'u', long = "upgrade")]
     upgrade: bool,
     /// Start four local demo upstreams and the proxy on the built-in demo config (seed 003).
@@ -136,6 +136,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // file (certificates, discovery files) still resolve on a reload.
     conf.working_directory = std::env::current_dir().ok();
     let pid_file = PathBuf::from(&conf.pid_file);
+    if cli.upgrade {
+        hand_over(&pid_file)?;
+    }
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     // The daemon's PID file is written by the daemonizing; in the
@@ -147,10 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             log::warn!("cannot write pid_file {}: {e}", pid_file.display());
         }
     }
-    server.add_service(pingora::services::background::background_service(
-        "pid file",
-        PidFile(pid_file),
-    ));
+
     if cli.demo {
         server.add_services(fairway::demo::services(fairway.config()));
         print_demo_help(&fairway);
@@ -162,20 +162,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         "fairway {} started config={source}",
         env!("CARGO_PKG_VERSION")
     );
-    server.run_forever();
+    // Returns once the grace period is over (in the daemon too).
+    server.run(pingora::server::RunArgs::default());
+    remove_pid_file(&pid_file);
+    std::process::exit(0)
 }
 
-/// Removes the PID file when fairway stops, if it still names this process.
-struct PidFile(PathBuf);
-
-#[async_trait::async_trait]
-impl pingora::services::background::BackgroundService for PidFile {
-    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
-        let _ = shutdown.changed().await;
-        let ours = format!("{}", std::process::id());
-        if std::fs::read_to_string(&self.0).is_ok_and(|text| text.trim() == ours) {
-            let _ = std::fs::remove_file(&self.0);
+/// `-u`: asks the running instance named by `pid_file` to hand its
+/// listeners over (SIGQUIT), which it does once this process waits on
+/// `upgrade_sock` (both sides retry for a few seconds), then drains and
+/// exits. An error, at once, when no instance runs.
+fn hand_over(pid_file: &std::path::Path) -> anyhow::Result<()> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let text = std::fs::read_to_string(pid_file).with_context(|| {
+        format!(
+            "-u: no running fairway to take over (cannot read pid_file {}); start it without -u",
+            pid_file.display()
+        )
+    })?;
+    let pid: i32 = text.trim().parse().with_context(|| {
+        format!(
+            "-u: pid_file {} does not hold a process id",
+            pid_file.display()
+        )
+    })?;
+    let old = Pid::from_raw(pid);
+    kill(old, None).with_context(|| {
+        format!(
+            "-u: process {pid} of pid_file {} is not running; start fairway without -u",
+            pid_file.display()
+        )
+    })?;
+    // Signalled from a thread so that this process is already waiting on
+    // the socket when (or soon after) the old one connects to it.
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if let Err(e) = kill(old, Signal::SIGQUIT) {
+            log::error!("-u: cannot signal process {pid}: {e}");
         }
+    });
+    Ok(())
+}
+
+/// Removes the PID file as fairway exits, if it still names this process
+/// (after an upgrade it names the new one).
+fn remove_pid_file(path: &std::path::Path) {
+    let ours = std::process::id().to_string();
+    if std::fs::read_to_string(path).is_ok_and(|text| text.trim() == ours) {
+        let _ = std::fs::remove_file(path);
     }
 }
 
