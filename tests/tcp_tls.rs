@@ -693,3 +693,92 @@ backends:
     });
     assert!(trusts(&new_ca));
 }
+
+#[test]
+fn a_ca_file_holding_the_servers_own_self_signed_certificate_pins_it() {
+    // openssl's self-signed certificates are CA certificates (CA:TRUE),
+    // which rustls refuses as a server's own (`CaUsedAsEndEntity`); as
+    // with HAProxy's ca-file, such a file pins that very certificate.
+    let dir = temp_dir("tls-pin");
+    let (cert, key) = self_signed(&dir, "pinned", &["self.test"]);
+    let (other_cert, other_key) = self_signed(&dir, "imposter", &["self.test"]);
+    let pinned = TlsUpstream::start("pinned", &cert, &key);
+    let imposter = TlsUpstream::start("imposter", &other_cert, &other_key);
+    let yaml = format!(
+        "
+frontends:
+  web:
+    bind: 127.0.0.1:{{PORT}}
+    use_backend:
+      - imposter if {{ path_beg /imposter }}
+    default_backend: pinned
+backends:
+  pinned:
+    health_check: {{ type: http, path: /health, interval: 100ms, rise: 1, fall: 1 }}
+    servers:
+      s: {{ addr: {p}, tls: true, sni: self.test, ca: {ca} }}
+  imposter:
+    retries: 0
+    health_check: {{ type: http, path: /health, interval: 100ms, rise: 1, fall: 1 }}
+    servers:
+      s: {{ addr: {i}, tls: true, sni: self.test, ca: {ca} }}
+",
+        p = pinned.addr,
+        i = imposter.addr,
+        ca = path(&cert),
+    );
+    for http1 in ["fast", "pingora"] {
+        let f = Fairway::start_with_env(&yaml, &[], &[("FAIRWAY_HTTP1_PATH", http1)]);
+        // The health check sees the other certificate and marks it down.
+        wait_until(
+            &f,
+            Duration::from_secs(5),
+            "the imposter found down",
+            || f.log().contains("server down backend=imposter"),
+        );
+        let r = f.get("/x");
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (200, "pinned /x"),
+            "{http1}: {}",
+            f.log()
+        );
+        assert!(
+            !f.log().contains("server down backend=pinned"),
+            "{}",
+            f.log()
+        );
+    }
+    // Marked down or not, a request never reaches the imposter.
+    assert_eq!(imposter.client_hits(), 0);
+}
+
+#[test]
+fn a_pinned_certificate_is_checked_on_every_new_connection() {
+    // No health check: the proxy's own check refuses the other certificate.
+    let dir = temp_dir("tls-pin2");
+    let (cert, _) = self_signed(&dir, "pinned", &["self.test"]);
+    let (other_cert, other_key) = self_signed(&dir, "imposter", &["self.test"]);
+    let imposter = TlsUpstream::start("imposter", &other_cert, &other_key);
+    let yaml = format!(
+        "
+frontends:
+  web:
+    bind: 127.0.0.1:{{PORT}}
+    default_backend: b
+backends:
+  b:
+    retries: 0
+    servers:
+      s: {{ addr: {i}, tls: true, sni: self.test, ca: {ca} }}
+",
+        i = imposter.addr,
+        ca = path(&cert),
+    );
+    for http1 in ["fast", "pingora"] {
+        let f = Fairway::start_with_env(&yaml, &[], &[("FAIRWAY_HTTP1_PATH", http1)]);
+        let r = f.get("/x");
+        assert!(r.status >= 500, "{http1}: {} {}", r.status, r.body);
+    }
+    assert_eq!(imposter.client_hits(), 0);
+}

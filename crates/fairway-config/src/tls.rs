@@ -173,6 +173,21 @@ impl CaFile {
         let certs = certificates(&text, &path)?;
         Ok(CaFile { path, certs })
     }
+
+    /// Whether the file holds the server's own certificates rather than a
+    /// CA's: every one self-signed (issuer = subject) and naming `sni`.
+    /// fairway then pins them (the server must present one of them, and
+    /// prove it holds its key), as OpenSSL accepts such a file where
+    /// rustls refuses a CA certificate as the server's (`CaUsedAsEndEntity`).
+    pub fn is_pinned_for(&self, sni: &str) -> bool {
+        let sni = sni.to_ascii_lowercase();
+        self.certs.iter().all(|cert| {
+            let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert) else {
+                return false;
+            };
+            parsed.issuer() == parsed.subject() && names_of(cert).contains(&sni)
+        })
+    }
 }
 
 #[cfg(test)]

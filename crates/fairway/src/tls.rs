@@ -174,21 +174,33 @@ fn system_roots() -> Arc<RootCertStore> {
     }))
 }
 
-/// Accepts any certificate (`verify: false`); signatures are still checked,
-/// so the handshake itself stays sound.
+/// Checks the handshake's signatures (the server holds the key of the
+/// certificate it presents) and, when `pinned`, that the certificate is one
+/// of them; no chain or name check: `verify: false` (nothing pinned), or a
+/// `ca` file of the server's own self-signed certificates.
 #[derive(Debug)]
-struct NoVerify(Arc<CryptoProvider>);
+struct SignaturesOnly {
+    provider: Arc<CryptoProvider>,
+    pinned: Option<Vec<CertificateDer<'static>>>,
+}
 
-impl ServerCertVerifier for NoVerify {
+impl ServerCertVerifier for SignaturesOnly {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match &self.pinned {
+            Some(pinned) if !pinned.iter().any(|c| c.as_ref() == end_entity.as_ref()) => {
+                Err(rustls::Error::General(
+                    "the server's certificate is not the one pinned by `ca`".into(),
+                ))
+            }
+            _ => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(
@@ -201,7 +213,7 @@ impl ServerCertVerifier for NoVerify {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -215,12 +227,14 @@ impl ServerCertVerifier for NoVerify {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -258,10 +272,16 @@ impl Client {
         let config = match builder {
             Ok(b) => {
                 let mut config = b.with_root_certificates(roots).with_no_client_auth();
-                if !tls.verify {
+                let pinned = tls
+                    .ca
+                    .as_ref()
+                    .filter(|ca| tls.verify && ca.is_pinned_for(&tls.sni))
+                    .map(|ca| ca.certs.clone());
+                if !tls.verify || pinned.is_some() {
+                    let verifier = SignaturesOnly { provider, pinned };
                     config
                         .dangerous()
-                        .set_certificate_verifier(Arc::new(NoVerify(provider)));
+                        .set_certificate_verifier(Arc::new(verifier));
                 }
                 config
             }

@@ -670,15 +670,24 @@ impl ProxyHttp for Proxy {
     async fn connected_to_upstream(
         &self,
         _session: &mut Session,
-        _reused: bool,
+        reused: bool,
         _peer: &HttpPeer,
         #[cfg(unix)] _fd: std::os::unix::io::RawFd,
         #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
-        _digest: Option<&pingora::protocols::Digest>,
+        digest: Option<&pingora::protocols::Digest>,
         ctx: &mut Ctx,
     ) -> Result<()> {
         ctx.connected_at = Some(Instant::now());
-        Ok(())
+        if reused {
+            return Ok(());
+        }
+        // A new connection: a pinned certificate is checked.
+        let backends = ctx.rt.backends();
+        let server = ctx.backend.zip(ctx.attempts.server());
+        match server.and_then(|(b, s)| backends.get(b)?.servers().get(s)) {
+            Some(server) => server.check_pin(digest.and_then(|d| d.ssl_digest.as_deref())),
+            None => Ok(()),
+        }
     }
 
     async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {

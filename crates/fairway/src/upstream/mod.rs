@@ -106,6 +106,9 @@ pub struct Server {
     discovered: AtomicBool,
     slot_freed: Arc<Notify>,
     tls: Option<crate::tls::Client>,
+    /// SHA-256 of the certificates a `ca` file of the server's own
+    /// self-signed certificates pins (see [`Server::check_pin`]).
+    pins: Option<Box<[Vec<u8>]>>,
 }
 
 /// Per-server settings that come from the backend's algorithm.
@@ -156,9 +159,22 @@ impl Server {
     ) -> Self {
         let sni = tls.map_or_else(String::new, |t| t.sni.clone());
         let mut peer = HttpPeer::new(spec.addr, tls.is_some(), sni);
+        let pins = tls
+            .and_then(|t| {
+                t.ca.as_ref()
+                    .filter(|ca| t.verify && ca.is_pinned_for(&t.sni))
+            })
+            .map(|ca| {
+                ca.certs
+                    .iter()
+                    .map(pingora::tls::hash_certificate)
+                    .collect()
+            });
         if let Some(t) = tls {
-            peer.options.verify_cert = t.verify;
-            peer.options.verify_hostname = t.verify;
+            // Pinned certificates: Pingora checks the handshake's signatures
+            // only, and `check_pin` the certificate after the connect.
+            peer.options.verify_cert = t.verify && pins.is_none();
+            peer.options.verify_hostname = t.verify && pins.is_none();
             if let Some(ca) = &t.ca {
                 use pingora::utils::tls::{parse_x509, WrappedX509};
                 // The loader parsed every certificate with the same parser.
@@ -209,6 +225,28 @@ impl Server {
                     false => client,
                 }
             }),
+            pins,
+        }
+    }
+
+    /// Checks a new TLS connection to a server whose `ca` pins its own
+    /// certificates: it must have presented one of them (the handshake
+    /// proved it holds its key). Nothing to check otherwise.
+    pub fn check_pin(
+        &self,
+        ssl: Option<&pingora::protocols::tls::SslDigest>,
+    ) -> pingora::Result<()> {
+        let Some(pins) = &self.pins else {
+            return Ok(());
+        };
+        match ssl {
+            Some(d) if pins.contains(&d.cert_digest) => Ok(()),
+            // A bad server: 502, as for a certificate that does not verify.
+            _ => Err(pingora::Error::explain(
+                pingora::ErrorType::InvalidCert,
+                "the server's certificate is not the one pinned by `ca`",
+            )
+            .into_up()),
         }
     }
 

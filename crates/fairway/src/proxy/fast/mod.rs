@@ -38,7 +38,7 @@ use pingora::apps::HttpServerApp;
 use pingora::http::RequestHeader;
 use pingora::protocols::http::authority::validate_request_authority;
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::Stream;
+use pingora::protocols::{Digest, Stream};
 use pingora::server::ShutdownWatch;
 use pingora::upstreams::peer::{HttpPeer, Peer};
 use pingora::{Error, ErrorSource};
@@ -237,8 +237,16 @@ async fn attempts(
             },
         };
         let fd = stream.id();
+        // The TLS digest, for the pinned-certificate check; nothing to
+        // build for a cleartext connection.
+        let digest = stream.get_ssl_digest().map(|ssl| Digest {
+            ssl_digest: Some(ssl),
+            timing_digest: Vec::new(),
+            proxy_digest: None,
+            socket_digest: None,
+        });
         if let Err(e) = proxy
-            .connected_to_upstream(session, reused, peer, fd, None, ctx)
+            .connected_to_upstream(session, reused, peer, fd, digest.as_ref(), ctx)
             .await
         {
             return Some(e);
