@@ -10,6 +10,12 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 # A one-off build: incremental state would only cost disk (gigabytes) and time.
 export CARGO_INCREMENTAL=0
+# Every integration test file is a [[test]] of bin/Cargo.toml: a file
+# nobody registered would never run, and CI would stay green.
+for f in tests/*.rs tests/*/main.rs; do
+  grep -q "path = \"../$f\"" bin/Cargo.toml \
+    || { echo "test.sh: $f is not a [[test]] target of bin/Cargo.toml" >&2; exit 1; }
+done
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo build --workspace --all-targets
