@@ -377,24 +377,75 @@ mod tests {
         is(None, "b");
     }
 
-    #[test]
-    fn clients_for_each_setting() {
-        let addr: SocketAddr = "127.0.0.1:443".parse().unwrap();
-        let ca = fairway_config::CaFile::from_file(fixture("a.pem")).unwrap();
-        for tls in [
-            UpstreamTls {
-                sni: "a.test".into(),
-                verify: true,
-                ca: Some(ca),
-            },
-            UpstreamTls {
-                sni: "127.0.0.1".into(),
-                verify: false,
-                ca: None,
-            },
-        ] {
-            let c = Client::new(&tls, addr);
-            assert_eq!(c.settings(), &tls);
-        }
+    /// A TLS server on loopback presenting the fixture `name`; it completes
+    /// one handshake per connection.
+    fn tls_server(name: &str) -> SocketAddr {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::PrivateKeyDer;
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(fixture(&format!("{name}.pem")))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+        let key = PrivateKeyDer::from_pem_file(fixture(&format!("{name}.key"))).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let config = Arc::new(config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut tls = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
+                while tls.is_handshaking() {
+                    if tls.complete_io(&mut conn).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        addr
+    }
+
+    /// Whether `Client` for `tls` completes a handshake with `server`.
+    async fn handshake(tls: UpstreamTls, server: SocketAddr) -> bool {
+        let tcp = TcpStream::connect(server).await.unwrap();
+        Client::new(&tls, server).connect(tcp).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn clients_verify_pin_or_skip_as_configured() {
+        let (a, b) = (tls_server("a"), tls_server("b"));
+        let ca = || Some(fairway_config::CaFile::from_file(fixture("a.pem")).unwrap());
+        let verify = |sni: &str| UpstreamTls {
+            sni: sni.into(),
+            verify: true,
+            ca: ca(),
+        };
+        // a.pem is a.test's own self-signed (CA:TRUE) certificate: pinned.
+        assert!(handshake(verify("a.test"), a).await);
+        // Another certificate is not the pinned one.
+        assert!(!handshake(verify("a.test"), b).await);
+        // For a name it does not carry, a.pem is no pin, and rustls refuses
+        // a CA certificate as the server's own.
+        assert!(!handshake(verify("other.test"), a).await);
+        // The system's roots know neither.
+        let system = UpstreamTls {
+            sni: "a.test".into(),
+            verify: true,
+            ca: None,
+        };
+        assert!(!handshake(system, a).await);
+        // verify: false takes any certificate.
+        let any = UpstreamTls {
+            sni: "a.test".into(),
+            verify: false,
+            ca: None,
+        };
+        assert!(handshake(any, b).await);
     }
 }
