@@ -274,6 +274,30 @@ fn every_request_is_counted_exactly_once_and_removed_servers_leave() {
         ),
         Some(6.0)
     );
+    // A client that leaves while the server thinks: counted once, with
+    // code 0, and its in-flight slot given back.
+    let before = requests_total(&scrape(admin));
+    let mut s = TcpStream::connect(f.addr).unwrap();
+    s.write_all(b"GET /delay/1500 HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(s);
+    wait_until(&f, Duration::from_secs(5), "the abort counted", || {
+        requests_total(&scrape(admin)) == before + 1.0
+    });
+    let m = scrape(admin);
+    let labels = [
+        ("frontend", "web"),
+        ("backend", "app"),
+        ("server", "a"),
+        ("code", "0"),
+    ];
+    assert_eq!(value(&m, "fairway_requests_total", &labels), Some(1.0));
+    let active = [("backend", "app"), ("server", "a")];
+    assert_eq!(
+        value(&m, "fairway_server_active_requests", &active),
+        Some(0.0)
+    );
 }
 
 /// The `key=value` fields of the access-log lines of `log`.
@@ -352,6 +376,7 @@ fn one_access_log_line_per_request_with_timings_and_termination() {
         assert!(q + c + r <= t, "phases fit in the total: {l:?}");
     }
 
+    assert_eq!(find("/admin").len(), 3);
     for l in find("/admin") {
         assert_eq!(
             (
@@ -367,7 +392,8 @@ fn one_access_log_line_per_request_with_timings_and_termination() {
             ("-1", "-1")
         );
     }
-    for (uri, status) in [("/healthz", "200"), ("/old", "302")] {
+    for (uri, status, n) in [("/healthz", "200", 2), ("/old", "302", 1)] {
+        assert_eq!(find(uri).len(), n, "{uri}");
         for l in find(uri) {
             assert_eq!(
                 (l["status"].as_str(), l["termination"].as_str()),
@@ -389,6 +415,7 @@ fn one_access_log_line_per_request_with_timings_and_termination() {
         );
         assert!(ms(l, "t_queue_ms") >= 0.0);
     }
+    assert_eq!(find("/dead/x").len(), 2);
     for l in find("/dead/x") {
         assert_eq!(
             (
