@@ -328,3 +328,25 @@ fn upgrade_without_a_running_instance_says_so_at_once() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not running"), "{err}");
 }
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish_and_exits_0() {
+    let a = Upstream::start("a");
+    a.set_delay(Duration::from_millis(1500));
+    let mut f = Fairway::start(
+        "global:\n  grace_period: 4s\n  pid_file: {DIR}/f.pid\n  upgrade_sock: {DIR}/u.sock\n\
+         frontends:\n  web:\n    bind: [\"127.0.0.1:{PORT}\"]\n    default_backend: one\nbackends:\n  one:\n    servers: { a: { addr: \"{UP0}\" } }\n",
+        &[&a],
+    );
+    let addr = f.addr;
+    let slow = std::thread::spawn(move || common::get(addr, "/slow", &[]));
+    std::thread::sleep(Duration::from_millis(300));
+    f.signal("TERM");
+    // The request in flight is answered during the grace period.
+    let r = slow.join().unwrap();
+    assert_eq!((r.status, r.server()), (200, "a"), "{}", f.log());
+    let status = f
+        .wait_exit(Duration::from_secs(15))
+        .expect("exited after the grace period");
+    assert_eq!(status.code(), Some(0), "{}", f.log());
+}
