@@ -19,6 +19,9 @@ struct Load {
     ok: Arc<AtomicUsize>,
     failed: Arc<AtomicUsize>,
     servers: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Connections opened (keep-alive clients open one each unless the
+    /// proxy closes theirs).
+    opened: Arc<AtomicUsize>,
     threads: Vec<thread::JoinHandle<()>>,
 }
 
@@ -30,14 +33,23 @@ impl Load {
         let ok = Arc::new(AtomicUsize::new(0));
         let failed = Arc::new(AtomicUsize::new(0));
         let servers = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+        let opened = Arc::new(AtomicUsize::new(0));
         let threads = (0..clients)
             .map(|_| {
-                let (stop, ok, failed, servers) =
-                    (stop.clone(), ok.clone(), failed.clone(), servers.clone());
+                let (stop, ok, failed, servers, opened) = (
+                    stop.clone(),
+                    ok.clone(),
+                    failed.clone(),
+                    servers.clone(),
+                    opened.clone(),
+                );
                 thread::spawn(move || {
                     let mut conn: Option<(TcpStream, BufReader<TcpStream>)> = None;
                     while !stop.load(Ordering::Relaxed) {
                         let result = if keep_alive {
+                            if conn.is_none() {
+                                opened.fetch_add(1, Ordering::Relaxed);
+                            }
                             keep_alive_get(addr, &mut conn)
                         } else {
                             Ok(common::get(addr, "/", &[]))
@@ -65,6 +77,7 @@ impl Load {
             ok,
             failed,
             servers,
+            opened,
             threads,
         }
     }
@@ -153,8 +166,14 @@ fn reloads_under_load_fail_no_request() {
         f.signal("HUP");
         wait_for(&load, 150);
         let servers = load.servers();
+        let opened = load.opened.load(Ordering::Relaxed);
         let (ok, failed) = load.finish();
         eprintln!("reload under load (keep-alive: {keep_alive}): {ok} ok, {failed} failed");
+        if keep_alive {
+            // Kept-alive connections stay open through every reload: no
+            // client had to open a second one.
+            assert_eq!(opened, 4, "connections opened by 4 keep-alive clients");
+        }
         assert_eq!(
             failed,
             0,
