@@ -208,8 +208,9 @@ fn maxconn_queues_then_503_after_timeout_queue() {
     let r = f.get("/");
     assert_eq!(r.status, 200, "{r:?}");
     slow.join().unwrap();
-    // Never more than maxconn in flight at the server.
     assert_eq!(a.hits(), 3);
+    // Never more than maxconn in flight at the server, as it counted.
+    assert_eq!(a.max_in_flight(), 1);
 }
 
 #[test]
@@ -234,6 +235,8 @@ fn maxconn_never_exceeded_under_concurrency() {
     for c in clients {
         assert_eq!(c.join().unwrap(), 200);
     }
+    // The server itself counts how many it answered at once.
+    assert_eq!(a.max_in_flight(), 2, "maxconn 2");
     // 8 requests of 200 ms through 2 slots take at least 4 rounds.
     assert!(
         t.elapsed() >= Duration::from_millis(780),

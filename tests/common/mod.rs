@@ -67,9 +67,16 @@ pub struct Upstream {
     hits: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: Arc<(AtomicUsize, AtomicUsize)>,
 }
 
 impl Upstream {
+    /// The most requests this server was answering at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.in_flight.1.load(Ordering::SeqCst)
+    }
+
     /// Delays every later answer (health checks included) by `delay`.
     pub fn set_delay(&self, delay: Duration) {
         self.delay_ms
@@ -91,12 +98,14 @@ impl Upstream {
         let hits = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (n, s, h, st, d) = (
+        let in_flight = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let (n, s, h, st, d, fl) = (
             name.to_string(),
             seen.clone(),
             hits.clone(),
             stop.clone(),
             delay_ms.clone(),
+            in_flight.clone(),
         );
         thread::spawn(move || {
             for conn in listener.incoming() {
@@ -104,8 +113,8 @@ impl Upstream {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (n, s, h, d) = (n.clone(), s.clone(), h.clone(), d.clone());
-                thread::spawn(move || serve(conn, &n, &s, &h, &d));
+                let (n, s, h, d, fl) = (n.clone(), s.clone(), h.clone(), d.clone(), fl.clone());
+                thread::spawn(move || serve(conn, &n, &s, &h, &d, &fl));
             }
         });
         Upstream {
@@ -115,6 +124,7 @@ impl Upstream {
             hits,
             stop,
             delay_ms,
+            in_flight,
         }
     }
 
@@ -147,6 +157,7 @@ fn serve(
     seen: &Mutex<Vec<Seen>>,
     hits: &AtomicUsize,
     delay_ms: &std::sync::atomic::AtomicU64,
+    in_flight: &(AtomicUsize, AtomicUsize),
 ) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut out = conn;
@@ -187,6 +198,8 @@ fn serve(
             target: target.clone(),
             headers,
         });
+        let now = in_flight.0.fetch_add(1, Ordering::SeqCst) + 1;
+        in_flight.1.fetch_max(now, Ordering::SeqCst);
         let delay = delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             thread::sleep(Duration::from_millis(delay));
@@ -205,7 +218,9 @@ fn serve(
             "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nx-server: {name}\r\n\r\n{body}",
             body.len()
         );
-        if out.write_all(resp.as_bytes()).is_err() {
+        let sent = out.write_all(resp.as_bytes());
+        in_flight.0.fetch_sub(1, Ordering::SeqCst);
+        if sent.is_err() {
             return;
         }
     }
