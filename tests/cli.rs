@@ -350,3 +350,24 @@ fn sigterm_lets_an_in_flight_request_finish_and_exits_0() {
         .expect("exited after the grace period");
     assert_eq!(status.code(), Some(0), "{}", f.log());
 }
+
+#[test]
+fn a_reload_that_changes_listeners_is_refused_and_changes_nothing() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    let yaml = "frontends:\n  web:\n    bind: [\"127.0.0.1:{PORT}\"]\n    default_backend: one\nbackends:\n  one:\n    servers: { a: { addr: \"{UP0}\" } }\n  two:\n    servers: { b: { addr: \"{UP1}\" } }\n";
+    let f = Fairway::start(yaml, &[&a, &b]);
+    let text = std::fs::read_to_string(&f.conf).unwrap();
+    let other = common::free_port();
+    // A new bind address and another backend in the same file.
+    let moved = text
+        .replace(&f.addr.to_string(), &format!("127.0.0.1:{other}"))
+        .replace("default_backend: one", "default_backend: two");
+    std::fs::write(&f.conf, moved).unwrap();
+    f.signal("HUP");
+    common::wait_until(&f, Duration::from_secs(5), "the refusal", || {
+        f.log().contains("listeners cannot change on reload")
+    });
+    // Nothing of that file applies: same port, same backend.
+    assert_eq!(f.get("/").server(), "a");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", other)).is_err());
+}

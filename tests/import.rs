@@ -394,3 +394,41 @@ fn converted_output_passes_fairway_t() {
     let t = common::run(&["-t", "-c", path.to_str().unwrap()]);
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
 }
+
+#[test]
+fn stdin_in_and_a_file_out() {
+    let cfg = "frontend f\n    bind 127.0.0.1:1\n    mode http\n    default_backend b\nbackend b\n    mode http\n    server s 127.0.0.1:2\n";
+    let out_path = temp_dir("import-o").join("out.yaml");
+    let mut child = Command::new(common::bin())
+        .args(["import-haproxy", "-", "-o"])
+        .arg(&out_path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(cfg.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The YAML went to the file, not to stdout.
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let yaml = std::fs::read_to_string(&out_path).unwrap();
+    assert!(yaml.contains("default_backend: b"), "{yaml}");
+    let t = common::run(&["-t", "-c", out_path.to_str().unwrap()]);
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+}
