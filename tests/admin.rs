@@ -714,3 +714,26 @@ backends:
     assert!(client >= 1300, "viewport {width}");
     assert!(scroll <= client, "horizontal scrolling at 1366 px: {width}");
 }
+
+#[test]
+fn a_request_in_flight_finishes_when_its_server_is_removed() {
+    let (a, b, yaml) = two_servers();
+    let ad = start(&yaml, &[&a, &b], true);
+    let addr = ad.f.addr;
+    // Round robin: the first request goes to a, and takes 800 ms there.
+    let slow = std::thread::spawn(move || common::get(addr, "/delay/800", &[]));
+    let t = std::time::Instant::now();
+    while a.hits() == 0 {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "a got nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let (status, v) = ad.json("DELETE", "/api/backends/upstream/servers/a", None);
+    assert_eq!(status, 200, "{v}");
+    // Removed, a gets no new request; the one in flight completes.
+    assert_eq!(ad.f.get("/next").server(), "b");
+    let r = slow.join().unwrap();
+    assert_eq!((r.status, r.server()), (200, "a"), "{r:?}");
+}

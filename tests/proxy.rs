@@ -439,4 +439,25 @@ backends:
     // Refused requests never reach the server.
     assert_eq!(app.hits(), 7);
     assert!(f.log().contains("429"), "{}", f.log());
+
+    // The counts survive a reload that keeps the period (here: another
+    // header rule added): 127.0.0.2 is still over its limit.
+    let text = std::fs::read_to_string(&f.conf).unwrap();
+    std::fs::write(
+        &f.conf,
+        text.replace(
+            "    http_request:\n",
+            "    http_request:\n      - set-header X-Reloaded yes\n",
+        ),
+    )
+    .unwrap();
+    f.signal("HUP");
+    // Each poll from its own address, so that polling stays under the limit.
+    let poll = std::cell::Cell::new(0u8);
+    common::wait_until(&f, std::time::Duration::from_secs(5), "the reload", || {
+        poll.set(poll.get().wrapping_add(1));
+        common::get_from([127, 0, 1, poll.get()], f.addr, "/").status == 200
+            && app.last().header("x-reloaded") == Some("yes")
+    });
+    assert_eq!(common::get_from([127, 0, 0, 2], f.addr, "/").status, 429);
 }
