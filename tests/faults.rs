@@ -283,12 +283,13 @@ fn slowloris_gets_408_at_timeout_http_request_and_others_are_served() {
             )
         }
     });
-    // Meanwhile normal clients are served at once.
+    // Meanwhile normal clients are served without waiting for the slow
+    // ones' timeout (1 s): anything under it proves it, on a busy machine too.
     for _ in 0..20 {
         let t = Instant::now();
         assert_eq!(f.get("/").status, 200);
         assert!(
-            t.elapsed() < Duration::from_millis(500),
+            t.elapsed() < Duration::from_millis(900),
             "{:?}",
             t.elapsed()
         );
@@ -304,7 +305,9 @@ fn slowloris_gets_408_at_timeout_http_request_and_others_are_served() {
             r.body
         );
         assert!(
-            (Duration::from_millis(900)..Duration::from_millis(3000)).contains(&took),
+            // Not before timeout_http_request (1 s); well before the slow
+            // client gives up (5 s).
+            (Duration::from_millis(900)..Duration::from_millis(4500)).contains(&took),
             "{name}: 408 after {took:?}"
         );
     }
