@@ -6,10 +6,10 @@
 
 mod common;
 
-use common::{curl, free_port, temp_dir, Fairway};
+use common::{curl, free_port, installed, temp_dir, Fairway, Peer};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,27 +23,11 @@ fn page() -> Vec<u8> {
     html
 }
 
-/// nginx serving files from a temp dir on a loopback port.
-struct Nginx {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// nginx with the test's files: `page.html` (~150 KB), `small.html` (50
 /// bytes), `logo.png`, `pre.html` (already gzip-encoded), `fixed.html`
 /// (`Cache-Control: no-transform`).
-fn nginx() -> Nginx {
-    let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("nginx is not installed: run ./scripts/setup.sh (Debian package nginx)");
+fn nginx() -> Peer {
+    let bin = installed(&["/usr/sbin/nginx", "/usr/bin/nginx"], "nginx");
     let dir = temp_dir("nginx-comp");
     let root = dir.join("www");
     std::fs::create_dir_all(&root).unwrap();
@@ -71,25 +55,9 @@ fn nginx() -> Nginx {
         ),
     )
     .unwrap();
-    let child = Command::new(bin)
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let start = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "nginx did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Nginx { child, addr }
+    let mut cmd = Command::new(bin);
+    cmd.arg("-c").arg(&conf).arg("-p").arg(&dir);
+    Peer::spawn("nginx", cmd, format!("127.0.0.1:{port}").parse().unwrap())
 }
 
 fn yaml(algos: &str, server: SocketAddr) -> String {
@@ -430,23 +398,8 @@ fn a_large_body_streams_compressed_in_bounded_memory() {
 }
 
 /// HAProxy 2.6 with `compression algo gzip` in front of `server`.
-struct Haproxy {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn haproxy(server: SocketAddr) -> Haproxy {
-    let bin = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("haproxy is not installed: run ./scripts/setup.sh (Debian package haproxy)");
+fn haproxy(server: SocketAddr) -> Peer {
+    let bin = installed(&["/usr/sbin/haproxy", "/usr/bin/haproxy"], "haproxy");
     let port = free_port();
     let conf = temp_dir("comp-haproxy").join("haproxy.cfg");
     std::fs::write(
@@ -458,23 +411,9 @@ fn haproxy(server: SocketAddr) -> Haproxy {
         ),
     )
     .unwrap();
-    let child = Command::new(bin)
-        .args(["-db", "-f"])
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let start = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "haproxy did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Haproxy { child, addr }
+    let mut cmd = Command::new(bin);
+    cmd.args(["-db", "-f"]).arg(&conf);
+    Peer::spawn("haproxy", cmd, format!("127.0.0.1:{port}").parse().unwrap())
 }
 
 #[test]

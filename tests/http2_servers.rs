@@ -7,31 +7,16 @@
 mod common;
 
 use common::TestCa;
-use common::{get, temp_dir, Fairway, Upstream};
-use std::net::{SocketAddr, TcpStream};
+use common::{get, installed, temp_dir, Fairway, Peer, Upstream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// An nghttpd serving `root` on a loopback port: h2c, or h2 over TLS with
 /// `tls` (certificate, key).
-struct Nghttpd {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Nghttpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn nghttpd(root: &Path, tls: Option<(&Path, &Path)>) -> Nghttpd {
-    let bin = ["/usr/sbin/nghttpd", "/usr/bin/nghttpd"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("nghttpd is not installed: run ./scripts/setup.sh (Debian package nghttp2-server)");
+fn nghttpd(root: &Path, tls: Option<(&Path, &Path)>) -> Peer {
+    let bin = installed(&["/usr/sbin/nghttpd", "/usr/bin/nghttpd"], "nghttp2-server");
     let port = common::free_port();
     let mut cmd = Command::new(bin);
     cmd.arg("--address=127.0.0.1").arg("-d").arg(root);
@@ -39,21 +24,7 @@ fn nghttpd(root: &Path, tls: Option<(&Path, &Path)>) -> Nghttpd {
         None => cmd.arg("--no-tls").arg(port.to_string()),
         Some((cert, key)) => cmd.arg(port.to_string()).arg(key).arg(cert),
     };
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let start = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "nghttpd did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Nghttpd { child, addr }
+    Peer::spawn("nghttpd", cmd, format!("127.0.0.1:{port}").parse().unwrap())
 }
 
 /// A document root whose `who` file names the server and whose `healthz`

@@ -8,10 +8,10 @@ mod common;
 
 use common::admin;
 use common::Echo;
-use common::{free_port, read_response, temp_dir, Fairway, Upstream};
+use common::{free_port, installed, read_response, temp_dir, Fairway, Peer, Upstream};
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A v2 header carrying `src` → 127.0.0.1:80 over TCP/IPv4.
@@ -124,29 +124,14 @@ fn a_client_that_sends_no_header_is_closed_at_timeout_http_request() {
 }
 
 /// HAProxy 2.6 in front of fairway.
-struct Haproxy {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn haproxy(tag: &str, mode: &str, server: &str) -> Haproxy {
+fn haproxy(tag: &str, mode: &str, server: &str) -> Peer {
     haproxy_with(tag, mode, "", server)
 }
 
 /// HAProxy with `bind_opts` on its bind (and, with options, `option
 /// forwardfor` in http mode).
-fn haproxy_with(tag: &str, mode: &str, bind_opts: &str, server: &str) -> Haproxy {
-    let bin = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("haproxy is not installed: run ./scripts/setup.sh (Debian package haproxy)");
+fn haproxy_with(tag: &str, mode: &str, bind_opts: &str, server: &str) -> Peer {
+    let bin = installed(&["/usr/sbin/haproxy", "/usr/bin/haproxy"], "haproxy");
     let port = free_port();
     let dir = temp_dir(tag);
     let conf = dir.join("haproxy.cfg");
@@ -163,24 +148,9 @@ fn haproxy_with(tag: &str, mode: &str, bind_opts: &str, server: &str) -> Haproxy
         ),
     )
     .unwrap();
-    let child = Command::new(bin)
-        .arg("-db")
-        .arg("-f")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let start = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "haproxy did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Haproxy { child, addr }
+    let mut cmd = Command::new(bin);
+    cmd.arg("-db").arg("-f").arg(&conf);
+    Peer::spawn("haproxy", cmd, format!("127.0.0.1:{port}").parse().unwrap())
 }
 
 #[test]

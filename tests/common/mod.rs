@@ -679,3 +679,50 @@ pub mod admin;
 mod l4;
 #[allow(unused_imports)]
 pub use l4::*;
+
+/// The path of a Debian program, or a panic naming its package.
+pub fn installed(paths: &[&'static str], package: &str) -> &'static str {
+    paths
+        .iter()
+        .copied()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or_else(|| {
+            panic!("{package} is not installed: run ./scripts/setup.sh (Debian package {package})")
+        })
+}
+
+/// A real server program (nginx, HAProxy, nghttpd...) listening on
+/// `addr`; killed when dropped.
+pub struct Peer {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Peer {
+    /// Runs `cmd` (output discarded) and waits up to 10 s for `addr` to
+    /// accept connections.
+    pub fn spawn(what: &str, mut cmd: Command, addr: SocketAddr) -> Peer {
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let peer = Peer { child, addr };
+        let start = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{what} did not start"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        peer
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
