@@ -1,112 +1,68 @@
-//! Shared pieces of fairway's benchmarks: a request type for the ACL engine
-//! and the rule evaluation the proxy runs per request; servers, backends and
+//! Shared pieces of fairway's benchmarks: a request as the proxy holds it
+//! and the proxy's own rule evaluation; servers, backends and
 //! request keys for the selection benchmark and the balancer simulation.
 
 use fairway::balance::{hash_bytes, Backend, BackendSpec, Selectors};
 use fairway::upstream::{Server, ServerSpec};
-use fairway_acl::Request;
+use fairway::{Decision, Frontend, RequestView};
 use fairway_config::{Balance, Config, EwmaConfig, FrontendConfig, LatencyConfig};
+use pingora_http::RequestHeader;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A request as the proxy presents it to the ACL engine.
+/// A request as the proxy holds it when the rules run: a Pingora request
+/// head and the client's address.
 pub struct BenchRequest {
-    /// Method.
-    pub method: &'static str,
-    /// Path (normalized).
-    pub path: &'static str,
-    /// Query string.
-    pub query: Option<&'static str>,
-    /// `path?query`.
-    pub url: &'static str,
-    /// Headers, names lower case.
-    pub headers: Vec<(&'static str, &'static str)>,
+    /// The request head.
+    pub header: RequestHeader,
     /// Client address.
     pub src: IpAddr,
 }
 
 impl BenchRequest {
     /// A GET of `url` with browser-like headers.
-    pub fn get(url: &'static str) -> Self {
-        let (path, query) = match url.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (url, None),
-        };
+    pub fn get(url: &str) -> Self {
+        let mut header =
+            RequestHeader::build("GET", url.as_bytes(), None).expect("a valid request target");
+        for (name, value) in [
+            ("host", "www.example.org"),
+            (
+                "user-agent",
+                "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0",
+            ),
+            (
+                "accept",
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            ),
+            ("accept-language", "en-US,en;q=0.5"),
+            ("cookie", "session=abc123; theme=dark"),
+        ] {
+            header.append_header(name, value).expect("a valid header");
+        }
         BenchRequest {
-            method: "GET",
-            path,
-            query,
-            url,
-            headers: vec![
-                ("host", "www.example.org"),
-                (
-                    "user-agent",
-                    "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0",
-                ),
-                (
-                    "accept",
-                    "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-                ),
-                ("accept-language", "en-US,en;q=0.5"),
-                ("cookie", "session=abc123; theme=dark"),
-            ],
+            header,
             src: IpAddr::from([192, 0, 2, 10]),
         }
     }
 }
 
-impl Request for BenchRequest {
-    fn method(&self) -> &str {
-        self.method
-    }
-    fn path(&self) -> &str {
-        self.path
-    }
-    fn query(&self) -> Option<&str> {
-        self.query
-    }
-    fn url(&self) -> &str {
-        self.url
-    }
-    fn host(&self) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == "host")
-            .map(|(_, v)| *v)
-    }
-    fn header_values(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
-        self.headers
-            .iter()
-            .filter(|(k, _)| *k == name)
-            .any(|(_, v)| f(v.as_bytes()))
-    }
-    fn src(&self) -> Option<IpAddr> {
-        Some(self.src)
-    }
-}
-
-/// What the proxy decides for a request before it picks a server: the index
-/// of the first `http_request` rule that answers it, or the backend name.
-pub fn decide<'a>(fe: &'a FrontendConfig, req: &dyn Request) -> Result<Option<&'a str>, usize> {
-    for (i, rule) in fe.http_request.iter().enumerate() {
-        if rule.applies(req) {
-            match rule.action {
-                fairway_acl::HttpAction::Allow => break,
-                fairway_acl::HttpAction::SetHeader { .. }
-                | fairway_acl::HttpAction::AddHeader { .. }
-                | fairway_acl::HttpAction::DelHeader { .. }
-                | fairway_acl::HttpAction::SetPath { .. } => continue,
-                _ => return Err(i),
-            }
+/// What the proxy decides for a request before it picks a server, through
+/// the proxy's own [`Frontend::decide`] over its own [`RequestView`]: the
+/// index of the `http_request` rule that answers it, or the backend's
+/// index. The proxy applies each edit (`set-header`, ...) before asking
+/// again; here an edit is only stepped over, as writing a header is not
+/// rule evaluation.
+pub fn decide(fe: &Frontend, req: &BenchRequest) -> Result<Option<usize>, usize> {
+    let view = RequestView::new(&req.header, Some(req.src), &fe.rates);
+    let mut from = 0;
+    loop {
+        match fe.decide(from, &view) {
+            Decision::Route(backend) => return Ok(backend),
+            Decision::Answer { index, .. } => return Err(index),
+            Decision::Edit { index, .. } => from = index + 1,
         }
     }
-    Ok(fe
-        .use_backend
-        .iter()
-        .find(|u| u.applies(req))
-        .map(|u| u.backend.as_str())
-        .or(fe.default_backend.as_deref()))
 }
 
 /// The demo configuration (seed 003).

@@ -2,11 +2,12 @@
 //! server. `cargo bench -p fairway-benches --bench rules`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use fairway::Runtime;
 use fairway_benches::{decide, demo_config, fifty_acl_config, BenchRequest};
 
 fn rules(c: &mut Criterion) {
-    let demo = demo_config();
-    let fe = &demo.frontends[0];
+    let demo = Runtime::new(&demo_config());
+    let fe = &demo.frontends()[0];
     let mut g = c.benchmark_group("demo");
     for url in [
         "/",
@@ -20,8 +21,8 @@ fn rules(c: &mut Criterion) {
     }
     g.finish();
 
-    let fifty = fifty_acl_config();
-    let fe = &fifty.frontends[0];
+    let fifty = Runtime::new(&fifty_acl_config());
+    let fe = &fifty.frontends()[0];
     let mut g = c.benchmark_group("fifty_acls");
     for url in ["/zz/last", "/nothing/matches/here", "/p0/first"] {
         let req = BenchRequest::get(url);

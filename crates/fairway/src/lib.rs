@@ -171,8 +171,8 @@ pub use fairway_config as config;
 pub use fairway_config::{Config, ConfigError, LoadOptions};
 pub use hook::{Answer, Hook};
 pub use metrics::Metrics;
-pub use proxy::{head, Ctx, HttpApp, Proxy};
-pub use runtime::{Frontend, Runtime};
+pub use proxy::{head, Ctx, HttpApp, Proxy, RequestView};
+pub use runtime::{Decision, Frontend, Runtime};
 
 use arc_swap::ArcSwap;
 use pingora::listeners::ListenerConfig;

@@ -11,7 +11,7 @@ use crate::metrics::{Handles, Metrics};
 use crate::ratelimit::RateTable;
 use crate::upstream::Responses;
 use crate::upstream::ServerSpec;
-use fairway_acl::Fetches;
+use fairway_acl::{Fetches, HttpAction};
 use fairway_config::{Config, FrontendConfig, HttpRule, LoadOptions, Mode, TcpRule, UseBackend};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -122,7 +122,59 @@ pub struct Frontend {
     pub default_backend: Option<usize>,
 }
 
+/// What a frontend's `http_request` rules and `use_backend` lines decide
+/// for a request, one step at a time (see [`Frontend::decide`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision<'a> {
+    /// Rule `index` changes the request (`set-header`, `add-header`,
+    /// `del-header`, `set-path`, `set-src`): apply it, then decide again
+    /// from `index + 1` on the changed request.
+    Edit {
+        /// The rule's position in `http_request`.
+        index: usize,
+        /// Its action.
+        action: &'a HttpAction,
+    },
+    /// Rule `index` answers the request (`deny`, `return`, `redirect`);
+    /// no server sees it.
+    Answer {
+        /// The rule's position in `http_request`.
+        index: usize,
+        /// Its action.
+        action: &'a HttpAction,
+    },
+    /// No rule answers (none left, or an `allow` ended them): the request
+    /// goes to this backend, `None` when no `use_backend` line holds and
+    /// there is no `default_backend` (a 503).
+    Route(Option<usize>),
+}
+
 impl Frontend {
+    /// Decides `req` from `http_request` rule `from` on: the first rule
+    /// whose condition holds, else the backend. The proxy runs every HTTP
+    /// request through this one function (applying each [`Decision::Edit`]
+    /// and asking again), and so does anything that must agree with it
+    /// (the allocation test and benchmarks). It allocates nothing.
+    pub fn decide(&self, from: usize, req: &dyn fairway_acl::Request) -> Decision<'_> {
+        let rules = self.http_request.iter().enumerate().skip(from);
+        for (index, rule) in rules {
+            if !rule.applies(req) {
+                continue;
+            }
+            let action = &rule.action;
+            return match action {
+                HttpAction::Allow => break,
+                HttpAction::SetHeader { .. }
+                | HttpAction::AddHeader { .. }
+                | HttpAction::DelHeader { .. }
+                | HttpAction::SetPath { .. }
+                | HttpAction::SetSrc { .. } => Decision::Edit { index, action },
+                _ => Decision::Answer { index, action },
+            };
+        }
+        Decision::Route(self.route(req))
+    }
+
     /// The backend a request (or connection) goes to: the first
     /// `use_backend` line whose condition holds, else `default_backend`.
     /// HTTP and `mode: tcp` route through this one function.

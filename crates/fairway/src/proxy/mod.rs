@@ -11,6 +11,7 @@ mod fast;
 mod framing;
 pub mod head;
 mod request;
+pub use request::RequestView;
 mod respond;
 mod rules;
 mod sticky;
@@ -31,7 +32,6 @@ use pingora::protocols::l4::socket::SocketAddr as PingoraAddr;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::ErrorType;
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
-use request::View;
 use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -232,9 +232,12 @@ impl Proxy {
     }
 }
 
+/// The outcome of the `http_request` rules and `use_backend` lines.
 enum Verdict {
-    Continue,
+    /// A rule wrote the response.
     Answered,
+    /// The request goes to this backend (`None`: no backend, a 503).
+    Route(Option<usize>),
 }
 
 /// The Pingora application of an HTTP frontend: the [`Proxy`] behind
@@ -432,16 +435,10 @@ impl ProxyHttp for Proxy {
             }
         }
 
-        if let Verdict::Answered = self.run_rules(session, ctx).await? {
-            return Ok(true);
-        }
-
-        let view = View {
-            header: session.req_header(),
-            src: ctx.src,
-            rates: &fe.rates,
+        ctx.backend = match self.run_rules(session, ctx).await? {
+            Verdict::Answered => return Ok(true),
+            Verdict::Route(backend) => backend,
         };
-        ctx.backend = fe.route(&view);
         if ctx.backend.is_none() {
             ctx.status = 503;
             respond::error(session, 503).await?;

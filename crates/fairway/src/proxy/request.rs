@@ -6,15 +6,30 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A borrowed view of one request for [`fairway_acl::Request`].
-pub(crate) struct View<'a> {
+/// A request as the rules see it: the ACL engine's
+/// [`fairway_acl::Request`] over a Pingora request head, the client address
+/// and the frontend's request-rate tables. The proxy builds one for every
+/// decision; [`Frontend::decide`](crate::Frontend::decide) takes it.
+pub struct RequestView<'a> {
     pub(crate) header: &'a RequestHeader,
     pub(crate) src: Option<IpAddr>,
     /// The frontend's request-rate tables (this request already counted).
     pub(crate) rates: &'a [Arc<RateTable>],
 }
 
-impl fairway_acl::Request for View<'_> {
+impl<'a> RequestView<'a> {
+    /// The view of `header` from client `src`, with the frontend's
+    /// request-rate tables (`Frontend::rates`).
+    pub fn new(
+        header: &'a RequestHeader,
+        src: Option<IpAddr>,
+        rates: &'a [Arc<RateTable>],
+    ) -> Self {
+        RequestView { header, src, rates }
+    }
+}
+
+impl fairway_acl::Request for RequestView<'_> {
     fn method(&self) -> &str {
         self.header.method.as_str()
     }

@@ -2,8 +2,9 @@
 //! `redirect`) or change the request (`set-header`, `add-header`,
 //! `del-header`, `set-path`), in order, until one answers.
 
-use super::request::View;
+use super::request::RequestView;
 use super::{respond, set_path, Ctx, Proxy, Verdict};
+use crate::runtime::Decision;
 use bytes::Bytes;
 use fairway_acl::HttpAction;
 use pingora::prelude::*;
@@ -11,81 +12,30 @@ use pingora_proxy::Session;
 use std::sync::Arc;
 
 impl Proxy {
-    /// Runs the `http_request` rules; `Answered` when a rule wrote the response.
+    /// Runs the `http_request` rules and `use_backend` lines through
+    /// [`Frontend::decide`](crate::Frontend::decide), applying each edit;
+    /// `Answered` when a rule wrote the response.
     pub(super) async fn run_rules(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Verdict> {
         let rt = Arc::clone(&ctx.rt);
         let fe = &rt.frontends()[self.frontend];
-        for rule in &fe.http_request {
-            let applies = rule.applies(&View {
+        let mut from = 0;
+        loop {
+            let view = RequestView {
                 header: session.req_header(),
                 src: ctx.src,
                 rates: &fe.rates,
-            });
-            if !applies {
-                continue;
-            }
-            match &rule.action {
-                HttpAction::Deny { status } => {
-                    ctx.status = *status;
-                    ctx.denied = true;
+            };
+            let (index, action) = match fe.decide(from, &view) {
+                Decision::Route(backend) => return Ok(Verdict::Route(backend)),
+                Decision::Edit { index, action } => (index, action),
+                Decision::Answer { action, .. } => {
                     ctx.answered = true;
-                    respond::error(session, *status).await?;
+                    answer(session, ctx, action).await?;
                     return Ok(Verdict::Answered);
                 }
-                HttpAction::Allow => break,
-                HttpAction::Return {
-                    status,
-                    content_type,
-                    body,
-                } => {
-                    ctx.status = *status;
-                    ctx.answered = true;
-                    let body = body
-                        .as_ref()
-                        .map_or_else(Bytes::new, |b| Bytes::from(b.clone()));
-                    let ct = content_type.as_deref().unwrap_or("text/plain");
-                    respond::send(session, *status, ct, &[], body).await?;
-                    return Ok(Verdict::Answered);
-                }
-                HttpAction::RedirectLocation { location, code } => {
-                    ctx.status = *code;
-                    ctx.answered = true;
-                    respond::send(
-                        session,
-                        *code,
-                        "text/plain",
-                        &[("location", location)],
-                        Bytes::new(),
-                    )
-                    .await?;
-                    return Ok(Verdict::Answered);
-                }
-                HttpAction::RedirectScheme { scheme, code } => {
-                    ctx.answered = true;
-                    let view = View {
-                        header: session.req_header(),
-                        src: None,
-                        rates: &[],
-                    };
-                    let location = fairway_acl::Request::host(&view).map(|host| {
-                        format!("{scheme}://{host}{}", fairway_acl::Request::url(&view))
-                    });
-                    let Some(location) = location else {
-                        ctx.status = 400;
-                        respond::error(session, 400).await?;
-                        return Ok(Verdict::Answered);
-                    };
-                    ctx.status = *code;
-                    respond::send(
-                        session,
-                        *code,
-                        "text/plain",
-                        &[("location", &location)],
-                        Bytes::new(),
-                    )
-                    .await?;
-                    return Ok(Verdict::Answered);
-                }
+            };
+            from = index + 1;
+            match action {
                 HttpAction::SetHeader { name, value } => {
                     session
                         .req_header_mut()
@@ -110,7 +60,55 @@ impl Proxy {
                 _ => {}
             }
         }
-        Ok(Verdict::Continue)
+    }
+}
+
+/// Writes the response of an answering rule (`deny`, `return`, `redirect`).
+async fn answer(session: &mut Session, ctx: &mut Ctx, action: &HttpAction) -> Result<()> {
+    match action {
+        HttpAction::Deny { status } => {
+            ctx.status = *status;
+            ctx.denied = true;
+            respond::error(session, *status).await
+        }
+        HttpAction::Return {
+            status,
+            content_type,
+            body,
+        } => {
+            ctx.status = *status;
+            let body = body
+                .as_ref()
+                .map_or_else(Bytes::new, |b| Bytes::from(b.clone()));
+            let ct = content_type.as_deref().unwrap_or("text/plain");
+            respond::send(session, *status, ct, &[], body).await
+        }
+        HttpAction::RedirectLocation { location, code } => {
+            ctx.status = *code;
+            let headers = [("location", location.as_str())];
+            respond::send(session, *code, "text/plain", &headers, Bytes::new()).await
+        }
+        HttpAction::RedirectScheme { scheme, code } => {
+            let view = RequestView {
+                header: session.req_header(),
+                src: None,
+                rates: &[],
+            };
+            let location = fairway_acl::Request::host(&view)
+                .map(|host| format!("{scheme}://{host}{}", fairway_acl::Request::url(&view)));
+            let Some(location) = location else {
+                ctx.status = 400;
+                return respond::error(session, 400).await;
+            };
+            ctx.status = *code;
+            let headers = [("location", location.as_str())];
+            respond::send(session, *code, "text/plain", &headers, Bytes::new()).await
+        }
+        // An answering action this function does not know yet: fail closed.
+        _ => {
+            ctx.status = 500;
+            respond::error(session, 500).await
+        }
     }
 }
 
