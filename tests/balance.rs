@@ -176,12 +176,22 @@ fn first_fills_servers_in_order() {
         Some(&10),
         "sequential requests all fit on the first: {t:?}"
     );
-    // Two slow requests fill `a`; the third goes to `b`.
+    // Two slow requests fill `a`; the third goes to `b`. They stay at `a`
+    // for 3 s: once both are seen there, the third is sent well within that
+    // even on a loaded machine (were one finished, `a` would have room).
     let addr = f.addr;
     let slow: Vec<_> = (0..2)
-        .map(|_| thread::spawn(move || get(addr, "/delay/800", &[])))
+        .map(|_| thread::spawn(move || get(addr, "/delay/3000", &[])))
         .collect();
-    thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    while a.in_flight() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the two slow requests never were in flight at a together:\n{}",
+            f.log()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(f.get("/").server(), "b");
     for h in slow {
         assert_eq!(h.join().unwrap().server(), "a");

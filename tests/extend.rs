@@ -84,6 +84,13 @@ backends:
       fast: { addr: "{UP1}" }
 "#;
 
+/// How much slower `slow` answers (health checks included): every check of
+/// it takes at least this, while `fast`'s p99 (the slowest of its recent
+/// checks) would need one check stalled this long to catch up. A busy
+/// machine stalls a loopback check by tens of milliseconds, not hundreds.
+/// Well under the 1 s check timeout.
+const SLOW_DELAY: Duration = Duration::from_millis(300);
+
 /// Both servers have enough checks for their 99th percentile to tell.
 fn checked(fairway: &Fairway) -> bool {
     let rt = fairway.runtime();
@@ -97,7 +104,7 @@ fn checked(fairway: &Fairway) -> bool {
 fn a_custom_selector_picks_the_server() {
     let slow = Upstream::start("slow");
     let fast = Upstream::start("fast");
-    slow.set_delay(Duration::from_millis(40));
+    slow.set_delay(SLOW_DELAY);
     let (yaml, addr) = yaml(SELECTOR, &[&slow, &fast]);
 
     // Unregistered, `lowest` is a load error that lists what is registered.
@@ -148,7 +155,7 @@ fn a_custom_selector_picks_the_server() {
 fn a_custom_selector_survives_a_reload() {
     let slow = Upstream::start("slow");
     let fast = Upstream::start("fast");
-    slow.set_delay(Duration::from_millis(40));
+    slow.set_delay(SLOW_DELAY);
     let (yaml, addr) = yaml(SELECTOR, &[&slow, &fast]);
     let dir = temp_dir("extend-reload");
     let path = dir.join("fairway.yaml");

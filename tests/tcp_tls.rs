@@ -41,6 +41,21 @@ fn echo_round_trip(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
     read.join().unwrap().expect("read the echo")
 }
 
+/// The connections in flight to the servers of `backend` now, summed, as
+/// the admin listener's `/metrics` reports them (what `leastconn`
+/// counts); `None` while the listener does not answer or has no such line.
+fn active_connections(admin: SocketAddr, backend: &str) -> Option<usize> {
+    TcpStream::connect(admin).ok()?;
+    let metrics = get(admin, "/metrics", &[]).body;
+    let prefix = format!("fairway_server_active_requests{{backend=\"{backend}\",");
+    let counts: Vec<usize> = metrics
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!counts.is_empty()).then(|| counts.iter().sum())
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -125,9 +140,11 @@ backends:
 fn tcp_balances_by_source_and_leastconn_and_skips_dead_servers() {
     let (e1, e2, e3, e4) = (Echo::start(), Echo::start(), Echo::start(), Echo::start());
     let dead = free_port();
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let f = Fairway::start(
         &format!(
             "
+admin: {{ bind: {admin} }}
 frontends:
   src:
     bind: 127.0.0.1:{{PORT}}
@@ -191,10 +208,18 @@ backends:
     let mut one = [0u8; 1];
     held.read_exact(&mut one).unwrap();
     let held_on_e2 = e2.accepted() > before.0;
+    // The client sees the echo end before the proxy releases the server's
+    // slot: wait until only the held connection counts, so the next one
+    // sees one busy and one idle server.
+    let slots_released = |what: &str| {
+        wait_until(&f, Duration::from_secs(5), what, || {
+            active_connections(admin, "least") == Some(1)
+        });
+    };
+    slots_released("the held connection's slot");
     for _ in 0..4 {
-        echo_round_trip(lc, b"y");
-        // Let the proxy release the finished connection's slot.
-        thread::sleep(Duration::from_millis(50));
+        assert_eq!(echo_round_trip(lc, b"y"), b"y");
+        slots_released("the finished connection's slot released");
     }
     let (d2, d3) = (e2.accepted() - before.0, e3.accepted() - before.1);
     if held_on_e2 {
@@ -274,6 +299,12 @@ backends:
 
 #[test]
 fn tcp_idle_timeouts_close_silent_connections() {
+    // The client timeout, and the pause between ticks: well below it, so a
+    // stalled test thread does not let it fire, and enough ticks that they
+    // span twice the timeout.
+    const IDLE: Duration = Duration::from_secs(1);
+    const TICK: Duration = Duration::from_millis(200);
+    const TICKS: u32 = 10;
     let echo = Echo::start();
     let f = Fairway::start(
         &format!(
@@ -282,7 +313,7 @@ frontends:
   tcp:
     bind: 127.0.0.1:{{PORT}}
     mode: tcp
-    timeout_client: 300ms
+    timeout_client: {}ms
     default_backend: echo
 backends:
   echo:
@@ -290,6 +321,7 @@ backends:
     timeout_server: 10s
     servers: {{ e: {{ addr: {} }} }}
 ",
+            IDLE.as_millis(),
             echo.addr
         ),
         &[],
@@ -297,20 +329,26 @@ backends:
     let mut s = TcpStream::connect(f.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // Activity keeps it open past the timeout...
-    for _ in 0..4 {
-        thread::sleep(Duration::from_millis(150));
+    let opened = Instant::now();
+    let mut last_sent = opened;
+    for _ in 0..TICKS {
+        thread::sleep(TICK);
+        last_sent = Instant::now();
         s.write_all(b"tick").unwrap();
         let mut b = [0u8; 4];
         s.read_exact(&mut b).unwrap();
     }
-    // ...silence closes it.
-    let start = Instant::now();
+    let active = opened.elapsed();
+    assert!(active >= 2 * IDLE, "the ticks spanned only {active:?}");
+    // ...silence closes it: not before the timeout counted from the last
+    // tick (the proxy saw it after we sent it), and well before our 10 s
+    // read timeout.
     let mut b = [0u8; 1];
     assert_eq!(s.read(&mut b).unwrap_or(0), 0);
-    let waited = start.elapsed();
+    let waited = last_sent.elapsed();
     assert!(
-        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
-        "{waited:?}"
+        waited >= IDLE && waited < Duration::from_secs(8),
+        "closed {waited:?} after the last tick (timeout_client {IDLE:?})"
     );
     wait_until(&f, Duration::from_secs(5), "cD in the log", || {
         f.log().contains("termination=cD")

@@ -77,6 +77,11 @@ impl Upstream {
         self.in_flight.1.load(Ordering::SeqCst)
     }
 
+    /// Requests this server is answering now (read, not yet answered).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.0.load(Ordering::SeqCst)
+    }
+
     /// Delays every later answer (health checks included) by `delay`.
     pub fn set_delay(&self, delay: Duration) {
         self.delay_ms
