@@ -102,9 +102,10 @@ backends:
     assert_eq!(seen, ["h2", "h2c"], "{}", f.log());
     assert_eq!(h1.client_hits(), h1_hits);
     // Each HTTP/2 stream is a request in the metrics, as HTTP/1's are.
+    // A request is counted when it is logged, just after its response
+    // went out: the scrape waits until all six are in.
     let admin: SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
-    let metrics = get(admin, "/metrics", &[]).body;
-    let series = |name: &str, labels: &[&str]| -> f64 {
+    let series_in = |metrics: &str, name: &str, labels: &[&str]| -> f64 {
         metrics
             .lines()
             .find(|l| l.starts_with(name) && labels.iter().all(|p| l.contains(p)))
@@ -112,12 +113,20 @@ backends:
             .map_or(0.0, |(_, v)| v.parse().unwrap())
     };
     let plain_ok = [r#"backend="app""#, r#"server="plain""#, r#"code="200""#];
+    let tls_ok = [r#"backend="app""#, r#"server="tls""#, r#"code="200""#];
+    let mut metrics = String::new();
+    common::wait_until(&f, Duration::from_secs(10), "six requests counted", || {
+        metrics = get(admin, "/metrics", &[]).body;
+        series_in(&metrics, "fairway_requests_total{", &plain_ok)
+            + series_in(&metrics, "fairway_requests_total{", &tls_ok)
+            >= 6.0
+    });
+    let series = |name: &str, labels: &[&str]| series_in(&metrics, name, labels);
     assert_eq!(
         series("fairway_requests_total{", &plain_ok),
         to_plain as f64,
         "{metrics}"
     );
-    let tls_ok = [r#"backend="app""#, r#"server="tls""#, r#"code="200""#];
     assert_eq!(
         series("fairway_requests_total{", &tls_ok),
         (6 - to_plain) as f64
