@@ -5,7 +5,7 @@
 use fairway::balance::{hash_bytes, Backend, BackendSpec, Selectors};
 use fairway::upstream::{Server, ServerSpec};
 use fairway::{Decision, Frontend, RequestView};
-use fairway_config::{Balance, Config, EwmaConfig, FrontendConfig, LatencyConfig};
+use fairway_config::{Balance, Config, EwmaConfig, LatencyConfig};
 use pingora_http::RequestHeader;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -172,6 +172,7 @@ pub fn backend_with(
         health_check: None,
         latency: LatencyConfig::default(),
         ewma: EwmaConfig::default(),
+        http_response: Vec::new(),
     };
     let servers = weights
         .iter()

@@ -37,6 +37,12 @@ pub enum Fetch {
     /// IP made over the sliding `PERIOD`, this one included (an integer
     /// sample, compared with `gt ge lt le eq N`).
     SrcHttpReqRate(Duration),
+    /// `status`: the status of the server's response (an integer sample;
+    /// `http_response` rules only).
+    Status,
+    /// `res.hdr(name)` (also `shdr(name)`): a header of the server's
+    /// response (`http_response` rules only); the name is stored lower case.
+    ResHeader(String),
     /// A fetch registered in [`Fetches`] with [`Fetches::add`] (a
     /// [`SampleFetch`](crate::SampleFetch)), with the name and argument the
     /// ACL line wrote.
@@ -57,10 +63,16 @@ impl Fetch {
     /// le eq N`, `N`, `A:B`) rather than strings.
     pub fn is_integer(&self) -> bool {
         match self {
-            Fetch::SrcHttpReqRate(_) => true,
+            Fetch::SrcHttpReqRate(_) | Fetch::Status => true,
             Fetch::Custom(c) => c.is_integer(),
             _ => false,
         }
+    }
+
+    /// Whether the fetch reads the server's response (`status`,
+    /// `res.hdr`), so that only `http_response` rules can use it.
+    pub fn is_response(&self) -> bool {
+        matches!(self, Fetch::Status | Fetch::ResHeader(_))
     }
 
     /// The period of a `src_http_req_rate(PERIOD)` fetch: the proxy keeps
@@ -105,7 +117,8 @@ pub enum MatchKind {
 /// The fetch keywords, as listed in error messages.
 const KNOWN_FETCHES: &str = "path, path_beg, path_end, path_sub, path_dir, path_reg, url, \
     url_beg, query, url_param(NAME), method, hdr(NAME), hdr_beg(NAME), hdr_end(NAME), \
-    hdr_sub(NAME), hdr_reg(NAME), host, src, req_ssl_sni, src_http_req_rate(PERIOD)";
+    hdr_sub(NAME), hdr_reg(NAME), req.hdr(NAME), host, src, req_ssl_sni, \
+    src_http_req_rate(PERIOD), status, res.hdr(NAME), shdr(NAME)";
 
 /// The longest `src_http_req_rate` period.
 const MAX_RATE_PERIOD: Duration = Duration::from_secs(24 * 3600);
@@ -312,6 +325,14 @@ impl Acl {
             Fetch::SrcHttpReqRate(period) => req
                 .src_http_req_rate(*period)
                 .is_some_and(|n| m.matches_int(i64::try_from(n).unwrap_or(i64::MAX))),
+            Fetch::Status => req.status().is_some_and(|s| m.matches_int(i64::from(s))),
+            Fetch::ResHeader(name) => {
+                if let Matcher::Found = m {
+                    req.res_header_values(name, &mut |_| true)
+                } else {
+                    req.res_header_values(name, &mut |v| any_element(v, |e| m.matches_str(e)))
+                }
+            }
             Fetch::Custom(c) => c.matches(req, m),
         }
     }
@@ -365,6 +386,7 @@ pub(crate) fn parse_builtin(w: &Word) -> Result<(Fetch, MatchKind), AclError> {
         "host" => (Fetch::Host, M::Str),
         "src" => (Fetch::Src, M::Ip),
         "req_ssl_sni" | "req.ssl_sni" => (Fetch::ReqSslSni, M::Str),
+        "status" => (Fetch::Status, M::Int),
         "url_param" => {
             let name = required_arg(w, name, arg, "url_param(NAME)")?;
             if name.contains(['&', '=']) {
@@ -375,7 +397,7 @@ pub(crate) fn parse_builtin(w: &Word) -> Result<(Fetch, MatchKind), AclError> {
             }
             return Ok((Fetch::UrlParam(name.to_owned()), M::Str));
         }
-        "hdr" | "hdr_beg" | "hdr_end" | "hdr_sub" | "hdr_reg" => {
+        "hdr" | "hdr_beg" | "hdr_end" | "hdr_sub" | "hdr_reg" | "req.hdr" | "res.hdr" | "shdr" => {
             let header = required_arg(w, name, arg, &format!("{name}(NAME)"))?;
             if !is_http_token(header) {
                 return Err(AclError::new(
@@ -390,7 +412,13 @@ pub(crate) fn parse_builtin(w: &Word) -> Result<(Fetch, MatchKind), AclError> {
                 "hdr_reg" => M::Reg,
                 _ => M::Str,
             };
-            return Ok((Fetch::Header(header.to_ascii_lowercase()), kind));
+            let header = header.to_ascii_lowercase();
+            let fetch = if name == "res.hdr" || name == "shdr" {
+                Fetch::ResHeader(header)
+            } else {
+                Fetch::Header(header)
+            };
+            return Ok((fetch, kind));
         }
         "src_http_req_rate" => {
             let text = required_arg(w, name, arg, "src_http_req_rate(PERIOD), e.g. `(10s)`")?;

@@ -382,7 +382,7 @@ mod tests {
             ("{ path { }", "`{` cannot be nested inside an anonymous ACL", 7),
             ("a (b || c)", "parentheses are not supported in conditions (HAProxy has none): AND binds tighter than `||`, so write `a b || a c` for `a AND (b OR c)`", 2),
             ("a && b", "`&&` is not an operator: write ACLs side by side for AND", 2),
-            ("a { paht /x }", "unknown fetch `paht` (known: path, path_beg, path_end, path_sub, path_dir, path_reg, url, url_beg, query, url_param(NAME), method, hdr(NAME), hdr_beg(NAME), hdr_end(NAME), hdr_sub(NAME), hdr_reg(NAME), host, src, req_ssl_sni, src_http_req_rate(PERIOD))", 4),
+            ("a { paht /x }", "unknown fetch `paht` (known: path, path_beg, path_end, path_sub, path_dir, path_reg, url, url_beg, query, url_param(NAME), method, hdr(NAME), hdr_beg(NAME), hdr_end(NAME), hdr_sub(NAME), hdr_reg(NAME), req.hdr(NAME), host, src, req_ssl_sni, src_http_req_rate(PERIOD), status, res.hdr(NAME), shdr(NAME))", 4),
             ("{ path_reg ( }", "invalid regex `(`: unclosed group", 11),
             ("{ src 1.2.3.4/40 }", "invalid IP address or CIDR `1.2.3.4/40`", 6),
         ];

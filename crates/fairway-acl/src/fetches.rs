@@ -513,8 +513,7 @@ mod tests {
         let e = err("uper(x) A");
         assert!(e.message.starts_with("unknown fetch `uper` (known: path,"));
         assert!(
-            e.message
-                .ends_with("src_http_req_rate(PERIOD), upper(HEADER))"),
+            e.message.ends_with("shdr(NAME), upper(HEADER))"),
             "{}",
             e.message
         );

@@ -12,6 +12,8 @@
 //!   tighter, exactly as HAProxy.
 //! * [`HttpRule`] / [`HttpAction`]: `http_request` lines such as
 //!   `deny status 429 if { hdr(user-agent) -m sub badbot }`.
+//!   The same types hold `http_response` lines ([`HttpRule::parse_response`]).
+//! * [`Value`]: header values, bodies and locations with `%[FETCH]` samples.
 //! * [`UseBackend`]: `use_backend` lines such as `light if lightwork`.
 //! * [`TcpRule`] / [`TcpAction`]: `tcp_request` lines of `mode: tcp`
 //!   frontends such as `reject unless { src 10.0.0.0/8 }`.
@@ -53,6 +55,7 @@ mod sample;
 #[cfg(test)]
 mod testutil;
 mod token;
+mod value;
 
 pub use acl::{Acl, AclSet, Fetch, MatchKind};
 pub use cond::{Condition, Guard};
@@ -60,4 +63,10 @@ pub use error::AclError;
 pub use fetches::{Arg, CustomFetch, FetchFactory, Fetches, SampleFetch, SampleType};
 pub use normalize::normalize_path;
 pub use request::Request;
-pub use rule::{HttpAction, HttpRule, TcpAction, TcpRule, UseBackend};
+pub use rule::{HttpAction, HttpRule, Rewrite, TcpAction, TcpRule, UseBackend};
+pub use value::Value;
+
+/// Whether `name` is a valid HTTP header name (an RFC 9110 token).
+pub fn is_header_name(name: &str) -> bool {
+    token::is_http_token(name)
+}

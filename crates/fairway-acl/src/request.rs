@@ -37,4 +37,16 @@ pub trait Request {
         let _ = period;
         None
     }
+    /// For `status`: the status of the server's response, in the
+    /// `http_response` rules; the default (a request) is `None`.
+    fn status(&self) -> Option<u16> {
+        None
+    }
+    /// For `res.hdr(NAME)`: like [`Request::header_values`], over the
+    /// response's headers in the `http_response` rules; the default (a
+    /// request) has none.
+    fn res_header_values(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        let _ = (name, f);
+        false
+    }
 }

@@ -1,22 +1,28 @@
 //! `http_request` rules and `use_backend` lines.
 
 use crate::token::{is_http_token, is_name, tokenize, Word};
-use crate::{AclError, AclSet, Guard, Request};
+use crate::{AclError, AclSet, Guard, Request, Value};
+use regex::Regex;
 
-/// The actions, as listed in error messages.
-const ACTIONS: &str =
-    "deny, allow, return, redirect, set-header, add-header, del-header, set-path, set-src";
+/// The actions of `http_request`, as listed in error messages.
+const ACTIONS: &str = "deny, allow, return, redirect, set-header, add-header, del-header, \
+    replace-header, set-path, replace-path, replace-uri, set-src";
+
+/// The actions of `http_response`, as listed in error messages.
+const RESPONSE_ACTIONS: &str =
+    "deny, allow, return, set-header, add-header, del-header, replace-header, set-status";
 
 const IF_UNLESS: &str = "`if` or `unless`";
 
 /// The redirect codes, as listed in error messages.
 const REDIRECT_CODES: [u16; 5] = [301, 302, 303, 307, 308];
 
-/// What an `http_request` rule does.
+/// What an `http_request` or `http_response` rule does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HttpAction {
-    /// `deny [status N]`: answer N (default 403) with a short body.
+    /// `deny [status N]`: answer N (default 403, 502 in `http_response`)
+    /// with a short body.
     Deny {
         /// Status code.
         status: u16,
@@ -29,13 +35,13 @@ pub enum HttpAction {
         status: u16,
         /// Content type, if given.
         content_type: Option<String>,
-        /// Body, if given.
-        body: Option<String>,
+        /// Body, if given (may hold `%[...]` samples).
+        body: Option<Value>,
     },
     /// `redirect location URL [code N]` (default 302).
     RedirectLocation {
-        /// Target URL.
-        location: String,
+        /// Target URL (may hold `%[...]` samples).
+        location: Value,
         /// 301, 302, 303, 307 or 308.
         code: u16,
     },
@@ -50,15 +56,35 @@ pub enum HttpAction {
     SetHeader {
         /// Header name, lower case.
         name: String,
-        /// Value.
-        value: String,
+        /// Value (may hold `%[...]` samples).
+        value: Value,
     },
     /// `add-header H V`: append `H: V`.
     AddHeader {
         /// Header name, lower case.
         name: String,
-        /// Value.
-        value: String,
+        /// Value (may hold `%[...]` samples).
+        value: Value,
+    },
+    /// `replace-header H REGEX REPL`: each value of `H` that the regex
+    /// matches is rewritten.
+    ReplaceHeader {
+        /// Header name, lower case.
+        name: String,
+        /// The rewrite.
+        rewrite: Rewrite,
+    },
+    /// `replace-path REGEX REPL`: the path (without the query) rewritten.
+    ReplacePath(Rewrite),
+    /// `replace-uri REGEX REPL`: the request target (`path?query`)
+    /// rewritten.
+    ReplaceUri(Rewrite),
+    /// `set-status N [reason R]` (`http_response` only).
+    SetStatus {
+        /// The new status.
+        status: u16,
+        /// The reason phrase, if given.
+        reason: Option<String>,
     },
     /// `del-header H`.
     DelHeader {
@@ -81,7 +107,36 @@ pub enum HttpAction {
     },
 }
 
-/// One `http_request` line: an action and an optional guard.
+impl HttpAction {
+    /// The values with samples it writes (header values, `return` bodies,
+    /// redirect locations).
+    pub fn values(&self) -> impl Iterator<Item = &Value> {
+        let value = match self {
+            HttpAction::SetHeader { value, .. } | HttpAction::AddHeader { value, .. } => {
+                Some(value)
+            }
+            HttpAction::Return { body, .. } => body.as_ref(),
+            HttpAction::RedirectLocation { location, .. } => Some(location),
+            _ => None,
+        };
+        value.into_iter()
+    }
+}
+
+/// A response fetch in a rule that runs before there is a response.
+fn response_fetch(offset: usize, fetch: &crate::Fetch) -> AclError {
+    let name = match fetch {
+        crate::Fetch::Status => "status",
+        _ => "res.hdr",
+    };
+    AclError::new(
+        offset,
+        format!("`{name}` reads the server's response: only `http_response` rules can use it"),
+    )
+}
+
+/// One `http_request` or `http_response` line: an action and an optional
+/// guard.
 #[derive(Debug, Clone)]
 pub struct HttpRule {
     /// The action.
@@ -91,19 +146,51 @@ pub struct HttpRule {
 }
 
 impl HttpRule {
-    /// Parses `deny status 429 if { hdr(user-agent) -m sub badbot }`.
+    /// Parses an `http_request` line such as
+    /// `deny status 429 if { hdr(user-agent) -m sub badbot }`.
     pub fn parse(text: &str, acls: &AclSet) -> Result<HttpRule, AclError> {
+        Self::parse_in(text, acls, false)
+    }
+
+    /// Parses an `http_response` line such as
+    /// `set-header X-Cache miss if { status 200 }`; its conditions and
+    /// values may also read the response (`status`, `res.hdr(NAME)`).
+    pub fn parse_response(text: &str, acls: &AclSet) -> Result<HttpRule, AclError> {
+        Self::parse_in(text, acls, true)
+    }
+
+    fn parse_in(text: &str, acls: &AclSet, response: bool) -> Result<HttpRule, AclError> {
+        let actions = if response { RESPONSE_ACTIONS } else { ACTIONS };
         let words = tokenize(text)?;
         let Some((verb, args)) = words.split_first() else {
             return Err(AclError::new(
                 0,
-                format!("missing action (supported: {ACTIONS})"),
+                format!("missing action (supported: {actions})"),
             ));
         };
+        let request_only = [
+            "redirect",
+            "set-path",
+            "replace-path",
+            "replace-uri",
+            "set-src",
+        ];
+        let known = if response {
+            RESPONSE_ACTIONS.split(", ").any(|a| a == verb.text)
+        } else {
+            verb.text != "set-status"
+        };
+        if !known || (response && request_only.contains(&verb.text.as_str())) {
+            return Err(AclError::new(
+                verb.offset,
+                format!("unknown action `{}` (supported: {actions})", verb.text),
+            ));
+        }
+        let fetches = acls.fetches();
         let mut args = Args { words: args, at: 0 };
         let (action, expected) = match verb.text.as_str() {
             "deny" => {
-                let mut status = 403;
+                let mut status = if response { 502 } else { 403 };
                 let mut expected = "`status`, `if` or `unless`";
                 if let Some(key) = args.keyword(&["status", "deny_status"]) {
                     status = parse_status(args.value(key, "a status code")?, "deny", 200)?;
@@ -113,15 +200,15 @@ impl HttpRule {
             }
             "allow" => (HttpAction::Allow, IF_UNLESS),
             "return" => (
-                parse_return(&mut args)?,
+                parse_return(&mut args, fetches)?,
                 "`status`, `content-type`, `string`, `if` or `unless`",
             ),
-            "redirect" => parse_redirect(verb, &mut args)?,
+            "redirect" => parse_redirect(verb, &mut args, fetches)?,
             "set-header" | "add-header" => {
                 let name = header_name(args.value(verb, "a header name and a value")?)?;
                 let value = args.value(verb, "a header name and a value")?;
                 check_field(value, "header value")?;
-                let value = value.text.clone();
+                let value = Value::parse(&value.text, value.offset, fetches)?;
                 let action = if verb.text == "set-header" {
                     HttpAction::SetHeader { name, value }
                 } else {
@@ -167,6 +254,33 @@ impl HttpRule {
                     IF_UNLESS,
                 )
             }
+            "replace-header" => {
+                let name =
+                    header_name(args.value(verb, "a header name, a regex and a replacement")?)?;
+                let rewrite = parse_replace(verb, &mut args)?;
+                (HttpAction::ReplaceHeader { name, rewrite }, IF_UNLESS)
+            }
+            "replace-path" | "replace-uri" => {
+                let rewrite = parse_replace(verb, &mut args)?;
+                let action = if verb.text == "replace-path" {
+                    HttpAction::ReplacePath(rewrite)
+                } else {
+                    HttpAction::ReplaceUri(rewrite)
+                };
+                (action, IF_UNLESS)
+            }
+            "set-status" => {
+                let status = parse_status(args.value(verb, "a status code")?, "set-status", 100)?;
+                let mut reason = None;
+                let mut expected = "`reason`, `if` or `unless`";
+                if let Some(key) = args.keyword(&["reason"]) {
+                    let value = args.value(key, "a reason phrase")?;
+                    check_field(value, "reason phrase")?;
+                    reason = Some(value.text.clone());
+                    expected = IF_UNLESS;
+                }
+                (HttpAction::SetStatus { status, reason }, expected)
+            }
             "set-src" => {
                 let fetch = args.value(verb, "a fetch: `hdr(NAME)`")?;
                 let inner = fetch
@@ -197,7 +311,18 @@ impl HttpRule {
                 ));
             }
         };
-        let guard = Guard::from_words(args.rest(), acls, text.len(), expected)?;
+        let rest = args.rest();
+        let guard = Guard::from_words(rest, acls, text.len(), expected)?;
+        if !response {
+            let in_guard = guard.iter().flat_map(|g| g.cond.acls()).map(|a| a.fetch());
+            if let Some(fetch) = in_guard
+                .chain(action.values().flat_map(Value::fetches))
+                .find(|f| f.is_response())
+            {
+                let at = rest.first().map_or(verb.offset, |w| w.offset);
+                return Err(response_fetch(at, fetch));
+            }
+        }
         Ok(HttpRule { action, guard })
     }
 
@@ -287,6 +412,12 @@ impl UseBackend {
             ));
         }
         let guard = Guard::from_words(rest, acls, text.len(), IF_UNLESS)?;
+        let mut fetches = guard.iter().flat_map(|g| g.cond.acls()).map(|a| a.fetch());
+        if let Some(fetch) = fetches.find(|f| f.is_response()) {
+            let at = rest.first().map_or(name.offset, |w| w.offset);
+            return Err(response_fetch(at, fetch));
+        }
+        drop(fetches);
         Ok(UseBackend {
             backend: name.text.clone(),
             backend_offset: name.offset,
@@ -335,7 +466,7 @@ impl<'w> Args<'w> {
 }
 
 /// `return [status N] [content-type T] [string S]`, options in any order.
-fn parse_return(args: &mut Args<'_>) -> Result<HttpAction, AclError> {
+fn parse_return(args: &mut Args<'_>, fetches: &crate::Fetches) -> Result<HttpAction, AclError> {
     let mut status = None;
     let mut content_type = None;
     let mut body = None;
@@ -357,7 +488,10 @@ fn parse_return(args: &mut Args<'_>) -> Result<HttpAction, AclError> {
                     content_type.replace(value.text.clone()).is_some(),
                 )
             }
-            _ => ("string", body.replace(value.text.clone()).is_some()),
+            _ => {
+                let value = Value::parse(&value.text, value.offset, fetches)?;
+                ("string", body.replace(value).is_some())
+            }
         };
         if given {
             return Err(AclError::new(key.offset, format!("`{slot}` given twice")));
@@ -374,6 +508,7 @@ fn parse_return(args: &mut Args<'_>) -> Result<HttpAction, AclError> {
 fn parse_redirect(
     verb: &Word,
     args: &mut Args<'_>,
+    fetches: &crate::Fetches,
 ) -> Result<(HttpAction, &'static str), AclError> {
     let kind = args.value(verb, "`location URL` or `scheme SCHEME`")?;
     let target = match kind.text.as_str() {
@@ -409,7 +544,7 @@ fn parse_redirect(
         }
         check_field(target, "redirect location")?;
         HttpAction::RedirectLocation {
-            location: target.text.clone(),
+            location: Value::parse(&target.text, target.offset, fetches)?,
             code,
         }
     } else {
@@ -428,6 +563,78 @@ fn parse_redirect(
         }
     };
     Ok((action, expected))
+}
+
+/// The `REGEX REPLACEMENT` of the `replace-*` actions, compiled at load.
+#[derive(Debug, Clone)]
+pub struct Rewrite {
+    regex: Regex,
+    /// In the regex crate's syntax (`${1}`).
+    replacement: String,
+}
+
+impl Rewrite {
+    /// Compiles `pattern` and `replacement`. As in HAProxy, `\1` .. `\9`
+    /// in the replacement stand for the regex's groups; `$` is literal.
+    pub fn new(pattern: &str, replacement: &str) -> Result<Rewrite, regex::Error> {
+        let regex = Regex::new(pattern)?;
+        let mut out = String::with_capacity(replacement.len());
+        let mut chars = replacement.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if chars.peek().is_some_and(char::is_ascii_digit) => {
+                    out.push_str("${");
+                    out.extend(chars.next());
+                    out.push('}');
+                }
+                '$' => out.push_str("$$"),
+                c => out.push(c),
+            }
+        }
+        Ok(Rewrite {
+            regex,
+            replacement: out,
+        })
+    }
+
+    /// `input` rewritten when the regex matches it (the first match is
+    /// replaced, as HAProxy's `replace-path`), else `None`.
+    pub fn apply(&self, input: &str) -> Option<String> {
+        let caps = self.regex.captures(input)?;
+        let whole = caps.get(0)?;
+        let mut out = String::with_capacity(input.len() + self.replacement.len());
+        out.push_str(&input[..whole.start()]);
+        caps.expand(&self.replacement, &mut out);
+        out.push_str(&input[whole.end()..]);
+        Some(out)
+    }
+
+    /// The regex as written.
+    pub fn pattern(&self) -> &str {
+        self.regex.as_str()
+    }
+}
+
+impl PartialEq for Rewrite {
+    fn eq(&self, other: &Self) -> bool {
+        self.regex.as_str() == other.regex.as_str() && self.replacement == other.replacement
+    }
+}
+
+impl Eq for Rewrite {}
+
+/// `REGEX REPLACEMENT` of the `replace-*` actions.
+fn parse_replace(verb: &Word, args: &mut Args<'_>) -> Result<Rewrite, AclError> {
+    let what = "a regex and a replacement";
+    let pattern = args.value(verb, what)?;
+    let replacement = args.value(verb, what)?;
+    check_field(replacement, "replacement")?;
+    Rewrite::new(&pattern.text, &replacement.text).map_err(|e| {
+        AclError::new(
+            pattern.offset,
+            format!("invalid regex `{}`: {e}", pattern.text.escape_debug()),
+        )
+    })
 }
 
 /// A status code of `action` between `min` and 599.

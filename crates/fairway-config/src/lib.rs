@@ -274,6 +274,11 @@ pub struct FrontendConfig {
     pub acls: AclSet,
     /// `http_request` rules in order (`mode: http`).
     pub http_request: Vec<HttpRule>,
+    /// `http_response` rules in order, run after the backend's.
+    pub http_response: Vec<HttpRule>,
+    /// `unique_id_header`: each request gets a unique ID in this header
+    /// (kept when the client sent one), logged and returned in the response.
+    pub unique_id_header: Option<String>,
     /// `tcp_request` rules in order (`mode: tcp`): the first that applies
     /// accepts or rejects the connection; none applying accepts it.
     pub tcp_request: Vec<TcpRule>,
@@ -417,6 +422,8 @@ pub struct BackendConfig {
     pub timeout_tunnel: Option<Duration>,
     /// Connection-failure retries (default 2).
     pub retries: u32,
+    /// `http_response` rules in order, run before the frontend's.
+    pub http_response: Vec<HttpRule>,
     /// Retry on another server (default true).
     pub redispatch: bool,
     /// How long a request may wait for a server slot (`maxconn`) before 503

@@ -161,7 +161,7 @@ backends:
         web.http_request[2].action,
         HttpAction::SetHeader {
             name: "x-env".to_string(),
-            value: "prod".to_string()
+            value: "prod".into()
         }
     );
     assert!(web.http_request[2].guard.is_none());

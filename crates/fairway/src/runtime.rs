@@ -109,6 +109,13 @@ pub struct Frontend {
     pub forwardfor: bool,
     /// `http_request` rules in order.
     pub http_request: Vec<HttpRule>,
+    /// `http_response` rules in order (after the backend's).
+    pub http_response: Vec<HttpRule>,
+    /// `unique_id_header`, lower case.
+    pub unique_id_header: Option<String>,
+    /// Requests get a unique ID: `unique_id_header` is set, or a value
+    /// holds `%[unique-id]`.
+    pub unique_id: bool,
     /// `use_backend` lines with the index of their backend.
     pub use_backend: Vec<(UseBackend, usize)>,
     /// One request-rate table per `src_http_req_rate(PERIOD)` period the
@@ -127,7 +134,8 @@ pub struct Frontend {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision<'a> {
     /// Rule `index` changes the request (`set-header`, `add-header`,
-    /// `del-header`, `set-path`, `set-src`): apply it, then decide again
+    /// `del-header`, `replace-header`, `set-path`, `replace-path`,
+    /// `replace-uri`, `set-src`): apply it, then decide again
     /// from `index + 1` on the changed request.
     Edit {
         /// The rule's position in `http_request`.
@@ -167,7 +175,10 @@ impl Frontend {
                 HttpAction::SetHeader { .. }
                 | HttpAction::AddHeader { .. }
                 | HttpAction::DelHeader { .. }
+                | HttpAction::ReplaceHeader { .. }
                 | HttpAction::SetPath { .. }
+                | HttpAction::ReplacePath(_)
+                | HttpAction::ReplaceUri(_)
                 | HttpAction::SetSrc { .. } => Decision::Edit { index, action },
                 _ => Decision::Answer { index, action },
             };
@@ -405,6 +416,15 @@ impl Frontend {
             normalize_path: f.normalize_path,
             forwardfor: f.forwardfor,
             http_request: f.http_request.clone(),
+            http_response: f.http_response.clone(),
+            unique_id_header: f.unique_id_header.clone(),
+            unique_id: f.unique_id_header.is_some()
+                || f.http_request
+                    .iter()
+                    .chain(&f.http_response)
+                    .chain(config.backends.iter().flat_map(|b| &b.http_response))
+                    .flat_map(|r| r.action.values())
+                    .any(fairway_acl::Value::uses_unique_id),
             use_backend: f
                 .use_backend
                 .iter()
@@ -440,6 +460,7 @@ pub(crate) fn build_backend_with(
         health_check: b.health_check.clone(),
         latency: b.latency.clone(),
         ewma: b.ewma.clone(),
+        http_response: b.http_response.clone(),
     };
     let servers = b
         .servers

@@ -182,7 +182,8 @@ fn many_values() {
 fn error_messages() {
     let known = "path, path_beg, path_end, path_sub, path_dir, path_reg, url, url_beg, query, \
                  url_param(NAME), method, hdr(NAME), hdr_beg(NAME), hdr_end(NAME), hdr_sub(NAME), \
-                 hdr_reg(NAME), host, src, req_ssl_sni, src_http_req_rate(PERIOD)";
+                 hdr_reg(NAME), req.hdr(NAME), host, src, req_ssl_sni, src_http_req_rate(PERIOD), \
+                 status, res.hdr(NAME), shdr(NAME)";
     let cases: &[(&str, usize, String)] = &[
         ("paht_beg /x", 0, format!("unknown fetch `paht_beg` (known: {known})")),
         ("", 0, "empty ACL: expected `FETCH [FLAGS] VALUE...`".into()),

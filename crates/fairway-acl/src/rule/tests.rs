@@ -28,10 +28,6 @@ fn err(text: &str) -> (String, usize) {
     }
 }
 
-fn header(name: &str, value: &str) -> (String, String) {
-    (name.to_owned(), value.to_owned())
-}
-
 #[test]
 fn deny_and_allow() {
     assert_eq!(action("deny"), HttpAction::Deny { status: 403 });
@@ -122,16 +118,16 @@ fn header_and_path_actions() {
     let HttpAction::SetHeader { name, value } = action("set-header X-Env prod") else {
         panic!("not set-header");
     };
-    assert_eq!((name, value), header("x-env", "prod"));
+    assert_eq!((name, value.source()), ("x-env".to_string(), "prod"));
     let HttpAction::AddHeader { name, value } = action(r#"add-header Via "1.1 fairway""#) else {
         panic!("not add-header");
     };
-    assert_eq!((name, value), header("via", "1.1 fairway"));
+    assert_eq!((name, value.source()), ("via".to_string(), "1.1 fairway"));
     assert_eq!(
         action(r#"set-header X-Empty """#),
         HttpAction::SetHeader {
             name: "x-empty".into(),
-            value: String::new()
+            value: "".into()
         }
     );
     assert_eq!(
@@ -252,7 +248,7 @@ fn tcp_rules() {
 #[test]
 fn errors() {
     let supported =
-        "deny, allow, return, redirect, set-header, add-header, del-header, set-path, set-src";
+        "deny, allow, return, redirect, set-header, add-header, del-header, replace-header, set-path, replace-path, replace-uri, set-src";
     let cases: &[(&str, String, usize)] = &[
         ("", format!("missing action (supported: {supported})"), 0),
         (
@@ -429,4 +425,56 @@ fn set_src_takes_a_header_fetch() {
         let e = HttpRule::parse(bad, &acls).unwrap_err().to_string();
         assert!(e.contains(why), "{bad}: {e}");
     }
+}
+
+#[test]
+fn response_rules_and_rewrites() {
+    let acls = AclSet::new();
+    let response = |text: &str| HttpRule::parse_response(text, &acls);
+    let rule = response("deny if { status 500 }").unwrap();
+    assert_eq!(rule.action, HttpAction::Deny { status: 502 });
+    let rule =
+        response("set-status 503 reason \"Try later\" if { res.hdr(x-down) -m found }").unwrap();
+    assert_eq!(
+        rule.action,
+        HttpAction::SetStatus {
+            status: 503,
+            reason: Some("Try later".into())
+        }
+    );
+    // Response-only actions and fetches stay where they belong.
+    for (text, want) in [
+        ("set-status 200", "unknown action `set-status`"),
+        ("deny if { status 500 }", "only `http_response` rules"),
+        (
+            "set-header X %[res.hdr(server)]",
+            "only `http_response` rules",
+        ),
+    ] {
+        let e = HttpRule::parse(text, &acls).unwrap_err();
+        assert!(e.message.contains(want), "{text}: {e}");
+    }
+    for text in ["redirect location /x", "set-path /x", "replace-path a b"] {
+        let e = response(text).unwrap_err();
+        assert!(e.message.contains("unknown action"), "{text}: {e}");
+    }
+    assert!(UseBackend::parse("b if { status 200 }", &acls).is_err());
+    let e = HttpRule::parse("replace-path ^/(x /y", &acls).unwrap_err();
+    assert!(e.message.contains("invalid regex"), "{e}");
+
+    let HttpAction::ReplacePath(rw) = action(r"replace-path ^/api/v1/(.*) /v1/\1") else {
+        panic!("not replace-path");
+    };
+    assert_eq!(rw.apply("/api/v1/users/7").as_deref(), Some("/v1/users/7"));
+    assert_eq!(rw.apply("/other"), None);
+    let HttpAction::ReplaceHeader { name, rewrite } =
+        action(r"replace-header Location ^http://(.*) https://\1$x")
+    else {
+        panic!("not replace-header");
+    };
+    assert_eq!(name, "location");
+    assert_eq!(
+        rewrite.apply("http://a/b").as_deref(),
+        Some("https://a/b$x")
+    );
 }

@@ -16,6 +16,7 @@ const KEYS: &[&str] = &[
     "timeout_tunnel",
     "retries",
     "redispatch",
+    "http_response",
     "timeout_queue",
     "cookie",
     "health_check",
@@ -62,6 +63,7 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
         timeout_server: Duration::from_secs(60),
         timeout_tunnel: None,
         retries: 2,
+        http_response: Vec::new(),
         redispatch: true,
         timeout_queue: Duration::ZERO,
         cookie: None,
@@ -106,6 +108,17 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
     }
     if let Some(e) = f.take("timeout_server") {
         backend.timeout_server = cx.timeout(&e.item).unwrap_or(backend.timeout_server);
+    }
+    if let Some(e) = f.take("http_response") {
+        if backend.mode == Mode::Tcp {
+            cx.error(
+                e.key_pos,
+                &e.item.path,
+                "`http_response` needs `mode: http` (a tcp backend sees no HTTP response)",
+            );
+        }
+        let acls = fairway_acl::AclSet::with_fetches(cx.options.fetch_registry());
+        backend.http_response = super::frontend::response_rules(cx, &e.item, &acls);
     }
     if let Some(e) = f.take("retries") {
         backend.retries = cx

@@ -22,6 +22,8 @@ const KEYS: &[&str] = &[
     "forwardfor",
     "acl",
     "http_request",
+    "http_response",
+    "unique_id_header",
     "tcp_request",
     "inspect_delay",
     "use_backend",
@@ -36,6 +38,8 @@ const HTTP_ONLY: &[&str] = &[
     "normalize_path",
     "forwardfor",
     "http_request",
+    "http_response",
+    "unique_id_header",
 ];
 /// Keys that only `mode: tcp` frontends take.
 const TCP_ONLY: &[&str] = &["tcp_request", "inspect_delay"];
@@ -79,6 +83,8 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Parsed {
         forwardfor: true,
         acls: AclSet::with_fetches(cx.options.fetch_registry()),
         http_request: Vec::new(),
+        http_response: Vec::new(),
+        unique_id_header: None,
         tcp_request: Vec::new(),
         inspect_delay: Duration::from_secs(5),
         use_backend: Vec::new(),
@@ -179,6 +185,19 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Parsed {
             }
         }
     }
+    if let Some(e) = f.take("http_response") {
+        frontend.http_response = response_rules(cx, &e.item, &frontend.acls);
+    }
+    if let Some(e) = f.take("unique_id_header") {
+        if let Some(text) = cx.text(&e.item) {
+            if fairway_acl::is_header_name(&text.value) {
+                frontend.unique_id_header = Some(text.value.to_ascii_lowercase());
+            } else {
+                let msg = format!("invalid header name `{}`", text.value.escape_debug());
+                cx.error(e.item.pos, &e.item.path, msg);
+            }
+        }
+    }
     if let Some(e) = f.take("tcp_request") {
         for item in cx.list(&e.item).unwrap_or_default() {
             match line(cx, &item, |s| TcpRule::parse(s, &frontend.acls)) {
@@ -252,6 +271,8 @@ fn fetch_name(fetch: &Fetch) -> &str {
         Fetch::Src => "src",
         Fetch::ReqSslSni => "req_ssl_sni",
         Fetch::SrcHttpReqRate(_) => "src_http_req_rate",
+        Fetch::Status => "status",
+        Fetch::ResHeader(_) => "res.hdr",
         _ => "this fetch",
     }
 }
@@ -290,6 +311,18 @@ fn check_guard(cx: &mut Loader<'_>, item: &Item<'_>, guard: Option<&Guard>, f: &
             cx.error(item.pos, &item.path, msg);
         }
     }
+}
+
+/// `http_response` rules (of a frontend, or of a backend with no ACLs of
+/// its own: `acls` then holds only the fetches).
+pub(crate) fn response_rules(cx: &mut Loader<'_>, item: &Item<'_>, acls: &AclSet) -> Vec<HttpRule> {
+    let mut rules = Vec::new();
+    for item in cx.list(item).unwrap_or_default() {
+        if let Some(rule) = line(cx, &item, |s| HttpRule::parse_response(s, acls)) {
+            rules.push(rule);
+        }
+    }
+    rules
 }
 
 /// Whether every request is routed or answered without `default_backend`.

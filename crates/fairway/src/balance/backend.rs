@@ -42,6 +42,8 @@ pub struct BackendSpec {
     pub latency: LatencyConfig,
     /// `ewma` settings (with `balance: ewma`).
     pub ewma: EwmaConfig,
+    /// `http_response` rules, run before the frontend's.
+    pub http_response: Vec<fairway_config::HttpRule>,
 }
 
 /// Why no server could be had.
@@ -418,6 +420,7 @@ mod tests {
             health_check: None,
             latency: LatencyConfig::default(),
             ewma: EwmaConfig::default(),
+            http_response: Vec::new(),
         }
     }
 
@@ -570,6 +573,7 @@ mod ewma_tests {
             health_check: None,
             latency: LatencyConfig::default(),
             ewma: EwmaConfig::default(),
+            http_response: Vec::new(),
         };
         let b = Backend::new(spec, vec![server("fast"), server("mid"), server("slow")]);
         let now = now_ns();

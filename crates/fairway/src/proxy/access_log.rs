@@ -44,7 +44,7 @@ pub(super) fn write(
     let req = session.req_header();
     info!(
         target: "fairway::access",
-        "client={client} frontend={} backend={} server={server} status={status} bytes={} t_queue_ms={} t_connect_ms={} t_response_ms={} t_total_ms={} retries={} method={} uri=\"{}\" termination={who}{phase}",
+        "client={client} frontend={} backend={} server={server} status={status} bytes={} t_queue_ms={} t_connect_ms={} t_response_ms={} t_total_ms={} retries={} method={} uri=\"{}\" termination={who}{phase}{}",
         frontend,
         backend.map_or("-", |b| b.name()),
         session.body_bytes_sent(),
@@ -55,7 +55,20 @@ pub(super) fn write(
         ctx.attempts.retries(),
         req.method,
         Escaped(&req.uri.to_string()),
+        RequestId(ctx.unique_id.as_deref()),
     );
+}
+
+/// ` request_id="..."` when the request has a unique ID, else nothing.
+struct RequestId<'a>(Option<&'a str>);
+
+impl std::fmt::Display for RequestId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(id) => write!(f, " request_id=\"{}\"", Escaped(id)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A duration in milliseconds with 3 decimals, or `-1` for a phase the

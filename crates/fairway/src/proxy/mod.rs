@@ -111,6 +111,10 @@ pub struct Ctx {
     response_at: Option<Instant>,
     /// The response's compressor, when it is compressed.
     encoder: Option<compress::Encoder>,
+    /// The request's unique ID (`unique_id_header`, `%[unique-id]`).
+    unique_id: Option<String>,
+    /// What an `http_response` `return` answers instead of the server.
+    replacement: Option<rules::Replacement>,
 }
 
 impl Ctx {
@@ -383,6 +387,8 @@ impl ProxyHttp for Proxy {
             connected_at: None,
             response_at: None,
             encoder: None,
+            unique_id: None,
+            replacement: None,
         }
     }
 
@@ -421,6 +427,24 @@ impl ProxyHttp for Proxy {
             if let Cow::Owned(path) = normalize_path(session.req_header().uri.path()) {
                 set_path(session.req_header_mut(), &path)?;
             }
+        }
+
+        if fe.unique_id {
+            let header = fe.unique_id_header.as_deref();
+            let given = header
+                .and_then(|h| session.req_header().headers.get(h))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let id = match (given, header) {
+                (Some(id), _) => id,
+                (None, Some(h)) => {
+                    let id = rules::new_unique_id();
+                    session.req_header_mut().insert_header(h.to_string(), &id)?;
+                    id
+                }
+                (None, None) => rules::new_unique_id(),
+            };
+            ctx.unique_id = Some(id);
         }
 
         if !rt.hooks().is_empty() {
@@ -575,6 +599,10 @@ impl ProxyHttp for Proxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         framing::check_response(session.req_header(), resp)?;
+        self.run_response_rules(session, resp, ctx)?;
+        if let (Some(h), Some(id)) = (&ctx.frontend(self).unique_id_header, &ctx.unique_id) {
+            resp.insert_header(h.clone(), id.as_str())?;
+        }
         if let Some(spec) = &ctx.frontend(self).compression {
             ctx.encoder = compress::start(spec, session.req_header(), resp);
         }
@@ -656,7 +684,13 @@ impl ProxyHttp for Proxy {
         };
         if code > 0 && session.response_written().is_none() {
             ctx.status = code;
-            let _ = respond::error(session, code).await;
+            let rt = Arc::clone(&ctx.rt);
+            let header = rt.frontends()[self.frontend].unique_id_header.as_deref();
+            let id: Vec<_> = header.zip(ctx.unique_id.as_deref()).into_iter().collect();
+            let _ = match ctx.replacement.take() {
+                Some(r) => rules::send_replacement(session, code, r, &id).await,
+                None => respond::error_with(session, code, &id).await,
+            };
         }
         FailToProxy {
             error_code: code,

@@ -74,3 +74,56 @@ impl fairway_acl::Request for RequestView<'_> {
         Some(table.rate(ip))
     }
 }
+
+/// A response as the `http_response` rules see it: the request's view,
+/// plus `status` and `res.hdr(NAME)` from the server's response head.
+pub(crate) struct ResponseView<'a> {
+    pub(crate) request: RequestView<'a>,
+    pub(crate) response: &'a pingora::http::ResponseHeader,
+}
+
+impl fairway_acl::Request for ResponseView<'_> {
+    fn method(&self) -> &str {
+        self.request.method()
+    }
+
+    fn path(&self) -> &str {
+        self.request.path()
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.request.query()
+    }
+
+    fn url(&self) -> &str {
+        self.request.url()
+    }
+
+    fn host(&self) -> Option<&str> {
+        self.request.host()
+    }
+
+    fn header_values(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.request.header_values(name, f)
+    }
+
+    fn src(&self) -> Option<IpAddr> {
+        self.request.src
+    }
+
+    fn src_http_req_rate(&self, period: Duration) -> Option<u64> {
+        self.request.src_http_req_rate(period)
+    }
+
+    fn status(&self) -> Option<u16> {
+        Some(self.response.status.as_u16())
+    }
+
+    fn res_header_values(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.response
+            .headers
+            .get_all(name)
+            .iter()
+            .any(|v| f(v.as_bytes()))
+    }
+}

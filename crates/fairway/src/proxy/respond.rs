@@ -42,7 +42,7 @@ pub(crate) async fn send(
     session: &mut Session,
     status: u16,
     content_type: &str,
-    extra: &[(&'static str, &str)],
+    extra: &[(&str, &str)],
     body: Bytes,
 ) -> Result<()> {
     let mut resp = ResponseHeader::build(status, Some(4 + extra.len()))?;
@@ -50,7 +50,7 @@ pub(crate) async fn send(
     resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
     for (name, value) in extra {
-        resp.insert_header(*name, *value)?;
+        resp.insert_header(name.to_string(), *value)?;
     }
     let head_only = session.req_header().method == http::Method::HEAD;
     session
@@ -65,6 +65,15 @@ pub(crate) async fn send(
 /// Sends fairway's own error page for `status`.
 pub(crate) async fn error(session: &mut Session, status: u16) -> Result<()> {
     send(session, status, "text/html", &[], error_body(status)).await
+}
+
+/// Sends fairway's own error page for `status` with `extra` headers.
+pub(crate) async fn error_with(
+    session: &mut Session,
+    status: u16,
+    extra: &[(&str, &str)],
+) -> Result<()> {
+    send(session, status, "text/html", extra, error_body(status)).await
 }
 
 /// Sends a hook's answer: its headers (`content-type` defaulting to

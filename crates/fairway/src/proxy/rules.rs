@@ -2,11 +2,14 @@
 //! `redirect`) or change the request (`set-header`, `add-header`,
 //! `del-header`, `set-path`), in order, until one answers.
 
-use super::request::RequestView;
-use super::{respond, set_path, Ctx, Proxy, Verdict};
+use super::request::{RequestView, ResponseView};
+use super::{respond, set_path, status_error, Ctx, Proxy, Verdict};
 use crate::runtime::Decision;
+use crate::runtime::Frontend;
 use bytes::Bytes;
 use fairway_acl::HttpAction;
+use fairway_acl::Rewrite;
+use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora_proxy::Session;
 use std::sync::Arc;
@@ -30,27 +33,47 @@ impl Proxy {
                 Decision::Edit { index, action } => (index, action),
                 Decision::Answer { action, .. } => {
                     ctx.answered = true;
-                    answer(session, ctx, action).await?;
+                    answer(session, ctx, fe, action).await?;
                     return Ok(Verdict::Answered);
                 }
             };
             from = index + 1;
+            let uid = ctx.unique_id.as_deref().unwrap_or("");
             match action {
                 HttpAction::SetHeader { name, value } => {
-                    session
-                        .req_header_mut()
-                        .insert_header(name.clone(), value.as_str())?;
+                    let value = value.render(&view, uid);
+                    let req = session.req_header_mut();
+                    req.insert_header(name.clone(), &*value)?;
                 }
                 HttpAction::AddHeader { name, value } => {
-                    session
-                        .req_header_mut()
-                        .append_header(name.clone(), value.as_str())?;
+                    let value = value.render(&view, uid);
+                    let req = session.req_header_mut();
+                    req.append_header(name.clone(), &*value)?;
                 }
                 HttpAction::DelHeader { name } => {
                     session.req_header_mut().remove_header(name.as_str());
                 }
+                HttpAction::ReplaceHeader { name, rewrite } => {
+                    let req = session.req_header_mut();
+                    if let Some(values) = rewritten(&req.headers, name, rewrite) {
+                        req.remove_header(name.as_str());
+                        for v in values {
+                            req.append_header(name.clone(), v)?;
+                        }
+                    }
+                }
                 HttpAction::SetPath { path } => {
                     set_path(session.req_header_mut(), path)?;
+                }
+                HttpAction::ReplacePath(rewrite) => {
+                    if let Some(path) = rewrite.apply(session.req_header().uri.path()) {
+                        set_path(session.req_header_mut(), &path)?;
+                    }
+                }
+                HttpAction::ReplaceUri(rewrite) => {
+                    if let Some(target) = rewrite.apply(fairway_acl::Request::url(&view)) {
+                        session.req_header_mut().set_raw_path(target.as_bytes())?;
+                    }
                 }
                 HttpAction::SetSrc { header } => {
                     if let Some(ip) = last_address(session.req_header(), header) {
@@ -61,55 +84,190 @@ impl Proxy {
             }
         }
     }
+
+    /// Runs the backend's `http_response` rules, then the frontend's, on
+    /// the server's response head. A `deny` or `return` ends with an error
+    /// whose status [`Proxy::fail_to_proxy`](pingora_proxy::ProxyHttp)
+    /// answers (with `ctx.replacement` for `return`): the server's response
+    /// never reaches the client.
+    pub(super) fn run_response_rules(
+        &self,
+        session: &Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let rt = Arc::clone(&ctx.rt);
+        let fe = &rt.frontends()[self.frontend];
+        let backend = ctx.backend.and_then(|b| rt.backends().get(b));
+        let sets = [
+            backend.map_or(&[][..], |b| &b.spec().http_response[..]),
+            &fe.http_response[..],
+        ];
+        let uid = ctx.unique_id.as_deref().unwrap_or("");
+        for rules in sets {
+            for rule in rules {
+                let view = ResponseView {
+                    request: RequestView {
+                        header: session.req_header(),
+                        src: ctx.src,
+                        rates: &fe.rates,
+                    },
+                    response: resp,
+                };
+                if !rule.applies(&view) {
+                    continue;
+                }
+                match &rule.action {
+                    HttpAction::Allow => break,
+                    HttpAction::Deny { status } => {
+                        ctx.denied = true;
+                        return Err(status_error(*status, "denied by an http_response rule"));
+                    }
+                    HttpAction::Return {
+                        status,
+                        content_type,
+                        body,
+                    } => {
+                        let body = body.as_ref().map(|b| b.render(&view, uid).into_owned());
+                        ctx.replacement = Some(Replacement {
+                            content_type: content_type.clone(),
+                            body: body.map(Bytes::from).unwrap_or_default(),
+                        });
+                        return Err(status_error(*status, "answered by an http_response rule"));
+                    }
+                    HttpAction::SetHeader { name, value } => {
+                        let value = value.render(&view, uid).into_owned();
+                        resp.insert_header(name.clone(), value)?;
+                    }
+                    HttpAction::AddHeader { name, value } => {
+                        let value = value.render(&view, uid).into_owned();
+                        resp.append_header(name.clone(), value)?;
+                    }
+                    HttpAction::DelHeader { name } => {
+                        resp.remove_header(name.as_str());
+                    }
+                    HttpAction::ReplaceHeader { name, rewrite } => {
+                        if let Some(values) = rewritten(&resp.headers, name, rewrite) {
+                            resp.remove_header(name.as_str());
+                            for v in values {
+                                resp.append_header(name.clone(), v)?;
+                            }
+                        }
+                    }
+                    HttpAction::SetStatus { status, reason } => {
+                        resp.set_status(*status)?;
+                        if let Some(reason) = reason {
+                            resp.set_reason_phrase(Some(reason))?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Writes the response of an answering rule (`deny`, `return`, `redirect`).
-async fn answer(session: &mut Session, ctx: &mut Ctx, action: &HttpAction) -> Result<()> {
-    match action {
+/// The response an `http_response` `return` rule gives instead of the
+/// server's (its status travels in the error that ends the exchange).
+#[derive(Debug)]
+pub(crate) struct Replacement {
+    content_type: Option<String>,
+    body: Bytes,
+}
+
+/// Writes the response of an `http_response` `return`.
+pub(super) async fn send_replacement(
+    session: &mut Session,
+    status: u16,
+    replacement: Replacement,
+    extra: &[(&str, &str)],
+) -> Result<()> {
+    let ct = replacement.content_type.as_deref().unwrap_or("text/plain");
+    respond::send(session, status, ct, extra, replacement.body).await
+}
+
+/// The values of header `name` after `rewrite` (each value it matches
+/// rewritten), or `None` when there is no such header. The caller writes
+/// them back through Pingora's header API, which keeps the head's
+/// case-preserving name map in step.
+fn rewritten(headers: &http::HeaderMap, name: &str, rewrite: &Rewrite) -> Option<Vec<String>> {
+    let values: Vec<String> = headers
+        .get_all(name)
+        .iter()
+        .map(|value| {
+            let v = String::from_utf8_lossy(value.as_bytes());
+            rewrite.apply(&v).unwrap_or_else(|| v.into_owned())
+        })
+        .collect();
+    (!values.is_empty()).then_some(values)
+}
+
+/// Writes the response of an answering rule (`deny`, `return`, `redirect`),
+/// with the request's unique ID when `unique_id_header` is set.
+async fn answer(
+    session: &mut Session,
+    ctx: &mut Ctx,
+    fe: &Frontend,
+    action: &HttpAction,
+) -> Result<()> {
+    let uid = ctx.unique_id.as_deref().unwrap_or("");
+    let id = fe.unique_id_header.as_deref().zip(ctx.unique_id.as_deref());
+    let view = RequestView {
+        header: session.req_header(),
+        src: ctx.src,
+        rates: &fe.rates,
+    };
+    let (status, content_type, body, location) = match action {
         HttpAction::Deny { status } => {
-            ctx.status = *status;
             ctx.denied = true;
-            respond::error(session, *status).await
+            (*status, "text/html", respond::error_body(*status), None)
         }
         HttpAction::Return {
             status,
             content_type,
             body,
         } => {
-            ctx.status = *status;
-            let body = body
-                .as_ref()
-                .map_or_else(Bytes::new, |b| Bytes::from(b.clone()));
+            let body = body.as_ref().map_or_else(Bytes::new, |b| {
+                Bytes::from(b.render(&view, uid).into_owned())
+            });
             let ct = content_type.as_deref().unwrap_or("text/plain");
-            respond::send(session, *status, ct, &[], body).await
+            (*status, ct, body, None)
         }
         HttpAction::RedirectLocation { location, code } => {
-            ctx.status = *code;
-            let headers = [("location", location.as_str())];
-            respond::send(session, *code, "text/plain", &headers, Bytes::new()).await
+            let location = location.render(&view, uid).into_owned();
+            (*code, "text/plain", Bytes::new(), Some(location))
         }
         HttpAction::RedirectScheme { scheme, code } => {
-            let view = RequestView {
-                header: session.req_header(),
-                src: None,
-                rates: &[],
-            };
             let location = fairway_acl::Request::host(&view)
                 .map(|host| format!("{scheme}://{host}{}", fairway_acl::Request::url(&view)));
-            let Some(location) = location else {
-                ctx.status = 400;
-                return respond::error(session, 400).await;
-            };
-            ctx.status = *code;
-            let headers = [("location", location.as_str())];
-            respond::send(session, *code, "text/plain", &headers, Bytes::new()).await
+            match location {
+                Some(location) => (*code, "text/plain", Bytes::new(), Some(location)),
+                None => (400, "text/html", respond::error_body(400), None),
+            }
         }
         // An answering action this function does not know yet: fail closed.
-        _ => {
-            ctx.status = 500;
-            respond::error(session, 500).await
-        }
-    }
+        _ => (500, "text/html", respond::error_body(500), None),
+    };
+    ctx.status = status;
+    let location = location.as_deref().map(|l| ("location", l));
+    let extra: Vec<(&str, &str)> = location.into_iter().chain(id).collect();
+    respond::send(session, status, content_type, &extra, body).await
+}
+
+/// A fresh unique request ID: 128 random bits written as a UUID (version 4).
+pub(super) fn new_unique_id() -> String {
+    let n = fastrand::u128(..);
+    let n = (n & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let hex = format!("{n:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 /// The last address in header `name`, its values split at commas as

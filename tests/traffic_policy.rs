@@ -1,0 +1,202 @@
+//! Traffic policy against a real server, on both HTTP/1 paths (fairway's
+//! fast path and Pingora's proxy): `http_response` rules of the backend and
+//! the frontend, `%[FETCH]` values, `unique_id_header`, `replace-path`,
+//! `replace-header`, `set-status`, and response `deny`/`return` that keep
+//! the server's response from the client.
+
+mod common;
+
+use common::{get, run, wait_until, write_temp, Fairway, Flaky};
+use std::time::Duration;
+
+const CONFIG: &str = r#"
+frontends:
+  web:
+    bind: ["127.0.0.1:{PORT}"]
+    unique_id_header: X-Request-ID
+    http_request:
+      - set-header X-Client-IP %[src]
+      - set-header X-Host %[host]
+      - set-header X-Tenant "%[hdr(x-tenant),lower]"
+      - replace-path ^/api/v1/(.*) /v1/\1
+      - return status 200 content-type text/plain string "id=%[unique-id] path=%[path]" if { path /whoami }
+      - redirect location https://example.org%[url] code 301 if { path_beg /old/ }
+    http_response:
+      - set-header Strict-Transport-Security "max-age=31536000"
+      - set-header X-Order fe
+      - set-header X-Upstream-Status %[status]
+      - set-header X-Cache miss if { status 200 }
+      - replace-header X-Server ^(.*)$ srv-\1
+      - deny if { status 418 }
+    default_backend: app
+backends:
+  app:
+    http_response:
+      - set-header X-Order be
+      - set-header X-Backend app
+      - set-status 503 reason "Busy" if { status 500 } !{ path_beg /maint/ }
+      - 'return status 503 content-type text/plain string "maintenance: %[path]" if { status 500 } { path_beg /maint/ }'
+    servers:
+      a: { addr: "{UP0}" }
+"#;
+
+fn fairway(server: &Flaky, pingora_path: bool) -> Fairway {
+    let yaml = CONFIG.replace("{UP0}", &server.addr.to_string());
+    let env: &[(&str, &str)] = if pingora_path {
+        &[("FAIRWAY_HTTP1_PATH", "pingora")]
+    } else {
+        &[]
+    };
+    Fairway::start_with_env(&yaml, &[], env)
+}
+
+fn both_paths(case: impl Fn(bool)) {
+    case(false);
+    case(true);
+}
+
+fn is_uuid(id: &str) -> bool {
+    id.len() == 36
+        && id.char_indices().all(|(i, c)| {
+            matches!(i, 8 | 13 | 18 | 23) == (c == '-') && (c == '-' || c.is_ascii_hexdigit())
+        })
+}
+
+#[test]
+fn request_values_rewrites_and_unique_ids_reach_the_server() {
+    both_paths(|pingora| {
+        let server = Flaky::start("a");
+        let f = fairway(&server, pingora);
+        let resp = get(f.addr, "/api/v1/users?x=1", &[("X-Tenant", "Other, ACME")]);
+        assert_eq!(resp.status, 200, "pingora path: {pingora}");
+        let seen = server.seen().pop().expect("the server saw the request");
+        assert_eq!(seen.target, "/v1/users?x=1", "replace-path keeps the query");
+        assert_eq!(seen.header("x-client-ip"), Some("127.0.0.1"));
+        assert_eq!(seen.header("x-host"), Some("localhost"));
+        assert_eq!(
+            seen.header("x-tenant"),
+            Some("acme"),
+            "the last element, lower case"
+        );
+        let id = seen
+            .header("x-request-id")
+            .expect("a unique ID")
+            .to_string();
+        assert!(is_uuid(&id), "{id}");
+        assert_eq!(resp.header("x-request-id"), Some(id.as_str()), "returned");
+        let logged = format!("request_id=\"{id}\"");
+        wait_until(&f, Duration::from_secs(10), "the ID logged", || {
+            f.log().contains(&logged)
+        });
+
+        // A client's own ID is kept.
+        let resp = get(f.addr, "/", &[("X-Request-ID", "client-chosen-1")]);
+        let seen = server.seen().pop().unwrap();
+        assert_eq!(seen.header("x-request-id"), Some("client-chosen-1"));
+        assert_eq!(resp.header("x-request-id"), Some("client-chosen-1"));
+
+        // Answers with values never reach the server.
+        let before = server.seen().len();
+        let resp = get(f.addr, "/whoami", &[]);
+        assert_eq!(resp.status, 200);
+        let id = resp.header("x-request-id").unwrap_or_default().to_string();
+        assert!(is_uuid(&id), "{resp:?}");
+        assert_eq!(resp.body, format!("id={id} path=/whoami"), "{resp:?}");
+        let resp = get(f.addr, "/old/page?q=1", &[]);
+        assert_eq!(resp.status, 301);
+        assert_eq!(
+            resp.header("location"),
+            Some("https://example.org/old/page?q=1")
+        );
+        assert_eq!(server.seen().len(), before, "answered by rules");
+    });
+}
+
+#[test]
+fn response_rules_run_backend_first_then_frontend() {
+    both_paths(|pingora| {
+        let server = Flaky::start("a");
+        let f = fairway(&server, pingora);
+        let resp = get(f.addr, "/x", &[]);
+        assert_eq!(resp.status, 200, "pingora path: {pingora}");
+        assert_eq!(
+            resp.header("x-order"),
+            Some("fe"),
+            "the frontend's rules run last"
+        );
+        assert_eq!(resp.header("x-backend"), Some("app"));
+        assert_eq!(
+            resp.header("strict-transport-security"),
+            Some("max-age=31536000")
+        );
+        assert_eq!(resp.header("x-upstream-status"), Some("200"));
+        assert_eq!(resp.header("x-cache"), Some("miss"));
+        assert_eq!(resp.header("x-server"), Some("srv-a"), "replace-header");
+        assert_eq!(resp.body, "a /x", "the server's body");
+
+        // A 500 becomes a 503 with the server's body (set-status).
+        server.set_status(500);
+        let resp = get(f.addr, "/x", &[]);
+        assert_eq!(resp.status, 503);
+        assert_eq!(resp.body, "a /x");
+        assert_eq!(
+            resp.header("x-cache"),
+            None,
+            "`status` reads the server's 500"
+        );
+        assert_eq!(
+            resp.header("x-upstream-status"),
+            Some("503"),
+            "after set-status"
+        );
+
+        // `return` replaces the server's response entirely.
+        let resp = get(f.addr, "/maint/x", &[]);
+        assert_eq!(resp.status, 503);
+        assert_eq!(resp.body, "maintenance: /maint/x");
+        assert_eq!(resp.header("x-server"), None, "nothing of the server's");
+
+        // `deny` (502 by default in http_response) hides the server's answer.
+        server.set_status(418);
+        let resp = get(f.addr, "/secret", &[]);
+        assert_eq!(resp.status, 502);
+        assert!(resp.body.contains("502 Bad Gateway"), "{resp:?}");
+        assert!(!resp.body.contains("a /secret"));
+        assert_eq!(resp.header("x-server"), None);
+        assert!(
+            resp.header("x-request-id").is_some(),
+            "fairway's answers carry the ID"
+        );
+
+        server.set_status(200);
+        assert_eq!(get(f.addr, "/x", &[]).status, 200, "back to normal");
+    });
+}
+
+#[test]
+fn response_fetches_and_bad_values_are_refused_at_load() {
+    for (rule, want) in [
+        (
+            "http_request: [\"deny if { status 500 }\"]",
+            "yaml:7:26: frontends.web.http_request[0]: `status` reads the server's response: only `http_response` rules can use it",
+        ),
+        (
+            "http_request: [\"set-header X %[src,rot13]\"]",
+            "unknown converter `rot13`",
+        ),
+        (
+            "http_response: [\"set-path /x\"]",
+            "unknown action `set-path`",
+        ),
+        ("unique_id_header: \"X Id\"", "invalid header name"),
+    ] {
+        let yaml = format!(
+            "backends:\n  app: {{}}\nfrontends:\n  web:\n    bind: [\"127.0.0.1:1\"]\n    default_backend: app\n    {rule}\n"
+        );
+        let path = write_temp("traffic_policy_bad.yaml", &yaml);
+        let out = run(&["-t", "-c", path.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{rule} accepted");
+        assert!(stderr.contains(want), "{rule}: {stderr}");
+    }
+}
