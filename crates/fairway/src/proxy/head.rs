@@ -331,7 +331,8 @@ impl AsyncWrite for Guarded {
 }
 
 /// The request line of a head, checked byte by byte as it arrives (RFC
-/// 9112 §3): method SP target SP version, visible ASCII only, CR only
+/// 9112 §3): method SP target SP version, visible ASCII only (and in the
+/// target only what RFC 3986 allows in a URI), CR only
 /// before LF, after at most four empty lines (§2.2). Pingora's parser
 /// would instead percent-encode a space, NUL or raw UTF-8 inside the target
 /// and pass the request on; HAProxy and nginx answer 400, and so does
@@ -383,6 +384,13 @@ impl RequestLine {
                     }
                     self.parts += 1;
                     self.part_len = 0;
+                }
+                // In the target, the visible characters RFC 3986 leaves out
+                // of URIs (Pingora's parser would wait, not answer).
+                b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+                    if self.parts == 1 =>
+                {
+                    return Some(false);
                 }
                 0x21..=0x7e => self.part_len = self.part_len.saturating_add(1),
                 _ => return Some(false),
@@ -509,5 +517,17 @@ mod tests {
         ] {
             assert_eq!(check(bad), Some(false), "{}", String::from_utf8_lossy(bad));
         }
+        for c in "\"<>\\^`{|}".bytes() {
+            let bad = [&b"GET /a"[..], &[c], b"b HTTP/1.1\r\n"].concat();
+            assert_eq!(
+                check(&bad),
+                Some(false),
+                "{}",
+                String::from_utf8_lossy(&bad)
+            );
+        }
+        // The method and version are tokens checked by the parser; these
+        // characters are only refused in the target.
+        assert_eq!(check(b"GET /a?b=%7B~ HTTP/1.1\r\n"), Some(true));
     }
 }
