@@ -351,6 +351,141 @@ fn features_behave_as_in_haproxy() {
     }
 }
 
+/// `http-response` rules (a named defaults section's, a frontend's and the
+/// backends'), request rewrites and values with samples: HAProxy runs the
+/// backend's rules first, `hdr` in a response value is the response's
+/// header, `allow` ends the frontend's list.
+const RESPONSES: &str = r#"
+global
+    log stdout format raw local0
+defaults base
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+defaults front from base
+    http-response set-header X-Frame-Options DENY
+frontend web from front
+    bind 127.0.0.1:{PORT}
+    acl from_b res.hdr(x-server) -m str b
+    http-request replace-path ^/api/v1/(.*) /v1/\1
+    http-request set-header X-Client %ci
+    http-request set-header X-Host "%[req.hdr(host),upper]"
+    http-response set-header X-Via "%[hdr(x-server),upper]"
+    http-response deny deny_status 502 if { shdr_beg(x-server) deny }
+    http-response return status 404 content-type text/plain string "gone: sorry" if { res.hdr(x-server) -m str gone }
+    http-response set-status 503 reason "Service Unavailable" if from_b
+    http-response allow if { status 200 }
+    http-response set-header X-Late yes
+    http-response del-header X-Server
+    use_backend b if { path_beg /b/ }
+    use_backend deny if { path_beg /deny/ }
+    use_backend gone if { path_beg /gone/ }
+    default_backend a
+defaults back from base
+    http-response set-header X-Backend-Default yes
+backend a from back
+    acl plain res.hdr(content-type) -m beg text/plain
+    http-response set-header X-Plain yes if plain
+    server a {UP0}
+backend b from back
+    http-response set-header X-Seen-By b
+    server b {UP1}
+backend deny from back
+    server deny-me {UP2}
+backend gone from back
+    server gone {UP3}
+"#;
+
+#[test]
+fn response_rules_behave_as_in_haproxy() {
+    let names = ["a", "b", "deny-me", "gone"];
+    let ups: Vec<Upstream> = names.iter().map(|n| Upstream::start(n)).collect();
+    let mut cfg = RESPONSES.to_string();
+    for (i, up) in ups.iter().enumerate() {
+        cfg = cfg.replace(&format!("{{UP{i}}}"), &up.addr.to_string());
+    }
+    let (haproxy, fairway) = both(&cfg);
+    let headers = [
+        "x-frame-options",
+        "x-via",
+        "x-backend-default",
+        "x-plain",
+        "x-seen-by",
+        "x-late",
+        "x-server",
+    ];
+    // (target, status, headers as `name=value`, body)
+    type Case<'a> = (&'a str, u16, &'a [&'a str], Option<&'a str>);
+    let cases: [Case; 5] = [
+        (
+            "/x",
+            200,
+            &[
+                "x-frame-options=DENY",
+                "x-via=A",
+                "x-backend-default=yes",
+                "x-plain=yes",
+                "x-server=a",
+            ],
+            None,
+        ),
+        (
+            "/api/v1/users",
+            200,
+            &[
+                "x-frame-options=DENY",
+                "x-via=A",
+                "x-backend-default=yes",
+                "x-plain=yes",
+                "x-server=a",
+            ],
+            None,
+        ),
+        (
+            "/b/x",
+            503,
+            &[
+                "x-frame-options=DENY",
+                "x-via=B",
+                "x-backend-default=yes",
+                "x-seen-by=b",
+                "x-late=yes",
+            ],
+            None,
+        ),
+        ("/deny/x", 502, &[], None),
+        ("/gone/x", 404, &[], Some("gone: sorry")),
+    ];
+    for (target, status, want, body) in cases {
+        for (who, addr) in [("haproxy", haproxy.addr), ("fairway", fairway.addr)] {
+            let r = request(addr, "GET", target, &[]);
+            let log = if who == "haproxy" {
+                haproxy.log()
+            } else {
+                fairway.log()
+            };
+            assert_eq!(r.status, status, "{who} {target}:\n{log}");
+            let got: Vec<String> = headers
+                .iter()
+                .filter_map(|h| r.header(h).map(|v| format!("{h}={v}")))
+                .collect();
+            assert_eq!(got, want, "{who} {target}");
+            if let Some(body) = body {
+                assert_eq!(r.body, body, "{who} {target}");
+            }
+        }
+    }
+    // Both rewrote the path and added the headers on the way in.
+    let seen = ups[0].seen();
+    let api: Vec<_> = seen.iter().filter(|s| s.target == "/v1/users").collect();
+    assert_eq!(api.len(), 2, "{seen:?}");
+    for s in api {
+        assert_eq!(s.header("x-client"), Some("127.0.0.1"), "{s:?}");
+        assert_eq!(s.header("x-host"), Some("LOCALHOST"), "{s:?}");
+    }
+}
+
 #[test]
 fn incomplete_conversions_exit_2_and_list_what_is_missing() {
     let out = import("global\n    maxconn 100\nfrontend f\n    bind 127.0.0.1:1\n    mode http\n    compression algo deflate\n    default_backend b\nbackend b\n    mode http\n    server s 127.0.0.1:2\n");

@@ -2,7 +2,9 @@
 //! timeouts, retries, cookie, health check and servers.
 
 use super::emit::{s, Map, Value};
-use super::proxy::Proxy;
+use super::frontend::{http_rule, record};
+use super::proxy::{Proxy, Rule};
+use super::rules::{Acls, Scope};
 use super::server::{fmt_duration, sanitize_name, ServerOpts};
 use super::settings::{HttpChk, DEFAULT_INTER};
 use super::Report;
@@ -12,6 +14,9 @@ pub(super) struct BackendConverter<'a> {
     pub report: &'a mut Report,
     /// `ssl-server-verify none` in `global`.
     pub no_verify: bool,
+    /// The backend's ACLs moved to its frontends with its request rules
+    /// (which then report those that cannot be converted).
+    pub acls_moved: bool,
 }
 
 impl BackendConverter<'_> {
@@ -64,6 +69,13 @@ impl BackendConverter<'_> {
                     f.push(("nocache".into(), Value::Bool(true)));
                 }
                 m.push("cookie", Value::Flow(f));
+            }
+        }
+        // A listen with binds runs its response rules in its frontend.
+        if p.kind == super::parse::Kind::Backend || p.binds.is_empty() {
+            let rules = self.response_rules(p, mode, &mut m.comments);
+            if !rules.is_empty() {
+                m.push("http_response", Value::List(rules));
             }
         }
 
@@ -243,5 +255,67 @@ impl BackendConverter<'_> {
         }
         m.push("servers", Value::Map(servers));
         m
+    }
+
+    /// `http-response` rules: those of `defaults` first, then the
+    /// backend's own, with its ACLs written out (a fairway backend has no
+    /// named ACLs).
+    fn response_rules(&mut self, p: &Proxy, mode: &str, comments: &mut Vec<String>) -> Vec<Value> {
+        let mut out = Vec::new();
+        let inherited = p.s.http_response.iter().map(|r| (r, true));
+        let all: Vec<(&Rule, bool)> = inherited
+            .chain(p.http_response.iter().map(|r| (r, false)))
+            .collect();
+        if all.is_empty() {
+            return out;
+        }
+        let scope = Scope {
+            response: true,
+            backend: true,
+            ..Scope::default()
+        };
+        let (mut own, errors) = Acls::build(&p.acls, scope.clone());
+        own.inline_except(Vec::new());
+        // A defaults section has no ACLs but the predefined ones.
+        let (mut none, _) = Acls::build(&[], scope);
+        none.inline_except(Vec::new());
+        if !self.acls_moved {
+            for (line, why) in errors {
+                let Some((_, name, words)) = p.acls.iter().find(|a| a.0 == line) else {
+                    continue;
+                };
+                if p.http_response.iter().any(|r| r.mentions(name)) {
+                    let raw = format!("acl {name} {}", super::text::join(words));
+                    comments.push(self.report.unsupported(line, &raw, &why));
+                }
+            }
+        }
+        for (r, from_defaults) in all {
+            if mode != "http" {
+                let c = if from_defaults {
+                    let why = format!(
+                        "ignored in tcp backend {}: HTTP rules, which HAProxy ignores there too",
+                        p.name
+                    );
+                    self.report.note(r.line, &r.raw, &why)
+                } else {
+                    self.report
+                        .unsupported(r.line, &r.raw, "HTTP rules in a tcp backend")
+                };
+                comments.push(c);
+                continue;
+            }
+            let acls = if from_defaults { &mut none } else { &mut own };
+            let result = http_rule(r, acls, true);
+            record(
+                self.report,
+                r,
+                result,
+                "in this backend",
+                &mut out,
+                comments,
+            );
+        }
+        out
     }
 }

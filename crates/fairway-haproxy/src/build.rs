@@ -82,7 +82,16 @@ pub(crate) fn convert(text: &str) -> Conversion {
                     },
                     None => Settings::default(),
                 };
-                let s = reader.defaults(&sec.lines, base, &mut header);
+                let mut base = base;
+                if !base.http_response.is_empty() {
+                    let why = "HAProxy refuses a defaults section with rules as the base of \
+                               another defaults section: its http-response rules are not \
+                               inherited";
+                    header.push(reader.report.unsupported(h.no, &h.raw, why));
+                    base.http_response.clear();
+                }
+                let is_named = h.words.get(1).is_some_and(|w| !w.is("from"));
+                let s = reader.defaults(&sec.lines, base, &mut header, is_named);
                 if let Some(name) = h.words.get(1).filter(|w| !w.is("from")) {
                     named.insert(name.text.clone(), s.clone());
                 }
@@ -289,6 +298,31 @@ impl Converter {
             }
         }
         let (moved, mut backend_comments) = self.backend_rules(&backends, &users);
+        // A listen's response rules run in its frontend: not for the
+        // requests of other frontends that use it as their backend.
+        for p in backends.iter().filter(|p| p.kind == Kind::Listen) {
+            let others: Vec<&str> = users
+                .get(&p.name)
+                .map(|us| {
+                    us.iter()
+                        .filter(|u| u.name != p.name)
+                        .map(|u| u.name.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let rules = !p.http_response.is_empty() || !p.s.http_response.is_empty();
+            if rules && !p.binds.is_empty() && !others.is_empty() {
+                let remark = format!(
+                    "its http-response rules run in its frontend: responses to frontend {}, \
+                     which uses it as a backend, skip them, unlike HAProxy",
+                    others.join(", ")
+                );
+                let c = self
+                    .report
+                    .note(p.line, &format!("listen {}", p.name), &remark);
+                backend_comments.entry(p.name.clone()).or_default().push(c);
+            }
+        }
         let mut out = Frontends::default();
         let mut backs = Map::default();
         for f in &frontends {
@@ -342,9 +376,11 @@ impl Converter {
             };
             let name = self.backend_names.get(&p.name).cloned().unwrap_or_default();
             let no_verify = self.no_verify();
+            let acls_moved = moved.values().any(|b| b.name == p.name);
             let mut map = BackendConverter {
                 report: &mut self.report,
                 no_verify,
+                acls_moved,
             }
             .backend(p, &mode);
             map.comments
@@ -394,7 +430,10 @@ impl Converter {
         let mut moved = HashMap::new();
         let mut comments: HashMap<String, Vec<String>> = HashMap::new();
         for b in backends.iter().filter(|b| b.kind == Kind::Backend) {
-            if b.acls.is_empty() && b.http_request.is_empty() && b.redirects.is_empty() {
+            // ACLs used by the backend's response rules only stay there
+            // (written out in its http_response).
+            let request_rules = !b.http_request.is_empty() || !b.redirects.is_empty();
+            if !request_rules && (b.acls.is_empty() || !b.http_response.is_empty()) {
                 continue;
             }
             let us = users.get(&b.name).cloned().unwrap_or_default();
@@ -418,7 +457,7 @@ impl Converter {
                 None => {
                     let names: Vec<&str> = us.iter().map(|u| u.name.as_str()).collect();
                     let remark = format!(
-                        "its rules run in frontend {}, every request of which goes to this backend",
+                        "its ACLs and request rules run in frontend {}, every request of which goes to this backend",
                         names.join(", ")
                     );
                     c.push(
@@ -431,6 +470,9 @@ impl Converter {
                 }
                 Some(why) => {
                     for (line, name, words) in &b.acls {
+                        if b.http_response.iter().any(|r| r.mentions(name)) {
+                            continue;
+                        }
                         let raw = format!("acl {name} {}", super::text::join(words));
                         c.push(self.report.unsupported(*line, &raw, why));
                     }

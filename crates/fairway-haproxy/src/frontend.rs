@@ -2,7 +2,8 @@
 //! it has plain and TLS binds): binds, TLS, timeouts, ACLs and rules.
 
 use super::emit::{s, Map, Value};
-use super::parse::Kind;
+use super::format;
+use super::parse::{Kind, Word};
 use super::proxy::{Bind, Proxy, Rule};
 use super::rules::{Acls, Guard, Scope};
 use super::server::sanitize_name;
@@ -254,6 +255,7 @@ impl FrontendConverter<'_> {
             tls,
             tcp: !http,
             rate: rate.clone(),
+            ..Scope::default()
         };
         let (mut acls, errors) = Acls::build(&acl_lines, scope);
         for (line, why) in errors {
@@ -339,15 +341,15 @@ impl FrontendConverter<'_> {
             } else if is_redirect && p.has_allow {
                 comments.push(self.report.note(r.line, &r.raw, "fairway evaluates it with the http_request rules: an `allow` before it skips it, unlike HAProxy"));
             }
-            match self.rule(r, &mut acls) {
-                Ok(Some(text)) => http_request.push(s(text)),
-                Ok(None) => comments.push(self.report.note(
-                    r.line,
-                    &r.raw,
-                    "left out: its condition is always false in this frontend",
-                )),
-                Err(why) => comments.push(self.report.unsupported(r.line, &r.raw, &why)),
-            }
+            let result = http_rule(r, &mut acls, false);
+            record(
+                self.report,
+                r,
+                result,
+                "in this frontend",
+                &mut http_request,
+                &mut comments,
+            );
         }
         let mut tcp_request: Vec<Value> = Vec::new();
         let mut inspect_delay = None;
@@ -436,6 +438,67 @@ impl FrontendConverter<'_> {
             backs.push(&b, Value::Map(bm));
             default_backend = Some(b);
         }
+        // `http-response` rules: those of `defaults` first, as HAProxy.
+        let mut http_response: Vec<Value> = Vec::new();
+        let inherited = p.s.http_response.iter().map(|r| (r, true));
+        let all: Vec<(&Rule, bool)> = inherited
+            .chain(p.http_response.iter().map(|r| (r, false)))
+            .collect();
+        if !all.is_empty() {
+            // The frontend's own ACLs (not a moved backend's), read as
+            // HAProxy reads them in response rules; names the frontend
+            // defines alike are kept, the others written out.
+            let scope = Scope {
+                response: true,
+                ..acls.scope().clone()
+            };
+            let (mut own, _) = Acls::build(&p.acls, scope.clone());
+            own.inline_except(acls.entries.clone());
+            // A defaults section has no ACLs but the predefined ones.
+            let (mut none, _) = Acls::build(&[], scope);
+            none.inline_except(acls.entries.clone());
+            for (r, from_defaults) in all {
+                if !http {
+                    let c = if from_defaults {
+                        let why = format!(
+                            "ignored in tcp frontend {name}: HTTP rules, which HAProxy ignores \
+                             there too"
+                        );
+                        self.report.note(r.line, &r.raw, &why)
+                    } else {
+                        self.report
+                            .unsupported(r.line, &r.raw, "HTTP rules in a tcp frontend")
+                    };
+                    comments.push(c);
+                    continue;
+                }
+                let a = if from_defaults { &mut none } else { &mut own };
+                let result = http_rule(r, a, true);
+                record(
+                    self.report,
+                    r,
+                    result,
+                    "in this frontend",
+                    &mut http_response,
+                    &mut comments,
+                );
+            }
+        }
+        let mut unique_id_header = None;
+        if let Some((line, header)) = &p.s.unique_id_header {
+            let directive = format!("unique-id-header {header}");
+            if !http {
+                let why = "ignored: a tcp frontend has no HTTP headers (HAProxy ignores it too)";
+                comments.push(self.report.note(*line, &directive, why));
+            } else {
+                if !p.s.unique_id_format {
+                    let why = "HAProxy sends this header only with a unique-id-format; fairway \
+                               always does";
+                    comments.push(self.report.note(*line, &directive, why));
+                }
+                unique_id_header = Some(header.clone());
+            }
+        }
         if !acls.entries.is_empty() {
             let mut am = Map::default();
             for (n, line) in &acls.entries {
@@ -446,6 +509,12 @@ impl FrontendConverter<'_> {
         m.comments.extend(comments);
         if !http_request.is_empty() {
             m.push("http_request", Value::List(http_request));
+        }
+        if !http_response.is_empty() {
+            m.push("http_response", Value::List(http_response));
+        }
+        if let Some(h) = unique_id_header {
+            m.push("unique_id_header", s(h));
         }
         if let Some(t) = inspect_delay {
             m.push("inspect_delay", s(t));
@@ -460,40 +529,137 @@ impl FrontendConverter<'_> {
             m.push("default_backend", s(b));
         }
     }
+}
 
-    /// An `http-request` rule or a `redirect` (its words start with
-    /// `redirect`); `Ok(None)` when it never applies here.
-    fn rule(&mut self, r: &Rule, acls: &mut Acls) -> Result<Option<String>, String> {
-        let (action, guard) = split_guard(&r.words);
-        let Some(verb) = action.first() else {
-            return Err("missing action".into());
-        };
-        let mut action = action.to_vec();
-        let format_arg = match verb.text.as_str() {
-            "set-header" | "add-header" => Some(2),
-            "set-path" => Some(1),
-            "redirect"
-                if action
-                    .get(1)
-                    .is_some_and(|w| w.is("location") || w.is("prefix")) =>
-            {
-                Some(2)
-            }
-            _ => None,
-        };
-        if let Some(i) = format_arg {
-            if let Some(w) = action.get(i) {
-                action[i] = plain_format(w)?;
+/// The `http-response` actions fairway has.
+const RESPONSE_ACTIONS: &[&str] = &[
+    "set-header",
+    "add-header",
+    "del-header",
+    "replace-header",
+    "set-status",
+    "deny",
+    "return",
+    "allow",
+];
+
+/// A rule converted: its text (`None`: it never applies here) and remarks
+/// on what its condition folded.
+pub(super) struct Converted {
+    pub text: Option<String>,
+    pub remarks: Vec<String>,
+}
+
+/// An `http-request` rule or a `redirect` (its words start with
+/// `redirect`), or with `response` an `http-response` rule.
+pub(super) fn http_rule(r: &Rule, acls: &mut Acls, response: bool) -> Result<Converted, String> {
+    let (action, guard) = split_guard(&r.words);
+    let Some(verb) = action.first() else {
+        return Err("missing action".into());
+    };
+    if response && (verb.quoted || !RESPONSE_ACTIONS.contains(&verb.text.as_str())) {
+        return Err(format!(
+            "fairway's http_response has no `{}` action (it has {})",
+            verb.text,
+            RESPONSE_ACTIONS.join(", ")
+        ));
+    }
+    let scope = acls.scope().clone();
+    let value = |w: &Word| format::value(w, &scope, response);
+    let mut action = action.to_vec();
+    let second = |w: &str| action.get(1).is_some_and(|x| x.is(w));
+    match verb.text.as_str() {
+        "set-header" | "add-header" => convert_at(&mut action, 2, value)?,
+        "set-path" => convert_at(&mut action, 1, plain_format)?,
+        "replace-header" => convert_at(&mut action, 3, plain_format)?,
+        "replace-path" | "replace-uri" => convert_at(&mut action, 2, plain_format)?,
+        "redirect" if second("location") => convert_at(&mut action, 2, value)?,
+        "redirect" if second("prefix") => convert_at(&mut action, 2, plain_format)?,
+        "return" => {
+            // `string` is literal text in HAProxy, `lf-string` log-format:
+            // both are fairway's `string`.
+            let mut i = 1;
+            while let Some(key) = action.get(i) {
+                if key.is("lf-string") {
+                    action[i] = Word {
+                        text: "string".into(),
+                        fw: "string".into(),
+                        quoted: false,
+                        env: false,
+                    };
+                    convert_at(&mut action, i + 1, value)?;
+                } else if key.is("string") {
+                    convert_at(&mut action, i + 1, |w| Ok(format::literal(w)))?;
+                } else if !(key.is("status") || key.is("content-type")) {
+                    i += 1;
+                    continue;
+                }
+                i += 2;
             }
         }
-        match acls.guard(guard)? {
-            Guard::Never => Ok(None),
-            g => {
-                let text = format!("{}{}", join(&action), g.suffix(false));
-                acls.check_http_rule(&format!("{}{}", join(&action), g.suffix(true)))?;
-                Ok(Some(text))
+        _ => {}
+    }
+    let g = acls.guard(guard)?;
+    let remarks = std::mem::take(&mut acls.remarks);
+    let text = match g {
+        Guard::Never => None,
+        g => {
+            let check = format!("{}{}", join(&action), g.suffix(true));
+            if response {
+                acls.check_response_rule(&check)?;
+            } else {
+                acls.check_http_rule(&check)?;
             }
+            Some(format!("{}{}", join(&action), g.suffix(false)))
         }
+    };
+    Ok(Converted { text, remarks })
+}
+
+/// Replaces word `i` (if any) by `f` of it.
+fn convert_at(
+    words: &mut [Word],
+    i: usize,
+    f: impl Fn(&Word) -> Result<Word, String>,
+) -> Result<(), String> {
+    if let Some(w) = words.get(i) {
+        words[i] = f(w)?;
+    }
+    Ok(())
+}
+
+/// Records a converted rule: its text in `out`, or why it is left out
+/// (`never`: where its condition is always false) in `comments`.
+pub(super) fn record(
+    report: &mut Report,
+    r: &Rule,
+    result: Result<Converted, String>,
+    never: &str,
+    out: &mut Vec<Value>,
+    comments: &mut Vec<String>,
+) {
+    match result {
+        Ok(Converted {
+            text: Some(text),
+            remarks,
+        }) => {
+            if !remarks.is_empty() {
+                comments.push(report.note(r.line, &r.raw, &remarks.join("; ")));
+            }
+            out.push(s(text));
+        }
+        Ok(Converted {
+            text: None,
+            remarks,
+        }) => {
+            let mut why = format!("left out: its condition is always false {never}");
+            for remark in remarks {
+                why.push_str("; ");
+                why.push_str(&remark);
+            }
+            comments.push(report.note(r.line, &r.raw, &why));
+        }
+        Err(why) => comments.push(report.unsupported(r.line, &r.raw, &why)),
     }
 }
 

@@ -29,14 +29,17 @@
 //!     server server1 127.0.0.1:8001 check inter 5s
 //!     server server2 127.0.0.1:8002 check inter 5s weight 3
 //!     http-response set-header X-Via fairway
+//!     http-response set-var(txn.seen) str(yes)
 //! ";
 //! let conv = fairway_haproxy::import_haproxy(cfg);
 //! assert!(conv.yaml.contains("- deny if { path -i -m beg /admin }"));
+//! assert!(conv.yaml.contains("    http_response:\n      - set-header X-Via fairway\n"));
 //! assert_eq!(conv.unsupported.len(), 1);
-//! assert_eq!(conv.unsupported[0].line, 18);
+//! assert_eq!(conv.unsupported[0].line, 19);
 //! assert_eq!(conv.exit_code(), 2);
 //! let config = fairway_config::Config::from_yaml_str(&conv.yaml, "converted.yaml").unwrap();
 //! assert_eq!(config.backends[1].servers[1].weight, 3);
+//! assert_eq!(config.backends[1].http_response.len(), 1);
 //! ```
 //!
 //! What is mapped, and what is not, is listed in the README ("Migrating
@@ -45,6 +48,7 @@
 mod backend;
 mod build;
 mod emit;
+mod format;
 mod frontend;
 mod parse;
 mod proxy;

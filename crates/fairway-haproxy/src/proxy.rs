@@ -14,6 +14,15 @@ pub(crate) struct Rule {
     pub words: Vec<Word>,
 }
 
+impl Rule {
+    /// Whether the rule names the ACL `name` (`name` or `!name`).
+    pub fn mentions(&self, name: &str) -> bool {
+        self.words
+            .iter()
+            .any(|w| !w.quoted && w.text.trim_start_matches('!') == name)
+    }
+}
+
 /// A `bind` line's addresses and TLS certificates (none: plain TCP/HTTP).
 #[derive(Debug, Clone)]
 pub(crate) struct Bind {
@@ -55,6 +64,8 @@ pub(crate) struct Proxy {
     pub binds: Vec<Bind>,
     pub acls: Vec<(usize, String, Vec<Word>)>,
     pub http_request: Vec<Rule>,
+    /// `http-response` rules (those of `defaults` are in `s`).
+    pub http_response: Vec<Rule>,
     pub redirects: Vec<Rule>,
     pub monitor_uri: Option<Rule>,
     pub tcp_request: Vec<Rule>,
@@ -110,15 +121,32 @@ impl Reader<'_> {
         comments.push(c);
     }
 
-    /// Reads a `defaults` section on top of `base` (its `from`, or nothing).
+    /// Reads a `defaults` section on top of `base` (its `from`, or nothing);
+    /// `named`: the section has a name (HAProxy takes rules only there).
     pub fn defaults(
         &mut self,
         lines: &[Line],
         base: Settings,
         comments: &mut Vec<String>,
+        named: bool,
     ) -> Settings {
         let mut s = base;
         for line in lines {
+            if line.word(0) == "http-response" {
+                if let Some(why) = &line.problem {
+                    self.unsupported(comments, line, why);
+                } else if named {
+                    s.http_response.push(Rule {
+                        line: line.no,
+                        raw: line.raw.clone(),
+                        words: line.rest(1).to_vec(),
+                    });
+                } else {
+                    let why = "HAProxy takes rules only in a named defaults section";
+                    self.unsupported(comments, line, why);
+                }
+                continue;
+            }
             if !self
                 .settings()
                 .setting(line, &mut s, Kind::Defaults, comments)
@@ -153,6 +181,7 @@ impl Reader<'_> {
             binds: Vec::new(),
             acls: Vec::new(),
             http_request: Vec::new(),
+            http_response: Vec::new(),
             redirects: Vec::new(),
             monitor_uri: None,
             tcp_request: Vec::new(),
@@ -201,6 +230,7 @@ impl Reader<'_> {
                     p.has_allow |= line.word(1) == "allow";
                     p.http_request.push(rule(1));
                 }
+                "http-response" => p.http_response.push(rule(1)),
                 "redirect" => p.redirects.push(Rule {
                     line: line.no,
                     raw: line.raw.clone(),

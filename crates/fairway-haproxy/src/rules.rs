@@ -10,10 +10,15 @@
 //!   defined when a rule uses them.
 //! * `ssl_fc` is a constant in fairway: true in a frontend with `tls`,
 //!   false in one without; conditions are simplified accordingly.
+//! * In `http-response` rules HAProxy cannot read the request's layer 7
+//!   (`path`, `hdr`, `method`...: such an ACL never matches there, with a
+//!   warning); those ACLs are folded to false, with a remark.
+//! * A backend's `http_response` rules have no named ACLs in fairway: the
+//!   names are written out as anonymous ACLs (`{ ... }`).
 
 use super::parse::Word;
 use super::text::{as_loaded, requote, short};
-use fairway_acl::{Acl, AclSet, HttpRule, TcpRule, UseBackend};
+use fairway_acl::{Acl, AclSet, Fetch, HttpRule, TcpRule, UseBackend};
 use std::collections::BTreeMap;
 
 /// Fetches that SPEC.md defines but fairway's ACL parser may not know yet;
@@ -26,6 +31,18 @@ const FETCH_ALIASES: &[(&str, &str)] = &[
     ("req.ssl_sni", "req_ssl_sni"),
     ("req.hdr(", "hdr("),
     ("urlp(", "url_param("),
+];
+
+/// HAProxy's response variants of the `hdr_*` ACLs and the match they
+/// stand for (`shdr_beg(X)` is `res.hdr(X) -m beg`).
+const RES_HDR_MATCHES: &[(&str, &str)] = &[
+    ("shdr_beg(", "beg"),
+    ("shdr_end(", "end"),
+    ("shdr_sub(", "sub"),
+    ("shdr_reg(", "reg"),
+    ("shdr_dir(", "dir"),
+    ("shdr_dom(", "dom"),
+    ("shdr_len(", "len"),
 ];
 
 /// HAProxy's predefined ACLs fairway can express.
@@ -54,13 +71,23 @@ pub(crate) struct Acls {
     pub entries: Vec<(String, String)>,
     /// Entries that are pending (not checked).
     pending: Vec<String>,
+    /// `Some`: named ACLs are written out as anonymous ones in conditions,
+    /// except these `(name, text)` entries, which the frontend defines
+    /// (`http_response` rules of backends, which have no named ACLs).
+    shared: Option<Vec<(String, String)>>,
+    /// Remarks on the last [`Acls::guard`]: ACLs folded to a constant for a
+    /// reason worth a note.
+    pub remarks: Vec<String>,
 }
+
+/// A constant an ACL folds to, and why when it is worth a note.
+type Const = (bool, Option<String>);
 
 /// What an HAProxy ACL name stands for.
 #[derive(Debug, Clone)]
 enum Meaning {
-    /// Always this value in this frontend.
-    Const(bool),
+    /// Always this value in this frontend (with a remark).
+    Const(Const),
     /// The OR of these fairway entries.
     Any(Vec<String>),
     /// Not convertible: the reason.
@@ -97,11 +124,16 @@ pub(crate) struct Scope {
     /// http_req_rate(PERIOD)`: `(N, PERIOD)`, so that `scN_http_req_rate`
     /// is fairway's `src_http_req_rate(PERIOD)`.
     pub rate: Option<(String, String)>,
+    /// The rules are `http-response` rules: HAProxy's ACLs on the request's
+    /// layer 7 never match there.
+    pub response: bool,
+    /// The rules are a backend's: `ssl_fc` (the frontend's) is unknown.
+    pub backend: bool,
 }
 
 impl Scope {
     /// The fairway fetch for HAProxy's request-rate fetches.
-    fn rate_fetch(&self, name: &str) -> Option<String> {
+    pub(crate) fn rate_fetch(&self, name: &str) -> Option<String> {
         let (n, period) = self.rate.as_ref()?;
         let same = name == format!("sc_http_req_rate({n})")
             || name == format!("sc{n}_http_req_rate")
@@ -112,14 +144,38 @@ impl Scope {
     }
 }
 
-/// Reads `FETCH [FLAGS] VALUES...` for fairway; `Ok(Err(b))` is a constant.
+/// Whether HAProxy's `http-response` rules cannot read `fetch`: the
+/// request's layer 7 is gone by then (an ACL on it never matches).
+fn reads_request(fetch: &Fetch) -> bool {
+    matches!(
+        fetch,
+        Fetch::Path
+            | Fetch::Url
+            | Fetch::Query
+            | Fetch::UrlParam(_)
+            | Fetch::Method
+            | Fetch::Host
+            | Fetch::Header(_)
+            | Fetch::ReqSslSni
+    )
+}
+
+/// Reads `FETCH [FLAGS] VALUES...` for fairway; `Ok(Err(c))` is a constant.
 /// In a `tcp` frontend only layer-4 fetches are allowed.
-fn body(words: &[Word], scope: &Scope) -> Result<Result<Body, bool>, String> {
+fn body(words: &[Word], scope: &Scope) -> Result<Result<Body, Const>, String> {
     let (tls, tcp) = (scope.tls, scope.tcp);
     let Some((fetch, rest)) = words.split_first() else {
         return Err("empty ACL".to_string());
     };
     let mut name = fetch.text.clone();
+    // `shdr_beg(X)`... are `res.hdr(X) -m beg`...
+    let mut match_flag = None;
+    for (from, m) in RES_HDR_MATCHES {
+        if let Some(tail) = name.strip_prefix(from) {
+            name = format!("res.hdr({tail}");
+            match_flag = Some(*m);
+        }
+    }
     for (from, to) in FETCH_ALIASES {
         if let Some(tail) = name.strip_prefix(from) {
             name = format!("{to}{tail}");
@@ -145,14 +201,23 @@ fn body(words: &[Word], scope: &Scope) -> Result<Result<Body, bool>, String> {
     };
     let (flags, values) = rest.split_at(flags_end);
     match name.as_str() {
+        "ssl_fc" if scope.backend => {
+            return Err(
+                "`ssl_fc` in a backend's rule: fairway's backend rules do not know the frontend"
+                    .to_string(),
+            )
+        }
         "ssl_fc" | "always_true" | "always_false" if values.is_empty() => {
             let bool_flags = flags.iter().all(|f| f.is("-m") || f.is("bool"));
             if bool_flags {
-                return Ok(Err(match name.as_str() {
-                    "ssl_fc" => tls,
-                    "always_true" => true,
-                    _ => false,
-                }));
+                return Ok(Err((
+                    match name.as_str() {
+                        "ssl_fc" => tls,
+                        "always_true" => true,
+                        _ => false,
+                    },
+                    None,
+                )));
             }
         }
         _ => {}
@@ -163,6 +228,10 @@ fn body(words: &[Word], scope: &Scope) -> Result<Result<Body, bool>, String> {
         quoted: fetch.quoted,
         env: false,
     });
+    if let Some(m) = match_flag {
+        prefix.push_str(" -m ");
+        prefix.push_str(m);
+    }
     for f in flags {
         prefix.push(' ');
         prefix.push_str(&requote(f));
@@ -181,6 +250,14 @@ fn body(words: &[Word], scope: &Scope) -> Result<Result<Body, bool>, String> {
             return Err(format!(
                 "`{name}` reads the HTTP request, which a tcp frontend does not parse"
             ))
+        }
+        Ok(acl) if scope.response && reads_request(acl.fetch()) => {
+            let why = format!(
+                "`{}` never matches in HAProxy's http-response rules (the request's headers \
+                 are gone by then): folded to false",
+                fetch.text
+            );
+            return Ok(Err((false, Some(why))));
         }
         Ok(_) => false,
         Err(_) if PENDING_FETCHES.iter().any(|p| name.starts_with(p)) => true,
@@ -206,7 +283,7 @@ impl Acls {
         };
         let mut errors = Vec::new();
         // HAProxy name → bodies in order.
-        let mut by_name: Vec<(String, Vec<Result<Body, bool>>)> = Vec::new();
+        let mut by_name: Vec<(String, Vec<Result<Body, Const>>)> = Vec::new();
         for (line, name, words) in lines {
             match body(words, &acls.scope) {
                 Ok(b) => match by_name.iter_mut().find(|(n, _)| n == name) {
@@ -230,9 +307,13 @@ impl Acls {
             // Merge bodies with the same fetch and flags; constants OR in.
             let mut merged: Vec<Body> = Vec::new();
             let mut constant = false;
+            let mut remark = None;
             for b in bodies {
                 match b {
-                    Err(c) => constant |= c,
+                    Err((c, why)) => {
+                        constant |= c;
+                        remark = remark.or(why);
+                    }
                     Ok(b) => {
                         if merged.iter().any(|m| m.text() == b.text()) {
                             continue;
@@ -248,7 +329,8 @@ impl Acls {
                 }
             }
             if constant || merged.is_empty() {
-                acls.names.insert(name, Meaning::Const(constant));
+                let remark = remark.filter(|_| !constant);
+                acls.names.insert(name, Meaning::Const((constant, remark)));
                 continue;
             }
             let base = super::server::sanitize_name(&name);
@@ -283,12 +365,21 @@ impl Acls {
             };
         }
         let m = match name {
-            "TRUE" => Meaning::Const(true),
-            "FALSE" => Meaning::Const(false),
+            "TRUE" => Meaning::Const((true, None)),
+            "FALSE" => Meaning::Const((false, None)),
             _ => match PREDEFINED.iter().find(|(n, _)| *n == name) {
                 Some((n, line)) if self.scope.tcp && !line.starts_with("src ") => {
                     return Err(format!(
                         "`{n}` reads the HTTP request, which a tcp frontend does not parse"
+                    ))
+                }
+                Some((n, line)) if self.scope.response && !line.starts_with("src ") => {
+                    Meaning::Const((
+                        false,
+                        Some(format!(
+                            "`{n}` never matches in HAProxy's http-response rules (the \
+                             request's headers are gone by then): folded to false"
+                        )),
                     ))
                 }
                 Some((n, line)) => {
@@ -319,8 +410,22 @@ impl Acls {
         set
     }
 
-    /// Rewrites an `if`/`unless` guard (`words` start with it) for fairway.
+    /// What the ACLs can read.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// From now on, named ACLs are written out as anonymous ones in
+    /// conditions, except the `(name, text)` entries in `shared` (those the
+    /// frontend defines alike).
+    pub fn inline_except(&mut self, shared: Vec<(String, String)>) {
+        self.shared = Some(shared);
+    }
+
+    /// Rewrites an `if`/`unless` guard (`words` start with it) for fairway;
+    /// [`Acls::remarks`] then says what was folded and why.
     pub fn guard(&mut self, words: &[Word]) -> Result<Guard, String> {
+        self.remarks.clear();
         let Some((kw, cond)) = words.split_first() else {
             return Ok(Guard::Always);
         };
@@ -338,12 +443,49 @@ impl Acls {
         Ok(match terms {
             Folded::Const(v) if v != negate => Guard::Always,
             Folded::Const(_) => Guard::Never,
-            Folded::Terms(t) => Guard::Cond {
-                keyword: kw.text.clone(),
-                text: render(&t, false),
-                check: render(&t, true),
-            },
+            Folded::Terms(t) => {
+                let t = self.inline(t);
+                Guard::Cond {
+                    keyword: kw.text.clone(),
+                    text: render(&t, false),
+                    check: render(&t, true),
+                }
+            }
         })
+    }
+
+    /// Named literals written out as anonymous ones (see `shared`).
+    fn inline(&self, terms: Vec<Vec<Lit>>) -> Vec<Vec<Lit>> {
+        let Some(shared) = &self.shared else {
+            return terms;
+        };
+        let lit = |l: Lit| match l {
+            Lit::Named(negate, name) => {
+                let entry = self.entries.iter().find(|(n, _)| *n == name);
+                match entry {
+                    Some(e) if !shared.contains(e) => Lit::Anon {
+                        negate,
+                        text: e.1.clone(),
+                        pending: self.pending.contains(&name),
+                    },
+                    _ => Lit::Named(negate, name),
+                }
+            }
+            anon => anon,
+        };
+        terms
+            .into_iter()
+            .map(|t| t.into_iter().map(lit).collect())
+            .collect()
+    }
+
+    /// Notes why a folded ACL was folded.
+    fn remark(&mut self, why: Option<String>) {
+        if let Some(why) = why {
+            if !self.remarks.contains(&why) {
+                self.remarks.push(why);
+            }
+        }
     }
 
     /// Parses, expands and folds a condition.
@@ -377,7 +519,10 @@ impl Acls {
                 let inner = rest.get(..close).unwrap_or_default();
                 i += close + 1;
                 match body(inner, &self.scope)? {
-                    Err(c) => Atom::Const(c != negate),
+                    Err((c, why)) => {
+                        self.remark(why);
+                        Atom::Const(c != negate)
+                    }
                     Ok(b) => Atom::Anon {
                         negate,
                         text: b.text(),
@@ -386,7 +531,10 @@ impl Acls {
                 }
             } else {
                 match self.meaning(bare)? {
-                    Meaning::Const(c) => Atom::Const(c != negate),
+                    Meaning::Const((c, why)) => {
+                        self.remark(why);
+                        Atom::Const(c != negate)
+                    }
                     Meaning::Any(names) => Atom::Named { negate, names },
                     Meaning::Broken(why) => return Err(why),
                 }
@@ -468,6 +616,13 @@ impl Acls {
     /// Checks an `http_request` rule as fairway will read it.
     pub fn check_http_rule(&self, check_text: &str) -> Result<(), String> {
         HttpRule::parse(&as_loaded(check_text), &self.set())
+            .map(|_| ())
+            .map_err(|e| short(&e.message))
+    }
+
+    /// Checks an `http_response` rule as fairway will read it.
+    pub fn check_response_rule(&self, check_text: &str) -> Result<(), String> {
+        HttpRule::parse_response(&as_loaded(check_text), &self.set())
             .map(|_| ())
             .map_err(|e| short(&e.message))
     }

@@ -3,6 +3,7 @@
 //! `default-server`.
 
 use super::parse::{Kind, Line, Word};
+use super::proxy::Rule;
 use super::server::{server_opts, timeout, OptFindings, ServerOpts};
 use super::Report;
 use std::time::Duration;
@@ -34,6 +35,14 @@ pub(crate) struct Settings {
     pub allbackups: bool,
     /// `compression algo` (the codings fairway has) and `compression type`.
     pub compression: Option<Compression>,
+    /// `http-response` rules of a named `defaults` section: they run before
+    /// the proxy's own.
+    pub http_response: Vec<Rule>,
+    /// `unique-id-header NAME`: its line and NAME.
+    pub unique_id_header: Option<(usize, String)>,
+    /// Whether a `unique-id-format` applies (HAProxy sends the
+    /// `unique-id-header` only then).
+    pub unique_id_format: bool,
 }
 
 /// `compression algo ...` and `compression type ...`.
@@ -163,11 +172,13 @@ impl SettingsReader<'_> {
             "errorfile" | "errorloc" | "errorloc302" | "errorloc303" | "errorfiles" | "http-error" => {
                 self.unsupported(comments, line, "fairway has no custom error pages")
             }
-            "http-response" | "http-after-response" | "tcp-response" => self.unsupported(
+            "http-after-response" => self.unsupported(
                 comments,
                 line,
-                "fairway has no response rules",
+                "fairway's http_response rules see the server's responses only, not the ones \
+                 fairway makes",
             ),
+            "tcp-response" => self.unsupported(comments, line, "fairway has no tcp-response rules"),
             "http-send-name-header" => self.unsupported(
                 comments,
                 line,
@@ -175,13 +186,50 @@ impl SettingsReader<'_> {
             ),
             "stick-table" | "stick" => self.unsupported(comments, line, "fairway has no stick tables"),
             "compression" => self.compression(line, s, kind, comments),
-            "capture" | "log-format" | "log-format-sd" | "error-log-format" | "log-tag"
-            | "unique-id-format" | "unique-id-header" => {
+            "capture" | "log-format" | "log-format-sd" | "error-log-format" | "log-tag" => {
                 self.unsupported(comments, line, "fairway's access log has a fixed format")
             }
+            "unique-id-format" => {
+                s.unique_id_format = true;
+                self.note(
+                    comments,
+                    line,
+                    "approximated: fairway's unique IDs are random UUIDs (v4), whatever the \
+                     format (unique_id_header, %[unique-id], request_id= in the access log)",
+                );
+            }
+            "unique-id-header" => self.unique_id_header(line, s, kind, comments),
             _ => return false,
         }
         true
+    }
+
+    /// `unique-id-header NAME`: fairway's `unique_id_header` (frontends).
+    fn unique_id_header(
+        &mut self,
+        line: &Line,
+        s: &mut Settings,
+        kind: Kind,
+        comments: &mut Vec<String>,
+    ) {
+        if kind == Kind::Backend {
+            return self.note(
+                comments,
+                line,
+                "ignored: HAProxy adds the header in frontends only",
+            );
+        }
+        let name = line.word(1);
+        if line.words.len() != 2 || !fairway_acl::is_header_name(name) {
+            return self.unsupported(comments, line, "expected `unique-id-header NAME`");
+        }
+        s.unique_id_header = Some((line.no, name.to_string()));
+        self.note(
+            comments,
+            line,
+            "fairway's ID is a random UUID; it keeps an ID the client sent in this header, and \
+             returns the ID in the response too",
+        );
     }
 
     /// `compression algo|type|offload` (and HAProxy 2.8's `algo-res`,

@@ -441,14 +441,18 @@ backend app
     assert!(conv
         .yaml
         .contains("      - redirect scheme https if { path /secure }\n"));
-    // monitor-uri, deny, return, redirect, set-header, del-header,
-    // set-path, allow, redirect scheme.
-    assert_eq!(rules.len(), 9);
+    assert!(
+        conv.yaml.contains("      - add-header X-Client %[src]\n"),
+        "{}",
+        conv.yaml
+    );
+    // monitor-uri, deny, return, redirect, set-header, add-header,
+    // del-header, set-path, allow, redirect scheme.
+    assert_eq!(rules.len(), 10);
     let lines: Vec<usize> = conv.unsupported.iter().map(|f| f.line).collect();
-    assert_eq!(lines, [10, 13, 15, 16]);
-    assert!(conv.unsupported[0].reason.contains("log-format"));
-    assert!(conv.unsupported[1].reason.contains("tarpit"));
-    assert!(conv.unsupported[3].reason.contains("cookie_ok"));
+    assert_eq!(lines, [13, 15, 16]);
+    assert!(conv.unsupported[0].reason.contains("tarpit"));
+    assert!(conv.unsupported[2].reason.contains("cookie_ok"));
     // The redirect after an allow: fairway's allow skips it.
     assert!(conv.notes.iter().any(|n| n.line == 17));
 }
@@ -742,3 +746,4 @@ frontend named
 }
 
 mod protocols;
+mod responses;

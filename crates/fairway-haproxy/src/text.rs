@@ -90,8 +90,10 @@ pub(crate) fn split_guard(words: &[Word]) -> (&[Word], &[Word]) {
     words.split_at(at)
 }
 
-/// HAProxy log-format text (`%[src]`, `%ci`) in an argument: `Ok` with
-/// `%%` turned into `%` when there is none, else why not.
+/// HAProxy log-format text (`%[src]`, `%ci`) in an argument fairway takes
+/// literally (`set-path`, the replacement of `replace-*`): `Ok` with `%%`
+/// turned into `%` when there is none, else why not. (Values with samples
+/// are converted by `format::value`.)
 pub(crate) fn plain_format(w: &Word) -> Result<Word, String> {
     let t = &w.text;
     let mut chars = t.chars().peekable();
@@ -101,7 +103,7 @@ pub(crate) fn plain_format(w: &Word) -> Result<Word, String> {
                 Some('%') => {}
                 Some(n) if n == '[' || n == '{' || n.is_ascii_alphabetic() => {
                     return Err(format!(
-                        "`{t}` uses HAProxy log-format expressions, which fairway does not evaluate"
+                        "`{t}` uses HAProxy log-format expressions, which fairway does not evaluate here"
                     ))
                 }
                 _ => {}
