@@ -172,6 +172,7 @@ pub fn backend_with(
         health_check: None,
         latency: LatencyConfig::default(),
         ewma: EwmaConfig::default(),
+        outlier: None,
         http_response: Vec::new(),
     };
     let servers = weights

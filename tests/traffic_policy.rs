@@ -200,3 +200,95 @@ fn response_fetches_and_bad_values_are_refused_at_load() {
         assert!(stderr.contains(want), "{rule}: {stderr}");
     }
 }
+
+/// `access_log_format`: `json` lines parse as JSON with the request's
+/// fields; an HAProxy log-format string is written as HAProxy would.
+#[test]
+fn access_log_formats() {
+    let server = Flaky::start("a");
+    let global = |format: &str| {
+        format!(
+            "global:\n  threads: 1\n  grace_period: 1s\n  pid_file: {{DIR}}/fairway.pid\n  \
+             upgrade_sock: {{DIR}}/upgrade.sock\n  access_log: true\n  access_log_format: '{format}'\n\
+             frontends:\n  web:\n    bind: [\"127.0.0.1:{{PORT}}\"]\n    unique_id_header: X-Request-ID\n    \
+             http_request: [\"deny if {{ path /admin }}\"]\n    default_backend: app\n\
+             backends:\n  app:\n    servers:\n      a: {{ addr: \"{}\" }}\n",
+            server.addr
+        )
+    };
+
+    let f = Fairway::start(&global("json"), &[]);
+    get(f.addr, "/hello?x=%221%22", &[("X-Request-ID", "r-1")]);
+    get(f.addr, "/admin", &[]);
+    let mut lines = Vec::new();
+    wait_until(&f, Duration::from_secs(10), "two JSON lines", || {
+        lines = f
+            .log()
+            .lines()
+            .filter_map(|l| {
+                l.split_once("fairway::access] ")
+                    .map(|(_, j)| j.to_string())
+            })
+            .collect();
+        lines.len() >= 2
+    });
+    let hello: serde_json::Value = serde_json::from_str(&lines[0]).expect("a JSON object");
+    assert_eq!(hello["client"], "127.0.0.1");
+    assert_eq!(hello["frontend"], "web");
+    assert_eq!(hello["backend"], "app");
+    assert_eq!(hello["server"], "a");
+    assert_eq!(hello["method"], "GET");
+    assert_eq!(hello["uri"], "/hello?x=%221%22");
+    assert_eq!(hello["status"], 200);
+    assert_eq!(hello["termination"], "--");
+    assert_eq!(hello["request_id"], "r-1");
+    assert_eq!(hello["retries"], 0);
+    assert!(hello["t_total_ms"].as_f64().unwrap() >= 0.0);
+    assert!(hello["time"].as_str().unwrap().starts_with("20"));
+    let admin: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+    assert_eq!(admin["status"], 403);
+    assert_eq!(admin["backend"], "-");
+    assert_eq!(admin["termination"], "PR");
+
+    let f = Fairway::start(
+        &global("%ci %ST %B %b/%s %tsc %ID %{+Q}r %[hdr(x-tag),upper]"),
+        &[],
+    );
+    get(f.addr, "/x?y=1", &[("X-Tag", "blue")]);
+    get(f.addr, "/admin", &[]);
+    let mut lines = Vec::new();
+    wait_until(
+        &f,
+        Duration::from_secs(10),
+        "two HAProxy-format lines",
+        || {
+            lines = f
+                .log()
+                .lines()
+                .filter_map(|l| {
+                    l.split_once("fairway::access] ")
+                        .map(|(_, j)| j.to_string())
+                })
+                .collect();
+            lines.len() >= 2
+        },
+    );
+    let words: Vec<&str> = lines[0].split(' ').collect();
+    assert_eq!(
+        words[..5],
+        ["127.0.0.1", "200", "8", "app/a", "--"],
+        "{}",
+        lines[0]
+    );
+    assert_eq!(words[5].len(), 36, "the unique ID: {}", lines[0]);
+    assert!(
+        lines[0].ends_with(" \"GET /x?y=1 HTTP/1.1\" BLUE"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains(" 403 ") && lines[1].contains(" web/<NOSRV> PR "),
+        "{}",
+        lines[1]
+    );
+}

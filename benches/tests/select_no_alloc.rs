@@ -105,3 +105,41 @@ fn try_acquire_does_not_allocate() {
         }
     }
 }
+
+#[test]
+fn attempt_outcomes_with_outlier_ejection_do_not_allocate() {
+    let mut spec = backend(&fairway_config::Balance::RoundRobin, &[1], None)
+        .spec()
+        .clone();
+    spec.outlier = Some(fairway_config::Outlier {
+        consecutive_errors: 3,
+        ..Default::default()
+    });
+    let b = fairway::balance::Backend::new(spec, vec![fairway_benches::server_spec(0, 1, None)]);
+    let server = &b.servers()[0];
+    let now = fairway::upstream::ewma::now_ns();
+    // Successes, 5xx answers, failures and timeouts, crossing the threshold
+    // (which wakes the ejector) every 8 attempts.
+    let attempt = |i: u32| {
+        let mut guard = server.try_begin().expect("no maxconn");
+        match i % 8 {
+            0 => guard.answered(true, now),
+            1..=3 => guard.answered(false, now),
+            4 => guard.failed(now),
+            5 => guard.broke(now),
+            _ => {}
+        }
+        drop(black_box(guard));
+    };
+    // Warm up: the ejector's wake-up channel is made on first use.
+    for i in 0..16 {
+        attempt(i);
+    }
+    let before = allocs();
+    for i in 0..PICKS {
+        attempt(black_box(i));
+    }
+    let after = allocs();
+    assert_eq!(after - before, 0, "{} allocations", after - before);
+    assert_eq!(server.outlier().ejections(), 0, "only the ejector ejects");
+}

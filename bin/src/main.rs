@@ -7,9 +7,11 @@
 //! fairway -u -c ...                   # graceful upgrade: take over the listeners of the instance in pid_file
 //! fairway --demo                      # 4 local demo upstreams + the proxy on conf/demo.yaml
 //! fairway import-haproxy haproxy.cfg > fairway.yaml   # convert; exit 0 complete, 2 incomplete, 1 unreadable
+//! fairway replay -c new.yaml access.log               # what-if: exit 0 nothing changes, 3 something does
 //! ```
 
 mod import;
+mod replay;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -65,12 +67,36 @@ enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Decide every request of an access log (fairway's formats or HAProxy's
+    /// httplog) under another configuration, without sending traffic, and
+    /// print what would change: backend moves, newly answered or allowed
+    /// requests, with counts and examples. Exit code: 0 nothing changes, 3
+    /// something does, 1 unreadable configuration or log.
+    Replay {
+        /// The configuration to try.
+        #[arg(short = 'c', long = "conf", value_name = "FILE")]
+        conf: PathBuf,
+        /// The access log (`-` for stdin).
+        #[arg(value_name = "ACCESS_LOG")]
+        log: PathBuf,
+        /// Examples shown per change.
+        #[arg(long, default_value_t = 3)]
+        examples: usize,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::ImportHaproxy { file, output }) = &cli.command {
-        return import::run(file, output.as_deref());
+    match &cli.command {
+        Some(Command::ImportHaproxy { file, output }) => {
+            return import::run(file, output.as_deref());
+        }
+        Some(Command::Replay {
+            conf,
+            log,
+            examples,
+        }) => return replay::run(conf, log, *examples),
+        None => {}
     }
     match run(cli) {
         Ok(code) => code,

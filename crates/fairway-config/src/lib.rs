@@ -32,7 +32,9 @@
 mod compression;
 mod error;
 mod load;
+mod log_format;
 mod options;
+mod outlier;
 mod tls;
 
 use std::net::SocketAddr;
@@ -42,7 +44,9 @@ use std::time::Duration;
 pub use compression::{Coding, Compression};
 pub use error::{ConfigError, Diagnostic};
 pub use fairway_acl::{AclSet, Fetches, HttpAction, HttpRule, TcpAction, TcpRule, UseBackend};
+pub use log_format::{LogFormat, LogPart, LogVar};
 pub use options::{Algorithms, LoadOptions};
+pub use outlier::{MaxEjected, Outlier};
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 /// A complete, validated configuration.
@@ -135,6 +139,8 @@ pub struct Global {
     pub log_level: LogLevel,
     /// One access-log line per request (default false).
     pub access_log: bool,
+    /// How access-log lines are written (default `fairway`).
+    pub access_log_format: LogFormat,
 }
 
 impl Default for Global {
@@ -146,6 +152,7 @@ impl Default for Global {
             upgrade_sock: PathBuf::from("/tmp/fairway_upgrade.sock"),
             log_level: LogLevel::Info,
             access_log: false,
+            access_log_format: LogFormat::Fairway,
         }
     }
 }
@@ -437,6 +444,8 @@ pub struct BackendConfig {
     pub latency: LatencyConfig,
     /// `ewma` settings (used with `balance: ewma`).
     pub ewma: EwmaConfig,
+    /// Passive outlier ejection from real traffic; `None`: off.
+    pub outlier: Option<Outlier>,
     /// Servers discovered from etcd or a watched file, added to `servers`.
     pub discovery: Option<Discovery>,
     /// Servers in file order.

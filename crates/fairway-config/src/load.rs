@@ -31,6 +31,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "upgrade_sock",
     "log_level",
     "access_log",
+    "access_log_format",
 ];
 
 pub(crate) fn from_file(
@@ -361,6 +362,18 @@ fn global(cx: &mut Loader<'_>, item: &Item<'_>) -> Global {
     }
     if let Some(e) = f.take("access_log") {
         g.access_log = cx.boolean(&e.item).unwrap_or(g.access_log);
+    }
+    if let Some(e) = f.take("access_log_format") {
+        if let Some(text) = cx.text(&e.item) {
+            let fetches = cx.options.fetch_registry();
+            match crate::LogFormat::parse(&text.value, &fetches) {
+                Ok(format) => g.access_log_format = format,
+                Err((offset, message)) => {
+                    let pos = cx.pos_in(&text, offset);
+                    cx.error(pos, &e.item.path, message);
+                }
+            }
+        }
     }
     g
 }

@@ -66,6 +66,7 @@ fn main() {
             backup_weight: 1,
         },
         ewma: EwmaConfig::default(),
+        outlier: None,
         http_response: Vec::new(),
     };
     let backend = Backend::new(

@@ -135,6 +135,8 @@
 //! * [`tls`]: certificates chosen by SNI for terminating listeners, and the
 //!   TLS client for servers with `tls: true`.
 //! * [`health`]: active health checks (a background service).
+//! * [`upstream::outlier`]: passive outlier ejection from real traffic
+//!   (counted per attempt; ejected and readmitted by a background service).
 //! * [`discovery`]: servers from etcd or a watched file (a background service).
 //! * [`metrics`]: the Prometheus families (`GET /metrics` of the admin listener).
 //! * [`admin`]: the admin listener (stats page, runtime API) and the
@@ -157,6 +159,7 @@ mod proxy;
 pub mod proxy_protocol;
 pub mod ratelimit;
 pub mod reload;
+pub mod replay;
 mod runtime;
 pub mod tcp;
 pub mod tls;
@@ -358,12 +361,15 @@ impl Fairway {
         &self.metrics
     }
 
-    /// The background services: the SIGHUP reloader and the health checker.
+    /// The background services: the SIGHUP reloader, the health checker,
+    /// the weight refresher, discovery and the outlier ejector.
     pub fn background_services(&self) -> Vec<Box<dyn ServiceWithDependents>> {
         use pingora::services::background::background_service;
         let reloader = background_service("reload", self.reloader());
         let checker = health::HealthChecker::new(Arc::clone(&self.runtime));
         let checker = background_service("health check", checker);
+        let ejector = upstream::outlier::Ejector::new(Arc::clone(&self.runtime));
+        let ejector = background_service("outlier ejection", ejector);
         let refresher = balance::Refresher::new(Arc::clone(&self.runtime));
         let refresher = background_service("weight refresh", refresher);
         let discovery = background_service(
@@ -375,6 +381,7 @@ impl Fairway {
             Box::new(checker),
             Box::new(refresher),
             Box::new(discovery),
+            Box::new(ejector),
         ]
     }
 

@@ -24,6 +24,7 @@
 //! |---|---|---|
 //! | `fairway_server_up` | `backend, server` | 1 when the health check says up (always 1 without checks) |
 //! | `fairway_server_weight` | `backend, server` | effective weight (after health, state, backups, `latency` ranking) |
+//! | `fairway_server_ejected` | `backend, server` | 1 while `outlier` ejects the server, else 0 |
 //! | `fairway_server_active_requests` | `backend, server` | requests in flight |
 //! | `fairway_server_check_latency_seconds` | `backend, server, quantile="0.9"` | p90 of recent health-check round trips; absent without samples |
 //! | `fairway_server_requests_total` | `backend, server` | requests sent to the server (each retry attempt counts) |
@@ -120,6 +121,7 @@ pub struct Metrics {
     no_server: IntCounterVec,
     server_up: IntGaugeVec,
     server_weight: IntGaugeVec,
+    server_ejected: IntGaugeVec,
     server_active: IntGaugeVec,
     check_latency: GaugeVec,
     server_requests: IntCounterVec,
@@ -214,6 +216,12 @@ impl Metrics {
                 "Effective weight of the server in its backend's balancer.",
                 &["backend", "server"],
             ),
+            server_ejected: gauge_vec(
+                &r,
+                "fairway_server_ejected",
+                "1 while the server is ejected by its backend's outlier detection, else 0.",
+                &["backend", "server"],
+            ),
             server_active: gauge_vec(
                 &r,
                 "fairway_server_active_requests",
@@ -302,6 +310,7 @@ impl Metrics {
         for vec in [
             &self.server_up,
             &self.server_weight,
+            &self.server_ejected,
             &self.server_active,
             &self.backend_queued,
         ] {
@@ -324,6 +333,9 @@ impl Metrics {
                 self.server_weight
                     .with_label_values(&l)
                     .set(i64::from(s.effective_weight()));
+                self.server_ejected
+                    .with_label_values(&l)
+                    .set(i64::from(s.outlier().is_ejected()));
                 self.server_active
                     .with_label_values(&l)
                     .set(gauge(s.active()));

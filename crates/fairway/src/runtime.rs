@@ -460,6 +460,7 @@ pub(crate) fn build_backend_with(
         health_check: b.health_check.clone(),
         latency: b.latency.clone(),
         ewma: b.ewma.clone(),
+        outlier: b.outlier,
         http_response: b.http_response.clone(),
     };
     let servers = b

@@ -4,7 +4,7 @@ use super::mode;
 use super::node::{Entry, Item, Loader};
 use crate::{
     BackendConfig, Balance, CheckKind, Cookie, CookieMode, Discovery, DiscoverySource,
-    EtcdDiscovery, EwmaConfig, HealthCheck, LatencyConfig, Mode,
+    EtcdDiscovery, EwmaConfig, HealthCheck, LatencyConfig, MaxEjected, Mode, Outlier,
 };
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ const KEYS: &[&str] = &[
     "health_check",
     "latency",
     "ewma",
+    "outlier",
     "discovery",
     "servers",
 ];
@@ -37,6 +38,7 @@ const LATENCY_KEYS: &[&str] = &[
     "backup_weight",
 ];
 const EWMA_KEYS: &[&str] = &["decay", "default_rtt"];
+const OUTLIER_KEYS: &[&str] = &["consecutive_errors", "eject", "max_ejected"];
 
 const COOKIE_KEYS: &[&str] = &["name", "mode", "indirect", "nocache"];
 const CHECK_KEYS: &[&str] = &[
@@ -70,6 +72,7 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
         health_check: None,
         latency: LatencyConfig::default(),
         ewma: EwmaConfig::default(),
+        outlier: None,
         discovery: None,
         servers: Vec::new(),
     };
@@ -172,6 +175,9 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
         if let Some(w) = ewma(cx, &e.item) {
             backend.ewma = w;
         }
+    }
+    if let Some(e) = f.take("outlier") {
+        backend.outlier = outlier(cx, &e.item);
     }
     if let (Balance::Latency, None, Some(item)) =
         (&backend.balance, &backend.health_check, &balance_pos)
@@ -402,6 +408,63 @@ fn ewma(cx: &mut Loader<'_>, item: &Item<'_>) -> Option<EwmaConfig> {
         ok &= cx.timeout(&e.item).map(|d| w.default_rtt = d).is_some();
     }
     ok.then_some(w)
+}
+
+/// `outlier: { consecutive_errors, eject, max_ejected }` (every key
+/// optional; `outlier: {}` takes the defaults).
+fn outlier(cx: &mut Loader<'_>, item: &Item<'_>) -> Option<Outlier> {
+    let mut f = cx.fields(item, OUTLIER_KEYS, &[]);
+    let mut o = Outlier::default();
+    let mut ok = true;
+    if let Some(e) = f.take("consecutive_errors") {
+        ok &= cx
+            .integer(&e.item, 1, 10_000)
+            .map(|n| o.consecutive_errors = n as u32)
+            .is_some();
+    }
+    if let Some(e) = f.take("eject") {
+        ok &= cx.timeout(&e.item).map(|d| o.eject = d).is_some();
+    }
+    if let Some(e) = f.take("max_ejected") {
+        match cx.text(&e.item) {
+            Some(t) => match max_ejected(t.value.trim()) {
+                Some(m) => o.max_ejected = m,
+                None => {
+                    cx.error(
+                        e.item.pos,
+                        &e.item.path,
+                        format!(
+                            "invalid max_ejected `{}` (expected a share of the servers like `50%` \
+                             (0% to 100%) or a number of servers like `2`)",
+                            t.value
+                        ),
+                    );
+                    ok = false;
+                }
+            },
+            None => ok = false,
+        }
+    }
+    ok.then_some(o)
+}
+
+/// `50%` (0..=100) or `2` (0..=10000).
+fn max_ejected(text: &str) -> Option<MaxEjected> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match text.strip_suffix('%') {
+        Some(p) if digits(p) => p
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= 100)
+            .map(MaxEjected::Percent),
+        Some(_) => None,
+        None if digits(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n <= 10_000)
+            .map(MaxEjected::Count),
+        None => None,
+    }
 }
 
 /// An HTTP token (header names, parameter names).

@@ -38,6 +38,14 @@ pub struct ApiServer {
     pub initial_weight: u16,
     /// Weight the balancer gives it now.
     pub effective_weight: u16,
+    /// The stats page's word: `UP`, `DOWN`, `DRAIN`, `MAINT` or `EJECTED`.
+    pub status: &'static str,
+    /// Whether `outlier` ejected it: no new requests until readmitted.
+    pub ejected: bool,
+    /// What is left of its ejection, in milliseconds.
+    pub ejected_remaining_ms: Option<u64>,
+    /// Times `outlier` ejected it since start.
+    pub ejections: u64,
 }
 
 /// One backend as `GET /api/backends` shows it.
@@ -68,6 +76,10 @@ impl ApiServer {
             backup: s.is_backup(),
             initial_weight: s.spec().weight,
             effective_weight: s.effective_weight(),
+            status: super::view::server_status(s),
+            ejected: s.outlier().is_ejected(),
+            ejected_remaining_ms: super::view::ejected_remaining_ms(s),
+            ejections: s.outlier().ejections(),
         }
     }
 }

@@ -262,7 +262,7 @@ impl Cli {
                 return "Can't find backend.\n".into();
             }
         }
-        let mut out = String::from("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n");
+        let mut out = String::from("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port fairway_status\n");
         let first_id = rt.frontends().len() + 1;
         for (bi, b) in rt.backends().iter().enumerate() {
             if only.is_some_and(|n| n != b.name()) {
@@ -271,7 +271,10 @@ impl Cli {
             let check = b.health_check();
             for (si, s) in b.servers().iter().enumerate() {
                 let state = s.admin_state();
-                let op = if s.is_up() && state != AdminState::Maint {
+                // An ejected server (`outlier`) takes no traffic: stopped,
+                // as HAProxy shows a server its `observe` took down.
+                let ejected = s.outlier().is_ejected();
+                let op = if s.is_up() && state != AdminState::Maint && !ejected {
                     2
                 } else {
                     0
@@ -299,7 +302,7 @@ impl Cli {
                     .as_secs();
                 let _ = writeln!(
                     out,
-                    "{} {} {} {} {} {op} {admin} {} {} {since} {status} {result} {health} {chk_state} 0 0 0 - {} - 0 0 - - 0",
+                    "{} {} {} {} {} {op} {admin} {} {} {since} {status} {result} {health} {chk_state} 0 0 0 - {} - 0 0 - - 0 {}",
                     first_id + bi,
                     b.name(),
                     si + 1,
@@ -308,6 +311,7 @@ impl Cli {
                     s.weight(),
                     s.spec().weight,
                     s.addr().port(),
+                    super::view::server_status(s),
                 );
             }
         }
@@ -492,6 +496,22 @@ mod tests {
             state.contains("\n2 upstream 3 new 127.0.0.1 0 1 7 0 "),
             "{state}"
         );
+        assert!(
+            state.contains(" srv_agent_port fairway_status\n"),
+            "{state}"
+        );
+        assert!(state.contains(" - - 0 MAINT\n"), "{state}");
+        // An ejected server (`outlier`): stopped, and EJECTED.
+        let (_, srv) = rt.backend("upstream").unwrap().server("srv").unwrap();
+        let now = crate::upstream::ewma::now_ns();
+        srv.outlier().eject(now, std::time::Duration::from_secs(30));
+        let state = run(&c, "show servers state upstream");
+        assert!(
+            state.contains("\n2 upstream 1 srv 127.0.0.1 0 0 "),
+            "{state}"
+        );
+        assert!(state.contains(" - - 0 EJECTED\n"), "{state}");
+        srv.outlier().readmit(now);
         assert_eq!(
             run(&c, "show servers state nope"),
             "Can't find backend.\n\n"

@@ -4,7 +4,8 @@
 //! HAProxy colours them (green up, blue backup or draining, red down, brown
 //! maintenance, grey unchecked), a frontend table, a legend, and a
 //! `<meta http-equiv="refresh">` every [`REFRESH_SECS`] seconds. Every name
-//! is HTML-escaped. The layout fits a 1366 px wide screen without
+//! is HTML-escaped. A server ejected by `outlier` is `EJECTED` (orange,
+//! HAProxy's "going down" colour), with the time left. The layout fits a 1366 px wide screen without
 //! horizontal scrolling.
 
 use super::view::{age, BackendStats, Codes, ServerStats, Stats};
@@ -53,6 +54,7 @@ tr.backup_up td { background: #b0d0ff; }
 tr.active_draining td { background: #20a0ff; }
 tr.backup_draining td { background: #cc9900; }
 tr.down td { background: #ff9090; }
+tr.ejected td { background: #ffd020; }
 tr.maintain td { background: #c07820; }
 tr.no_check td { background: #e0e0e0; }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 14px; margin-top: 6px; color: #333; }
@@ -148,6 +150,7 @@ fn class(s: &ServerStats) -> &'static str {
     match (s.status, s.backup) {
         ("MAINT", _) => "maintain",
         ("DOWN", _) => "down",
+        ("EJECTED", _) => "ejected",
         ("DRAIN", false) => "active_draining",
         ("DRAIN", true) => "backup_draining",
         (_, true) => "backup_up",
@@ -218,7 +221,9 @@ fn server(out: &mut String, s: &ServerStats, with_codes: bool) {
     } else {
         format!("{} ({})", s.weight, s.initial_weight)
     };
-    let status = if s.checked || s.status != "UP" {
+    let status = if let Some(ms) = s.ejected_remaining_ms {
+        format!("EJECTED <small>({} left)</small>", age(ms.div_ceil(1000)))
+    } else if s.checked || s.status != "UP" {
         s.status.to_string()
     } else {
         "UP <small>(no check)</small>".to_string()
@@ -254,6 +259,7 @@ fn legend(out: &mut String) {
         ("#20a0ff", "active DRAIN"),
         ("#cc9900", "backup DRAIN"),
         ("#ff9090", "DOWN"),
+        ("#ffd020", "EJECTED (outlier)"),
         ("#c07820", "MAINT"),
         ("#e0e0e0", "UP, not checked"),
     ] {

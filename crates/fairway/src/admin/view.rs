@@ -157,7 +157,8 @@ pub struct ServerStats {
     pub name: String,
     /// Address.
     pub addr: String,
-    /// `UP`, `DOWN`, `DRAIN` or `MAINT` (HAProxy's words).
+    /// `UP`, `DOWN`, `DRAIN` or `MAINT` (HAProxy's words), or `EJECTED`
+    /// (`outlier`).
     pub status: &'static str,
     /// Administrative state: `ready`, `drain` or `maint`.
     pub state: &'static str,
@@ -190,6 +191,12 @@ pub struct ServerStats {
     /// Responses by status class, when the metrics know them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub responses: Option<Codes>,
+    /// Whether `outlier` ejected it (see `status`).
+    pub ejected: bool,
+    /// What is left of its ejection, in milliseconds.
+    pub ejected_remaining_ms: Option<u64>,
+    /// Times `outlier` ejected it since start.
+    pub ejections: u64,
 }
 
 impl Stats {
@@ -273,7 +280,7 @@ fn server(
     ServerStats {
         name: s.name().to_string(),
         addr: s.addr().to_string(),
-        status: status(state, up),
+        status: server_status(s),
         state: state.as_str(),
         health: if up { "up" } else { "down" },
         checked,
@@ -289,6 +296,25 @@ fn server(
         maxconn: s.maxconn(),
         last_change_s: now.saturating_duration_since(s.last_change()).as_secs(),
         responses: codes.server(backend, s.name()),
+        ejected: s.outlier().is_ejected(),
+        ejected_remaining_ms: ejected_remaining_ms(s),
+        ejections: s.outlier().ejections(),
+    }
+}
+
+/// What is left of `s`'s ejection (`outlier`) now, in milliseconds.
+pub fn ejected_remaining_ms(s: &Server) -> Option<u64> {
+    s.outlier()
+        .remaining(crate::upstream::ewma::now_ns())
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The status word of a server: [`status`], with `EJECTED` for an up
+/// server that `outlier` ejected (maintenance and down come first).
+pub fn server_status(s: &Server) -> &'static str {
+    match status(s.admin_state(), s.is_up()) {
+        "UP" | "DRAIN" if s.outlier().is_ejected() => "EJECTED",
+        word => word,
     }
 }
 
@@ -337,6 +363,26 @@ mod tests {
         assert_eq!(status(AdminState::Drain, false), "DOWN");
         assert_eq!(status(AdminState::Maint, true), "MAINT");
         assert_eq!(status(AdminState::Maint, false), "MAINT");
+    }
+
+    #[test]
+    fn ejected_comes_after_maintenance_and_health() {
+        let s = &crate::balance::testutil::servers(&[1])[0];
+        assert_eq!(server_status(s), "UP");
+        s.outlier()
+            .eject(crate::upstream::ewma::now_ns(), Duration::from_secs(30));
+        assert_eq!(server_status(s), "EJECTED");
+        assert!(ejected_remaining_ms(s).is_some_and(|ms| ms > 29_000 && ms <= 30_000));
+        s.set_admin_state(AdminState::Drain);
+        assert_eq!(server_status(s), "EJECTED");
+        s.set_up(false);
+        assert_eq!(server_status(s), "DOWN");
+        s.set_admin_state(AdminState::Maint);
+        assert_eq!(server_status(s), "MAINT");
+        s.outlier().readmit(crate::upstream::ewma::now_ns());
+        s.set_admin_state(AdminState::Ready);
+        s.set_up(true);
+        assert_eq!((server_status(s), ejected_remaining_ms(s)), ("UP", None));
     }
 
     #[test]

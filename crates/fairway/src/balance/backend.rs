@@ -42,6 +42,9 @@ pub struct BackendSpec {
     pub latency: LatencyConfig,
     /// `ewma` settings (with `balance: ewma`).
     pub ewma: EwmaConfig,
+    /// Passive outlier ejection (`outlier`); `None`: off. The
+    /// [`Ejector`](crate::upstream::outlier::Ejector) ejects and readmits.
+    pub outlier: Option<fairway_config::Outlier>,
     /// `http_response` rules, run before the frontend's.
     pub http_response: Vec<fairway_config::HttpRule>,
 }
@@ -119,6 +122,7 @@ impl Backend {
             rtt_window: spec.latency.window,
             ewma_default_rtt: spec.ewma.default_rtt,
             ewma_decay: spec.ewma.decay,
+            outlier_errors: spec.outlier.map_or(0, |o| o.consecutive_errors),
         };
         // `options` is also what `server_options` gives once built.
         let servers = servers
@@ -179,6 +183,7 @@ impl Backend {
             rtt_window: self.spec.latency.window,
             ewma_default_rtt: self.spec.ewma.default_rtt,
             ewma_decay: self.spec.ewma.decay,
+            outlier_errors: self.spec.outlier.map_or(0, |o| o.consecutive_errors),
         }
     }
 
@@ -391,15 +396,19 @@ impl Backend {
 
     /// The server whose stickiness cookie is `value`, if it may take the
     /// request: up, not in maintenance (draining servers keep their sticky
-    /// clients, as in HAProxy), and under its `maxconn`.
+    /// clients, as in HAProxy), not ejected (`outlier`), and under its
+    /// `maxconn`.
     pub fn sticky(&self, value: &[u8]) -> Option<usize> {
         let (i, s) = self
             .servers
             .iter()
             .enumerate()
             .find(|(_, s)| s.cookie().as_bytes() == value)?;
-        let ok =
-            s.is_up() && s.admin_state() != AdminState::Maint && s.weight() > 0 && s.has_capacity();
+        let ok = s.is_up()
+            && s.admin_state() != AdminState::Maint
+            && s.weight() > 0
+            && !s.outlier().is_ejected()
+            && s.has_capacity();
         ok.then_some(i)
     }
 }
@@ -420,6 +429,7 @@ mod tests {
             health_check: None,
             latency: LatencyConfig::default(),
             ewma: EwmaConfig::default(),
+            outlier: None,
             http_response: Vec::new(),
         }
     }
@@ -573,6 +583,7 @@ mod ewma_tests {
             health_check: None,
             latency: LatencyConfig::default(),
             ewma: EwmaConfig::default(),
+            outlier: None,
             http_response: Vec::new(),
         };
         let b = Backend::new(spec, vec![server("fast"), server("mid"), server("slow")]);

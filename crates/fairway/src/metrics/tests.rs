@@ -107,6 +107,21 @@ fn every_family_is_encoded_with_its_labels() {
     assert!(m
         .encode(&rt)
         .contains(r#"fairway_server_active_requests{backend="app",server="a"} 0"#));
+    // `outlier`: 1 while ejected, 0 otherwise.
+    let b = &rt.backends()[0].servers()[1];
+    let now = crate::upstream::ewma::now_ns();
+    b.outlier().eject(now, Duration::from_secs(30));
+    let text = m.encode(&rt);
+    assert!(text
+        .lines()
+        .any(|l| l == r#"fairway_server_ejected{backend="app",server="b"} 1"#));
+    assert!(text
+        .lines()
+        .any(|l| l == r#"fairway_server_ejected{backend="app",server="a"} 0"#));
+    b.outlier().readmit(now);
+    assert!(m
+        .encode(&rt)
+        .contains(r#"fairway_server_ejected{backend="app",server="b"} 0"#));
 }
 
 #[test]

@@ -522,6 +522,18 @@ impl ProxyHttp for Proxy {
         // buffered are retried, and a failure on a reused (pooled)
         // connection is retryable.
         let mut e = e.more_context(format!("Peer: {peer}"));
+        // The server failed before answering (a timeout, a reset, a bad
+        // response): an error for outlier ejection. Not a pooled
+        // connection found dead (retried on a fresh one), nor the client.
+        let timeout = matches!(
+            e.etype(),
+            ErrorType::ReadTimedout | ErrorType::WriteTimedout
+        );
+        if e.esource() == &pingora::ErrorSource::Upstream && (timeout || !client_reused) {
+            if let Some(guard) = ctx.inflight.as_mut() {
+                guard.broke(now_ns());
+            }
+        }
         if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
         {
             e.set_retry(false);

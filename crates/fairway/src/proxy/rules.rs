@@ -5,7 +5,7 @@
 use super::request::{RequestView, ResponseView};
 use super::{respond, set_path, status_error, Ctx, Proxy, Verdict};
 use crate::runtime::Decision;
-use crate::runtime::Frontend;
+use crate::runtime::{Frontend, Runtime};
 use bytes::Bytes;
 use fairway_acl::HttpAction;
 use fairway_acl::Rewrite;
@@ -96,6 +96,15 @@ impl Proxy {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // Most configurations have none: no reference count touched then.
+        let backend_rules = |rt: &Runtime| {
+            ctx.backend
+                .and_then(|b| rt.backends().get(b))
+                .is_some_and(|b| !b.spec().http_response.is_empty())
+        };
+        if ctx.rt.frontends()[self.frontend].http_response.is_empty() && !backend_rules(&ctx.rt) {
+            return Ok(());
+        }
         let rt = Arc::clone(&ctx.rt);
         let fe = &rt.frontends()[self.frontend];
         let backend = ctx.backend.and_then(|b| rt.backends().get(b));

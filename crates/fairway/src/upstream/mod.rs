@@ -3,14 +3,17 @@
 //! A [`Server`] is one `servers:` entry of a backend, with the state that the
 //! balancer, the health checker, the stats page and the metrics share:
 //! weight, health, administrative state, in-flight and total requests, and
-//! the round-trip times of recent health checks. Everything the request path
-//! reads is an atomic: it never takes a lock.
+//! the round-trip times of recent health checks, and its passive outlier
+//! state ([`outlier`]). Everything the request path reads is an atomic: it
+//! never takes a lock.
 
 pub mod ewma;
+pub mod outlier;
 pub mod pool;
 
 use ewma::{now_ns, PeakEwma};
 use fairway_config::{Proto, UpstreamTls};
+use outlier::Outlier;
 use pingora::upstreams::peer::HttpPeer;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -103,6 +106,8 @@ pub struct Server {
     ewma: PeakEwma,
     /// The responses it gave, by status class.
     responses: Responses,
+    /// Errors in a row and ejection (`outlier`).
+    outlier: Outlier,
     discovered: AtomicBool,
     slot_freed: Arc<Notify>,
     tls: Option<crate::tls::Client>,
@@ -120,6 +125,8 @@ pub struct ServerOptions {
     pub ewma_default_rtt: Duration,
     /// `ewma.decay`.
     pub ewma_decay: Duration,
+    /// `outlier.consecutive_errors`; 0: no outlier ejection.
+    pub outlier_errors: u32,
 }
 
 impl Default for ServerOptions {
@@ -128,6 +135,7 @@ impl Default for ServerOptions {
             rtt_window: DEFAULT_RTT_WINDOW,
             ewma_default_rtt: Duration::from_millis(30),
             ewma_decay: Duration::from_secs(10),
+            outlier_errors: 0,
         }
     }
 }
@@ -216,6 +224,7 @@ impl Server {
             rtt_window: options.rtt_window.max(1),
             ewma: PeakEwma::new(options.ewma_default_rtt, options.ewma_decay, now_ns()),
             responses: Responses::default(),
+            outlier: Outlier::new(options.outlier_errors),
             discovered: AtomicBool::new(false),
             slot_freed,
             tls: tls.map(|t| {
@@ -328,6 +337,11 @@ impl Server {
         &self.responses
     }
 
+    /// Its errors in a row and ejection (`outlier` of its backend).
+    pub fn outlier(&self) -> &Outlier {
+        &self.outlier
+    }
+
     /// Whether the health check says the server is up (always true without checks).
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
@@ -370,9 +384,14 @@ impl Server {
         }
     }
 
-    /// Whether the server may take a new request: up, ready and weight > 0.
+    /// Whether the server may take a new request: up, ready, weight > 0
+    /// and not ejected (`outlier`). Every balance algorithm goes by this
+    /// one test (see [`Backend`](crate::balance::Backend)).
     pub fn is_available(&self) -> bool {
-        self.is_up() && self.admin_state() == AdminState::Ready && self.weight() > 0
+        self.is_up()
+            && self.admin_state() == AdminState::Ready
+            && self.weight() > 0
+            && !self.outlier.is_ejected()
     }
 
     /// Whether it is under its `maxconn` now.
@@ -455,7 +474,8 @@ impl Server {
 
     /// Takes over the state of `old`, the same server in the previous
     /// runtime: health, administrative state, runtime weight (when the
-    /// configured weight did not change), counters and latency data.
+    /// configured weight did not change), counters, latency data and
+    /// ejection (while its backend still has `outlier`).
     pub fn inherit(&self, old: &Server) {
         self.up.store(old.is_up(), Ordering::Relaxed);
         self.admin
@@ -479,6 +499,7 @@ impl Server {
             *t = *o;
         }
         self.ewma.copy_from(&old.ewma);
+        self.outlier.inherit(&old.outlier);
     }
 
     /// Marks one request as in flight until the returned guard is dropped,
@@ -530,9 +551,11 @@ impl InFlight {
 
     /// The server answered at `now` (response headers, or a TCP connect):
     /// the time since the start is a latency sample; an answer that is not
-    /// `ok` (a 5xx) counts as a penalty instead.
+    /// `ok` (a 5xx) counts as a penalty instead. Either way it is the
+    /// attempt's outcome for outlier ejection.
     pub fn answered(&mut self, ok: bool, now: u64) {
         if let Some(start) = self.started.take() {
+            self.server.outlier.record(ok);
             if ok {
                 let rtt = std::time::Duration::from_nanos(now.saturating_sub(start));
                 self.server.ewma.observe(rtt, now);
@@ -552,11 +575,25 @@ impl InFlight {
     }
 
     /// The attempt failed at `now` (refused, reset, no answer at all): the
-    /// server's failure count goes up and its estimate takes a penalty.
+    /// server's failure count goes up and its estimate takes a penalty; an
+    /// error for outlier ejection.
     pub fn failed(&mut self, now: u64) {
         self.server.record_failure();
         if self.started.take().is_some() {
+            self.server.outlier.record(false);
             self.server.ewma.penalize(now);
+        }
+    }
+
+    /// The server failed the attempt at `now` after the connection was
+    /// made and before any answer (a timeout, a reset, a malformed
+    /// response): an error for outlier ejection, and what it took is a
+    /// latency sample, as when the handle is dropped without a verdict.
+    /// Nothing once the outcome is recorded.
+    pub fn broke(&mut self, now: u64) {
+        if self.started.is_some() {
+            self.server.outlier.record(false);
+            self.unanswered(now);
         }
     }
 }

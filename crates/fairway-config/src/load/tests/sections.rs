@@ -243,6 +243,64 @@ fn latency_and_ewma_settings() {
 }
 
 #[test]
+fn outlier_settings() {
+    let c = load_ok(&MINIMAL.replace(
+        "  app:\n",
+        "  app:\n    outlier: { consecutive_errors: 3, eject: 10s, max_ejected: 25% }\n",
+    ));
+    assert_eq!(
+        c.backends[0].outlier,
+        Some(crate::Outlier {
+            consecutive_errors: 3,
+            eject: Duration::from_secs(10),
+            max_ejected: crate::MaxEjected::Percent(25),
+        })
+    );
+    let c = load_ok(&MINIMAL.replace("  app:\n", "  app:\n    outlier: { max_ejected: 2 }\n"));
+    assert_eq!(
+        c.backends[0].outlier,
+        Some(crate::Outlier {
+            max_ejected: crate::MaxEjected::Count(2),
+            ..crate::Outlier::default()
+        })
+    );
+    // `outlier: {}`: the defaults (5 errors, 30 s, 50 %); no key: off.
+    let c = load_ok(&MINIMAL.replace("  app:\n", "  app:\n    outlier: {}\n"));
+    assert_eq!(c.backends[0].outlier, Some(crate::Outlier::default()));
+    assert_eq!(load_ok(MINIMAL).backends[0].outlier, None);
+    // A tcp backend counts connection failures.
+    let c = load_ok(
+        "frontends:\n  db:\n    bind: :5432\n    mode: tcp\n    default_backend: pg\n\
+         backends:\n  pg:\n    mode: tcp\n    outlier: { consecutive_errors: 2 }\n    \
+         servers: { a: { addr: 127.0.0.1:5433 } }\n",
+    );
+    assert_eq!(c.backends[0].outlier.unwrap().consecutive_errors, 2);
+
+    let e = load_err(&MINIMAL.replace(
+        "  app:\n",
+        "  app:\n    outlier: { consecutive_errors: 0, eject: 0s, max_ejected: 150%, slow: 1 }\n",
+    ));
+    let expected = "\
+t.yaml:7:36: backends.app.outlier.consecutive_errors: expected an integer from 1 to 10000, found `0`
+t.yaml:7:46: backends.app.outlier.eject: timeout must be greater than zero
+t.yaml:7:63: backends.app.outlier.max_ejected: invalid max_ejected `150%` (expected a share of the servers like `50%` (0% to 100%) or a number of servers like `2`)
+t.yaml:7:69: backends.app.outlier.slow: unknown key `slow` (expected one of: consecutive_errors, eject, max_ejected)";
+    assert_eq!(e, expected);
+    for bad in ["half", "-1", "50 %", "%", "1.5"] {
+        let e = load_err(&MINIMAL.replace(
+            "  app:\n",
+            &format!("  app:\n    outlier: {{ max_ejected: \"{bad}\" }}\n"),
+        ));
+        assert!(e.contains("invalid max_ejected"), "{bad}: {e}");
+    }
+    assert_eq!(crate::MaxEjected::Percent(50).limit(1), 0);
+    assert_eq!(crate::MaxEjected::Percent(50).limit(3), 1);
+    assert_eq!(crate::MaxEjected::Percent(50).limit(4), 2);
+    assert_eq!(crate::MaxEjected::Percent(100).limit(1), 1);
+    assert_eq!(crate::MaxEjected::Count(5).limit(3), 3);
+}
+
+#[test]
 fn admin_section() {
     let c = load_ok(&format!(
         "admin:\n  bind: 127.0.0.1:9000\n  auth: {{ user: admin, password: s3cret }}\n  socket: /tmp/fairway.sock\n{MINIMAL}"

@@ -1,0 +1,240 @@
+//! `global.access_log_format`: `fairway` (key=value, the default), `json`,
+//! or an HAProxy log-format string such as `%ci %ST %B %Tt %b/%s %{+Q}r`,
+//! compiled when the config loads.
+
+use fairway_acl::{Fetches, Value};
+
+/// How access-log lines are written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `client=... frontend=... status=...`, one key=value line.
+    #[default]
+    Fairway,
+    /// One JSON object per line.
+    Json,
+    /// An HAProxy log-format string.
+    Custom(Vec<LogPart>),
+}
+
+/// A piece of an HAProxy log-format string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogPart {
+    /// Literal text.
+    Text(String),
+    /// A variable such as `%ST`; `quoted` with the `+Q` flag.
+    Var {
+        /// Which.
+        var: LogVar,
+        /// Written in double quotes (`%{+Q}r`).
+        quoted: bool,
+    },
+    /// A sample, `%[FETCH,conv]`, of the request.
+    Sample(Value),
+}
+
+/// The HAProxy log-format variables fairway writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogVar {
+    /// `%ci`: client IP.
+    ClientIp,
+    /// `%cp`: client port.
+    ClientPort,
+    /// `%f` (also `%ft`): frontend.
+    Frontend,
+    /// `%b`: backend (`-` when none).
+    Backend,
+    /// `%s`: server (`<NOSRV>` when none, as HAProxy).
+    Server,
+    /// `%ST`: status.
+    Status,
+    /// `%B`: bytes of the response body sent.
+    Bytes,
+    /// `%Tt` (also `%Ta`): total time, ms.
+    TotalMs,
+    /// `%Tw`: time in the queue, ms (`-1`: never queued).
+    QueueMs,
+    /// `%Tc`: time to connect, ms.
+    ConnectMs,
+    /// `%Tr`: server response time, ms.
+    ResponseMs,
+    /// `%rc` (also `%rt`... as HAProxy's retries): retries.
+    Retries,
+    /// `%ts` / `%tsc`: termination state.
+    Termination,
+    /// `%HM`: method.
+    Method,
+    /// `%HU`: request URI.
+    Uri,
+    /// `%HP`: path.
+    Path,
+    /// `%HV`: HTTP version.
+    Version,
+    /// `%r`: request line, `GET /x HTTP/1.1`.
+    RequestLine,
+    /// `%ID`: the unique ID.
+    UniqueId,
+    /// `%t` (also `%tr`): the date, `[03/Dec/2026:10:49:54.123]`.
+    Date,
+    /// `%pid`: process ID.
+    Pid,
+}
+
+/// The variable names, longest first so that `%Tt` is not read as `%T`.
+const VARS: &[(&str, LogVar)] = &[
+    ("tsc", LogVar::Termination),
+    ("pid", LogVar::Pid),
+    ("ci", LogVar::ClientIp),
+    ("cp", LogVar::ClientPort),
+    ("ft", LogVar::Frontend),
+    ("ST", LogVar::Status),
+    ("Tt", LogVar::TotalMs),
+    ("Ta", LogVar::TotalMs),
+    ("Tw", LogVar::QueueMs),
+    ("Tc", LogVar::ConnectMs),
+    ("Tr", LogVar::ResponseMs),
+    ("rc", LogVar::Retries),
+    ("ts", LogVar::Termination),
+    ("HM", LogVar::Method),
+    ("HU", LogVar::Uri),
+    ("HP", LogVar::Path),
+    ("HV", LogVar::Version),
+    ("ID", LogVar::UniqueId),
+    ("tr", LogVar::Date),
+    ("f", LogVar::Frontend),
+    ("b", LogVar::Backend),
+    ("s", LogVar::Server),
+    ("B", LogVar::Bytes),
+    ("r", LogVar::RequestLine),
+    ("t", LogVar::Date),
+];
+
+impl LogFormat {
+    /// `fairway`, `json`, or an HAProxy log-format string; an error names
+    /// the byte offset and the problem.
+    pub fn parse(text: &str, fetches: &Fetches) -> Result<LogFormat, (usize, String)> {
+        match text {
+            "fairway" => return Ok(LogFormat::Fairway),
+            "json" => return Ok(LogFormat::Json),
+            _ => {}
+        }
+        if !text.contains('%') {
+            return Err((
+                0,
+                format!(
+                    "unknown access_log_format `{}` (expected fairway, json, or an HAProxy \
+                     log-format string such as `%ci %ST %B %Tt %b/%s %{{+Q}}r`)",
+                    text.escape_debug()
+                ),
+            ));
+        }
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut at = 0;
+        while let Some(found) = text[at..].find('%') {
+            let start = at + found;
+            literal.push_str(&text[at..start]);
+            let mut rest = &text[start + 1..];
+            if let Some(tail) = rest.strip_prefix('%') {
+                literal.push('%');
+                at = text.len() - tail.len();
+                continue;
+            }
+            let mut quoted = false;
+            if let Some(inner) = rest.strip_prefix('{') {
+                let Some(end) = inner.find('}') else {
+                    return Err((start, "`%{` without its `}`".to_string()));
+                };
+                for flag in inner[..end].split(',') {
+                    match flag {
+                        "+Q" => quoted = true,
+                        "-Q" | "+X" | "-X" | "+E" | "-E" => {}
+                        other => {
+                            return Err((start, format!("unknown log-format flag `{other}`")));
+                        }
+                    }
+                }
+                rest = &inner[end + 1..];
+            }
+            if !literal.is_empty() {
+                parts.push(LogPart::Text(std::mem::take(&mut literal)));
+            }
+            if rest.starts_with('[') {
+                let Some(end) = rest.find(']') else {
+                    return Err((start, "`%[` without its `]`".to_string()));
+                };
+                let offset = text.len() - rest.len() - 1;
+                let value = Value::parse(&rest[..=end].replacen('[', "%[", 1), offset, fetches)
+                    .map_err(|e| (e.offset, e.message))?;
+                parts.push(LogPart::Sample(value));
+                at = text.len() - rest.len() + end + 1;
+                continue;
+            }
+            let Some((name, var)) = VARS.iter().find(|(name, _)| rest.starts_with(name)) else {
+                let word: String = rest
+                    .chars()
+                    .take_while(char::is_ascii_alphanumeric)
+                    .collect();
+                let known: Vec<&str> = VARS.iter().map(|(n, _)| *n).collect();
+                return Err((
+                    start,
+                    format!(
+                        "unknown log-format variable `%{word}` (known: {}, %[FETCH])",
+                        known.join(", ")
+                    ),
+                ));
+            };
+            parts.push(LogPart::Var { var: *var, quoted });
+            at = text.len() - rest.len() + name.len();
+        }
+        literal.push_str(&text[at..]);
+        if !literal.is_empty() {
+            parts.push(LogPart::Text(literal));
+        }
+        Ok(LogFormat::Custom(parts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<LogFormat, (usize, String)> {
+        LogFormat::parse(text, &Fetches::builtin())
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(parse("fairway"), Ok(LogFormat::Fairway));
+        assert_eq!(parse("json"), Ok(LogFormat::Json));
+        let LogFormat::Custom(parts) = parse("%ci:%cp %ST %Tt %b/%s %{+Q}r 100%% %[src]").unwrap()
+        else {
+            panic!("custom");
+        };
+        let var = |var, quoted| LogPart::Var { var, quoted };
+        assert_eq!(parts[0], var(LogVar::ClientIp, false));
+        assert_eq!(parts[1], LogPart::Text(":".into()));
+        assert_eq!(parts[2], var(LogVar::ClientPort, false));
+        assert_eq!(parts[4], var(LogVar::Status, false));
+        assert_eq!(parts[6], var(LogVar::TotalMs, false));
+        assert_eq!(parts[8], var(LogVar::Backend, false));
+        assert_eq!(parts[10], var(LogVar::Server, false));
+        assert_eq!(parts[12], var(LogVar::RequestLine, true));
+        assert_eq!(parts[13], LogPart::Text(" 100% ".into()));
+        assert!(matches!(&parts[14], LogPart::Sample(v) if v.source() == "%[src]"));
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        assert!(parse("text")
+            .unwrap_err()
+            .1
+            .contains("unknown access_log_format"));
+        let (at, msg) = parse("%ci %Zz").unwrap_err();
+        assert_eq!(at, 4);
+        assert!(msg.contains("unknown log-format variable `%Zz`"), "{msg}");
+        assert!(parse("%{+Z}r").unwrap_err().1.contains("flag `+Z`"));
+        assert!(parse("%[nope]").unwrap_err().1.contains("unknown fetch"));
+        assert!(parse("%[src").unwrap_err().1.contains("without its `]`"));
+    }
+}

@@ -1,0 +1,182 @@
+//! `fairway replay`: the access logs of real traffic, through fairway (its
+//! `fairway` and `json` formats) and through HAProxy (`httplog`), decided
+//! under a changed configuration without sending anything.
+
+mod common;
+
+use common::{free_port, get, installed, temp_dir, wait_until, write_temp, Fairway, Upstream};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Before: `/admin` denied, `/static/` to `static`, the rest to `app`.
+const OLD: &str = r#"
+frontends:
+  web:
+    bind: ["127.0.0.1:{PORT}"]
+    http_request:
+      - deny if { path_beg /admin }
+    use_backend:
+      - static if { path_beg /static/ }
+    default_backend: app
+backends:
+  app:
+    servers: { a: { addr: "{UP0}" } }
+  static:
+    servers: { s: { addr: "{UP0}" } }
+"#;
+
+/// After: `/admin` allowed, `/static/` no longer split off, `/v1/` denied.
+const NEW: &str = r#"
+frontends:
+  web:
+    bind: ["127.0.0.1:1"]
+    http_request:
+      - deny status 410 if { path_beg /v1/ }
+    default_backend: app
+backends:
+  app:
+    servers: { a: { addr: "127.0.0.1:2" } }
+  static:
+    servers: { s: { addr: "127.0.0.1:2" } }
+"#;
+
+const TARGETS: [&str; 5] = ["/admin", "/static/app.js", "/v1/users", "/", "/other?x=1"];
+
+/// Runs `fairway replay -c CONF LOG`: exit code and stdout.
+fn replay(conf: &str, log: &str) -> (i32, String) {
+    let conf = write_temp("replay-new.yaml", conf);
+    let log = write_temp("replay-access.log", log);
+    let out = Command::new(common::bin())
+        .args([
+            "replay",
+            "-c",
+            conf.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
+}
+
+/// The changes the new configuration makes to [`TARGETS`].
+fn assert_changes(code: i32, out: &str) {
+    assert_eq!(code, 3, "something changes: {out}");
+    for line in [
+        "5 requests replayed",
+        "2 unchanged, 3 changed",
+        "newly allowed: answered 403 -> backend app: 1 requests",
+        "e.g. GET /admin",
+        "moved: backend static -> backend app: 1 requests",
+        "newly answered by a rule: backend app -> answered 410: 1 requests",
+        "e.g. GET /v1/users",
+    ] {
+        assert!(out.contains(line), "missing `{line}` in:\n{out}");
+    }
+}
+
+fn fairway_log(format: &str) -> String {
+    let up = Upstream::start("a");
+    let global = format!(
+        "global:\n  threads: 1\n  grace_period: 1s\n  pid_file: {{DIR}}/fairway.pid\n  \
+         upgrade_sock: {{DIR}}/upgrade.sock\n  access_log: true\n  access_log_format: {format}\n"
+    );
+    let f = Fairway::start(&format!("{global}{OLD}"), &[&up]);
+    for t in TARGETS {
+        get(f.addr, t, &[]);
+    }
+    wait_until(&f, Duration::from_secs(10), "five access-log lines", || {
+        f.log().matches("fairway::access]").count() >= TARGETS.len()
+    });
+    f.log()
+}
+
+#[test]
+fn fairway_logs_replayed_under_a_new_config() {
+    for format in ["fairway", "json"] {
+        let log = fairway_log(format);
+        let (code, out) = replay(NEW, &log);
+        assert_changes(code, &out);
+        // The same configuration changes nothing: exit 0.
+        let same = OLD.replace("{PORT}", "1").replace("{UP0}", "127.0.0.1:2");
+        let (code, out) = replay(&same, &log);
+        assert_eq!(code, 0, "{format}: {out}");
+        assert!(out.contains("5 unchanged, 0 changed"), "{out}");
+    }
+}
+
+#[test]
+fn haproxy_httplog_replayed_under_a_fairway_config() {
+    let bin = installed(&["/usr/sbin/haproxy", "/usr/bin/haproxy"], "haproxy");
+    let up = Upstream::start("a");
+    let port = free_port();
+    let dir = temp_dir("replay-haproxy");
+    let conf = dir.join("haproxy.cfg");
+    std::fs::write(
+        &conf,
+        format!(
+            "global\n  log stdout format raw local0\n\
+             defaults\n  mode http\n  log global\n  option httplog\n  timeout connect 2s\n  \
+             timeout client 5s\n  timeout server 5s\n\
+             frontend web\n  bind 127.0.0.1:{port}\n  http-request deny if {{ path_beg /admin }}\n  \
+             use_backend static if {{ path_beg /static/ }}\n  default_backend app\n\
+             backend app\n  server a {up}\n\
+             backend static\n  server s {up}\n",
+            up = up.addr
+        ),
+    )
+    .unwrap();
+    let log_path = dir.join("haproxy.log");
+    let mut child = Command::new(bin)
+        .args(["-db", "-f"])
+        .arg(&conf)
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "haproxy did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for t in TARGETS {
+        get(addr, t, &[]);
+    }
+    let mut log = String::new();
+    while log.lines().count() < TARGETS.len() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "haproxy log: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        log = std::fs::read_to_string(&log_path).unwrap();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let (code, out) = replay(NEW, &log);
+    assert_changes(code, &out);
+}
+
+#[test]
+fn bad_input_is_refused() {
+    let (code, out) = replay("frontends: [", "");
+    assert_eq!(code, 1, "{out}");
+    let conf = write_temp("replay-ok.yaml", NEW);
+    let out = Command::new(common::bin())
+        .args([
+            "replay",
+            "-c",
+            conf.to_str().unwrap(),
+            "/nonexistent/access.log",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/access.log"));
+}
