@@ -120,8 +120,9 @@ impl Value {
 
     /// The value for `req`, `unique_id` standing for `%[unique-id]`.
     /// A literal value is borrowed; otherwise the result is the only
-    /// allocation. CR, LF and NUL from a sample are dropped, so that the
-    /// result is always a valid header value.
+    /// allocation. Control characters from a sample (CR, LF, NUL, ...;
+    /// a tab is kept) are dropped, so that the result is always a valid
+    /// header value.
     pub fn render<'a>(&'a self, req: &dyn Request, unique_id: &str) -> Cow<'a, str> {
         if let Some(text) = self.as_literal() {
             return Cow::Borrowed(text);
@@ -147,7 +148,7 @@ impl Value {
                 }
             }
         }
-        out.retain(|c| !matches!(c, '\r' | '\n' | '\0'));
+        out.retain(|c| c == '\t' || !c.is_control());
         Cow::Owned(out)
     }
 }
