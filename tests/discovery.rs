@@ -478,6 +478,38 @@ fn file_config(path: &Path, extra: &str) -> String {
     )
 }
 
+/// A server that discovery removes finishes the request it is answering;
+/// new requests go to the servers that remain.
+#[test]
+fn a_request_in_flight_finishes_on_a_server_discovery_removed() {
+    let (one, two) = (Upstream::start("one"), Upstream::start("two"));
+    let dir = temp_dir("servers-inflight");
+    let path = dir.join("servers.yaml");
+    std::fs::write(&path, format!("one: \"{}\"\n", one.addr)).unwrap();
+    let f = Fairway::start(&file_config(&path, ""), &[]);
+    wait_for_set(&f, Duration::from_secs(5), &["one"]);
+
+    let addr = f.addr;
+    let slow = std::thread::spawn(move || common::get(addr, "/delay/3000", &[]));
+    wait_until(
+        &f,
+        Duration::from_secs(10),
+        "the slow request at one",
+        || one.in_flight() == 1,
+    );
+    std::fs::write(&path, format!("two: \"{}\"\n", two.addr)).unwrap();
+    wait_for_set(&f, APPLY_LIMIT, &["two"]);
+    assert_eq!(
+        one.in_flight(),
+        1,
+        "the removal came while it was in flight"
+    );
+    let r = slow.join().unwrap();
+    assert_eq!(r.status, 200, "{r:?}\n{}", f.log());
+    assert_eq!(r.server(), "one");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_watched_file_applies_edits_and_keeps_the_set_when_unparsable() {
     let (one, two) = (Upstream::start("one"), Upstream::start("two"));
