@@ -597,15 +597,14 @@ impl Rewrite {
         })
     }
 
-    /// `input` rewritten when the regex matches it (the first match is
-    /// replaced, as HAProxy's `replace-path`), else `None`.
+    /// The replacement, its group references filled in, when the regex
+    /// matches `input`; else `None`. As in HAProxy, a matching value is
+    /// replaced as a whole (`replace-path /foo /bar` turns `/x/foo/y` into
+    /// `/bar`): anchor the regex and capture what should be kept.
     pub fn apply(&self, input: &str) -> Option<String> {
         let caps = self.regex.captures(input)?;
-        let whole = caps.get(0)?;
         let mut out = String::with_capacity(input.len() + self.replacement.len());
-        out.push_str(&input[..whole.start()]);
         caps.expand(&self.replacement, &mut out);
-        out.push_str(&input[whole.end()..]);
         Some(out)
     }
 

@@ -121,8 +121,8 @@ impl Value {
     /// The value for `req`, `unique_id` standing for `%[unique-id]`.
     /// A literal value is borrowed; otherwise the result is the only
     /// allocation. Control characters from a sample (CR, LF, NUL, ...;
-    /// a tab is kept) are dropped, so that the result is always a valid
-    /// header value.
+    /// a tab is kept) are dropped, so that a header value stays valid; the
+    /// config's own text is kept as written.
     pub fn render<'a>(&'a self, req: &dyn Request, unique_id: &str) -> Cow<'a, str> {
         if let Some(text) = self.as_literal() {
             return Cow::Borrowed(text);
@@ -145,10 +145,19 @@ impl Value {
                     for conv in convs {
                         convert(&mut out, start, *conv);
                     }
+                    // Control characters a sample brings (CR, LF, NUL...; a
+                    // tab is kept) would break the header: dropped.
+                    if out[start..].chars().any(|c| c != '\t' && c.is_control()) {
+                        let clean: String = out[start..]
+                            .chars()
+                            .filter(|&c| c == '\t' || !c.is_control())
+                            .collect();
+                        out.truncate(start);
+                        out.push_str(&clean);
+                    }
                 }
             }
         }
-        out.retain(|c| c == '\t' || !c.is_control());
         Cow::Owned(out)
     }
 }

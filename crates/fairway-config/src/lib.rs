@@ -316,16 +316,19 @@ impl FrontendConfig {
     }
 
     /// The distinct periods of the `src_http_req_rate(PERIOD)` fetches
-    /// that this frontend's `http_request` rules and `use_backend` lines
-    /// read, in order of first use (the proxy counts requests per period).
+    /// that this frontend's rules (conditions and `%[...]` values) and
+    /// `use_backend` lines read, in order of first use (the proxy counts
+    /// requests per period).
     pub fn rate_periods(&self) -> Vec<Duration> {
-        let guards = self
-            .http_request
-            .iter()
+        let rules = self.http_request.iter().chain(&self.http_response);
+        let guards = rules
+            .clone()
             .filter_map(|r| r.guard.as_ref())
             .chain(self.use_backend.iter().filter_map(|u| u.guard.as_ref()));
+        let in_guards = guards.flat_map(|g| g.cond.acls().map(|a| a.fetch()));
+        let in_values = rules.flat_map(|r| r.action.values().flat_map(|v| v.fetches()));
         let mut periods = Vec::new();
-        for period in guards.flat_map(|g| g.cond.acls().filter_map(|a| a.fetch().rate_period())) {
+        for period in in_guards.chain(in_values).filter_map(|f| f.rate_period()) {
             if !periods.contains(&period) {
                 periods.push(period);
             }

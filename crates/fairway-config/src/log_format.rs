@@ -58,7 +58,7 @@ pub enum LogVar {
     ConnectMs,
     /// `%Tr`: server response time, ms.
     ResponseMs,
-    /// `%rc` (also `%rt`... as HAProxy's retries): retries.
+    /// `%rc`: retries.
     Retries,
     /// `%ts` / `%tsc`: termination state.
     Termination,
@@ -74,13 +74,14 @@ pub enum LogVar {
     RequestLine,
     /// `%ID`: the unique ID.
     UniqueId,
-    /// `%t` (also `%tr`): the date, `[03/Dec/2026:10:49:54.123]`.
+    /// `%t` (also `%tr`): the date, RFC 3339 in brackets
+    /// (`[2026-12-03T10:49:54.123Z]`).
     Date,
     /// `%pid`: process ID.
     Pid,
 }
 
-/// The variable names, longest first so that `%Tt` is not read as `%T`.
+/// The variable names.
 const VARS: &[(&str, LogVar)] = &[
     ("tsc", LogVar::Termination),
     ("pid", LogVar::Pid),
@@ -170,11 +171,10 @@ impl LogFormat {
                 at = text.len() - rest.len() + end + 1;
                 continue;
             }
-            let Some((name, var)) = VARS.iter().find(|(name, _)| rest.starts_with(name)) else {
-                let word: String = rest
-                    .chars()
-                    .take_while(char::is_ascii_alphanumeric)
-                    .collect();
+            // The whole name, looked up exactly: `%si` is not `%s` then `i`.
+            let len = rest.bytes().take_while(u8::is_ascii_alphanumeric).count();
+            let word = &rest[..len];
+            let Some((name, var)) = VARS.iter().find(|(name, _)| *name == word) else {
                 let known: Vec<&str> = VARS.iter().map(|(n, _)| *n).collect();
                 return Err((
                     start,
@@ -234,6 +234,11 @@ mod tests {
         assert_eq!(at, 4);
         assert!(msg.contains("unknown log-format variable `%Zz`"), "{msg}");
         assert!(parse("%{+Z}r").unwrap_err().1.contains("flag `+Z`"));
+        // HAProxy variables fairway does not write are refused, not read as
+        // a shorter one followed by text.
+        for unknown in ["%si", "%sp", "%bi", "%fi", "%rt", "%sslv"] {
+            assert!(parse(unknown).is_err(), "{unknown}");
+        }
         assert!(parse("%[nope]").unwrap_err().1.contains("unknown fetch"));
         assert!(parse("%[src").unwrap_err().1.contains("without its `]`"));
     }

@@ -35,6 +35,18 @@ const FETCH_ALIASES: &[(&str, &str)] = &[
 
 /// HAProxy's response variants of the `hdr_*` ACLs and the match they
 /// stand for (`shdr_beg(X)` is `res.hdr(X) -m beg`).
+/// `hdr(X)` and its variants in an http-response condition: HAProxy reads
+/// the response's header there.
+const RESPONSE_HDR: &[(&str, Option<&str>)] = &[
+    ("hdr_beg(", Some("beg")),
+    ("hdr_end(", Some("end")),
+    ("hdr_sub(", Some("sub")),
+    ("hdr_reg(", Some("reg")),
+    ("hdr_dir(", Some("dir")),
+    ("hdr_dom(", Some("dom")),
+    ("hdr(", None),
+];
+
 const RES_HDR_MATCHES: &[(&str, &str)] = &[
     ("shdr_beg(", "beg"),
     ("shdr_end(", "end"),
@@ -145,7 +157,8 @@ impl Scope {
 }
 
 /// Whether HAProxy's `http-response` rules cannot read `fetch`: the
-/// request's layer 7 is gone by then (an ACL on it never matches).
+/// request's layer 7 is gone by then (an ACL on it never matches; `method`
+/// stays readable, and `hdr()` is the response's there).
 fn reads_request(fetch: &Fetch) -> bool {
     matches!(
         fetch,
@@ -153,7 +166,6 @@ fn reads_request(fetch: &Fetch) -> bool {
             | Fetch::Url
             | Fetch::Query
             | Fetch::UrlParam(_)
-            | Fetch::Method
             | Fetch::Host
             | Fetch::Header(_)
             | Fetch::ReqSslSni
@@ -174,6 +186,16 @@ fn body(words: &[Word], scope: &Scope) -> Result<Result<Body, Const>, String> {
         if let Some(tail) = name.strip_prefix(from) {
             name = format!("res.hdr({tail}");
             match_flag = Some(*m);
+        }
+    }
+    // In http-response rules HAProxy's `hdr()` reads the response.
+    if scope.response && match_flag.is_none() {
+        for (from, m) in RESPONSE_HDR {
+            if let Some(tail) = name.strip_prefix(from) {
+                name = format!("res.hdr({tail}");
+                match_flag = *m;
+                break;
+            }
         }
     }
     for (from, to) in FETCH_ALIASES {

@@ -68,10 +68,11 @@ pub fn parse_line(line: &str) -> Option<Logged> {
     if let Some(start) = line.find("{\"") {
         return parse_json(&line[start..]);
     }
-    if let Some(start) = line.find("client=") {
-        return parse_fairway(&line[start..]);
+    // An HAProxy line whose URL holds `client=` is not a fairway line.
+    match line.find("client=") {
+        Some(start) => parse_fairway(&line[start..]).or_else(|| parse_httplog(line)),
+        None => parse_httplog(line),
     }
-    parse_httplog(line)
 }
 
 fn parse_json(text: &str) -> Option<Logged> {
@@ -449,6 +450,8 @@ mod tests {
             ("web", &Outcome::Answered(403))
         );
         assert_eq!(parse_line("fairway 0.1.0 started config=x"), None);
+        let h_client = r#"haproxy[1]: 127.0.0.1:5000 [03/Dec/2026:10:00:00.000] web app/a 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 "GET /x?client=7 HTTP/1.1""#;
+        assert_eq!(parse_line(h_client).unwrap().uri, "/x?client=7");
     }
 
     #[test]

@@ -375,8 +375,19 @@ impl Frontend {
         let index = |name: &str| config.backend_index(name);
         let old = previous.and_then(|p| p.frontends().iter().find(|o| o.name == f.name));
         let old_rates = old.map_or(&[][..], |o| &o.rates[..]);
-        let rates = f
-            .rate_periods()
+        // Backends' `http_response` rules read the frontend's tables too.
+        let mut periods = f.rate_periods();
+        let backend_rules = config.backends.iter().flat_map(|b| &b.http_response);
+        let guards = backend_rules.clone().filter_map(|r| r.guard.as_ref());
+        let fetches = guards
+            .flat_map(|g| g.cond.acls().map(|a| a.fetch()))
+            .chain(backend_rules.flat_map(|r| r.action.values().flat_map(|v| v.fetches())));
+        for period in fetches.filter_map(|f| f.rate_period()) {
+            if !periods.contains(&period) {
+                periods.push(period);
+            }
+        }
+        let rates = periods
             .into_iter()
             .map(|period| {
                 old_rates

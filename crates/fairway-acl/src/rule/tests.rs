@@ -467,6 +467,11 @@ fn response_rules_and_rewrites() {
     };
     assert_eq!(rw.apply("/api/v1/users/7").as_deref(), Some("/v1/users/7"));
     assert_eq!(rw.apply("/other"), None);
+    // A match replaces the whole value, as HAProxy does.
+    let HttpAction::ReplacePath(rw) = action("replace-path /foo /bar") else {
+        panic!("not replace-path");
+    };
+    assert_eq!(rw.apply("/x/foo/y").as_deref(), Some("/bar"));
     let HttpAction::ReplaceHeader { name, rewrite } =
         action(r"replace-header Location ^http://(.*) https://\1$x")
     else {

@@ -400,3 +400,26 @@ fn unknown_request_actions_stay_unsupported() {
     assert_eq!(lines, [4, 5], "{}", conv.diagnostics("t"));
     assert!(conv.unsupported[1].reason.contains("regex"));
 }
+
+/// HAProxy reads the response's header with `hdr()` in an http-response
+/// condition, and `method` stays readable there.
+#[test]
+fn hdr_and_method_in_response_conditions_keep_their_haproxy_meaning() {
+    let (conv, _config) = load(
+        "defaults\n    mode http\nfrontend www\n    bind 127.0.0.1:8080\n    \
+         http-response set-header X-Json yes if { hdr(content-type) -m sub json }\n    \
+         http-response set-header X-Html yes if { hdr_beg(content-type) text/html }\n    \
+         http-response del-header X-Debug if METH_POST\n    default_backend app\n\
+         backend app\n    server a 127.0.0.1:9001\n",
+    );
+    assert!(conv.is_complete(), "{}", conv.diagnostics("t"));
+    has(
+        &conv,
+        "set-header X-Json yes if { res.hdr(content-type) -m sub json }",
+    );
+    has(
+        &conv,
+        "set-header X-Html yes if { res.hdr(content-type) -m beg text/html }",
+    );
+    has(&conv, "del-header X-Debug if METH_POST");
+}

@@ -200,7 +200,7 @@ fn custom_line(l: &Line<'_>, parts: &[LogPart], session: &Session, ctx: &Ctx) {
                         Escaped(&req.uri.to_string()),
                         req.version
                     ),
-                    LogVar::UniqueId => write!(out, "{}", l.request_id.unwrap_or("-")),
+                    LogVar::UniqueId => write!(out, "{}", Escaped(l.request_id.unwrap_or("-"))),
                     LogVar::Date => write!(
                         out,
                         "[{}]",

@@ -165,6 +165,12 @@ fn send_proxy(
     Ok(())
 }
 
+/// An interim response (`100 Continue`, `103 Early Hints`), not the
+/// answer: `101` ends the exchange as an upgrade and is not one.
+fn interim(resp: &ResponseHeader) -> bool {
+    resp.status.is_informational() && resp.status != http::StatusCode::SWITCHING_PROTOCOLS
+}
+
 fn status_error(code: u16, why: &'static str) -> Box<Error> {
     Error::explain(ErrorType::HTTPStatus(code), why)
 }
@@ -465,7 +471,9 @@ impl ProxyHttp for Proxy {
         };
         if ctx.backend.is_none() {
             ctx.status = 503;
-            respond::error(session, 503).await?;
+            let header = fe.unique_id_header.as_deref();
+            let id: Vec<_> = header.zip(ctx.unique_id.as_deref()).into_iter().collect();
+            respond::error_with(session, 503, &id).await?;
             return Ok(true);
         }
         Ok(false)
@@ -598,7 +606,7 @@ impl ProxyHttp for Proxy {
         ctx.response_at.get_or_insert_with(Instant::now);
         // The server's latency sample (a 5xx is a penalty), whatever the
         // backend's algorithm.
-        if let Some(guard) = ctx.inflight.as_mut() {
+        if let Some(guard) = ctx.inflight.as_mut().filter(|_| !interim(resp)) {
             guard.answered(!resp.status.is_server_error(), now_ns());
         }
         Ok(())
@@ -612,7 +620,11 @@ impl ProxyHttp for Proxy {
     ) -> Result<()> {
         framing::check_response(session.req_header(), resp)?;
         self.run_response_rules(session, resp, ctx)?;
-        if let (Some(h), Some(id)) = (&ctx.frontend(self).unique_id_header, &ctx.unique_id) {
+        if let (Some(h), Some(id), false) = (
+            &ctx.frontend(self).unique_id_header,
+            &ctx.unique_id,
+            interim(resp),
+        ) {
             resp.insert_header(h.clone(), id.as_str())?;
         }
         if let Some(spec) = &ctx.frontend(self).compression {

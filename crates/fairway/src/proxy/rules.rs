@@ -96,6 +96,11 @@ impl Proxy {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // An interim response (100, 103) is not the answer: HAProxy runs
+        // no rule on it either.
+        if super::interim(resp) {
+            return Ok(());
+        }
         // Most configurations have none: no reference count touched then.
         let backend_rules = |rt: &Runtime| {
             ctx.backend
@@ -197,16 +202,23 @@ pub(super) async fn send_replacement(
 }
 
 /// The values of header `name` after `rewrite` (each value it matches
-/// rewritten), or `None` when there is no such header. The caller writes
-/// them back through Pingora's header API, which keeps the head's
-/// case-preserving name map in step.
-fn rewritten(headers: &http::HeaderMap, name: &str, rewrite: &Rewrite) -> Option<Vec<String>> {
-    let values: Vec<String> = headers
+/// replaced, the others kept byte for byte), or `None` when there is no
+/// such header. The caller writes them back through Pingora's header API,
+/// which keeps the head's case-preserving name map in step.
+fn rewritten(
+    headers: &http::HeaderMap,
+    name: &str,
+    rewrite: &Rewrite,
+) -> Option<Vec<http::HeaderValue>> {
+    let values: Vec<http::HeaderValue> = headers
         .get_all(name)
         .iter()
         .map(|value| {
-            let v = String::from_utf8_lossy(value.as_bytes());
-            rewrite.apply(&v).unwrap_or_else(|| v.into_owned())
+            let new = value.to_str().ok().and_then(|v| rewrite.apply(v));
+            // The replacement comes from a checked config value and regex
+            // groups of a valid value: always a valid value itself.
+            new.and_then(|v| http::HeaderValue::from_str(&v).ok())
+                .unwrap_or_else(|| value.clone())
         })
         .collect();
     (!values.is_empty()).then_some(values)
