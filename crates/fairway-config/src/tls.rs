@@ -2,12 +2,84 @@
 //! so that a missing or bad file is a config error naming the file, never
 //! a failure (or a panic) when a listener starts.
 
-use crate::{CaFile, TlsCert};
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use x509_parser::extensions::GeneralName;
+
+/// `tls` of a frontend: TLS termination with one or more certificates,
+/// chosen by the server name (SNI) the client asks for.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// The certificates in file order (`cert`/`key` first, then `certs`).
+    /// The first is served when the client's server name matches none of
+    /// them, or when it sends none.
+    pub certs: Vec<TlsCert>,
+}
+
+/// A certificate chain and its private key, read and checked when the
+/// config is loaded (readable, PEM, parseable, key matching the
+/// certificate), so the listener never meets a bad file.
+#[derive(Clone)]
+pub struct TlsCert {
+    /// The certificate chain file (PEM, leaf first).
+    pub cert: PathBuf,
+    /// The private key file (PEM: PKCS#8, PKCS#1 or SEC1); the `cert` file
+    /// itself when the key is in it.
+    pub key: PathBuf,
+    /// The server names the certificate is chosen for, lower case
+    /// (`*.example.org` matches one label): `sni` as configured, else the
+    /// certificate's DNS names (subjectAltName, or the common name when it
+    /// has none).
+    pub names: Vec<String>,
+    chain: Vec<CertificateDer<'static>>,
+    private_key: std::sync::Arc<PrivateKeyDer<'static>>,
+}
+
+impl TlsCert {
+    /// The chain as read from `cert` (DER, leaf first).
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+
+    /// The private key as read from `key`.
+    pub fn private_key(&self) -> PrivateKeyDer<'static> {
+        self.private_key.clone_key()
+    }
+}
+
+impl std::fmt::Debug for TlsCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsCert")
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("names", &self.names)
+            .field("chain", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `tls`, `sni`, `verify` and `ca` of a server: fairway speaks TLS to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// The server name sent (SNI) and verified: `sni`, else the host part
+    /// of `addr` (a name or an IP address).
+    pub sni: String,
+    /// Verify the server's certificate chain and name (default true).
+    pub verify: bool,
+    /// The CA certificates to verify with (`ca`); `None`: the system's roots.
+    pub ca: Option<CaFile>,
+}
+
+/// A PEM file of CA certificates, read and checked at load time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its certificates (DER), at least one.
+    pub certs: Vec<CertificateDer<'static>>,
+}
 
 /// Reads a file for the `what` of an error message.
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {

@@ -164,6 +164,20 @@ fn parse(header: &[u8]) -> Result<Carried, Refused> {
     }
 }
 
+/// Makes `peer` open its connections with a PROXY header for `client`
+/// (seen connecting to `local`). Such connections are pooled for that
+/// client connection only (its address and port in the peer's group key).
+pub(crate) fn attach(
+    peer: &mut pingora::upstreams::peer::HttpPeer,
+    version: ProxyVersion,
+    client: InetAddr,
+    local: InetAddr,
+) {
+    let header = header(version, client, local);
+    peer.group_key ^= crate::balance::hash_bytes(client.to_string().as_bytes());
+    peer.options.custom_l4 = Some(std::sync::Arc::new(SendProxy { header }));
+}
+
 /// The header sent to a `send_proxy` server for a connection from `client`
 /// to `local` (fairway's address the client connected to). Mixed families
 /// (an IPv4 client on an IPv6 listener) are sent as IPv6, mapped.

@@ -143,10 +143,8 @@ fn client_ip(session: &Session) -> Option<IpAddr> {
     }
 }
 
-/// Makes `peer` open its connections with a PROXY header for this request's
-/// client (`send_proxy`): its address as the rules left it (`set-src`),
-/// and the address it connected to. Such connections are pooled for that
-/// client connection only (its address and port in the peer's group key).
+/// Makes `peer` send a PROXY header for this request's client
+/// (`send_proxy`): its address as the rules left it (`set-src`).
 fn send_proxy(
     peer: &mut HttpPeer,
     version: fairway_config::ProxyVersion,
@@ -159,29 +157,12 @@ fn send_proxy(
         return Err(status_error(503, "send_proxy needs a TCP client"));
     };
     let client = std::net::SocketAddr::new(src.unwrap_or(client.ip()), client.port());
-    let header = crate::proxy_protocol::header(version, client, *local);
-    peer.group_key ^= crate::balance::hash_bytes(client.to_string().as_bytes());
-    peer.options.custom_l4 = Some(Arc::new(crate::proxy_protocol::SendProxy { header }));
+    crate::proxy_protocol::attach(peer, version, client, *local);
     Ok(())
-}
-
-/// An interim response (`100 Continue`, `103 Early Hints`), not the
-/// answer: `101` ends the exchange as an upgrade and is not one.
-fn interim(resp: &ResponseHeader) -> bool {
-    resp.status.is_informational() && resp.status != http::StatusCode::SWITCHING_PROTOCOLS
 }
 
 fn status_error(code: u16, why: &'static str) -> Box<Error> {
     Error::explain(ErrorType::HTTPStatus(code), why)
-}
-
-/// Rewrites the request path (keeping the query string).
-fn set_path(req: &mut RequestHeader, path: &str) -> Result<()> {
-    let target = match req.uri.query() {
-        Some(q) => Cow::Owned(format!("{path}?{q}")),
-        None => Cow::Borrowed(path),
-    };
-    req.set_raw_path(target.as_bytes())
 }
 
 impl Proxy {
@@ -431,7 +412,7 @@ impl ProxyHttp for Proxy {
 
         if fe.normalize_path {
             if let Cow::Owned(path) = normalize_path(session.req_header().uri.path()) {
-                set_path(session.req_header_mut(), &path)?;
+                rules::set_path(session.req_header_mut(), &path)?;
             }
         }
 
@@ -606,7 +587,7 @@ impl ProxyHttp for Proxy {
         ctx.response_at.get_or_insert_with(Instant::now);
         // The server's latency sample (a 5xx is a penalty), whatever the
         // backend's algorithm.
-        if let Some(guard) = ctx.inflight.as_mut().filter(|_| !interim(resp)) {
+        if let Some(guard) = ctx.inflight.as_mut().filter(|_| !rules::interim(resp)) {
             guard.answered(!resp.status.is_server_error(), now_ns());
         }
         Ok(())
@@ -623,7 +604,7 @@ impl ProxyHttp for Proxy {
         if let (Some(h), Some(id), false) = (
             &ctx.frontend(self).unique_id_header,
             &ctx.unique_id,
-            interim(resp),
+            rules::interim(resp),
         ) {
             resp.insert_header(h.clone(), id.as_str())?;
         }

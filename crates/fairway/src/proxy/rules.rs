@@ -3,7 +3,7 @@
 //! `del-header`, `set-path`), in order, until one answers.
 
 use super::request::{RequestView, ResponseView};
-use super::{respond, set_path, status_error, Ctx, Proxy, Verdict};
+use super::{respond, status_error, Ctx, Proxy, Verdict};
 use crate::runtime::Decision;
 use crate::runtime::{Frontend, Runtime};
 use bytes::Bytes;
@@ -98,7 +98,7 @@ impl Proxy {
     ) -> Result<()> {
         // An interim response (100, 103) is not the answer: HAProxy runs
         // no rule on it either.
-        if super::interim(resp) {
+        if interim(resp) {
             return Ok(());
         }
         // Most configurations have none: no reference count touched then.
@@ -289,6 +289,21 @@ pub(super) fn new_unique_id() -> String {
         &hex[16..20],
         &hex[20..]
     )
+}
+
+/// An interim response (`100 Continue`, `103 Early Hints`), not the
+/// answer: `101` ends the exchange as an upgrade and is not one.
+pub(super) fn interim(resp: &ResponseHeader) -> bool {
+    resp.status.is_informational() && resp.status != http::StatusCode::SWITCHING_PROTOCOLS
+}
+
+/// Rewrites the request path (keeping the query string).
+pub(super) fn set_path(req: &mut pingora::http::RequestHeader, path: &str) -> Result<()> {
+    let target = match req.uri.query() {
+        Some(q) => std::borrow::Cow::Owned(format!("{path}?{q}")),
+        None => std::borrow::Cow::Borrowed(path),
+    };
+    req.set_raw_path(target.as_bytes())
 }
 
 /// The last address in header `name`, its values split at commas as
