@@ -167,6 +167,8 @@ pub fn backend_with(
         balance: balance.clone(),
         retries: 0,
         redispatch: false,
+        retry_on: Default::default(),
+        retry_budget: None,
         timeout_queue: Duration::from_secs(1),
         cookie: None,
         health_check: None,

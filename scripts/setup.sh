@@ -30,6 +30,7 @@ TEST=(
   nghttp2-server      # tests/http2_servers.rs: nghttpd, a real HTTP/2 server (h2c and TLS)
   openssl             # tests/tcp_tls.rs makes its certificates with it
   etcd-server         # discovery tests run a real etcd (/usr/bin/etcd)
+  dnsmasq-base        # tests/dns.rs: a real DNS server (/usr/sbin/dnsmasq) for `dns` re-resolution
   haproxy             # import and conformance tests compare with HAProxy
   nginx               # the conformance suite compares with nginx
   netcat-openbsd      # admin tests: the seed's `echo ... | nc -U sock`

@@ -101,6 +101,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
+            flush_log();
             eprintln!("fairway: {e:#}");
             ExitCode::FAILURE
         }
@@ -143,7 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    init_logging(&config);
+    init_logging(&config, cli.daemon);
     let fairway = Fairway::new(config);
     if !cli.upgrade {
         fairway.check_binds().context("startup failed")?;
@@ -191,6 +192,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Returns once the grace period is over (in the daemon too).
     server.run(pingora::server::RunArgs::default());
     remove_pid_file(&pid_file);
+    flush_log();
     std::process::exit(0)
 }
 
@@ -240,14 +242,33 @@ fn remove_pid_file(path: &std::path::Path) {
     }
 }
 
-fn init_logging(config: &Config) {
+/// Writes out the log lines still queued (before the process exits).
+static LOG_FLUSHER: std::sync::OnceLock<fairway::logging::Flusher> = std::sync::OnceLock::new();
+
+fn flush_log() {
+    if let Some(f) = LOG_FLUSHER.get() {
+        f.flush();
+    }
+}
+
+fn init_logging(config: &Config, daemon: bool) {
     let level = config.global.log_level.as_str();
     // Access lines (`access_log: true`, at any time: a reload may turn it
     // on) do not depend on the process log level.
-    let inner = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level));
+    builder
         .filter_module("fairway::access", log::LevelFilter::Info)
-        .format_timestamp_millis()
-        .build();
+        .format_timestamp_millis();
+    // Lines are written by a background thread, so that a worker that logs
+    // an access line does not wait on the disk; not in a daemon, whose
+    // fork would leave the thread behind.
+    if !daemon {
+        let (writer, flusher) = fairway::logging::Background::stderr();
+        builder.target(env_logger::Target::Pipe(Box::new(writer)));
+        let _ = LOG_FLUSHER.set(flusher);
+    }
+    let inner = builder.build();
     let max = inner.filter().max(log::LevelFilter::Info);
     // Pingora's reports of client mistakes are logged at info.
     if log::set_boxed_logger(Box::new(fairway::logging::ClientErrorsAtInfo::new(inner))).is_ok() {

@@ -62,7 +62,7 @@ pub use cond::{Condition, Guard};
 pub use error::AclError;
 pub use fetches::{Arg, CustomFetch, FetchFactory, Fetches, SampleFetch, SampleType};
 pub use normalize::normalize_path;
-pub use request::Request;
+pub use request::{last_address, Request};
 pub use rule::{HttpAction, HttpRule, Rewrite, TcpAction, TcpRule, UseBackend};
 pub use value::Value;
 

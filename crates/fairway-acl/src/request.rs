@@ -50,3 +50,20 @@ pub trait Request {
         false
     }
 }
+
+/// What `set-src hdr(NAME)` takes: the last address in header `name` (lower
+/// case) of `req`, its last value split at commas as HAProxy's `hdr()`
+/// does (`X-Forwarded-For: client, proxy1` gives `proxy1`, the address the
+/// nearest forwarder saw). `None` when that is not an address.
+pub fn last_address(req: &dyn Request, name: &str) -> Option<IpAddr> {
+    let mut last = None;
+    req.header_values(name, &mut |value| {
+        last = value
+            .rsplit(|&b| b == b',')
+            .next()
+            .and_then(|a| std::str::from_utf8(a).ok())
+            .and_then(|a| a.trim().parse().ok());
+        false
+    });
+    last
+}

@@ -30,11 +30,13 @@
 #![deny(missing_docs)]
 
 mod compression;
+mod dns;
 mod error;
 mod load;
 mod log_format;
 mod options;
 mod outlier;
+mod retry;
 mod tls;
 
 use std::net::SocketAddr;
@@ -42,11 +44,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use compression::{Coding, Compression};
+pub use dns::{Dns, Lookup};
 pub use error::{ConfigError, Diagnostic};
 pub use fairway_acl::{AclSet, Fetches, HttpAction, HttpRule, TcpAction, TcpRule, UseBackend};
 pub use log_format::{LogFormat, LogPart, LogVar};
 pub use options::{Algorithms, LoadOptions};
 pub use outlier::{MaxEjected, Outlier};
+pub use retry::{RetryBudget, RetryCondition, RetryOn};
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 pub use tls::{CaFile, Tls, TlsCert, UpstreamTls};
 
@@ -364,6 +368,15 @@ pub struct BackendConfig {
     pub http_response: Vec<HttpRule>,
     /// Retry on another server (default true).
     pub redispatch: bool,
+    /// The failures that are retried, up to `retries` times (default:
+    /// connection failures). Responses are retried only for requests that
+    /// are safe to resend: GET, HEAD, OPTIONS, PUT, DELETE, or a body
+    /// fully buffered (at most 16 KiB); never once a response byte reached
+    /// the client.
+    pub retry_on: RetryOn,
+    /// The share of the backend's requests that retries may add; `None`:
+    /// only `retries` limits them.
+    pub retry_budget: Option<RetryBudget>,
     /// How long a request may wait for a server slot (`maxconn`) before 503
     /// (default: `timeout_connect`).
     pub timeout_queue: Duration,
@@ -379,6 +392,9 @@ pub struct BackendConfig {
     pub outlier: Option<Outlier>,
     /// Servers discovered from etcd or a watched file, added to `servers`.
     pub discovery: Option<Discovery>,
+    /// Re-resolution of the servers' host names while running; `None`:
+    /// names are resolved once, at load.
+    pub dns: Option<Dns>,
     /// Servers in file order.
     pub servers: Vec<ServerConfig>,
 }
@@ -727,10 +743,15 @@ pub enum CheckKind {
 pub struct ServerConfig {
     /// The server's name (its key in `servers`).
     pub name: String,
-    /// The address as written (`host:port`).
+    /// The address as written (`host:port`, `ip:port`, or with `dns` also
+    /// `_service._proto.name`).
     pub addr: String,
-    /// The address resolved at load time.
-    pub socket_addr: SocketAddr,
+    /// The address resolved at load time; `None` for a host name of a
+    /// backend with `dns`, which fairway resolves while it runs (see
+    /// `lookup`).
+    pub socket_addr: Option<SocketAddr>,
+    /// In a backend with `dns`, what `addr` names (`None` for an `ip:port`).
+    pub lookup: Option<Lookup>,
     /// Weight 0..=256 (default 1); 0 takes no new requests.
     pub weight: u16,
     /// Used only when no non-backup server is up.

@@ -7,6 +7,7 @@
 
 mod backend;
 mod compression;
+mod dns;
 mod env;
 mod frontend;
 mod node;

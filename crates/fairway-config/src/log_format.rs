@@ -60,8 +60,11 @@ pub enum LogVar {
     ResponseMs,
     /// `%rc`: retries.
     Retries,
-    /// `%ts` / `%tsc`: termination state.
+    /// `%ts`: termination state, two characters (`--`, `PR`, `SH`...).
     Termination,
+    /// `%tsc`: the termination state and the cookie status, four
+    /// characters as HAProxy writes them (`----`, `PR--`).
+    TerminationCookie,
     /// `%HM`: method.
     Method,
     /// `%HU`: request URI.
@@ -74,8 +77,9 @@ pub enum LogVar {
     RequestLine,
     /// `%ID`: the unique ID.
     UniqueId,
-    /// `%t` (also `%tr`): the date, RFC 3339 in brackets
-    /// (`[2026-12-03T10:49:54.123Z]`).
+    /// `%t` (also `%tr`): the date and time, UTC, as HAProxy writes them
+    /// (`03/Dec/2026:10:49:54.123`; the brackets of HAProxy's `[%tr]` are
+    /// the format's own).
     Date,
     /// `%pid`: process ID.
     Pid,
@@ -83,7 +87,7 @@ pub enum LogVar {
 
 /// The variable names.
 const VARS: &[(&str, LogVar)] = &[
-    ("tsc", LogVar::Termination),
+    ("tsc", LogVar::TerminationCookie),
     ("pid", LogVar::Pid),
     ("ci", LogVar::ClientIp),
     ("cp", LogVar::ClientPort),

@@ -97,7 +97,7 @@ fn seed_003_scenario() {
         .map(|s| {
             (
                 s.name.as_str(),
-                s.socket_addr.to_string(),
+                s.socket_addr.unwrap().to_string(),
                 s.weight,
                 s.backup,
             )

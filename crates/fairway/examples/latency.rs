@@ -55,6 +55,8 @@ fn main() {
         balance: Balance::Latency,
         retries: 2,
         redispatch: true,
+        retry_on: Default::default(),
+        retry_budget: None,
         timeout_queue: Duration::from_secs(1),
         cookie: None,
         health_check: None,

@@ -1,11 +1,12 @@
-//! Changing a running fairway: weights, states, servers, reload.
+//! Changing a running fairway: weights, states, servers, addresses, reload.
 //!
 //! [`Control`] is the one writer of the live [`Runtime`]: the admin API,
 //! the HAProxy-style runtime socket, SIGHUP and discovery all go through
 //! it, so startup config and runtime changes share one path. Weight and
 //! state changes act on the shared [`Server`] objects and rebuild the
-//! backend's selector; adding or removing a server builds a new runtime that
-//! shares every other object and swaps it in atomically. Requests in flight
+//! backend's selector; adding or removing a server, or moving one to a new
+//! address (`dns`), builds a new runtime that shares every other object and
+//! swaps it in atomically. Requests in flight
 //! keep the snapshot they started with, so a removed server finishes them.
 //! Every check happens before anything changes: an error changes nothing.
 
@@ -215,6 +216,72 @@ impl Control {
             .store(Arc::new(rt.with_backend(index, b.derive(servers))));
         log::info!("server removed backend={backend} server={server}");
         Ok(())
+    }
+
+    /// Moves a server to `addr` (its `dns` name now resolves there, or
+    /// resolves for the first time). A new server object at `addr`, with
+    /// the same settings (TLS and protocol included), takes the old one's
+    /// place and state (health, administrative state, runtime weight,
+    /// counters; see [`Server::inherit`]): new requests go to `addr`,
+    /// requests in flight finish on the old address, and idle pooled
+    /// connections to the old address are never used for the new one
+    /// (pools are keyed by address). Returns whether anything changed
+    /// (`false`: the server is at `addr` already).
+    pub fn set_addr(
+        &self,
+        backend: &str,
+        server: &str,
+        addr: SocketAddr,
+    ) -> Result<bool, ControlError> {
+        let _g = self.guard();
+        let rt = self.snapshot();
+        let (index, b) = rt
+            .backends()
+            .iter()
+            .enumerate()
+            .find(|(_, b)| b.name() == backend)
+            .ok_or_else(|| ControlError::NoBackend(backend.to_string()))?;
+        let (pos, old) = b
+            .server(server)
+            .ok_or_else(|| ControlError::NoServer(backend.to_string(), server.to_string()))?;
+        if addr.port() == 0 {
+            return Err(ControlError::Invalid(format!(
+                "invalid address `{addr}` (port 0)"
+            )));
+        }
+        if old.has_addr() && old.addr() == addr {
+            return Ok(false);
+        }
+        // A configured server's TLS settings come from the config; added
+        // and discovered servers speak plain TCP.
+        let tls = rt
+            .config()
+            .backends
+            .get(index)
+            .and_then(|c| c.servers.iter().find(|s| s.name == server))
+            .filter(|_| !old.is_discovered())
+            .and_then(|s| s.tls.as_ref());
+        let spec = ServerSpec {
+            addr,
+            ..old.spec().clone()
+        };
+        let moved = b.new_server_with_tls(spec, tls);
+        if old.is_discovered() {
+            moved.mark_discovered();
+        }
+        moved.inherit(old);
+        let was = match old.has_addr() {
+            true => old.addr().to_string(),
+            false => "none".to_string(),
+        };
+        let mut servers = b.servers().to_vec();
+        servers[pos] = Arc::new(moved);
+        self.runtime
+            .store(Arc::new(rt.with_backend(index, b.derive(servers))));
+        log::info!(
+            "server address changed backend={backend} server={server} addr={addr} was={was}"
+        );
+        Ok(true)
     }
 
     /// Replaces the discovered servers of `backend` with `servers` (name,
@@ -468,6 +535,80 @@ mod tests {
         let moved =
             Config::from_yaml_str(&YAML.replace("127.0.0.1:1", "127.0.0.1:9"), "t.yaml").unwrap();
         assert!(matches!(c.apply(moved), Err(ControlError::Reload(_))));
+    }
+
+    #[test]
+    fn a_server_moves_to_a_new_address_keeping_its_state() {
+        let c = control(YAML);
+        let rt = c.snapshot();
+        let (_, a) = rt.backend("app").unwrap().server("a").unwrap();
+        let b = Arc::clone(rt.backend("app").unwrap().server("b").unwrap().1);
+        a.set_admin_state(AdminState::Drain);
+        let in_flight = a.try_begin().unwrap();
+        let to: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(c.set_addr("app", "a", to), Ok(true));
+        let now = c.snapshot();
+        let (i, moved) = now.backend("app").unwrap().server("a").unwrap();
+        assert_eq!((i, moved.addr()), (0, to), "same place, new address");
+        assert_eq!((moved.admin_state(), moved.total()), (AdminState::Drain, 1));
+        assert_ne!(
+            moved.pool_key(),
+            a.pool_key(),
+            "idle connections to the old address are not reused"
+        );
+        assert_eq!(a.active(), 1, "the request in flight stays on the old one");
+        drop(in_flight);
+        assert!(Arc::ptr_eq(
+            &b,
+            now.backend("app").unwrap().server("b").unwrap().1
+        ));
+        // Already there: nothing changes; errors change nothing.
+        assert_eq!(c.set_addr("app", "a", to), Ok(false));
+        assert!(Arc::ptr_eq(&now, &c.snapshot()));
+        assert_eq!(
+            c.set_addr("app", "z", to),
+            Err(ControlError::NoServer("app".into(), "z".into()))
+        );
+        assert_eq!(
+            c.set_addr("nope", "a", to),
+            Err(ControlError::NoBackend("nope".into()))
+        );
+        let port0 = "127.0.0.1:0".parse().unwrap();
+        assert!(matches!(
+            c.set_addr("app", "a", port0),
+            Err(ControlError::Invalid(_))
+        ));
+        assert!(Arc::ptr_eq(&now, &c.snapshot()));
+    }
+
+    #[test]
+    fn dns_names_wait_for_an_address_and_reloads_keep_it() {
+        let yaml = YAML.replace(
+            "    servers:\n      a: { addr: 127.0.0.1:2 }",
+            "    dns: { nameservers: [\"127.0.0.1:1\"] }\n    servers:\n      a: { addr: a.invalid:80 }",
+        );
+        let c = control(&yaml);
+        let weights = |c: &Control| c.snapshot().backend("app").unwrap().effective_weights();
+        let a =
+            |c: &Control| Arc::clone(c.snapshot().backend("app").unwrap().server("a").unwrap().1);
+        assert!(!a(&c).has_addr() && !a(&c).is_available());
+        assert_eq!(weights(&c), vec![0, 1], "no address, no traffic");
+        let to: SocketAddr = "127.0.0.1:7".parse().unwrap();
+        assert_eq!(c.set_addr("app", "a", to), Ok(true));
+        assert!(a(&c).has_addr());
+        assert_eq!((a(&c).addr(), weights(&c)), (to, vec![1, 1]));
+        // A reload with the same name keeps the address (and the state).
+        a(&c).set_weight(5);
+        c.apply(Config::from_yaml_str(&yaml, "t.yaml").unwrap())
+            .unwrap();
+        assert_eq!((a(&c).addr(), a(&c).weight()), (to, 5));
+        assert_eq!(weights(&c), vec![5, 1]);
+        // Another name: no address until it resolves.
+        let other = yaml.replace("a.invalid:80", "other.invalid:80");
+        c.apply(Config::from_yaml_str(&other, "t.yaml").unwrap())
+            .unwrap();
+        assert!(!a(&c).has_addr());
+        assert_eq!(weights(&c), vec![0, 1]);
     }
 
     #[test]

@@ -67,8 +67,9 @@ pub fn upstreams(config: &Config) -> BTreeMap<SocketAddr, String> {
     let mut out = BTreeMap::new();
     for backend in &config.backends {
         for server in &backend.servers {
-            out.entry(server.socket_addr)
-                .or_insert_with(|| server.name.clone());
+            if let Some(addr) = server.socket_addr {
+                out.entry(addr).or_insert_with(|| server.name.clone());
+            }
         }
     }
     out

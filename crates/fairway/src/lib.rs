@@ -137,7 +137,8 @@
 //! * [`health`]: active health checks (a background service).
 //! * [`upstream::outlier`]: passive outlier ejection from real traffic
 //!   (counted per attempt; ejected and readmitted by a background service).
-//! * [`discovery`]: servers from etcd or a watched file (a background service).
+//! * [`discovery`]: servers from etcd or a watched file, and server host
+//!   names re-resolved by `dns` (background services).
 //! * [`metrics`]: the Prometheus families (`GET /metrics` of the admin listener).
 //! * [`admin`]: the admin listener (stats page, runtime API) and the
 //!   HAProxy-compatible runtime socket.
@@ -362,7 +363,8 @@ impl Fairway {
     }
 
     /// The background services: the SIGHUP reloader, the health checker,
-    /// the weight refresher, discovery and the outlier ejector.
+    /// the weight refresher, discovery, `dns` re-resolution and the
+    /// outlier ejector.
     pub fn background_services(&self) -> Vec<Box<dyn ServiceWithDependents>> {
         use pingora::services::background::background_service;
         let reloader = background_service("reload", self.reloader());
@@ -376,11 +378,13 @@ impl Fairway {
             "discovery",
             discovery::Discoverer::new(self.control.clone()),
         );
+        let dns = background_service("dns", discovery::dns::Resolver::new(self.control.clone()));
         vec![
             Box::new(reloader),
             Box::new(checker),
             Box::new(refresher),
             Box::new(discovery),
+            Box::new(dns),
             Box::new(ejector),
         ]
     }

@@ -1,4 +1,5 @@
-//! Log levels for what clients do wrong.
+//! Log levels for what clients do wrong, and a log destination written
+//! off the request path ([`Background`]).
 //!
 //! Pingora logs every request it could not proxy at `error`, whoever was
 //! at fault. A client that sends a malformed chunk, a too-large head or
@@ -7,6 +8,9 @@
 //! Pingora's downstream failures on at `info`. Upstream failures (a
 //! server's bad response, a timeout) stay at `error`.
 
+mod background;
+
+pub use background::{Background, Flusher};
 use log::{Level, Log, Metadata, Record};
 
 /// A logger that re-levels Pingora's client-side failures to `info`

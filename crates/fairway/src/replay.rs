@@ -333,6 +333,25 @@ impl<'a> Replayer<'a> {
                     r.headers.push((name.clone(), value));
                 }
                 HttpAction::DelHeader { name } => r.headers.retain(|(k, _)| k != name),
+                HttpAction::ReplaceHeader { name, rewrite } => {
+                    let mut values = Vec::new();
+                    r.header_values(name, &mut |v| {
+                        values.push(String::from_utf8_lossy(v).into_owned());
+                        false
+                    });
+                    if !values.is_empty() {
+                        r.headers.retain(|(k, _)| k != name);
+                        for v in values {
+                            let new = rewrite.apply(&v).unwrap_or(v);
+                            r.headers.push((name.clone(), new));
+                        }
+                    }
+                }
+                HttpAction::SetSrc { header } => {
+                    if let Some(ip) = fairway_acl::last_address(&*r, header) {
+                        r.src = Some(ip);
+                    }
+                }
                 _ => {}
             }
         }
@@ -487,5 +506,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("e.g. GET /v1/secret"), "{text}");
+    }
+
+    #[test]
+    fn set_src_and_replace_header_are_replayed_as_the_proxy_applies_them() {
+        let yaml = "frontends:\n  web:\n    bind: [\"127.0.0.1:1\"]\n    http_request:\n      \
+                    - set-header X-Fwd \"%[src], 10.9.9.9\"\n      \
+                    - set-src hdr(x-fwd)\n      \
+                    - deny if { src 10.9.0.0/16 }\n      \
+                    - set-header X-Env staging-1\n      \
+                    - replace-header X-Env ^staging-(.*) prod-\\1\n    \
+                    use_backend:\n      - prod if { hdr(x-env) prod-1 }\n    \
+                    default_backend: app\nbackends:\n  app: {}\n  prod: {}\n";
+        let config = crate::Config::from_yaml_str(yaml, "new.yaml").unwrap();
+        let rt = Runtime::new(&config);
+        let replayer = Replayer::new(&rt);
+        let logged = parse_line("client=1.2.3.4:5 frontend=web backend=app server=a status=200 method=GET uri=\"/\" termination=--").unwrap();
+        // set-src makes the client 10.9.9.9, which the deny rule refuses.
+        assert_eq!(replayer.decide(&logged), Outcome::Answered(403));
+
+        let yaml = yaml.replace("10.9.0.0/16", "10.8.0.0/16");
+        let config = crate::Config::from_yaml_str(&yaml, "new.yaml").unwrap();
+        let rt = Runtime::new(&config);
+        let replayer = Replayer::new(&rt);
+        assert_eq!(replayer.decide(&logged), Outcome::Backend("prod".into()));
     }
 }

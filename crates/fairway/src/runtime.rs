@@ -222,7 +222,9 @@ impl Runtime {
 
     /// Builds the runtime for `config`; servers that also exist in
     /// `previous` (same backend, name and address) keep their health,
-    /// administrative state, runtime weight, counters and latency samples;
+    /// administrative state, runtime weight, counters and latency samples
+    /// (a server whose `dns` name is unchanged keeps the address it was
+    /// resolved to, and so its state too);
     /// the registered algorithms, fetches and hooks of `previous` carry
     /// over.
     pub fn rebuild(config: Config, previous: Option<&Runtime>) -> Self {
@@ -245,10 +247,12 @@ impl Runtime {
             .map(|b| {
                 let mut backend = build_backend_with(b, &extensions.selectors);
                 if let Some(old) = previous.and_then(|p| p.backend(&b.name)) {
-                    backend.share_responses(old);
+                    let old_config = previous.and_then(|p| p.config().backend(&b.name));
+                    backend = keep_resolved(backend, b, old, old_config);
+                    backend.share_counters(old);
                     for server in backend.servers() {
                         if let Some((_, was)) = old.server(server.name()) {
-                            if was.addr() == server.addr() {
+                            if was.addr() == server.addr() && was.has_addr() == server.has_addr() {
                                 server.inherit(was);
                             }
                         }
@@ -465,6 +469,8 @@ pub(crate) fn build_backend_with(
         balance: b.balance.clone(),
         retries: b.retries,
         redispatch: b.redispatch,
+        retry_on: b.retry_on,
+        retry_budget: b.retry_budget,
         timeout_queue: b.timeout_queue,
         timeout_tunnel: b.timeout_tunnel,
         cookie: b.cookie.clone(),
@@ -480,7 +486,7 @@ pub(crate) fn build_backend_with(
         .map(|s| {
             let spec = ServerSpec {
                 name: s.name.clone(),
-                addr: s.socket_addr,
+                addr: s.socket_addr.unwrap_or_else(|| unresolved(s)),
                 weight: s.weight,
                 backup: s.backup,
                 maxconn: s.maxconn,
@@ -493,7 +499,63 @@ pub(crate) fn build_backend_with(
             (spec, s.tls.clone())
         })
         .collect();
-    Backend::with_selectors(spec, servers, selectors)
+    let backend = Backend::with_selectors(spec, servers, selectors);
+    let mut marked = false;
+    for (server, conf) in backend.servers().iter().zip(&b.servers) {
+        if conf.socket_addr.is_none() {
+            server.mark_unresolved();
+            marked = true;
+        }
+    }
+    if marked {
+        backend.rebuild();
+    }
+    backend
+}
+
+/// The placeholder address of a server whose `dns` name is not resolved
+/// yet (it takes no requests; see [`Server::has_addr`](crate::upstream::Server::has_addr)):
+/// `0.0.0.0` with the port written, if any.
+fn unresolved(s: &fairway_config::ServerConfig) -> SocketAddr {
+    let port = match &s.lookup {
+        Some(fairway_config::Lookup::Host { port, .. }) => *port,
+        _ => 0,
+    };
+    SocketAddr::from(([0, 0, 0, 0], port))
+}
+
+/// `backend`, just built from `b`, with each server that has no address
+/// yet placed at the address that the same server of `old` (the previous
+/// runtime's backend, built from `old_config`) was resolved to for the
+/// same name: a reload does not forget what `dns` found.
+fn keep_resolved(
+    backend: Backend,
+    b: &fairway_config::BackendConfig,
+    old: &Backend,
+    old_config: Option<&fairway_config::BackendConfig>,
+) -> Backend {
+    let mut servers = backend.servers().to_vec();
+    let mut moved = false;
+    for (slot, conf) in servers.iter_mut().zip(&b.servers) {
+        let same_name = || {
+            old_config
+                .and_then(|c| c.servers.iter().find(|s| s.name == conf.name))
+                .is_some_and(|s| s.lookup == conf.lookup)
+        };
+        let was = old.server(&conf.name).map(|(_, s)| s);
+        if let Some(was) = was.filter(|w| !slot.has_addr() && w.has_addr() && same_name()) {
+            let spec = ServerSpec {
+                addr: was.addr(),
+                ..slot.spec().clone()
+            };
+            *slot = Arc::new(backend.new_server_with_tls(spec, conf.tls.as_ref()));
+            moved = true;
+        }
+    }
+    match moved {
+        true => backend.derive(servers),
+        false => backend,
+    }
 }
 
 impl crate::metrics::Served for Runtime {

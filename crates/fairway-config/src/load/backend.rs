@@ -4,7 +4,8 @@ use super::mode;
 use super::node::{Entry, Item, Loader};
 use crate::{
     BackendConfig, Balance, CheckKind, Cookie, CookieMode, Discovery, DiscoverySource,
-    EtcdDiscovery, EwmaConfig, HealthCheck, LatencyConfig, MaxEjected, Mode, Outlier,
+    EtcdDiscovery, EwmaConfig, HealthCheck, LatencyConfig, MaxEjected, Mode, Outlier, RetryBudget,
+    RetryCondition, RetryOn,
 };
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ const KEYS: &[&str] = &[
     "timeout_tunnel",
     "retries",
     "redispatch",
+    "retry_on",
+    "retry_budget",
     "http_response",
     "timeout_queue",
     "cookie",
@@ -24,6 +27,7 @@ const KEYS: &[&str] = &[
     "ewma",
     "outlier",
     "discovery",
+    "dns",
     "servers",
 ];
 const LATER: &[&str] = &[];
@@ -67,6 +71,8 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
         retries: 2,
         http_response: Vec::new(),
         redispatch: true,
+        retry_on: RetryOn::default(),
+        retry_budget: None,
         timeout_queue: Duration::ZERO,
         cookie: None,
         health_check: None,
@@ -74,6 +80,7 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
         ewma: EwmaConfig::default(),
         outlier: None,
         discovery: None,
+        dns: None,
         servers: Vec::new(),
     };
     let mut balance_pos = None;
@@ -132,6 +139,12 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
     if let Some(e) = f.take("redispatch") {
         backend.redispatch = cx.boolean(&e.item).unwrap_or(true);
     }
+    if let Some(e) = f.take("retry_on") {
+        backend.retry_on = retry_on(cx, &e.item).unwrap_or_default();
+    }
+    if let Some(e) = f.take("retry_budget") {
+        backend.retry_budget = retry_budget(cx, &e.item);
+    }
     if let Some(e) = f.take("timeout_queue") {
         timeout_queue = cx.timeout(&e.item);
     }
@@ -188,9 +201,15 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
             "balance `latency` needs a `health_check`: it ranks servers by their check round-trip times",
         );
     }
+    // Present but invalid still counts: its servers' names are not
+    // resolved now either (one error, not one per server).
+    let dns = f.take("dns");
+    if let Some(e) = &dns {
+        backend.dns = super::dns::parse(cx, &e.item);
+    }
     if let Some(e) = f.take("servers") {
         for s in cx.entries(&e.item).unwrap_or_default() {
-            if let Some(server) = super::server::parse(cx, &s) {
+            if let Some(server) = super::server::parse(cx, &s, dns.is_some()) {
                 backend.servers.push(server);
             }
         }
@@ -446,6 +465,91 @@ fn outlier(cx: &mut Loader<'_>, item: &Item<'_>) -> Option<Outlier> {
         }
     }
     ok.then_some(o)
+}
+
+/// `retry_on`: a list of HAProxy `retry-on` words (or one string of them
+/// separated by spaces): `conn-failure`, `empty-response`,
+/// `junk-response`, `response-timeout`, statuses 400 to 599, `none`, and
+/// `all-retryable-errors` (HAProxy's set). `0rtt-rejected` is accepted and
+/// never happens: fairway sends no TLS early data.
+fn retry_on(cx: &mut Loader<'_>, item: &Item<'_>) -> Option<RetryOn> {
+    let words: Vec<(Option<super::node::Pos>, String, String)> = match item.node {
+        marked_yaml::types::Node::Sequence(_) => {
+            let mut words = Vec::new();
+            for i in cx.list(item)? {
+                let text = cx.text(&i)?;
+                words.push((i.pos, i.path.clone(), text.value));
+            }
+            words
+        }
+        _ => {
+            let text = cx.text(item)?;
+            text.value
+                .split_whitespace()
+                .map(|w| (item.pos, item.path.clone(), w.to_string()))
+                .collect()
+        }
+    };
+    let mut on = RetryOn::none();
+    let mut ok = true;
+    for (pos, path, word) in &words {
+        match word.as_str() {
+            "none" if words.len() == 1 => {}
+            "0rtt-rejected" => {}
+            "all-retryable-errors" => {
+                for c in [
+                    "conn-failure",
+                    "empty-response",
+                    "junk-response",
+                    "response-timeout",
+                ]
+                .into_iter()
+                .chain(["500", "502", "503", "504"])
+                {
+                    on.insert(c.parse().unwrap_or(RetryCondition::ConnFailure));
+                }
+            }
+            w => match w.parse() {
+                Ok(c) => on.insert(c),
+                Err(()) => {
+                    ok = false;
+                    let msg = if w == "none" {
+                        "`none` cannot be combined with other retry_on conditions".to_string()
+                    } else {
+                        format!(
+                            "unknown retry_on condition `{w}` (expected conn-failure, \
+                             empty-response, junk-response, response-timeout, a status from 400 \
+                             to 599, all-retryable-errors or none)"
+                        )
+                    };
+                    cx.error(*pos, path, msg);
+                }
+            },
+        }
+    }
+    ok.then_some(on)
+}
+
+/// `retry_budget: 20%` (1% to 100%).
+fn retry_budget(cx: &mut Loader<'_>, item: &Item<'_>) -> Option<RetryBudget> {
+    let text = cx.text(item)?;
+    let value = text.value.trim();
+    let percent = value
+        .strip_suffix('%')
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|p| p.parse::<u8>().ok())
+        .filter(|p| (1..=100).contains(p));
+    if percent.is_none() {
+        cx.error(
+            item.pos,
+            &item.path,
+            format!(
+                "invalid retry_budget `{value}` (expected a share of the backend's requests \
+                 from `1%` to `100%`, e.g. `20%`)"
+            ),
+        );
+    }
+    percent.map(|percent| RetryBudget { percent })
 }
 
 /// `50%` (0..=100) or `2` (0..=10000).

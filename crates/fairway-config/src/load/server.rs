@@ -2,7 +2,7 @@
 //! header.
 
 use super::node::{Entry, Loader};
-use crate::{Proto, ProxyVersion, ServerConfig};
+use crate::{Lookup, Proto, ProxyVersion, ServerConfig};
 use std::net::{SocketAddr, ToSocketAddrs};
 
 const SERVER_KEYS: &[&str] = &[
@@ -20,15 +20,16 @@ const SERVER_KEYS: &[&str] = &[
 ];
 const SERVER_LATER: &[&str] = &[];
 
-/// One entry of `servers`.
-pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Option<ServerConfig> {
+/// One entry of `servers`; `dns`: its backend has `dns` (host names are
+/// looked up while running, not now).
+pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>, dns: bool) -> Option<ServerConfig> {
     let name_ok = cx.check_name(entry);
     let mut f = cx.fields(&entry.item, SERVER_KEYS, SERVER_LATER);
     let addr = match f.take("addr") {
         Some(e) => cx
             .text(&e.item)
-            .and_then(|text| match resolve(&text.value) {
-                Ok(sa) => Some((text.value, sa)),
+            .and_then(|text| match address(&text.value, dns) {
+                Ok((sa, lookup)) => Some((text.value, sa, lookup)),
                 Err(msg) => {
                     cx.error(e.item.pos, &e.item.path, msg);
                     None
@@ -82,7 +83,7 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Option<ServerConf
         },
         None => Some(entry.key.to_string()),
     };
-    let host = addr.as_ref().map(|(text, _)| host_of(text));
+    let host = addr.as_ref().map(|(text, ..)| host_of(text));
     let tls = super::tls::server(
         cx,
         f.take("tls"),
@@ -120,7 +121,7 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Option<ServerConf
         }
         None => Some(None),
     };
-    let (addr, socket_addr) = addr?;
+    let (addr, socket_addr, lookup) = addr?;
     if !name_ok {
         return None;
     }
@@ -128,6 +129,7 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Option<ServerConf
         name: entry.key.to_string(),
         addr,
         socket_addr,
+        lookup,
         weight: weight?,
         backup: backup?,
         maxconn: maxconn?,
@@ -138,9 +140,28 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Option<ServerConf
     })
 }
 
+/// A server's `addr`: without `dns`, resolved now; with `dns`, an
+/// `ip:port` as it is, or a name to look up while running.
+fn address(addr: &str, dns: bool) -> Result<(Option<SocketAddr>, Option<Lookup>), String> {
+    if dns {
+        return super::dns::address(addr);
+    }
+    if addr.starts_with('_') && !addr.contains(':') && crate::dns::is_srv(addr) {
+        return Err(format!(
+            "server address `{addr}` is an SRV name: add `dns` to the backend to look it up \
+             (or write host:port)"
+        ));
+    }
+    resolve(addr).map(|sa| (Some(sa), None))
+}
+
 /// The host part of a server's `host:port` (brackets of an IPv6 literal
-/// removed): the default TLS server name.
+/// removed), or the name of an SRV name `_service._proto.name`: the
+/// default TLS server name.
 fn host_of(addr: &str) -> &str {
+    if addr.starts_with('_') && !addr.contains(':') {
+        return addr.splitn(3, '.').nth(2).unwrap_or(addr);
+    }
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
     host.strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
@@ -157,6 +178,22 @@ pub(crate) fn resolve(addr: &str) -> Result<SocketAddr, String> {
         }
         return Ok(sa);
     }
+    let (host, port) = host_port(addr)?;
+    let resolved: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
+        Ok(it) => it.collect(),
+        Err(e) => return Err(format!("cannot resolve server address `{addr}`: {e}")),
+    };
+    resolved
+        .iter()
+        .find(|sa| sa.is_ipv4())
+        .or_else(|| resolved.first())
+        .copied()
+        .ok_or_else(|| format!("cannot resolve server address `{addr}`: no addresses found"))
+}
+
+/// The host and port of a `host:port` that is not an `ip:port` (checked,
+/// not resolved).
+pub(crate) fn host_port(addr: &str) -> Result<(&str, u16), String> {
     if addr.starts_with('[') {
         return Err(format!(
             "invalid server address `{addr}` (expected host:port or [ipv6]:port)"
@@ -177,24 +214,12 @@ pub(crate) fn resolve(addr: &str) -> Result<SocketAddr, String> {
             "server address `{addr}` has no host (expected host:port)"
         ));
     }
-    let port = match port.parse::<u16>() {
-        Ok(p) if p != 0 => p,
-        _ => {
-            return Err(format!(
-                "invalid port in server address `{addr}` (expected 1 to 65535)"
-            ))
-        }
-    };
-    let resolved: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
-        Ok(it) => it.collect(),
-        Err(e) => return Err(format!("cannot resolve server address `{addr}`: {e}")),
-    };
-    resolved
-        .iter()
-        .find(|sa| sa.is_ipv4())
-        .or_else(|| resolved.first())
-        .copied()
-        .ok_or_else(|| format!("cannot resolve server address `{addr}`: no addresses found"))
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 => Ok((host, p)),
+        _ => Err(format!(
+            "invalid port in server address `{addr}` (expected 1 to 65535)"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -221,6 +246,7 @@ mod tests {
         assert_eq!(host_of("example.org:443"), "example.org");
         assert_eq!(host_of("127.0.0.1:8443"), "127.0.0.1");
         assert_eq!(host_of("[::1]:443"), "::1");
+        assert_eq!(host_of("_https._tcp.app.example"), "app.example");
     }
 
     #[test]
@@ -232,6 +258,8 @@ mod tests {
         assert!(resolve("::1:80").unwrap_err().contains("IPv6"));
         assert!(resolve(":80").unwrap_err().contains("no host"));
         assert!(resolve("[nope]:80").is_err());
+        let srv = address("_http._tcp.app.example", false).unwrap_err();
+        assert!(srv.contains("add `dns` to the backend"), "{srv}");
         let e = resolve("no-such-host.invalid:80").unwrap_err();
         assert!(
             e.starts_with("cannot resolve server address `no-such-host.invalid:80`"),

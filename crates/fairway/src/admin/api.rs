@@ -18,7 +18,8 @@ use serde_json::{Map, Value};
 pub struct ApiServer {
     /// Name.
     pub name: String,
-    /// Address.
+    /// The address requests go to now (for a `dns` name, its latest
+    /// answer); empty while a `dns` name has none yet.
     pub addr: String,
     /// Current weight (0..=256).
     pub weight: u16,
@@ -64,7 +65,7 @@ impl ApiServer {
     pub fn of(s: &Server) -> ApiServer {
         ApiServer {
             name: s.name().to_string(),
-            addr: s.addr().to_string(),
+            addr: super::view::addr(s),
             weight: s.weight(),
             state: s.admin_state().as_str(),
             health: if s.is_up() { "up" } else { "down" },

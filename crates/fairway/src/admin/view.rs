@@ -155,10 +155,11 @@ pub struct BackendStats {
 pub struct ServerStats {
     /// Name.
     pub name: String,
-    /// Address.
+    /// The address requests go to now (for a `dns` name, its latest
+    /// answer); empty while a `dns` name has none yet.
     pub addr: String,
-    /// `UP`, `DOWN`, `DRAIN` or `MAINT` (HAProxy's words), or `EJECTED`
-    /// (`outlier`).
+    /// `UP`, `DOWN`, `DRAIN` or `MAINT` (HAProxy's words; `MAINT` also
+    /// while a `dns` name has no address yet), or `EJECTED` (`outlier`).
     pub status: &'static str,
     /// Administrative state: `ready`, `drain` or `maint`.
     pub state: &'static str,
@@ -279,7 +280,7 @@ fn server(
     let ms = |d: Duration| (d.as_secs_f64() * 10_000.0).round() / 10.0;
     ServerStats {
         name: s.name().to_string(),
-        addr: s.addr().to_string(),
+        addr: addr(s),
         status: server_status(s),
         state: state.as_str(),
         health: if up { "up" } else { "down" },
@@ -302,6 +303,15 @@ fn server(
     }
 }
 
+/// The address a server's requests go to now (its `dns` name's latest
+/// answer); empty while a `dns` name has none yet.
+pub fn addr(s: &Server) -> String {
+    match s.has_addr() {
+        true => s.addr().to_string(),
+        false => String::new(),
+    }
+}
+
 /// What is left of `s`'s ejection (`outlier`) now, in milliseconds.
 pub fn ejected_remaining_ms(s: &Server) -> Option<u64> {
     s.outlier()
@@ -310,8 +320,13 @@ pub fn ejected_remaining_ms(s: &Server) -> Option<u64> {
 }
 
 /// The status word of a server: [`status`], with `EJECTED` for an up
-/// server that `outlier` ejected (maintenance and down come first).
+/// server that `outlier` ejected (maintenance and down come first), and
+/// `MAINT` for a server whose `dns` name has no address yet (HAProxy's
+/// `MAINT (resolution)`).
 pub fn server_status(s: &Server) -> &'static str {
+    if !s.has_addr() {
+        return "MAINT";
+    }
     match status(s.admin_state(), s.is_up()) {
         "UP" | "DRAIN" if s.outlier().is_ejected() => "EJECTED",
         word => word,

@@ -2,10 +2,12 @@
 //! backend: which server each attempt goes to, which servers were tried,
 //! how many retries were spent and how long the attempts waited for a
 //! `maxconn` slot. The HTTP proxy and `mode: tcp` both go through it, so
-//! `retries`, `redispatch` and the queue behave the same in both.
+//! `retries`, `retry_on`, `retry_budget`, `redispatch` and the queue behave
+//! the same in both.
 
 use super::{Backend, NoServer};
 use crate::upstream::InFlight;
+use fairway_config::RetryCondition;
 use std::time::{Duration, Instant};
 
 /// The attempts so far; see the module documentation.
@@ -36,6 +38,9 @@ impl Attempts {
         preferred: Option<usize>,
     ) -> (Result<(usize, InFlight), NoServer>, Instant) {
         let looking = Instant::now();
+        if self.last.is_none() && backend.spec().retry_budget.is_some() {
+            backend.retry_window().request(looking);
+        }
         let again = self.last.filter(|_| !backend.redispatch());
         let direct = preferred
             .filter(|_| self.last.is_none())
@@ -61,17 +66,25 @@ impl Attempts {
         (got, now)
     }
 
-    /// The current attempt failed and its server is not to be tried again
-    /// (with `redispatch`). Returns whether `retries` allows another
-    /// attempt, and counts it.
-    pub fn failed(&mut self, backend: &Backend) -> bool {
+    /// The current attempt failed with `why` and its server is not to be
+    /// tried again (with `redispatch`). Returns whether another attempt is
+    /// allowed — `retry_on` names `why`, `retries` has one left and the
+    /// `retry_budget` has room — and counts it. Whether the request is
+    /// safe to send again is the caller's to know.
+    pub fn retry(&mut self, backend: &Backend, why: RetryCondition) -> bool {
         self.mark_tried();
-        if self.retries < backend.retries() {
-            self.retries += 1;
-            true
-        } else {
-            false
+        let spec = backend.spec();
+        if !spec.retry_on.contains(why) || self.retries >= spec.retries {
+            return false;
         }
+        if let Some(budget) = &spec.retry_budget {
+            if !backend.retry_window().try_retry(budget, Instant::now()) {
+                log::debug!("retry_budget of backend {} spent: no retry", spec.name);
+                return false;
+            }
+        }
+        self.retries += 1;
+        true
     }
 
     /// The current attempt's server is not to be tried again, without

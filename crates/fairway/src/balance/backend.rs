@@ -1,6 +1,7 @@
 //! A backend at run time: servers, the selector for the servers in use, and
 //! the `maxconn` queue.
 
+use super::budget::RetryWindow;
 use super::{HashKey, Selector, SelectorFactory, Selectors};
 use crate::upstream::ServerOptions;
 use crate::upstream::{AdminState, InFlight, Responses, Server, ServerSpec};
@@ -24,10 +25,15 @@ pub struct BackendSpec {
     pub name: String,
     /// Balance algorithm.
     pub balance: Balance,
-    /// Connection-failure retries.
+    /// Retries per request (or `mode: tcp` connection).
     pub retries: u32,
     /// Whether a retry goes to another server.
     pub redispatch: bool,
+    /// The failures that are retried.
+    pub retry_on: fairway_config::RetryOn,
+    /// The share of the backend's requests retries may add; `None`: only
+    /// `retries` limits them.
+    pub retry_budget: Option<fairway_config::RetryBudget>,
     /// How long a request may wait for a `maxconn` slot.
     pub timeout_queue: Duration,
     /// Inactivity timeout of tunnels (upgraded HTTP connections, `mode:
@@ -85,6 +91,9 @@ pub struct Backend {
     /// request); shared by the backends derived from this one and carried
     /// over by reloads.
     responses: Arc<Responses>,
+    /// Requests and retries over the budget's window; shared and carried
+    /// over like `responses`.
+    retry_window: Arc<RetryWindow>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -136,7 +145,14 @@ impl Backend {
                 ))
             })
             .collect();
-        Self::assemble(spec, servers, slot_freed, factory, Arc::default())
+        Self::assemble(
+            spec,
+            servers,
+            slot_freed,
+            factory,
+            Arc::default(),
+            Arc::default(),
+        )
     }
 
     /// A backend over existing servers (their state is kept: reloads and
@@ -147,7 +163,14 @@ impl Backend {
         slot_freed: Arc<Notify>,
     ) -> Self {
         let factory = Selectors::shared_builtin().factory(&spec.balance);
-        Backend::assemble(spec, servers, slot_freed, factory, Arc::default())
+        Backend::assemble(
+            spec,
+            servers,
+            slot_freed,
+            factory,
+            Arc::default(),
+            Arc::default(),
+        )
     }
 
     fn assemble(
@@ -156,6 +179,7 @@ impl Backend {
         slot_freed: Arc<Notify>,
         factory: Arc<dyn SelectorFactory>,
         responses: Arc<Responses>,
+        retry_window: Arc<RetryWindow>,
     ) -> Self {
         let backend = Backend {
             key: HashKey::of(&spec.balance),
@@ -167,6 +191,7 @@ impl Backend {
             queued: AtomicUsize::new(0),
             rebuild_lock: Mutex::new(()),
             responses,
+            retry_window,
         };
         backend.rebuild();
         backend
@@ -175,7 +200,18 @@ impl Backend {
     /// A server built with this backend's algorithm settings and queue, to
     /// add with [`Backend::derive`].
     pub fn new_server(&self, spec: ServerSpec) -> Server {
-        Server::with_options(spec, Arc::clone(&self.slot_freed), &self.server_options())
+        self.new_server_with_tls(spec, None)
+    }
+
+    /// As [`Backend::new_server`], speaking TLS to the server when `tls`
+    /// is given (a configured server moved to a new address by `dns`).
+    pub fn new_server_with_tls(&self, spec: ServerSpec, tls: Option<&UpstreamTls>) -> Server {
+        Server::with_tls(
+            spec,
+            Arc::clone(&self.slot_freed),
+            &self.server_options(),
+            tls,
+        )
     }
 
     fn server_options(&self) -> ServerOptions {
@@ -196,6 +232,7 @@ impl Backend {
             Arc::clone(&self.slot_freed),
             Arc::clone(&self.factory),
             Arc::clone(&self.responses),
+            Arc::clone(&self.retry_window),
         )
     }
 
@@ -204,10 +241,17 @@ impl Backend {
         &self.responses
     }
 
-    /// Counts into `old`'s responses from now on (the same backend in the
-    /// previous runtime): no response is lost while both serve.
-    pub fn share_responses(&mut self, old: &Backend) {
+    /// Counts into `old`'s responses and retry window from now on (the
+    /// same backend in the previous runtime): no response is lost while
+    /// both serve, and a reload does not refill the retry budget.
+    pub fn share_counters(&mut self, old: &Backend) {
         self.responses = Arc::clone(&old.responses);
+        self.retry_window = Arc::clone(&old.retry_window);
+    }
+
+    /// The backend's requests and retries over the retry budget's window.
+    pub fn retry_window(&self) -> &RetryWindow {
+        &self.retry_window
     }
 
     /// The backend's name.
@@ -395,7 +439,7 @@ impl Backend {
     }
 
     /// The server whose stickiness cookie is `value`, if it may take the
-    /// request: up, not in maintenance (draining servers keep their sticky
+    /// request: it has an address, is up, not in maintenance (draining servers keep their sticky
     /// clients, as in HAProxy), not ejected (`outlier`), and under its
     /// `maxconn`.
     pub fn sticky(&self, value: &[u8]) -> Option<usize> {
@@ -404,7 +448,8 @@ impl Backend {
             .iter()
             .enumerate()
             .find(|(_, s)| s.cookie().as_bytes() == value)?;
-        let ok = s.is_up()
+        let ok = s.has_addr()
+            && s.is_up()
             && s.admin_state() != AdminState::Maint
             && s.weight() > 0
             && !s.outlier().is_ejected()
@@ -424,6 +469,8 @@ mod tests {
             balance,
             retries: 2,
             redispatch: true,
+            retry_on: Default::default(),
+            retry_budget: None,
             timeout_queue,
             cookie: None,
             health_check: None,
@@ -578,6 +625,8 @@ mod ewma_tests {
             balance: Balance::Ewma,
             retries: 0,
             redispatch: true,
+            retry_on: Default::default(),
+            retry_budget: None,
             timeout_queue: Duration::ZERO,
             cookie: None,
             health_check: None,

@@ -40,6 +40,7 @@
 
 mod attempt;
 mod backend;
+mod budget;
 pub mod ewma;
 mod first;
 mod hash;
@@ -52,6 +53,7 @@ mod roundrobin;
 pub use crate::upstream::ewma::PeakEwma;
 pub use attempt::Attempts;
 pub use backend::{Acquire, Backend, BackendSpec, NoServer};
+pub use budget::RetryWindow;
 pub use ewma::Ewma;
 pub use first::First;
 pub use hash::{hash_bytes, ConsistentHash};

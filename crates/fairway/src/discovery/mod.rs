@@ -43,7 +43,11 @@
 //!
 //! (`server discovered` and `server gone` come from
 //! [`Control::set_discovered`].)
+//!
+//! The addresses of configured servers whose `addr` is a host name are
+//! re-resolved by [`dns::Resolver`] when their backend has `dns`.
 
+pub mod dns;
 pub mod etcd;
 pub mod file;
 

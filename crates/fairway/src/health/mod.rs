@@ -144,6 +144,10 @@ impl Tasks {
         for backend in backends {
             let n = backend.servers().len();
             for (i, server) in backend.servers().iter().enumerate() {
+                if !server.has_addr() {
+                    // Nothing to check until `dns` resolves it.
+                    continue;
+                }
                 let w = wanted.entry(key(server)).or_insert_with(|| Wanted {
                     server: Arc::clone(server),
                     owners: Vec::new(),

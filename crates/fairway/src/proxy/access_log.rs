@@ -189,6 +189,9 @@ fn custom_line(l: &Line<'_>, parts: &[LogPart], session: &Session, ctx: &Ctx) {
                     LogVar::Termination => {
                         write!(out, "{}{}", l.termination.0, l.termination.1)
                     }
+                    LogVar::TerminationCookie => {
+                        write!(out, "{}{}--", l.termination.0, l.termination.1)
+                    }
                     LogVar::Method => write!(out, "{}", req.method),
                     LogVar::Uri => write!(out, "{}", Escaped(&req.uri.to_string())),
                     LogVar::Path => write!(out, "{}", Escaped(req.uri.path())),
@@ -201,11 +204,7 @@ fn custom_line(l: &Line<'_>, parts: &[LogPart], session: &Session, ctx: &Ctx) {
                         req.version
                     ),
                     LogVar::UniqueId => write!(out, "{}", Escaped(l.request_id.unwrap_or("-"))),
-                    LogVar::Date => write!(
-                        out,
-                        "[{}]",
-                        humantime::format_rfc3339_millis(std::time::SystemTime::now())
-                    ),
+                    LogVar::Date => write!(out, "{}", HaproxyDate(std::time::SystemTime::now())),
                     LogVar::Pid => write!(out, "{}", std::process::id()),
                     _ => write!(out, "-"),
                 };
@@ -216,6 +215,27 @@ fn custom_line(l: &Line<'_>, parts: &[LogPart], session: &Session, ctx: &Ctx) {
         }
     }
     info!(target: "fairway::access", "{out}");
+}
+
+/// A time as HAProxy's `%t` writes it, in UTC: `03/Dec/2026:10:49:54.123`.
+struct HaproxyDate(std::time::SystemTime);
+
+impl std::fmt::Display for HaproxyDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        // `2026-12-03T10:49:54.123Z`, rearranged.
+        let rfc = humantime::format_rfc3339_millis(self.0).to_string();
+        let month = rfc
+            .get(5..7)
+            .and_then(|m| m.parse::<usize>().ok())
+            .and_then(|m| MONTHS.get(m.wrapping_sub(1)));
+        match (rfc.get(0..4), month, rfc.get(8..10), rfc.get(11..23)) {
+            (Some(y), Some(m), Some(d), Some(t)) => write!(f, "{d}/{m}/{y}:{t}"),
+            _ => f.write_str(&rfc),
+        }
+    }
 }
 
 /// Whole milliseconds, or `-1` for a phase the request never reached.
@@ -235,16 +255,26 @@ struct Json<'a>(&'a str);
 
 impl std::fmt::Display for Json<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use std::fmt::Write;
-        for c in self.0.chars() {
-            match c {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                c if u32::from(c) < 0x20 => write!(f, "\\u{:04x}", u32::from(c))?,
-                c => f.write_char(c)?,
+        // Runs that need no escape go out in one call; every byte that
+        // does is ASCII, so the runs split at character boundaries.
+        let text = self.0;
+        let mut start = 0;
+        for (i, b) in text.bytes().enumerate() {
+            let escaped = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b if b < 0x20 => "",
+                _ => continue,
+            };
+            f.write_str(&text[start..i])?;
+            if escaped.is_empty() {
+                write!(f, "\\u{:04x}", b)?;
+            } else {
+                f.write_str(escaped)?;
             }
+            start = i + 1;
         }
-        Ok(())
+        f.write_str(&text[start..])
     }
 }
 
@@ -279,7 +309,12 @@ struct Ms(Option<Duration>);
 impl std::fmt::Display for Ms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
-            Some(d) => write!(f, "{:.3}", d.as_secs_f64() * 1000.0),
+            Some(d) => {
+                // Whole microseconds, rounded: `{:.3}` of the milliseconds
+                // without floating-point formatting.
+                let us = (d.as_nanos() + 500) / 1000;
+                write!(f, "{}.{:03}", us / 1000, us % 1000)
+            }
             None => f.write_str("-1"),
         }
     }
@@ -352,4 +387,35 @@ fn termination(e: Option<&Error>, ctx: &Ctx) -> (char, char) {
         }
     };
     (who, phase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HaproxyDate;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn json_strings_and_milliseconds_are_written_exactly() {
+        use super::{Json, Ms};
+        let text = "a\"b\\c\u{1}d\té\n";
+        assert_eq!(Json(text).to_string(), "a\\\"b\\\\c\\u0001d\\u0009é\\u000a");
+        assert_eq!(Json("plain").to_string(), "plain");
+        for (nanos, text) in [
+            (1_234_567, "1.235"),
+            (999_499, "0.999"),
+            (999_500, "1.000"),
+            (0, "0.000"),
+        ] {
+            assert_eq!(Ms(Some(Duration::from_nanos(nanos))).to_string(), text);
+        }
+        assert_eq!(Ms(None).to_string(), "-1");
+    }
+
+    #[test]
+    fn dates_are_written_as_haproxy_writes_them() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_294_994_123);
+        assert_eq!(HaproxyDate(t).to_string(), "03/Dec/2026:10:49:54.123");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        assert_eq!(HaproxyDate(t).to_string(), "01/Jan/2026:00:00:00.000");
+    }
 }

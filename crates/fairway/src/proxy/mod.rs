@@ -13,6 +13,7 @@ pub mod head;
 mod request;
 pub use request::RequestView;
 mod respond;
+mod retry;
 mod rules;
 mod sticky;
 
@@ -115,6 +116,8 @@ pub struct Ctx {
     unique_id: Option<String>,
     /// What an `http_response` `return` answers instead of the server.
     replacement: Option<rules::Replacement>,
+    /// `retry_on` held the current attempt's response back for a retry.
+    resend: bool,
 }
 
 impl Ctx {
@@ -376,6 +379,7 @@ impl ProxyHttp for Proxy {
             encoder: None,
             unique_id: None,
             replacement: None,
+            resend: false,
         }
     }
 
@@ -485,18 +489,12 @@ impl ProxyHttp for Proxy {
         _session: &mut Session,
         _peer: &HttpPeer,
         ctx: &mut Ctx,
-        mut e: Box<Error>,
+        e: Box<Error>,
     ) -> Box<Error> {
         if let Some(mut guard) = ctx.inflight.take() {
             guard.failed(now_ns());
         }
-        let retry = ctx
-            .backend
-            .is_some_and(|b| ctx.attempts.failed(&ctx.rt.backends()[b]));
-        if retry {
-            e.set_retry(true);
-        }
-        e
+        retry::after_connect_failure(ctx, e)
     }
 
     fn error_while_proxy(
@@ -507,10 +505,7 @@ impl ProxyHttp for Proxy {
         ctx: &mut Ctx,
         client_reused: bool,
     ) -> Box<Error> {
-        // Pingora's policy: only idempotent requests whose body is still
-        // buffered are retried, and a failure on a reused (pooled)
-        // connection is retryable.
-        let mut e = e.more_context(format!("Peer: {peer}"));
+        let e = e.more_context(format!("Peer: {peer}"));
         // The server failed before answering (a timeout, a reset, a bad
         // response): an error for outlier ejection. Not a pooled
         // connection found dead (retried on a fresh one), nor the client.
@@ -523,19 +518,7 @@ impl ProxyHttp for Proxy {
                 guard.broke(now_ns());
             }
         }
-        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
-        {
-            e.set_retry(false);
-        } else {
-            e.retry.decide_reuse(client_reused);
-        }
-        // A retried request moves on to another server when the backend
-        // redispatches: the failed one's other pooled connections are
-        // likely as dead (a killed server), and HAProxy moves on too.
-        if e.retry() {
-            ctx.attempts.mark_tried();
-        }
-        e
+        retry::after_error(session, ctx, e, client_reused)
     }
 
     async fn upstream_request_filter(
@@ -580,17 +563,23 @@ impl ProxyHttp for Proxy {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
         ctx.response_at.get_or_insert_with(Instant::now);
+        if rules::interim(resp) {
+            return Ok(());
+        }
         // The server's latency sample (a 5xx is a penalty), whatever the
         // backend's algorithm.
-        if let Some(guard) = ctx.inflight.as_mut().filter(|_| !rules::interim(resp)) {
+        if let Some(guard) = ctx.inflight.as_mut() {
             guard.answered(!resp.status.is_server_error(), now_ns());
         }
-        Ok(())
+        match retry::status_retry(session, ctx, resp) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     async fn response_filter(

@@ -76,7 +76,7 @@ impl Proxy {
                     }
                 }
                 HttpAction::SetSrc { header } => {
-                    if let Some(ip) = last_address(session.req_header(), header) {
+                    if let Some(ip) = fairway_acl::last_address(&view, header) {
                         ctx.src = Some(ip);
                     }
                 }
@@ -304,13 +304,4 @@ pub(super) fn set_path(req: &mut pingora::http::RequestHeader, path: &str) -> Re
         None => std::borrow::Cow::Borrowed(path),
     };
     req.set_raw_path(target.as_bytes())
-}
-
-/// The last address in header `name`, its values split at commas as
-/// HAProxy's `hdr()` does (`X-Forwarded-For: client, proxy1` gives
-/// `proxy1`, the address the nearest forwarder saw).
-fn last_address(req: &pingora::http::RequestHeader, name: &str) -> Option<std::net::IpAddr> {
-    let value = req.headers.get_all(name).into_iter().next_back()?;
-    let last = value.as_bytes().rsplit(|&b| b == b',').next()?;
-    std::str::from_utf8(last).ok()?.trim().parse().ok()
 }

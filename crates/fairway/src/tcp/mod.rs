@@ -33,6 +33,7 @@ use crate::upstream::{InFlight, Server};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use fairway_acl::{Request, TcpAction};
+use fairway_config::RetryCondition;
 use log::{debug, info};
 use passthrough::Hello;
 use pingora::apps::ServerApp;
@@ -301,7 +302,7 @@ impl Conn {
                         server.name()
                     );
                     drop(inflight);
-                    if !self.attempts.failed(backend) {
+                    if !self.attempts.retry(backend, RetryCondition::ConnFailure) {
                         return Err(ConnEnd::ConnectFailed(e));
                     }
                 }

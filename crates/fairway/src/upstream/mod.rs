@@ -109,6 +109,8 @@ pub struct Server {
     /// Errors in a row and ejection (`outlier`).
     outlier: Outlier,
     discovered: AtomicBool,
+    /// Its `addr` is a host name that `dns` has not resolved yet.
+    unresolved: AtomicBool,
     slot_freed: Arc<Notify>,
     tls: Option<crate::tls::Client>,
     /// SHA-256 of the certificates a `ca` file of the server's own
@@ -226,6 +228,7 @@ impl Server {
             responses: Responses::default(),
             outlier: Outlier::new(options.outlier_errors),
             discovered: AtomicBool::new(false),
+            unresolved: AtomicBool::new(false),
             slot_freed,
             tls: tls.map(|t| {
                 let client = crate::tls::Client::new(t, spec_addr);
@@ -326,6 +329,20 @@ impl Server {
         self.discovered.store(true, Ordering::Relaxed);
     }
 
+    /// Whether the server has an address. A server whose `addr` is a host
+    /// name that its backend's `dns` has not resolved yet has none (its
+    /// [`addr`](Self::addr) is a placeholder): it takes no requests and is
+    /// not health-checked; the first resolution replaces it by a server
+    /// with the address ([`Control::set_addr`](crate::control::Control::set_addr)).
+    pub fn has_addr(&self) -> bool {
+        !self.unresolved.load(Ordering::Relaxed)
+    }
+
+    /// Marks the server as having no address yet (see [`Server::has_addr`]).
+    pub fn mark_unresolved(&self) {
+        self.unresolved.store(true, Ordering::Relaxed);
+    }
+
     /// The peak-EWMA estimate of its response latency, fed by every
     /// attempt's [`InFlight`] handle and read by `balance: ewma`.
     pub fn ewma(&self) -> &PeakEwma {
@@ -384,11 +401,12 @@ impl Server {
         }
     }
 
-    /// Whether the server may take a new request: up, ready, weight > 0
-    /// and not ejected (`outlier`). Every balance algorithm goes by this
-    /// one test (see [`Backend`](crate::balance::Backend)).
+    /// Whether the server may take a new request: it has an address, is
+    /// up, ready, weight > 0 and not ejected (`outlier`). Every balance
+    /// algorithm goes by this one test (see [`Backend`](crate::balance::Backend)).
     pub fn is_available(&self) -> bool {
-        self.is_up()
+        self.has_addr()
+            && self.is_up()
             && self.admin_state() == AdminState::Ready
             && self.weight() > 0
             && !self.outlier.is_ejected()
@@ -758,5 +776,11 @@ mod tests {
         s.set_up(true);
         s.set_weight(0);
         assert!(!s.is_available());
+        let t = Server::standalone(spec("b", 1));
+        t.mark_unresolved();
+        assert!(
+            !t.has_addr() && !t.is_available(),
+            "no address, no requests"
+        );
     }
 }

@@ -396,6 +396,8 @@ mod tests {
             balance,
             retries: 0,
             redispatch: true,
+            retry_on: Default::default(),
+            retry_budget: None,
             timeout_queue: Duration::ZERO,
             timeout_tunnel: None,
             cookie: None,

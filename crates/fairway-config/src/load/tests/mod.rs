@@ -63,7 +63,8 @@ fn minimal_config_gets_the_defaults() {
         (s.name.as_str(), s.addr.as_str(), s.weight, s.backup),
         ("s1", "127.0.0.1:8001", 1, false)
     );
-    assert_eq!(s.socket_addr, "127.0.0.1:8001".parse().unwrap());
+    assert_eq!(s.socket_addr, Some("127.0.0.1:8001".parse().unwrap()));
+    assert_eq!(s.lookup, None);
 }
 
 #[test]
@@ -121,7 +122,7 @@ backends:
     assert_eq!(b.retries, 0);
     assert!(!b.redispatch);
     assert_eq!((b.servers[0].weight, b.servers[0].backup), (0, true));
-    assert!(b.servers[0].socket_addr.ip().is_loopback());
+    assert!(b.servers[0].socket_addr.unwrap().ip().is_loopback());
     assert_eq!(b.servers[0].addr, "localhost:8001");
     assert_eq!(b.servers[1].weight, 256);
     assert!(c.backends[1].servers.is_empty());
@@ -182,7 +183,7 @@ fn unknown_keys_list_the_valid_ones() {
     assert_eq!(
         e,
         "t.yaml:9:5: backends.app.extra: unknown key `extra` (expected one of: mode, balance, \
-         timeout_connect, timeout_server, timeout_tunnel, retries, redispatch, http_response, timeout_queue, cookie, health_check, latency, ewma, outlier, discovery, servers)\n\
+         timeout_connect, timeout_server, timeout_tunnel, retries, redispatch, retry_on, retry_budget, http_response, timeout_queue, cookie, health_check, latency, ewma, outlier, discovery, dns, servers)\n\
          t.yaml:10:1: frontend: unknown key `frontend` (expected one of: global, admin, frontends, backends)"
     );
 }

@@ -504,3 +504,72 @@ backends:
         .to_string();
     assert!(e.contains("`country` needs `mode: http`"), "{e}");
 }
+
+#[test]
+fn dns_settings_and_names_resolved_later() {
+    let c = load_ok(
+        "\
+frontends:
+  web:
+    bind: 127.0.0.1:8080
+    default_backend: app
+backends:
+  app:
+    dns: { interval: 2s, nameservers: [\"127.0.0.1:5353\", 127.0.0.2] }
+    servers:
+      byname: { addr: only-the-nameserver-knows.invalid:8080 }
+      bysrv: { addr: _http._tcp.app.invalid }
+      literal: { addr: 127.0.0.1:8001 }
+",
+    );
+    let b = &c.backends[0];
+    assert_eq!(
+        b.dns,
+        Some(crate::Dns {
+            interval: Duration::from_secs(2),
+            nameservers: vec![
+                "127.0.0.1:5353".parse().unwrap(),
+                "127.0.0.2:53".parse().unwrap()
+            ],
+        })
+    );
+    // Nothing is resolved at load: the system resolver need not know them.
+    let (byname, bysrv, literal) = (&b.servers[0], &b.servers[1], &b.servers[2]);
+    assert_eq!(byname.socket_addr, None);
+    assert_eq!(
+        byname.lookup,
+        Some(crate::Lookup::Host {
+            host: "only-the-nameserver-knows.invalid".into(),
+            port: 8080
+        })
+    );
+    assert_eq!(bysrv.socket_addr, None);
+    assert_eq!(
+        bysrv.lookup,
+        Some(crate::Lookup::Srv("_http._tcp.app.invalid".into()))
+    );
+    assert_eq!(literal.socket_addr, Some("127.0.0.1:8001".parse().unwrap()));
+    assert_eq!(literal.lookup, None);
+    // `dns: {}`: every 10 s, the system's resolver; no `dns`: off.
+    let c = load_ok(&MINIMAL.replace("  app:\n", "  app:\n    dns: {}\n"));
+    assert_eq!(c.backends[0].dns, Some(crate::Dns::default()));
+    assert_eq!(load_ok(MINIMAL).backends[0].dns, None);
+
+    let e = load_err(&MINIMAL.replace(
+        "  app:\n",
+        "  app:\n    dns: { interval: 0s, nameservers: [dns.example, \"127.0.0.1:0\"], retries: 3 }\n",
+    ));
+    assert_eq!(
+        e,
+        "t.yaml:7:22: backends.app.dns.interval: timeout must be greater than zero\n\
+         t.yaml:7:40: backends.app.dns.nameservers[0]: invalid name server `dns.example` (expected ip:port, or ip for port 53)\n\
+         t.yaml:7:53: backends.app.dns.nameservers[1]: invalid name server `127.0.0.1:0` (expected ip:port, or ip for port 53)\n\
+         t.yaml:7:69: backends.app.dns.retries: unknown key `retries` (expected one of: interval, nameservers)"
+    );
+    // Without `dns`, an SRV name is refused with the way out.
+    let e = load_err(&MINIMAL.replace("127.0.0.1:8001", "_http._tcp.app.invalid"));
+    assert!(
+        e.ends_with("backends.app.servers.s1.addr: server address `_http._tcp.app.invalid` is an SRV name: add `dns` to the backend to look it up (or write host:port)"),
+        "{e}"
+    );
+}
