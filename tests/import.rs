@@ -530,6 +530,165 @@ fn converted_output_passes_fairway_t() {
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
 }
 
+/// An HAProxy configuration with the traffic policy of #19: `retry-on`
+/// (in `defaults`, overridden, `none`, ignored in tcp mode), passive
+/// health (`observe layer7` with `error-limit` and `on-error`), a
+/// `resolvers` section with servers that use it (and an SRV name on
+/// HAProxy's own `default` resolvers) and `log-format`s.
+const TRAFFIC: &str = r#"
+global
+    log stdout format raw local0
+
+resolvers internal
+    nameserver dns1 10.0.0.2:53
+    nameserver dns2 10.0.0.3:53
+    timeout resolve 5s
+    timeout retry 1s
+    hold valid 10s
+    hold nx 30s
+    resolve_retries 3
+
+defaults
+    mode http
+    log global
+    log-format "%ci:%cp [%tr] %ft %b/%s %Tw/%Tc/%Tr/%Ta %ST %B %tsc %{+Q}r"
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    retries 2
+    option redispatch
+    retry-on all-retryable-errors
+    default-server check inter 3s rise 2 fall 3 observe layer7 error-limit 5 on-error mark-down
+
+frontend web
+    bind 127.0.0.1:{PORT}
+    use_backend api if { path_beg /api/ }
+    default_backend app
+
+frontend admin
+    bind 127.0.0.1:{PORT2}
+    log-format "%ci:%cp %ST %B %[src]"
+    default_backend app
+
+backend app
+    retry-on conn-failure empty-response 503
+    server a1 app1.internal:8080 resolvers internal resolve-prefer ipv4 init-addr none
+    server a2 app2.internal:8080 resolvers internal resolve-prefer ipv4 init-addr none
+
+backend api
+    retry-on none
+    server api1 10.0.1.1:9000
+    server api2 10.0.1.2:9000 error-limit 3 on-error sudden-death
+    server srv _http._tcp.api.internal resolvers default
+
+backend legacy
+    mode tcp
+    retry-on 503
+    server l1 10.0.2.1:5000 observe layer4 on-error fail-check
+"#;
+
+#[test]
+fn traffic_policy_converts_completely_and_passes_fairway_t() {
+    let cfg = TRAFFIC
+        .replace("{PORT}", &free_port().to_string())
+        .replace("{PORT2}", &free_port().to_string());
+    // The input is a valid HAProxy configuration.
+    let path = temp_dir("traffic").join("haproxy.cfg");
+    std::fs::write(&path, &cfg).unwrap();
+    let check = Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .expect("run haproxy (Debian package `haproxy`; scripts/setup.sh installs it)");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let out = import(&cfg);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("unsupported"), "{stderr}");
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "  access_log: true\n",
+        "  access_log_format: \"%ci:%cp [%tr] %ft %b/%s %Tw/%Tc/%Tr/%Ta %ST %B %tsc %{+Q}r\"\n",
+        "    retry_on: [conn-failure, empty-response, \"503\"]\n",
+        "    retry_on: []\n",
+        "    outlier: { consecutive_errors: 5, eject: 6s, max_ejected: \"100%\" }\n",
+        "    outlier: { consecutive_errors: 3, eject: 6s, max_ejected: \"100%\" }\n",
+        "    dns: { interval: 5s, nameservers: [10.0.0.2:53, 10.0.0.3:53] }\n",
+        "    dns: { interval: 1s }\n",
+        "      srv: { addr: _http._tcp.api.internal }\n",
+    ] {
+        assert!(yaml.contains(want), "{want}\n---\n{yaml}");
+    }
+    // The differences are listed as notes: the dropped 0rtt-rejected, the
+    // ejection time, the second log-format, fail-check without equivalent.
+    for want in [
+        ":23: note: retry-on all-retryable-errors (",
+        "0rtt-rejected left out",
+        ":38: note: server a1 observe layer7 error-limit 5 on-error mark-down (passive ejection",
+        ":33: note: log-format \"%ci:%cp %ST %B %[src]\" (fairway has one access-log format",
+        ":50: note: on-error fail-check (servers l1;",
+        ":5: note: resolvers internal (becomes `dns: { interval: 5s }`",
+    ] {
+        assert!(stderr.contains(want), "{want}\n---\n{stderr}");
+    }
+    let yaml_path = common::write_temp("traffic.yaml", &yaml);
+    let t = common::run(&["-t", "-c", yaml_path.to_str().unwrap()]);
+    assert!(
+        t.status.success(),
+        "{}\n---\n{yaml}",
+        String::from_utf8_lossy(&t.stderr)
+    );
+}
+
+/// `retry-on 503` with `option redispatch`: a request that one server
+/// answers with 503 is answered by the other; without `retry-on` (HAProxy's
+/// default, conn-failure) the 503 reaches the client.
+const RETRIES: &str = r#"
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend web
+    bind 127.0.0.1:{PORT}
+    use_backend plain if { path_beg /plain/ }
+    default_backend retried
+backend retried
+    balance roundrobin
+    retries 1
+    option redispatch
+    retry-on 503
+    server bad {UP0}
+    server good {UP1}
+backend plain
+    balance roundrobin
+    server bad {UP0}
+    server good {UP1}
+"#;
+
+#[test]
+fn retry_on_behaves_as_in_haproxy() {
+    let bad = common::Flaky::start("bad");
+    bad.set_status(503);
+    let good = Upstream::start("good");
+    let cfg = RETRIES
+        .replace("{UP0}", &bad.addr.to_string())
+        .replace("{UP1}", &good.addr.to_string());
+    let (haproxy, fairway) = both(&cfg);
+    for (target, statuses) in [("/x", vec![200]), ("/plain/x", vec![200, 503])] {
+        let want: BTreeSet<u16> = statuses.into_iter().collect();
+        let h = send(haproxy.addr, "GET", target, &[], 6);
+        let f = send(fairway.addr, "GET", target, &[], 6);
+        assert_eq!(h.statuses, want, "haproxy {target}:\n{}", haproxy.log());
+        assert_eq!(f.statuses, want, "fairway {target}:\n{}", fairway.log());
+    }
+}
+
 #[test]
 fn stdin_in_and_a_file_out() {
     let cfg = "frontend f\n    bind 127.0.0.1:1\n    mode http\n    default_backend b\nbackend b\n    mode http\n    server s 127.0.0.1:2\n";

@@ -1,13 +1,16 @@
 //! One fairway backend from an HAProxy `backend` or `listen`: balance,
 //! timeouts, retries, cookie, health check and servers.
 
+use super::dns::{self, Resolvers};
 use super::emit::{s, Map, Value};
 use super::frontend::{http_rule, record};
 use super::proxy::{Proxy, Rule};
 use super::rules::{Acls, Scope};
-use super::server::{fmt_duration, sanitize_name, ServerOpts};
+use super::server::{fmt_duration, is_srv, sanitize_name, ServerOpts};
 use super::settings::{HttpChk, DEFAULT_INTER};
 use super::Report;
+use super::{outlier, retry};
+use std::collections::HashMap;
 
 /// Converts backends: what it needs of the [`Converter`](super::build::Converter).
 pub(super) struct BackendConverter<'a> {
@@ -17,6 +20,8 @@ pub(super) struct BackendConverter<'a> {
     /// The backend's ACLs moved to its frontends with its request rules
     /// (which then report those that cannot be converted).
     pub acls_moved: bool,
+    /// The `resolvers` sections by name.
+    pub resolvers: &'a HashMap<String, Resolvers>,
 }
 
 impl BackendConverter<'_> {
@@ -56,6 +61,16 @@ impl BackendConverter<'_> {
         // HAProxy's defaults differ from fairway's: 3 retries, no redispatch.
         m.push("retries", Value::Int(st.retries.unwrap_or(3)));
         m.push("redispatch", Value::Bool(st.redispatch.unwrap_or(false)));
+        let retry_on = retry::emit(
+            st.retry_on.as_ref(),
+            mode,
+            &p.name,
+            self.report,
+            &mut m.comments,
+        );
+        if let Some(r) = retry_on {
+            m.push("retry_on", r);
+        }
         if let Some(c) = &st.cookie {
             if mode == "http" {
                 let mut f = vec![
@@ -84,6 +99,8 @@ impl BackendConverter<'_> {
         let mut checked: Vec<(usize, String, ServerOpts)> = Vec::new();
         let mut unchecked: Vec<String> = Vec::new();
         let mut names: Vec<String> = Vec::new();
+        // (line, name, address, options) of each server written.
+        let mut written: Vec<(usize, String, String, ServerOpts)> = Vec::new();
         let mut backups = 0;
         for srv in &p.servers {
             let opts = st.default_server.overlay(&srv.opts);
@@ -104,6 +121,12 @@ impl BackendConverter<'_> {
                     continue;
                 }
             };
+            if is_srv(&addr) && opts.resolvers.is_none() {
+                let why = "a DNS SRV label needs `resolvers` (HAProxy refuses it too)";
+                let c = self.report.unsupported(srv.line, &srv.raw, why);
+                servers.comments.push(c);
+                continue;
+            }
             let name = sanitize_name(&srv.name);
             if names.contains(&name) {
                 let c = self.report.unsupported(
@@ -123,7 +146,7 @@ impl BackendConverter<'_> {
                 servers.comments.push(c);
             }
             names.push(name.clone());
-            let mut f: Vec<(String, Value)> = vec![("addr".into(), s(addr))];
+            let mut f: Vec<(String, Value)> = vec![("addr".into(), s(addr.clone()))];
             if let Some(w) = opts.weight.filter(|w| *w != 1) {
                 f.push(("weight".into(), Value::Int(w)));
             }
@@ -184,6 +207,7 @@ impl BackendConverter<'_> {
             } else {
                 unchecked.push(name.clone());
             }
+            written.push((srv.line, name.clone(), addr, opts.clone()));
             servers.push(&name, Value::Flow(f));
         }
         if backups > 1 && !st.allbackups {
@@ -252,6 +276,29 @@ impl BackendConverter<'_> {
             && !p.servers.is_empty()
         {
             m.comments.push("hint: every server starts with weight 0 for a script to set weights; `balance: latency` (SPEC §4) does this in fairway".into());
+        }
+        let observed: Vec<outlier::Server> = written
+            .iter()
+            .map(|(line, name, _, opts)| outlier::Server {
+                line: *line,
+                name,
+                opts,
+            })
+            .collect();
+        if let Some(o) = outlier::emit(&observed, mode, self.report, &mut m.comments) {
+            m.push("outlier", o);
+        }
+        let resolved: Vec<dns::Server> = written
+            .iter()
+            .map(|(line, name, addr, opts)| dns::Server {
+                line: *line,
+                name,
+                addr,
+                opts,
+            })
+            .collect();
+        if let Some(d) = dns::emit(&resolved, self.resolvers, self.report, &mut m.comments) {
+            m.push("dns", d);
         }
         m.push("servers", Value::Map(servers));
         m

@@ -1,7 +1,9 @@
 //! The conversion: sections read, then fairway's `global`, `admin`,
 //! `frontends` and `backends` built from them and written out.
 
+use super::access_log;
 use super::backend::BackendConverter;
+use super::dns::{self, Resolvers};
 use super::emit::{document, s, Map, Value};
 use super::frontend::{FrontendConverter, Frontends};
 use super::parse::{self, Kind, Line, Section};
@@ -44,6 +46,7 @@ pub(crate) fn convert(text: &str) -> Conversion {
         crt_base: global.crt_base.clone(),
         ca_base: global.ca_base.clone(),
     };
+    let mut resolvers: HashMap<String, Resolvers> = HashMap::new();
     let mut defaults = Settings::default();
     let mut named: HashMap<String, Settings> = HashMap::new();
     let mut proxies: Vec<Proxy> = Vec::new();
@@ -56,6 +59,20 @@ pub(crate) fn convert(text: &str) -> Conversion {
                         .report
                         .unsupported(line.no, &line.raw, "outside any section");
                     header.push(c);
+                }
+            }
+            Kind::Resolvers => {
+                if let Some((name, r)) = dns::section(sec, reader.report, &mut header) {
+                    match resolvers.entry(name) {
+                        std::collections::hash_map::Entry::Occupied(e) => {
+                            let why = "a resolvers section of this name already exists";
+                            let raw = format!("resolvers {}", e.key());
+                            header.push(reader.report.unsupported(r.line, &raw, why));
+                        }
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(r);
+                        }
+                    }
                 }
             }
             Kind::Other => {
@@ -142,6 +159,7 @@ pub(crate) fn convert(text: &str) -> Conversion {
         global,
         header,
         backend_names: HashMap::new(),
+        resolvers,
     };
     b.build()
 }
@@ -259,6 +277,8 @@ pub(super) struct Converter {
     pub(super) header: Vec<String>,
     /// HAProxy backend name → fairway backend name.
     pub(super) backend_names: HashMap<String, String>,
+    /// The `resolvers` sections by name.
+    resolvers: HashMap<String, Resolvers>,
 }
 
 /// Whether a section only serves the stats page.
@@ -381,6 +401,7 @@ impl Converter {
                 report: &mut self.report,
                 no_verify,
                 acls_moved,
+                resolvers: &self.resolvers,
             }
             .backend(p, &mode);
             map.comments
@@ -392,7 +413,12 @@ impl Converter {
             fronts, binds_used, ..
         } = out;
         let mut root = Map::default();
-        let gmap = self.global_map(&proxies);
+        let logging: Vec<&Proxy> = frontends
+            .iter()
+            .filter(|f| !f.binds.is_empty())
+            .copied()
+            .collect();
+        let gmap = self.global_map(&proxies, &logging);
         if !gmap.is_empty() {
             root.push("global", Value::Map(gmap));
         }
@@ -485,10 +511,16 @@ impl Converter {
         (moved, comments)
     }
 
-    fn global_map(&mut self, proxies: &[Proxy]) -> Map {
+    /// `global`: what `global_section` read, and the access log.
+    fn global_map(&mut self, proxies: &[Proxy], frontends: &[&Proxy]) -> Map {
         let mut g = std::mem::take(&mut self.global.map);
-        if self.global.logs && proxies.iter().any(|p| p.s.httplog) {
+        let logged = |p: &Proxy| p.s.httplog || p.s.log_format.is_some();
+        if self.global.logs && proxies.iter().any(logged) {
             g.push("access_log", Value::Bool(true));
+        }
+        let format = access_log::global_format(frontends, &mut self.report, &mut g.comments);
+        if let Some(format) = format {
+            g.push("access_log_format", s(format));
         }
         g
     }

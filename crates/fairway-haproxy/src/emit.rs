@@ -14,6 +14,8 @@ pub(crate) enum Value {
     Bool(bool),
     /// A list, written as a block (one item per line).
     List(Vec<Value>),
+    /// A list written on one line: `[a, b]`.
+    FlowList(Vec<Value>),
     /// A mapping written on one line: `{ a: 1, b: x }`.
     Flow(Vec<(String, Value)>),
     /// A block mapping with comments.
@@ -112,7 +114,7 @@ fn inline(out: &mut String, value: &Value) {
         Value::Bool(b) => {
             let _ = write!(out, "{b}");
         }
-        Value::List(items) => {
+        Value::List(items) | Value::FlowList(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -293,10 +295,12 @@ mod tests {
             vec!["two\nlines".into()],
         ));
         root.push("list", Value::List(vec![s("a b"), s("*:1")]));
+        root.push("flow", Value::FlowList(vec![s("a"), s("503")]));
+        root.push("none", Value::FlowList(Vec::new()));
         let doc = document(&["head".into()], &root);
         assert_eq!(
             doc,
-            "# head\n# two\n# lines\nbackends:\n  web:\n    # from line 3\n    balance: roundrobin\n    servers:\n      s1: { addr: 127.0.0.1:8001, weight: 3 }\nlist:\n  - a b\n  - \"*:1\"\n"
+            "# head\n# two\n# lines\nbackends:\n  web:\n    # from line 3\n    balance: roundrobin\n    servers:\n      s1: { addr: 127.0.0.1:8001, weight: 3 }\nlist:\n  - a b\n  - \"*:1\"\nflow: [a, \"503\"]\nnone: []\n"
         );
     }
 }

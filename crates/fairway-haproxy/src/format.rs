@@ -122,7 +122,7 @@ fn convert(t: &str, scope: &Scope, response: bool) -> Result<String, String> {
 }
 
 /// One sample expression, `FETCH[,CONV...]`, for fairway.
-fn sample(expr: &str, scope: &Scope, response: bool) -> Result<String, String> {
+pub(crate) fn sample(expr: &str, scope: &Scope, response: bool) -> Result<String, String> {
     let mut parts = split_top(expr).into_iter();
     let first = parts.next().unwrap_or_default().trim().to_string();
     let mut fetch = first.clone();

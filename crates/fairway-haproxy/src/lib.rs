@@ -1,8 +1,8 @@
 //! `fairway import-haproxy`: an HAProxy configuration in, fairway YAML out.
 //!
 //! [`import_haproxy`] converts the `global`, `defaults`, `frontend`,
-//! `backend` and `listen` sections of an `haproxy.cfg` into a fairway
-//! configuration (SPEC §2). Nothing is dropped silently: every directive
+//! `backend`, `listen` and `resolvers` sections of an `haproxy.cfg` into a
+//! fairway configuration (SPEC §2). Nothing is dropped silently: every directive
 //! fairway cannot express is returned in [`Conversion::unsupported`] with
 //! its line number and the reason, and kept in the YAML as a
 //! `# unsupported (line N): ...` comment inside the section it belonged to.
@@ -45,13 +45,17 @@
 //! What is mapped, and what is not, is listed in the README ("Migrating
 //! from HAProxy").
 
+mod access_log;
 mod backend;
 mod build;
+mod dns;
 mod emit;
 mod format;
 mod frontend;
+mod outlier;
 mod parse;
 mod proxy;
+mod retry;
 mod rules;
 mod server;
 mod settings;

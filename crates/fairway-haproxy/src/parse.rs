@@ -63,7 +63,9 @@ pub(crate) enum Kind {
     Frontend,
     Backend,
     Listen,
-    /// `userlist`, `peers`, `resolvers`...: not converted.
+    /// `resolvers`: read for the backends' `dns`.
+    Resolvers,
+    /// `userlist`, `peers`, `mailers`...: not converted.
     Other,
 }
 
@@ -90,7 +92,6 @@ impl Section {
 const OTHER_SECTIONS: &[&str] = &[
     "userlist",
     "peers",
-    "resolvers",
     "mailers",
     "program",
     "http-errors",
@@ -121,6 +122,7 @@ pub(crate) fn sections(text: &str) -> Vec<Section> {
                 "frontend" => Some(Kind::Frontend),
                 "backend" => Some(Kind::Backend),
                 "listen" => Some(Kind::Listen),
+                "resolvers" => Some(Kind::Resolvers),
                 other if OTHER_SECTIONS.contains(&other) => Some(Kind::Other),
                 _ => None,
             },
@@ -389,11 +391,19 @@ mod tests {
 
     #[test]
     fn sections_split() {
-        let s = sections("foo\nglobal\n  daemon\nfrontend web\n bind :80\nuserlist u\n user a\n");
+        let s = sections(
+            "foo\nglobal\n  daemon\nfrontend web\n bind :80\nuserlist u\n user a\nresolvers r\n",
+        );
         let kinds: Vec<Kind> = s.iter().map(|s| s.kind).collect();
         assert_eq!(
             kinds,
-            [Kind::None, Kind::Global, Kind::Frontend, Kind::Other]
+            [
+                Kind::None,
+                Kind::Global,
+                Kind::Frontend,
+                Kind::Other,
+                Kind::Resolvers
+            ]
         );
         assert_eq!(s[0].lines[0].no, 1);
         assert_eq!(s[2].name(), Some("web"));

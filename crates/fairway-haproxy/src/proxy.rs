@@ -250,6 +250,11 @@ impl Reader<'_> {
                     _ => self.unsupported(&mut comments, line, "expected one backend name"),
                 },
                 "server" if back => self.server(&mut p, line, &mut comments),
+                "server-template" if back => self.unsupported(
+                    &mut comments,
+                    line,
+                    "fairway has no server templates: write one `server` per name",
+                ),
                 "stick-table" if front => {
                     let period = stick_table_rate(line);
                     match period {

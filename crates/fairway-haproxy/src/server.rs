@@ -131,6 +131,9 @@ pub(crate) fn server_addr(word: &Word) -> Result<String, String> {
     if word.env {
         return Ok(word.fw.clone());
     }
+    if is_srv(&word.text) {
+        return Ok(word.text.clone());
+    }
     let (host, port) = split_addr(&word.text)?;
     if host.is_empty() || host == "*" {
         return Err(format!("invalid server address `{}`", word.text));
@@ -142,6 +145,19 @@ pub(crate) fn server_addr(word: &Word) -> Result<String, String> {
         return Err(format!("invalid port in `{}`", word.text));
     }
     Ok(join_addr(&host, &port))
+}
+
+/// Whether a server address is a DNS SRV label (`_http._tcp.example.com`,
+/// no port: the records give the ports), which only `resolvers` resolve.
+pub(crate) fn is_srv(addr: &str) -> bool {
+    let mut labels = addr.splitn(3, '.');
+    let service = |l: Option<&str>| l.is_some_and(|l| l.len() > 1 && l.starts_with('_'));
+    service(labels.next())
+        && service(labels.next())
+        && labels.next().is_some_and(|rest| !rest.is_empty())
+        && addr
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 /// The addresses of a `bind` (comma-separated, port ranges expanded).
@@ -202,6 +218,55 @@ pub(crate) struct ServerOpts {
     pub h2: Option<bool>,
     /// `send-proxy` (1) or `send-proxy-v2` (2).
     pub send_proxy: Option<u8>,
+    /// `observe none|layer4|layer7`.
+    pub observe: Option<Observe>,
+    /// `error-limit N` (HAProxy's default: 10).
+    pub error_limit: Option<u64>,
+    /// `on-error MODE` (HAProxy's default: `fail-check`).
+    pub on_error: Option<OnError>,
+    /// `resolvers NAME`: the `resolvers` section that re-resolves the
+    /// server's host name at run time.
+    pub resolvers: Option<String>,
+    /// `resolve-prefer ipv4|ipv6` (HAProxy's default: ipv6).
+    pub resolve_prefer: Option<String>,
+    /// `init-addr METHODS` as written.
+    pub init_addr: Option<String>,
+}
+
+/// `observe`: which traffic errors count against a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Observe {
+    /// `observe none` (the default).
+    None,
+    /// Connection failures only.
+    Layer4,
+    /// Also bad responses: 5xx (but 501 and 505), junk, timeouts.
+    Layer7,
+}
+
+/// `on-error`: what `error-limit` errors in a row do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnError {
+    /// Check at `fastinter` for a while.
+    FastInter,
+    /// Count one failed health check (the default).
+    FailCheck,
+    /// Leave the server one failed check away from down.
+    SuddenDeath,
+    /// Mark the server down until its health checks bring it back.
+    MarkDown,
+}
+
+impl OnError {
+    /// The keyword.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnError::FastInter => "fastinter",
+            OnError::FailCheck => "fail-check",
+            OnError::SuddenDeath => "sudden-death",
+            OnError::MarkDown => "mark-down",
+        }
+    }
 }
 
 impl ServerOpts {
@@ -223,6 +288,15 @@ impl ServerOpts {
             check_ssl: over.check_ssl.or(self.check_ssl),
             h2: over.h2.or(self.h2),
             send_proxy: over.send_proxy.or(self.send_proxy),
+            observe: over.observe.or(self.observe),
+            error_limit: over.error_limit.or(self.error_limit),
+            on_error: over.on_error.or(self.on_error),
+            resolvers: over.resolvers.clone().or_else(|| self.resolvers.clone()),
+            resolve_prefer: over
+                .resolve_prefer
+                .clone()
+                .or_else(|| self.resolve_prefer.clone()),
+            init_addr: over.init_addr.clone().or_else(|| self.init_addr.clone()),
         }
     }
 }
@@ -255,26 +329,12 @@ const UNSUPPORTED_ARG: &[(&str, &str)] = &[
     ("agent-addr", "fairway has no agent checks"),
     ("agent-send", "fairway has no agent checks"),
     ("track", "fairway has no tracked checks"),
-    ("observe", "fairway has no passive health monitoring"),
-    ("on-error", "fairway has no passive health monitoring"),
     ("on-marked-down", "fairway has no such action"),
     ("on-marked-up", "fairway has no such action"),
-    ("error-limit", "fairway has no passive health monitoring"),
-    (
-        "resolvers",
-        "fairway resolves server names when it loads the file",
-    ),
-    (
-        "resolve-prefer",
-        "fairway resolves server names when it loads the file",
-    ),
-    (
-        "resolve-net",
-        "fairway resolves server names when it loads the file",
-    ),
+    ("resolve-net", "fairway's dns has no preferred networks"),
     (
         "resolve-opts",
-        "fairway resolves server names when it loads the file",
+        "fairway's dns has no allow-dup-ip, prevent-dup-ip or ignore-weight",
     ),
     ("crt", "fairway has no client certificates for servers"),
     ("alpn", "fairway speaks HTTP/1.1 to servers"),
@@ -505,10 +565,66 @@ pub(crate) fn server_opts<'w>(
             }
             "init-addr" => {
                 if let Some(a) = arg("methods", found) {
-                    found.notes.push((
-                        format!("init-addr {}", a.text),
-                        "ignored: fairway resolves server names when it loads the file".to_string(),
-                    ));
+                    opts.init_addr = Some(a.text.clone());
+                }
+            }
+            "resolvers" => {
+                if let Some(a) = arg("a resolvers section", found) {
+                    opts.resolvers = Some(a.text.clone());
+                }
+            }
+            "resolve-prefer" => {
+                if let Some(a) = arg("ipv4 or ipv6", found) {
+                    match a.text.as_str() {
+                        "ipv4" | "ipv6" => opts.resolve_prefer = Some(a.text.clone()),
+                        other => found.unsupported.push((
+                            format!("resolve-prefer {other}"),
+                            "expected `ipv4` or `ipv6`".to_string(),
+                        )),
+                    }
+                }
+            }
+            "observe" => {
+                if let Some(a) = arg("none, layer4 or layer7", found) {
+                    match a.text.as_str() {
+                        "none" => opts.observe = Some(Observe::None),
+                        "layer4" => opts.observe = Some(Observe::Layer4),
+                        "layer7" => opts.observe = Some(Observe::Layer7),
+                        other => found.unsupported.push((
+                            format!("observe {other}"),
+                            "expected `none`, `layer4` or `layer7`".to_string(),
+                        )),
+                    }
+                }
+            }
+            "error-limit" => {
+                if let Some(a) = arg("a count", found) {
+                    match a.text.parse::<u64>() {
+                        Ok(n) if (1..=10_000).contains(&n) => opts.error_limit = Some(n),
+                        _ => found.unsupported.push((
+                            format!("error-limit {}", a.text),
+                            "expected a count from 1 to 10000".to_string(),
+                        )),
+                    }
+                }
+            }
+            "on-error" => {
+                if let Some(a) = arg("a mode", found) {
+                    let mode = match a.text.as_str() {
+                        "fastinter" => OnError::FastInter,
+                        "fail-check" => OnError::FailCheck,
+                        "sudden-death" => OnError::SuddenDeath,
+                        "mark-down" => OnError::MarkDown,
+                        other => {
+                            found.unsupported.push((
+                                format!("on-error {other}"),
+                                "expected fastinter, fail-check, sudden-death or mark-down"
+                                    .to_string(),
+                            ));
+                            continue;
+                        }
+                    };
+                    opts.on_error = Some(mode);
                 }
             }
             _ => {

@@ -4,6 +4,7 @@
 
 use super::parse::{Kind, Line, Word};
 use super::proxy::Rule;
+use super::retry::{self, RetryOn};
 use super::server::{server_opts, timeout, OptFindings, ServerOpts};
 use super::Report;
 use std::time::Duration;
@@ -43,6 +44,18 @@ pub(crate) struct Settings {
     /// Whether a `unique-id-format` applies (HAProxy sends the
     /// `unique-id-header` only then).
     pub unique_id_format: bool,
+    /// `retry-on`, converted.
+    pub retry_on: Option<RetryOn>,
+    /// `log-format FMT` (until an `option httplog|tcplog` replaces it).
+    pub log_format: Option<LogFormatDecl>,
+}
+
+/// A `log-format` line: where, and its one argument.
+#[derive(Debug, Clone)]
+pub(crate) struct LogFormatDecl {
+    pub line: usize,
+    pub raw: String,
+    pub format: Word,
 }
 
 /// `compression algo ...` and `compression type ...`.
@@ -132,12 +145,24 @@ impl SettingsReader<'_> {
                 Ok(n) if n <= 100 => s.retries = Some(n),
                 _ => self.unsupported(comments, line, "retries must be 0 to 100"),
             },
-            "retry-on" => {
-                if line.rest(1).iter().all(|w| w.is("conn-failure")) && line.words.len() > 1 {
-                } else {
-                    self.unsupported(comments, line, "fairway retries connection failures only");
+            "retry-on" if kind == Kind::Frontend => self.unsupported(
+                comments,
+                line,
+                "HAProxy takes retry-on in defaults, backend and listen sections only",
+            ),
+            "retry-on" => match retry::read(line.rest(1)) {
+                Ok((words, remarks)) => {
+                    for remark in remarks {
+                        self.note(comments, line, &remark);
+                    }
+                    s.retry_on = Some(RetryOn {
+                        line: line.no,
+                        raw: line.raw.clone(),
+                        words,
+                    });
                 }
-            }
+                Err(why) => self.unsupported(comments, line, &why),
+            },
             "option" => self.option(line, s, kind, comments, true),
             "no" if arg(1) == "option" => self.option(line, s, kind, comments, false),
             "http-check" => self.http_check(line, s, comments),
@@ -186,9 +211,23 @@ impl SettingsReader<'_> {
             ),
             "stick-table" | "stick" => self.unsupported(comments, line, "fairway has no stick tables"),
             "compression" => self.compression(line, s, kind, comments),
-            "capture" | "log-format" | "log-format-sd" | "error-log-format" | "log-tag" => {
-                self.unsupported(comments, line, "fairway's access log has a fixed format")
-            }
+            "log-format" => self.log_format(line, s, kind, comments),
+            "capture" => self.unsupported(
+                comments,
+                line,
+                "fairway captures no headers or cookies for its access log",
+            ),
+            "log-format-sd" => self.unsupported(
+                comments,
+                line,
+                "fairway writes no RFC 5424 structured data",
+            ),
+            "error-log-format" => self.unsupported(
+                comments,
+                line,
+                "fairway has no separate log format for connection errors",
+            ),
+            "log-tag" => self.unsupported(comments, line, "fairway logs to stderr, without a syslog tag"),
             "unique-id-format" => {
                 s.unique_id_format = true;
                 self.note(
@@ -202,6 +241,35 @@ impl SettingsReader<'_> {
             _ => return false,
         }
         true
+    }
+
+    /// `log-format FMT`: kept for `global.access_log_format` (see
+    /// `access_log`).
+    fn log_format(
+        &mut self,
+        line: &Line,
+        s: &mut Settings,
+        kind: Kind,
+        comments: &mut Vec<String>,
+    ) {
+        if kind == Kind::Backend {
+            let why = "ignored: HAProxy ignores log-format in a backend";
+            return self.note(comments, line, why);
+        }
+        match line.words.get(1) {
+            Some(format) if line.words.len() == 2 => {
+                s.log_format = Some(LogFormatDecl {
+                    line: line.no,
+                    raw: line.raw.clone(),
+                    format: format.clone(),
+                })
+            }
+            _ => self.unsupported(
+                comments,
+                line,
+                "expected one argument, as HAProxy: quote the format",
+            ),
+        }
     }
 
     /// `unique-id-header NAME`: fairway's `unique_id_header` (frontends).
@@ -397,7 +465,13 @@ impl SettingsReader<'_> {
                     );
                 }
             }
-            "httplog" | "tcplog" | "httpslog" => s.httplog = on,
+            "httplog" | "tcplog" | "httpslog" => {
+                s.httplog = on;
+                // Each replaces the log format before it, as in HAProxy.
+                if on {
+                    s.log_format = None;
+                }
+            }
             "allbackups" => s.allbackups = on,
             "httpchk" if on => self.httpchk(line, args, s, comments),
             "httpchk" => s.httpchk = None,

@@ -747,3 +747,4 @@ frontend named
 
 mod protocols;
 mod responses;
+mod traffic;
