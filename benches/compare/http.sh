@@ -6,15 +6,45 @@
 #   benches/compare/http.sh --threads 2      # 2 worker threads per proxy, nothing pinned
 #   FAIRWAY_BIN=/path/to/fairway benches/compare/http.sh --reps 5 --duration 20
 #
+#   benches/compare/http.sh --access-log     # + fairway and HAProxy writing access logs
+#   benches/compare/http.sh --access-log --callgrind --targets "haproxy fairway"  # instructions/request
+#
 # Options: --reps N (3), --duration S (10), --threads N (1), --quick,
 #   --loads "small-c50 small-c200 big-c50", --targets "direct haproxy nginx
 #   pingora fairway" (pingora is skipped when no binary is found),
+#   --access-log, --callgrind (both below),
 #   --skip-install, --out DIR (keep the raw results there).
 # Env: FAIRWAY_BIN, PINGORA_BIN (a minimal Pingora proxy taking --listen/--threads/--default/--api, from the bench rig outside this repository;
 #   default /tmp/pingora-minimal-target/release/pingora-minimal if present),
 #   WARMUP (2 s per target), WRK_THREADS (1), KEEP_WORK=1 (keep the work dir),
 #   BASELINE_BIN (another fairway binary, e.g. a build before a change: adds
-#   target `baseline`, same config, for before/after figures in one run).
+#   target `baseline`, same config, for before/after figures in one run),
+#   ACCESS_LOG_FORMAT (the log-format string of --access-log, below).
+#
+# Access logging (docs/performance.md, session 8). The default run logs
+# nothing. `--access-log` adds, in the same run, the same proxies with one
+# access line per request:
+#   fairway-log    fairway, `access_log: true` (`fairway` key=value format)
+#   fairway-json   fairway, `access_log_format: json`
+#   fairway-lf     fairway, the HAProxy log-format string $ACCESS_LOG_FORMAT
+#   haproxy-lf     HAProxy, the same log-format string (`log stdout format raw`)
+# (or name them in --targets; `haproxy-syslog` -- HAProxy sending the same
+# lines over UDP to a local syslog sink, a Python receiver on the load CPU
+# that appends them to a file -- only that way). Lines go where an operator
+# would send them without a syslog daemon: a file on disk,
+# $WORK/<target>.log (fairway's stderr, HAProxy's stdout; /tmp here is not a
+# tmpfs). The report adds `<variant> / fairway` and `haproxy-lf / HAProxy`
+# rows, and the size of each access log. $ACCESS_LOG_FORMAT defaults to
+# HAProxy's httplog without the fields fairway does not write (%TR, %CC,
+# %CS, connection counts, queues, captures).
+#
+# `--callgrind`: no load rounds; instead each target runs under
+# `valgrind --tool=callgrind` twice per round -- once answering one request
+# (start-up and shutdown), once under `wrk -t1 -c10 -d${CG_DURATION:-10}s` --
+# and the report gives user-space instructions per request (the difference
+# of the two totals over wrk's requests; kernel time is not counted), median
+# over --reps. The profiles stay in --out DIR (callgrind_annotate them).
+# nginx runs with `master_process off` in this mode.
 #
 # The scenario is the README's demo (a classic HAProxy demo): ACLs
 # `path_end -i /lightwork` and `path_end -i /heavywork` choose two small
@@ -65,6 +95,10 @@ TARGETS="direct haproxy nginx pingora fairway"
 [ -n "${BASELINE_BIN:-}" ] && TARGETS="$TARGETS baseline"
 SKIP_INSTALL=0
 OUT=
+ACCESS_LOG=0
+CALLGRIND=0
+CG_DURATION=${CG_DURATION:-10}
+ACCESS_LOG_FORMAT=${ACCESS_LOG_FORMAT:-'%ci:%cp [%tr] %ft %b/%s %Tw/%Tc/%Tr/%Ta %ST %B %tsc %{+Q}r'}
 WARMUP=${WARMUP:-2}
 WRK_THREADS=${WRK_THREADS:-1}
 while [ $# -gt 0 ]; do
@@ -76,11 +110,22 @@ while [ $# -gt 0 ]; do
     --loads) LOADS=$2; shift 2 ;;
     --targets) TARGETS=$2; shift 2 ;;
     --skip-install) SKIP_INSTALL=1; shift ;;
+    --access-log) ACCESS_LOG=1; shift ;;
+    --callgrind) CALLGRIND=1; shift ;;
     --out) OUT=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "http.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+if [ "$ACCESS_LOG" = 1 ]; then
+  for t in fairway-log fairway-json fairway-lf haproxy-lf; do
+    [[ " $TARGETS " == *" $t "* ]] || TARGETS="$TARGETS $t"
+  done
+fi
+if [ "$CALLGRIND" = 1 ]; then
+  command -v valgrind >/dev/null || { echo "http.sh: --callgrind needs valgrind" >&2; exit 1; }
+  TARGETS=${TARGETS//direct/}
+fi
 
 WORK=$(mktemp -d /tmp/fairway-httpbench.XXXXXX)
 chmod 755 "$WORK"   # nginx workers started as root run as nobody
@@ -88,7 +133,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  if [ -n "$OUT" ]; then mkdir -p "$OUT" && cp "$WORK"/results "$WORK"/*.cfg "$WORK"/*.conf "$WORK"/*.yaml "$OUT"/ 2>/dev/null || true; fi
+  if [ -n "$OUT" ]; then mkdir -p "$OUT" && cp "$WORK"/results "$WORK"/*.cfg "$WORK"/*.conf "$WORK"/*.yaml "$WORK"/callgrind.* "$OUT"/ 2>/dev/null || true; fi
   [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -118,12 +163,15 @@ else PROXY_CPUS=0-$(($(nproc) - 1)); LOAD_CPUS=$PROXY_CPUS; PIN="nothing pinned"
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 UP1=$(port); UP2=$(port); UP3=$(port); UP4=$(port)
-declare -A PORT=([direct]=$UP1 [haproxy]=$(port) [nginx]=$(port) [pingora]=$(port) [fairway]=$(port) [baseline]=$(port))
+declare -A PORT=([direct]=$UP1 [haproxy]=$(port) [nginx]=$(port) [pingora]=$(port) [fairway]=$(port) [baseline]=$(port)
+  [fairway-log]=$(port) [fairway-json]=$(port) [fairway-lf]=$(port) [haproxy-lf]=$(port) [haproxy-syslog]=$(port))
 declare -A PID=()
 
+WAIT_TRIES=400; WAIT_MAX=1
+[ "$CALLGRIND" = 1 ] && { WAIT_TRIES=2400; WAIT_MAX=20; }  # start-up under valgrind is slow
 wait_http() {  # port pid: until GET / answers
-  for _ in $(seq 400); do
-    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/" && return 0
+  for _ in $(seq "$WAIT_TRIES"); do
+    curl -s -o /dev/null --max-time "$WAIT_MAX" "http://127.0.0.1:$1/" && return 0
     kill -0 "$2" 2>/dev/null || break
     sleep 0.05
   done
@@ -199,8 +247,9 @@ backend servers
   server server4 127.0.0.1:$UP4
 EOF
 
+NGINX_MASTER=; [ "$CALLGRIND" = 1 ] && NGINX_MASTER=" master_process off;"
 cat > "$WORK/nginx.conf" <<EOF
-daemon off; worker_processes $THREADS;
+daemon off; worker_processes $THREADS;$NGINX_MASTER
 pid $WORK/nginx.pid; error_log $WORK/nginx-error.log warn;
 worker_rlimit_nofile 65535;
 events { worker_connections 16384; }
@@ -263,33 +312,82 @@ backends:
       server4: { addr: 127.0.0.1:$UP4 }
 EOF
 
-for t in $TARGETS; do
+# Access-log variants: the same configs, another port, one line per request.
+sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
+fairway_variant() {  # name format
+  local q; q=$(sed_escape "${2//\'/\'\'}")
+  sed -e "s|127.0.0.1:${PORT[fairway]}|127.0.0.1:${PORT[$1]}|" -e "s|/fairway\.|/$1.|" \
+      -e "s|^  access_log: false|  access_log: true\n  access_log_format: '$q'|" "$WORK/fairway.yaml" > "$WORK/$1.yaml"
+}
+haproxy_variant() {  # name log-target
+  sed -e "s|127.0.0.1:${PORT[haproxy]}|127.0.0.1:${PORT[$1]}|" \
+      -e "s|^  maxconn 4096|&\n  log $2 local0|" \
+      -e "s|^  mode http|&\n  log global\n  log-format \"$(sed_escape "$ACCESS_LOG_FORMAT")\"|" "$WORK/haproxy.cfg" > "$WORK/$1.cfg"
+}
+fairway_variant fairway-log fairway
+fairway_variant fairway-json json
+fairway_variant fairway-lf "$ACCESS_LOG_FORMAT"
+haproxy_variant haproxy-lf "stdout format raw"
+SYSLOG_PORT=$(port)
+haproxy_variant haproxy-syslog "127.0.0.1:$SYSLOG_PORT len 4096"
+[ -n "${BASELINE_BIN:-}" ] &&
+  sed -e "s|127.0.0.1:${PORT[fairway]}|127.0.0.1:${PORT[baseline]}|" -e "s|/fairway\.|/baseline.|" \
+    "$WORK/fairway.yaml" > "$WORK/baseline.yaml"
+
+launch() {  # target [wrapper...]: starts the target (under the wrapper, e.g. valgrind)
+  local t=$1; shift
   case $t in
-    direct) continue ;;
-    haproxy) start haproxy "$PROXY_CPUS" haproxy -db -f "$WORK/haproxy.cfg" ;;
-    nginx) start nginx "$PROXY_CPUS" nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" ;;
+    direct) return ;;
+    haproxy|haproxy-lf) start "$t" "$PROXY_CPUS" "$@" haproxy -db -f "$WORK/$t.cfg" ;;
+    haproxy-syslog)
+      # The syslog sink: a UDP receiver appending what it gets to a file.
+      [ -n "${PID[syslog-sink]:-}" ] || start syslog-sink "$LOAD_CPUS" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+with open(sys.argv[2], "ab", buffering=0) as f:  # a write per line, as a syslog daemon
+    while True:
+        d = s.recv(65536)
+        f.write(d if d.endswith(b"\n") else d + b"\n")' "$SYSLOG_PORT" "$WORK/haproxy-syslog.sink"
+      : > "$WORK/haproxy-syslog.sink"
+      start "$t" "$PROXY_CPUS" "$@" haproxy -db -f "$WORK/$t.cfg" ;;
+    nginx) start nginx "$PROXY_CPUS" "$@" nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" ;;
     # Bare Pingora routes by prefix (/api, /admin), not by the demo's ACLs:
     # GET / goes round robin over the same four servers.
-    pingora) start pingora "$PROXY_CPUS" "$PINGORA_BIN" --listen "127.0.0.1:${PORT[pingora]}" --threads "$THREADS" \
+    pingora) start pingora "$PROXY_CPUS" "$@" "$PINGORA_BIN" --listen "127.0.0.1:${PORT[pingora]}" --threads "$THREADS" \
                --default "127.0.0.1:$UP1,127.0.0.1:$UP2,127.0.0.1:$UP3,127.0.0.1:$UP4" \
                --api "127.0.0.1:$UP1,127.0.0.1:$UP2" --state-dir "$WORK" ;;
-    fairway) start fairway "$PROXY_CPUS" "$FAIRWAY_BIN" -c "$WORK/fairway.yaml" ;;
-    baseline) sed -e "s|127.0.0.1:${PORT[fairway]}|127.0.0.1:${PORT[baseline]}|" -e "s|/fairway\.|/baseline.|" \
-                "$WORK/fairway.yaml" > "$WORK/baseline.yaml"
-              start baseline "$PROXY_CPUS" "$BASELINE_BIN" -c "$WORK/baseline.yaml" ;;
+    fairway|fairway-log|fairway-json|fairway-lf) start "$t" "$PROXY_CPUS" "$@" "$FAIRWAY_BIN" -c "$WORK/$t.yaml" ;;
+    baseline) start baseline "$PROXY_CPUS" "$@" "$BASELINE_BIN" -c "$WORK/baseline.yaml" ;;
     *) echo "http.sh: unknown target $t" >&2; exit 2 ;;
   esac
   wait_http "${PORT[$t]}" "${PID[$t]}"
-done
+}
+# Where a target's access lines go (none: no access log).
+access_log_file() {
+  case $1 in
+    fairway-log|fairway-json|fairway-lf|haproxy-lf) echo "$WORK/$1.log" ;;
+    haproxy-syslog) echo "$WORK/haproxy-syslog.sink" ;;
+  esac
+}
 
-# Same answers everywhere: round robin over the four servers, /admin denied.
-for t in $TARGETS; do
+[ "$CALLGRIND" = 1 ] || for t in $TARGETS; do launch "$t"; done
+
+# Same answers everywhere: round robin over the four servers, /admin denied;
+# the access-log variants wrote their lines.
+[ "$CALLGRIND" = 1 ] || for t in $TARGETS; do
   [ "$t" = direct ] && continue
   seen=$(for _ in 1 2 3 4 5 6 7 8; do curl -s "http://127.0.0.1:${PORT[$t]}/" | cut -c10-16; done | sort -u | tr '\n' ' ')
   admin=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$t]}/admin/x")
   big=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:${PORT[$t]}/big")
   [ "$seen" = "server1 server2 server3 server4 " ] && [ "$admin" = 403 ] && [ "$big" = 65536 ] \
     || { echo "http.sh: $t misbehaves: GET / reached [$seen], /admin/x -> $admin, /big -> $big bytes" >&2; exit 1; }
+  f=$(access_log_file "$t")
+  [ -z "$f" ] && continue
+  sleep 0.3
+  grep -q '/big' "$f" 2>/dev/null \
+    || { echo "http.sh: $t wrote no access line for GET /big to $f" >&2; exit 1; }
 done
 
 # ------------------------------------------------------------- measurement
@@ -349,6 +447,67 @@ run() {  # load target -> one line in results
     "$load" "$t" "$rps" "$p50" "$p99" "$([ "$t" = direct ] && echo - || echo "$cpu_us")" "$other" >&2
 }
 
+# ------------------------------------------------------ --callgrind mode
+cg_run() {  # target kind(idle|load) rep -> one line in results
+  local t=$1 kind=$2 rep=$3 out="$WORK/callgrind.$1.$2.$3" reqs=0 errs=0
+  launch "$t" valgrind --tool=callgrind --callgrind-out-file="$out"
+  if [ "$kind" = load ]; then
+    taskset -c "$LOAD_CPUS" wrk -t1 -c10 -d"${CG_DURATION}s" "http://127.0.0.1:${PORT[$t]}/" > "$WORK/wrk.out" 2>&1
+    reqs=$(awk '/ requests in /{print $1}' "$WORK/wrk.out")
+    errs=$(awk '/Non-2xx/{n+=$NF} /Socket errors/{gsub(/[^0-9 ]/," "); n+=$1+$2+$3+$4} END{print n+0}' "$WORK/wrk.out")
+    [ "$errs" != 0 ] && echo "http.sh: warning: $errs errors or non-2xx answers in $t under valgrind" >&2
+  fi
+  kill -TERM "${PID[$t]}"
+  for _ in $(seq 1200); do kill -0 "${PID[$t]}" 2>/dev/null || break; sleep 0.1; done
+  wait "${PID[$t]}" 2>/dev/null || true
+  local ir lines=0 f
+  ir=$(awk '/^(summary|totals):/{print $2; exit}' "$out" 2>/dev/null)
+  [ -n "$ir" ] || { echo "http.sh: no callgrind totals for $t ($kind)" >&2; exit 1; }
+  f=$(access_log_file "$t")
+  [ -n "$f" ] && { sleep 0.3; lines=$(grep -c clients "$f" || true); }  # the frontend, in every format
+  echo "$t $rep $kind $ir $reqs $lines" >> "$WORK/results"
+  printf '  %-14s %-4s round %s: %14s Ir  %7s requests  %7s access lines\n' "$t" "$kind" "$rep" "$ir" "$reqs" "$lines" >&2
+}
+if [ "$CALLGRIND" = 1 ]; then
+  : > "$WORK/results"
+  for rep in $(seq "$REPS"); do
+    for t in $TARGETS; do cg_run "$t" idle "$rep"; cg_run "$t" load "$rep"; done
+  done
+  echo
+  echo "fairway $("$FAIRWAY_BIN" --version | awk '{print $2}'), $(haproxy -v | head -1 | awk '{print "HAProxy "$3}'), $(valgrind --version)"
+  echo "callgrind, user-space instructions per request: (load run - one-request run) / wrk's requests; wrk -t1 -c10 -d${CG_DURATION}s GET /, demo routing, $THREADS proxy thread(s) on CPU $PROXY_CPUS; median of $REPS rounds"
+  [ "$ACCESS_LOG" = 1 ] && echo "access-log format string: $ACCESS_LOG_FORMAT"
+  echo
+  python3 - "$WORK/results" "$TARGETS" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    t, rep, kind, ir, reqs, lines = line.split()
+    rows.setdefault((t, rep), {})[kind] = (int(ir), int(reqs), int(lines))
+per = {}
+for (t, rep), k in rows.items():
+    (ir1, _, _), (ir2, n, lines) = k["idle"], k["load"]
+    per.setdefault(t, []).append(((ir2 - ir1) / n, n, lines))
+ref = lambda t: "fairway" if t.startswith("fairway-") else "haproxy" if t.startswith("haproxy-") else None
+print("| target | requests (under valgrind) | instructions / request | vs logging off | access lines |")
+print("|---|---:|---:|---:|---:|")
+for t in sys.argv[2].split():
+    if t not in per:
+        continue
+    v = per[t]
+    m = statistics.median(x[0] for x in v)
+    r = ref(t)
+    d = ""
+    if r in per:
+        mr = statistics.median(x[0] for x in per[r])
+        d = f"{m - mr:+,.0f} ({100 * (m - mr) / mr:+.1f} %)"
+    print(f"| {t} | {statistics.median(x[1] for x in v):,.0f} | {m:,.0f} | {d} | {statistics.median(x[2] for x in v):,.0f} |")
+print()
+print("rounds (Ir/request):", "; ".join(f"{t} " + "/".join(f"{x[0]:.0f}" for x in v) for t, v in per.items()))
+EOF
+  exit 0
+fi
+
 read -ra tl <<< "$TARGETS"
 echo "warm-up ${WARMUP}s per target" >&2
 for t in "${tl[@]}"; do taskset -c "$LOAD_CPUS" wrk -t1 -c50 -d"${WARMUP}s" "http://127.0.0.1:${PORT[$t]}/" > /dev/null; done
@@ -364,6 +523,12 @@ done
 echo
 echo "fairway $("$FAIRWAY_BIN" --version | awk '{print $2}'), $(haproxy -v | head -1 | awk '{print "HAProxy "$3}'), $(nginx -v 2>&1 | sed 's|.*/|nginx |'), wrk -t$WRK_THREADS"
 echo "demo routing, $THREADS proxy thread(s), $PIN; ${DURATION}s per run, median of $REPS interleaved rounds; $(nproc) cores; load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
+logs=
+for t in $TARGETS; do
+  f=$(access_log_file "$t"); [ -n "$f" ] && [ -s "$f" ] || continue
+  logs="$logs${logs:+; }$t $(awk '{n++; b+=length($0)+1} END{printf "%d lines, %.0f bytes/line", n, b/n}' "$f")"
+done
+[ -n "$logs" ] && { echo "access-log format string: $ACCESS_LOG_FORMAT"; echo "access logs (files on $(df --output=fstype "$WORK" | tail -1)): $logs"; }
 echo
 python3 - "$WORK/results" "$TARGETS" <<'EOF'
 import statistics, sys
@@ -373,7 +538,10 @@ for line in open(sys.argv[1]):
     runs.setdefault((load, t), []).append([float(v) for v in vals])
 targets = sys.argv[2].split()
 names = {"direct": "direct (no proxy)", "haproxy": "HAProxy", "nginx": "nginx",
-         "pingora": "bare Pingora", "fairway": "fairway", "baseline": "fairway (baseline)"}
+         "pingora": "bare Pingora", "fairway": "fairway", "baseline": "fairway (baseline)",
+         "fairway-log": "fairway, access log `fairway`", "fairway-json": "fairway, access log `json`",
+         "fairway-lf": "fairway, access log log-format", "haproxy-lf": "HAProxy, log-format to a file",
+         "haproxy-syslog": "HAProxy, log-format to syslog (UDP)"}
 def med(load, t, i):
     return statistics.median(r[i] for r in runs[(load, t)])
 print("| load | target | req/s | p50 ms | p99 ms | proxy CPU µs/req | peak RSS MiB | other CPU % |")
@@ -391,6 +559,12 @@ for load in loads:
         if (load, t) in runs and (load, "haproxy") in runs:
             r = [med(load, t, i) / med(load, "haproxy", i) for i in range(5)]
             print(f"| {load} | {label} | **{r[0]:.2f}** | {r[1]:.2f} | **{r[2]:.2f}** | **{r[3]:.2f}** | {r[4]:.2f} | |")
+    # Access logging on / off, same proxy.
+    for t, ref in (("fairway-log", "fairway"), ("fairway-json", "fairway"), ("fairway-lf", "fairway"),
+                   ("haproxy-lf", "haproxy"), ("haproxy-syslog", "haproxy")):
+        if (load, t) in runs and (load, ref) in runs:
+            r = [med(load, t, i) / med(load, ref, i) for i in range(5)]
+            print(f"| {load} | {t} / {ref} (log off) | **{r[0]:.3f}** | {r[1]:.2f} | {r[2]:.2f} | **{r[3]:.3f}** | {r[4]:.2f} | |")
 print()
 print("runs (req/s):", "; ".join(f"{l} {t} " + "/".join(f"{r[0]:.0f}" for r in v) for (l, t), v in runs.items()))
 EOF
