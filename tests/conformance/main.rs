@@ -38,6 +38,35 @@ impl Outcome {
         self.responses.first().map(|r| r.status)
     }
 
+    /// The summary the two HTTP/1 paths must agree on: requests the server
+    /// got whole. How much of a request with a malformed body reached the
+    /// server before the proxy saw the error (nothing, or its head) is a
+    /// race on either path, and the cases bound it with `complete=0`.
+    pub fn path_summary(&self) -> String {
+        let statuses: Vec<String> = self
+            .responses
+            .iter()
+            .map(|r| r.status.to_string())
+            .collect();
+        format!(
+            "{} complete={} {}{}",
+            if statuses.is_empty() {
+                "-".to_string()
+            } else {
+                statuses.join(",")
+            },
+            self.received.iter().filter(|r| r.complete).count(),
+            if self.open { "open" } else { "close" },
+            if self.hung {
+                " HUNG"
+            } else if self.refused {
+                " REFUSED"
+            } else {
+                ""
+            }
+        )
+    }
+
     pub fn summary(&self) -> String {
         let statuses: Vec<String> = self
             .responses
@@ -76,9 +105,10 @@ pub fn run_case(
     proxy.upstream.reset(upstream, upstream_close);
     let log_before = proxy.log_text().len();
     let ex = exchange(proxy.addr, bytes, want, heads);
-    // The server saw everything it will see once the answers are in; give a
-    // closing connection's last request a moment to be recorded.
-    std::thread::sleep(Duration::from_millis(20));
+    // The server saw everything it will see once the answers are in; wait
+    // until what it is still reading (a closing connection's last request)
+    // is recorded.
+    proxy.upstream.settle();
     let received = proxy.upstream.received();
     let mut log = Vec::new();
     if proxy.name == "fairway" {
@@ -350,13 +380,13 @@ fn conformance_corpus_against_haproxy_and_nginx() {
                 fwp[i].summary(),
             ));
         }
-        if fw[i].summary() != fwp[i].summary() {
+        if fw[i].path_summary() != fwp[i].path_summary() {
             failures.push(format!(
                 "corpus.txt:{} {}: the fast path ({}) and the Pingora path ({}) differ",
                 c.line,
                 c.name,
-                fw[i].summary(),
-                fwp[i].summary()
+                fw[i].path_summary(),
+                fwp[i].path_summary()
             ));
         }
         if !same(&fw[i], &ha[i]) && c.haproxy.is_none() {

@@ -65,6 +65,13 @@ struct UpState {
     close: bool,
     /// Requests received since the last reset.
     received: Vec<Received>,
+    /// Connections holding bytes of a request not recorded yet.
+    pending: usize,
+    /// The last time a connection read bytes or its end.
+    last_read: Option<Instant>,
+    /// The open connections (clones, to look for unread bytes), by id.
+    conns: Vec<(u64, TcpStream)>,
+    next_id: u64,
 }
 
 /// A recording HTTP/1 upstream.
@@ -86,8 +93,17 @@ impl Recorder {
         thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
+                let id = {
+                    let mut st = s.lock().unwrap();
+                    st.next_id += 1;
+                    let id = st.next_id;
+                    if let Ok(clone) = conn.try_clone() {
+                        st.conns.push((id, clone));
+                    }
+                    id
+                };
                 let s = Arc::clone(&s);
-                thread::spawn(move || serve(conn, &s));
+                thread::spawn(move || serve(conn, id, &s));
             }
         });
         Recorder { addr, state }
@@ -104,12 +120,102 @@ impl Recorder {
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }
+
+    /// Returns once every request the upstream has begun to read is
+    /// recorded and nothing has arrived for a while (or after 2 s): what
+    /// the proxy sent for a case is then all counted, on a busy machine
+    /// too, and nothing of it is left to land in the next case.
+    pub fn settle(&self) {
+        const QUIET: Duration = Duration::from_millis(20);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        // What the proxy writes just after its answer.
+        thread::sleep(QUIET);
+        loop {
+            {
+                let s = self.state.lock().unwrap();
+                let quiet = s.last_read.is_none_or(|t| t.elapsed() >= QUIET);
+                if s.pending == 0 && quiet && s.conns.iter().all(|(_, c)| !unread(c)) {
+                    return;
+                }
+            }
+            if Instant::now() > deadline {
+                return;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Whether `conn` has bytes or its end waiting to be read (a serving
+/// thread that has not run yet), looked at without taking them and
+/// without blocking.
+fn unread(conn: &TcpStream) -> bool {
+    // Linux's MSG_PEEK | MSG_DONTWAIT: the serving thread's own reads
+    // stay blocking.
+    const PEEK_NOW: i32 = 0x2 | 0x40;
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    match socket2::SockRef::from(conn).recv_with_flags(&mut buf, PEEK_NOW) {
+        Ok(_) => true,
+        Err(e) => e.kind() != ErrorKind::WouldBlock,
+    }
+}
+
+/// A connection's share of `pending`: counted while it holds unrecorded
+/// bytes, released however `serve` ends.
+struct Holding<'a> {
+    state: &'a Mutex<UpState>,
+    id: u64,
+    held: bool,
+}
+
+impl Holding<'_> {
+    /// Bytes were read (or the end): note the time, and whether the
+    /// connection now holds unrecorded bytes.
+    fn read(&mut self, holds: bool) {
+        let mut s = self.state.lock().unwrap();
+        s.last_read = Some(Instant::now());
+        self.set(&mut s, holds);
+    }
+
+    fn set(&mut self, s: &mut UpState, holds: bool) {
+        if holds != self.held {
+            if holds {
+                s.pending += 1;
+            } else {
+                s.pending -= 1;
+            }
+            self.held = holds;
+        }
+    }
+
+    /// Records `r`; the connection still holds `rest` bytes.
+    fn record(&mut self, r: Received, rest: usize) -> (Vec<u8>, bool) {
+        let mut s = self.state.lock().unwrap();
+        s.received.push(r);
+        self.set(&mut s, rest > 0);
+        (s.response.clone(), s.close)
+    }
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.state.lock() {
+            self.set(&mut s, false);
+            let id = self.id;
+            s.conns.retain(|(i, _)| *i != id);
+        }
+    }
 }
 
 /// Reads requests by their framing, records each, answers each.
-fn serve(mut conn: TcpStream, state: &Mutex<UpState>) {
+fn serve(mut conn: TcpStream, id: u64, state: &Mutex<UpState>) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
     let mut buf = Vec::new();
+    let mut holding = Holding {
+        state,
+        id,
+        held: false,
+    };
     loop {
         let req = loop {
             match frame_request(&buf) {
@@ -120,7 +226,7 @@ fn serve(mut conn: TcpStream, state: &Mutex<UpState>) {
                         raw,
                         complete: false,
                     };
-                    state.lock().unwrap().received.push(r);
+                    holding.record(r, 0);
                     return;
                 }
                 Framed::Partial => {}
@@ -134,25 +240,28 @@ fn serve(mut conn: TcpStream, state: &Mutex<UpState>) {
                             raw,
                             complete: false,
                         };
-                        state.lock().unwrap().received.push(r);
+                        holding.record(r, 0);
                     }
+                    holding.read(false);
                     break None;
                 }
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    holding.read(true);
+                }
             }
         };
         let Some(raw) = req else { return };
         let upgrade = String::from_utf8_lossy(&raw)
             .to_ascii_lowercase()
             .contains("\r\nupgrade:");
-        let (response, close) = {
-            let mut s = state.lock().unwrap();
-            s.received.push(Received {
+        let (response, close) = holding.record(
+            Received {
                 raw,
                 complete: true,
-            });
-            (s.response.clone(), s.close)
-        };
+            },
+            buf.len(),
+        );
         if conn.write_all(&response).is_err() {
             return;
         }

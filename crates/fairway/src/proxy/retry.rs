@@ -9,7 +9,8 @@
 //! resent only when that is safe: a GET, HEAD, OPTIONS, PUT or DELETE, or
 //! a body read completely and buffered (at most 16 KiB); and never once a
 //! response byte reached the client. A pooled connection found dead is
-//! Pingora's case: retried on a fresh connection without spending a retry.
+//! Pingora's case: an idempotent request is retried on a fresh connection
+//! without spending a retry.
 
 use super::Ctx;
 use fairway_config::RetryCondition;
@@ -92,8 +93,13 @@ pub(super) fn after_error(
         return e;
     }
     // Pingora's policy: a pooled connection that failed is retried on a
-    // fresh one, without spending a retry.
-    e.retry.decide_reuse(reused);
+    // fresh one, without spending a retry — for an idempotent request
+    // only: the server may have read it before closing.
+    if session.req_header().method.is_idempotent() {
+        e.retry.decide_reuse(reused);
+    } else {
+        e.set_retry(false);
+    }
     if e.retry() {
         // The failed server's other pooled connections are likely as dead
         // (a killed server): a backend that redispatches moves on.
