@@ -43,44 +43,28 @@ impl Outcome {
     /// server before the proxy saw the error (nothing, or its head) is a
     /// race on either path, and the cases bound it with `complete=0`.
     pub fn path_summary(&self) -> String {
-        let statuses: Vec<String> = self
-            .responses
-            .iter()
-            .map(|r| r.status.to_string())
-            .collect();
-        format!(
-            "{} complete={} {}{}",
-            if statuses.is_empty() {
-                "-".to_string()
-            } else {
-                statuses.join(",")
-            },
-            self.received.iter().filter(|r| r.complete).count(),
-            if self.open { "open" } else { "close" },
-            if self.hung {
-                " HUNG"
-            } else if self.refused {
-                " REFUSED"
-            } else {
-                ""
-            }
-        )
+        let complete = self.received.iter().filter(|r| r.complete).count();
+        self.summary_with("complete", complete)
     }
 
     pub fn summary(&self) -> String {
+        self.summary_with("up", self.received.len())
+    }
+
+    /// Statuses, `LABEL=COUNT`, and how the connection ended.
+    fn summary_with(&self, label: &str, count: usize) -> String {
         let statuses: Vec<String> = self
             .responses
             .iter()
             .map(|r| r.status.to_string())
             .collect();
         format!(
-            "{} up={} {}{}",
+            "{} {label}={count} {}{}",
             if statuses.is_empty() {
                 "-".to_string()
             } else {
                 statuses.join(",")
             },
-            self.received.len(),
             if self.open { "open" } else { "close" },
             if self.hung {
                 " HUNG"
