@@ -317,3 +317,115 @@ fn a_response_in_parts_reaches_the_client_as_it_comes() {
         }
     });
 }
+
+/// Byte `i` of the body the pattern server sends for `seed` (a letter).
+fn pattern(seed: usize, i: usize) -> u8 {
+    b'a' + ((i * 31 + seed * 7 + i / 4096) % 26) as u8
+}
+
+/// A keep-alive server answering `GET /<size>/<seed>[/chunked]` with `size`
+/// bytes of [`pattern`], each response head and body in one write.
+fn pattern_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut out = conn;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let target = line.split(' ').nth(1).unwrap_or("/").to_string();
+                    while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                        line.clear();
+                    }
+                    let parts: Vec<&str> = target.trim_start_matches('/').split('/').collect();
+                    let size: usize = parts[0].parse().unwrap_or(0);
+                    let seed: usize = parts.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                    let body: Vec<u8> = (0..size).map(|i| pattern(seed, i)).collect();
+                    let mut reply = Vec::new();
+                    if parts.get(2) == Some(&"chunked") {
+                        reply.extend_from_slice(
+                            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+                        );
+                        for piece in body.chunks(100_000) {
+                            reply.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                            reply.extend_from_slice(piece);
+                            reply.extend_from_slice(b"\r\n");
+                        }
+                        reply.extend_from_slice(b"0\r\n\r\n");
+                    } else {
+                        reply.extend_from_slice(
+                            format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n").as_bytes(),
+                        );
+                        reply.extend_from_slice(&body);
+                    }
+                    if out.write_all(&reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Large bodies reach clients byte for byte when the client is slow (the
+/// proxy's writes to it stop midway and resume) and several responses are
+/// relayed at once on one worker thread, which lends its read buffers from
+/// one response to the next: each body checked against its pattern, on
+/// keep-alive connections, with a length and chunked.
+#[test]
+fn large_bodies_reach_slow_clients_intact() {
+    both_paths(|pingora_path| {
+        let addr = pattern_server();
+        let yaml = CONFIG
+            .replace("{UP0}", &addr.to_string())
+            .replace("frontends:", "global: { threads: 1 }\nfrontends:");
+        let env: &[(&str, &str)] = if pingora_path {
+            &[("FAIRWAY_HTTP1_PATH", "pingora")]
+        } else {
+            &[]
+        };
+        let f = Fairway::start_with_env(&yaml, &[], env);
+        let clients: Vec<_> = (0..4)
+            .map(|client| {
+                let proxy = f.addr;
+                thread::spawn(move || {
+                    let mut conn = TcpStream::connect(proxy).unwrap();
+                    conn.set_read_timeout(Some(Duration::from_secs(10)))
+                        .unwrap();
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let sizes = [70_000, 3 << 20, 65_536, 200_000];
+                    for (n, size) in sizes.into_iter().enumerate() {
+                        let seed = client * 10 + n;
+                        let chunked = if n % 2 == 1 { "/chunked" } else { "" };
+                        write!(
+                            conn,
+                            "GET /{size}/{seed}{chunked} HTTP/1.1\r\nHost: a\r\n\r\n"
+                        )
+                        .unwrap();
+                        // A slow reader: the proxy's socket fills first.
+                        thread::sleep(Duration::from_millis(100));
+                        let resp = read_response(&mut reader, false).unwrap();
+                        assert_eq!(resp.status, 200);
+                        assert_eq!(resp.body.len(), size, "client {client}, response {n}");
+                        let body = resp.body.as_bytes();
+                        if let Some(i) = (0..size).find(|&i| body[i] != pattern(seed, i)) {
+                            panic!(
+                                "client {client}, response {n} (pingora path: {pingora_path}): \
+                                 byte {i} of {size} differs"
+                            );
+                        }
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+    });
+}

@@ -32,6 +32,7 @@ use pingora::protocols::l4::socket::SocketAddr;
 use pingora::protocols::{Digest, GetProxyDigest, GetSocketDigest, GetTimingDigest, Ssl, Stream};
 use pingora::server::ShutdownWatch;
 use pingora::{Error, ErrorType, Result};
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -355,8 +356,9 @@ impl Conn {
             if data.len() < COALESCE {
                 self.out.extend_from_slice(&data);
             } else {
-                self.send().await?;
-                self.write(&data).await?;
+                // What is unsent (the head, a chunk-size line) and the body
+                // piece leave together, without a copy.
+                self.send_with(&data).await?;
             }
             if chunked {
                 self.out.put_slice(b"\r\n");
@@ -378,19 +380,41 @@ impl Conn {
 
     /// Sends what is written.
     async fn send(&mut self) -> Result<()> {
-        if !self.out.is_empty() {
-            let out = self.out.split();
-            self.write(&out).await?;
-            // The buffer's space is reused for the next response.
-            self.out.unsplit(out);
-            self.out.clear();
+        if self.out.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.send_with(&[]).await
     }
 
-    async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+    /// Sends what is written, then `data`.
+    async fn send_with(&mut self, data: &[u8]) -> Result<()> {
+        let out = self.out.split();
+        let sent = self.write(&out, data).await;
+        // The buffer's space is reused for the next response.
+        self.out.unsplit(out);
+        self.out.clear();
+        sent
+    }
+
+    /// Writes `first` and `second`, in one system call when the socket
+    /// takes both.
+    async fn write(&mut self, first: &[u8], second: &[u8]) -> Result<()> {
         let write = async {
-            self.stream.write_all(bytes).await?;
+            let (mut first, mut second) = (first, second);
+            while !first.is_empty() {
+                let slices = [IoSlice::new(first), IoSlice::new(second)];
+                let n = self.stream.write_vectored(&slices).await?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::WriteZero.into());
+                }
+                if n < first.len() {
+                    first = &first[n..];
+                } else {
+                    second = &second[n - first.len()..];
+                    first = &[];
+                }
+            }
+            self.stream.write_all(second).await?;
             self.stream.flush().await
         };
         let done = match self.write_timeout {
