@@ -10,6 +10,7 @@
 //! 5; `5, 6` is an error), `Transfer-Encoding` over `Content-Length` (the
 //! latter removed), no answer but an error to an unasked `101`.
 
+use super::spare;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header;
 use http::Version;
@@ -17,10 +18,8 @@ use pingora::http::{IntoCaseHeaderName, RequestHeader, ResponseHeader};
 use pingora::protocols::http::v1::client::http_req_header_to_wire;
 use pingora::protocols::Stream;
 use pingora::{Error, ErrorType, Result, RetryType};
-use std::future::Future;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// The largest response head read (Pingora's client allows the same).
 pub const MAX_HEAD: usize = 1024 * 1024 - 1;
@@ -285,7 +284,7 @@ impl Client {
     /// allowed it, its body was read to the end and nothing more came.
     pub fn into_reusable(mut self) -> Option<Stream> {
         let reusable = self.keepalive && self.body == Body::Done && self.buf.is_empty();
-        spare::give(std::mem::take(&mut self.buf));
+        spare::give(std::mem::take(&mut self.buf), READ_SIZE);
         reusable.then_some(self.stream)
     }
 
@@ -293,7 +292,10 @@ impl Client {
     /// server closed).
     async fn fill(&mut self) -> Result<usize> {
         let read_timeout = self.read_timeout;
-        let read = std::future::poll_fn(|cx| self.poll_fill(cx));
+        // The buffer is lent for the read only (`spare`): a response in
+        // flight holds none while its server works.
+        let (stream, buf) = (&mut self.stream, &mut self.buf);
+        let read = std::future::poll_fn(|cx| spare::poll_read(&mut **stream, buf, READ_SIZE, cx));
         let got = match read_timeout {
             Some(t) => tokio::time::timeout(t, read)
                 .await
@@ -308,62 +310,6 @@ impl Client {
             }
             err
         })
-    }
-
-    /// One read attempt. An empty buffer is lent by this thread's spares
-    /// only for the read itself and given back while the server has nothing
-    /// to say, so the kernel copies a response into memory that was just
-    /// used (warm in the cache), not into one buffer per response in flight.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < READ_SIZE / 4
-            && !(self.buf.is_empty() && self.buf.try_reclaim(READ_SIZE))
-        {
-            if self.buf.is_empty() {
-                self.buf = spare::take();
-            } else {
-                self.buf.reserve(READ_SIZE);
-            }
-        }
-        let read = self.stream.read_buf(&mut self.buf);
-        let polled = std::pin::pin!(read).poll(cx);
-        if polled.is_pending() && self.buf.is_empty() {
-            spare::give(std::mem::take(&mut self.buf));
-        }
-        polled
-    }
-}
-
-/// Each worker thread's empty read buffers, the last given back first.
-mod spare {
-    use super::READ_SIZE;
-    use bytes::BytesMut;
-    use std::cell::RefCell;
-
-    /// The most buffers a thread keeps.
-    const MAX: usize = 16;
-
-    thread_local! {
-        static SPARE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
-    }
-
-    /// An empty buffer with room for a read.
-    pub(super) fn take() -> BytesMut {
-        SPARE
-            .with(|s| s.borrow_mut().pop())
-            .unwrap_or_else(|| BytesMut::with_capacity(READ_SIZE))
-    }
-
-    /// Keeps `buf` when it is empty and no longer shared (no body piece
-    /// still points into it).
-    pub(super) fn give(mut buf: BytesMut) {
-        if buf.is_empty() && buf.try_reclaim(READ_SIZE) {
-            SPARE.with(|s| {
-                let mut s = s.borrow_mut();
-                if s.len() < MAX {
-                    s.push(buf);
-                }
-            });
-        }
     }
 }
 

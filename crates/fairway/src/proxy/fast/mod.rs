@@ -26,6 +26,7 @@
 
 mod client;
 mod session;
+mod spare;
 
 use super::framing;
 use super::head::Guarded;

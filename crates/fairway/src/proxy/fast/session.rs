@@ -18,6 +18,7 @@
 //! ([`Conn::into_parts`]).
 
 use super::client::{connection_tokens, content_length, transfer_coding};
+use super::spare;
 use crate::proxy::head::Guarded;
 use async_trait::async_trait;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -114,7 +115,7 @@ impl Conn {
         };
         Box::new(Conn {
             stream,
-            buf: BytesMut::with_capacity(READ_SIZE),
+            buf: BytesMut::new(),
             req: RequestHeader::build("GET", b"/", Some(0)).expect("a valid request"),
             head: Bytes::new(),
             digest,
@@ -153,9 +154,6 @@ impl Conn {
                     Err(()) => return Head::Other,
                 }
             }
-            if self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
-                self.buf.reserve(READ_SIZE);
-            }
             let got = if self.buf.is_empty() {
                 let deadline = idle.map(|idle| Instant::now() + idle);
                 let Conn {
@@ -164,8 +162,15 @@ impl Conn {
                     idle_timer,
                     ..
                 } = self;
-                first_byte(stream.read_buf(buf), idle_timer.as_mut(), deadline, closing).await
+                // No buffer held while the client is idle: one is lent when
+                // its next request arrives.
+                let read =
+                    std::future::poll_fn(|cx| spare::poll_read(&mut **stream, buf, READ_SIZE, cx));
+                first_byte(read, idle_timer.as_mut(), deadline, closing).await
             } else {
+                if self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
+                    self.buf.reserve(READ_SIZE);
+                }
                 self.stream.read_buf(&mut self.buf).await.ok()
             };
             if got.unwrap_or(0) == 0 {
@@ -437,8 +442,10 @@ impl Conn {
                 // Enough of the next request: no more reads until then.
                 return std::future::pending().await;
             }
-            self.buf.reserve(READ_SIZE);
-            match self.stream.read_buf(&mut self.buf).await {
+            let (stream, buf) = (&mut self.stream, &mut self.buf);
+            let read =
+                std::future::poll_fn(|cx| spare::poll_read(&mut **stream, buf, READ_SIZE, cx));
+            match read.await {
                 Ok(0) => {
                     self.broken = true;
                     return Error::e_explain(
