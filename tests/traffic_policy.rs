@@ -7,6 +7,7 @@
 mod common;
 
 use common::{get, run, wait_until, write_temp, Fairway, Flaky};
+use std::io::{Read, Write};
 use std::time::Duration;
 
 const CONFIG: &str = r#"
@@ -170,6 +171,30 @@ fn response_rules_run_backend_first_then_frontend() {
 
         server.set_status(200);
         assert_eq!(get(f.addr, "/x", &[]).status, 200, "back to normal");
+
+        // Logged as HAProxy logs an `http-response` answer: `PH`, the
+        // proxy answered at the response head.
+        let mut lines = Vec::new();
+        wait_until(&f, Duration::from_secs(10), "access lines", || {
+            lines = f
+                .log()
+                .lines()
+                .filter(|l| l.contains("fairway::access]"))
+                .map(str::to_string)
+                .collect();
+            lines
+                .iter()
+                .any(|l| l.contains("uri=\"/x\" termination=--"))
+                && lines.len() >= 5
+        });
+        for (uri, termination) in [("/maint/x", "PH"), ("/secret", "PH"), ("/x", "--")] {
+            let want = format!("uri=\"{uri}\" termination={termination}");
+            assert!(
+                lines.iter().any(|l| l.contains(&want)),
+                "pingora path {pingora}: no {want} in\n{}",
+                lines.join("\n")
+            );
+        }
     });
 }
 
@@ -254,7 +279,20 @@ fn access_log_formats() {
         &global("%ci %ST %B %b/%s %tsc %ID %{+Q}r %[hdr(x-tag),upper]"),
         &[],
     );
-    get(f.addr, "/x?y=1", &[("X-Tag", "blue")]);
+    // What the client receives, head and body, counted on the wire.
+    let mut s = std::net::TcpStream::connect(f.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(
+        b"GET /x?y=1 HTTP/1.1\r\nhost: localhost\r\nX-Tag: blue\r\nconnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut wire = Vec::new();
+    s.read_to_end(&mut wire).unwrap();
+    assert!(
+        wire.ends_with(b"\r\n\r\na /x?y=1"),
+        "{}",
+        String::from_utf8_lossy(&wire)
+    );
     get(f.addr, "/admin", &[]);
     let mut lines = Vec::new();
     wait_until(
@@ -274,10 +312,12 @@ fn access_log_formats() {
         },
     );
     let words: Vec<&str> = lines[0].split(' ').collect();
+    let bytes = wire.len().to_string();
     assert_eq!(
         words[..5],
-        // `%tsc` has HAProxy's four characters.
-        ["127.0.0.1", "200", "8", "app/a", "----"],
+        // `%B` counts the head too, and `%tsc` has four characters, as
+        // HAProxy's.
+        ["127.0.0.1", "200", bytes.as_str(), "app/a", "----"],
         "{}",
         lines[0]
     );

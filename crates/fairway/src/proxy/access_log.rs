@@ -180,7 +180,11 @@ fn custom_line(l: &Line<'_>, parts: &[LogPart], session: &Session, ctx: &Ctx) {
                     LogVar::Server if l.server == "-" => write!(out, "<NOSRV>"),
                     LogVar::Server => write!(out, "{}", l.server),
                     LogVar::Status => write!(out, "{}", l.status),
-                    LogVar::Bytes => write!(out, "{}", l.bytes),
+                    // As HAProxy's: the response head's bytes too.
+                    LogVar::Bytes => {
+                        let head = session.response_written().map_or(0, head_len);
+                        write!(out, "{}", head + l.bytes)
+                    }
                     LogVar::TotalMs => write!(out, "{}", l.total.as_millis()),
                     LogVar::QueueMs => write!(out, "{}", WholeMs(l.queue)),
                     LogVar::ConnectMs => write!(out, "{}", WholeMs(l.connect)),
@@ -215,6 +219,19 @@ fn custom_line(l: &Line<'_>, parts: &[LogPart], session: &Session, ctx: &Ctx) {
         }
     }
     info!(target: "fairway::access", "{out}");
+}
+
+/// The size of `resp` as an HTTP/1.1 head on the wire: the status line,
+/// each field as `name: value` and the blank line (CRLF line ends).
+fn head_len(resp: &pingora::http::ResponseHeader) -> usize {
+    let reason = resp.get_reason_phrase().map_or(0, str::len);
+    let fields: usize = resp
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    // `HTTP/1.1 200 ` + reason + CRLF, the fields, CRLF.
+    13 + reason + 2 + fields + 2
 }
 
 /// A time as HAProxy's `%t` writes it, in UTC: `03/Dec/2026:10:49:54.123`.
@@ -351,7 +368,8 @@ impl std::fmt::Display for Escaped<'_> {
 /// internal error.
 ///
 /// Second letter, the phase it was in: `-` normal completion; `R` the
-/// request (rules); `Q` the queue (waiting for a `maxconn` slot, queue full
+/// request (rules); `H` the response head (an `http_response` rule
+/// answered: `PH`, as HAProxy's `http-response deny`); `Q` the queue (waiting for a `maxconn` slot, queue full
 /// or timed out); `C` getting a server and connecting to it (including
 /// "no server available"); `H` waiting for the response head; `D`
 /// transferring the response.
@@ -364,6 +382,10 @@ fn termination(e: Option<&Error>, ctx: &Ctx) -> (char, char) {
             (false, Some(_)) => ('-', '-'),
         };
     };
+    if ctx.answered && ctx.response_at.is_some() {
+        // An `http_response` rule answered instead of the server.
+        return ('P', 'H');
+    }
     let who = if ctx.no_server.is_some() {
         'R'
     } else {

@@ -135,6 +135,7 @@ impl Proxy {
                     HttpAction::Allow => break,
                     HttpAction::Deny { status } => {
                         ctx.denied = true;
+                        ctx.answered = true;
                         return Err(status_error(*status, "denied by an http_response rule"));
                     }
                     HttpAction::Return {
@@ -147,6 +148,7 @@ impl Proxy {
                             content_type: content_type.clone(),
                             body: body.map(Bytes::from).unwrap_or_default(),
                         });
+                        ctx.answered = true;
                         return Err(status_error(*status, "answered by an http_response rule"));
                     }
                     HttpAction::SetHeader { name, value } => {
@@ -233,7 +235,6 @@ async fn answer(
     action: &HttpAction,
 ) -> Result<()> {
     let uid = ctx.unique_id.as_deref().unwrap_or("");
-    let id = fe.unique_id_header.as_deref().zip(ctx.unique_id.as_deref());
     let view = RequestView {
         header: session.req_header(),
         src: ctx.src,
@@ -272,7 +273,7 @@ async fn answer(
     };
     ctx.status = status;
     let location = location.as_deref().map(|l| ("location", l));
-    let extra: Vec<(&str, &str)> = location.into_iter().chain(id).collect();
+    let extra: Vec<(&str, &str)> = location.into_iter().chain(ctx.id_field(fe)).collect();
     respond::send(session, status, content_type, &extra, body).await
 }
 
