@@ -275,6 +275,7 @@ global: { threads: 1, grace_period: 1s }
 frontends:
   web:
     bind: ["127.0.0.1:{PORT}"]
+    unique_id_header: X-Request-ID
     default_backend: app
 backends:
   app:
@@ -299,8 +300,22 @@ fn a_hook_answers_and_rewrites() {
     assert_eq!(r.status, 401);
     assert_eq!(r.header("www-authenticate"), Some("Bearer"));
     assert_eq!(r.body, "a valid bearer token is required\n");
-    let r = get(addr, "/", &[("authorization", "Bearer wrong")]);
+    assert_eq!(
+        r.header("x-request-id").map(str::len),
+        Some(36),
+        "a hook's answer carries the request's unique ID: {r:?}"
+    );
+    let r = get(
+        addr,
+        "/",
+        &[("authorization", "Bearer wrong"), ("x-request-id", "r-7")],
+    );
     assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("x-request-id"),
+        Some("r-7"),
+        "the client's ID kept"
+    );
     assert_eq!(app.client_hits(), 0);
 
     // A valid token: proxied, the token swapped for the user, the response

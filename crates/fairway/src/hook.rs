@@ -113,13 +113,15 @@ pub struct Log<'a> {
     pub status: u16,
     /// Time from the request's start to now.
     pub duration: Duration,
-    /// Whether fairway answered it itself (a rule or a hook).
+    /// Whether fairway answered it itself (a request or response rule,
+    /// or a hook).
     pub answered: bool,
     /// The error that ended the request, if any.
     pub error: Option<&'a Error>,
 }
 
-/// A response a hook answers a request with.
+/// A response a hook answers a request with. fairway adds the request's
+/// unique ID (`unique_id_header`) unless the answer sets that field itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     status: u16,

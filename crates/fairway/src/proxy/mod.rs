@@ -125,6 +125,14 @@ impl Ctx {
         &self.rt.frontends()[proxy.frontend]
     }
 
+    /// The unique-ID field fairway's own answers carry (`unique_id_header`
+    /// and the request's ID), if any.
+    fn id_field<'a>(&'a self, fe: &'a Frontend) -> Option<(&'a str, &'a str)> {
+        fe.unique_id_header
+            .as_deref()
+            .zip(self.unique_id.as_deref())
+    }
+
     /// What hooks see of the request now.
     fn info<'a>(&'a self, proxy: &Proxy) -> Info<'a> {
         let backend = self.backend.and_then(|b| self.rt.backends().get(b));
@@ -444,7 +452,7 @@ impl ProxyHttp for Proxy {
                 if let Some(answer) = hook.request(session, &info).await? {
                     ctx.status = answer.status();
                     ctx.answered = true;
-                    respond::answer(session, &answer).await?;
+                    respond::answer(session, &answer, ctx.id_field(fe).as_slice()).await?;
                     return Ok(true);
                 }
             }
@@ -456,9 +464,7 @@ impl ProxyHttp for Proxy {
         };
         if ctx.backend.is_none() {
             ctx.status = 503;
-            let header = fe.unique_id_header.as_deref();
-            let id: Vec<_> = header.zip(ctx.unique_id.as_deref()).into_iter().collect();
-            respond::error_with(session, 503, &id).await?;
+            respond::error_with(session, 503, ctx.id_field(fe).as_slice()).await?;
             return Ok(true);
         }
         Ok(false)
@@ -678,12 +684,11 @@ impl ProxyHttp for Proxy {
         };
         if code > 0 && session.response_written().is_none() {
             ctx.status = code;
-            let rt = Arc::clone(&ctx.rt);
-            let header = rt.frontends()[self.frontend].unique_id_header.as_deref();
-            let id: Vec<_> = header.zip(ctx.unique_id.as_deref()).into_iter().collect();
-            let _ = match ctx.replacement.take() {
-                Some(r) => rules::send_replacement(session, code, r, &id).await,
-                None => respond::error_with(session, code, &id).await,
+            let replacement = ctx.replacement.take();
+            let id = ctx.id_field(ctx.frontend(self));
+            let _ = match replacement {
+                Some(r) => rules::send_replacement(session, code, r, id.as_slice()).await,
+                None => respond::error_with(session, code, id.as_slice()).await,
             };
         }
         FailToProxy {

@@ -77,23 +77,31 @@ pub(crate) async fn error_with(
 }
 
 /// Sends a hook's answer: its headers (`content-type` defaulting to
-/// `text/plain`, or `text/html` for fairway's error page) and body.
-pub(crate) async fn answer(session: &mut Session, answer: &crate::hook::Answer) -> Result<()> {
+/// `text/plain`, or `text/html` for fairway's error page) and body, with
+/// the `extra` headers the answer does not set itself (the unique ID).
+pub(crate) async fn answer(
+    session: &mut Session,
+    answer: &crate::hook::Answer,
+    extra: &[(&str, &str)],
+) -> Result<()> {
     let status = answer.status();
     let (body, default_type) = match answer.body_bytes() {
         Some(b) => (b.clone(), "text/plain"),
         None => (error_body(status), "text/html"),
     };
     let headers = answer.headers();
-    let mut resp = ResponseHeader::build(status, Some(3 + headers.len()))?;
-    if !headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-    {
+    let sets = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let mut resp = ResponseHeader::build(status, Some(3 + headers.len() + extra.len()))?;
+    if !sets("content-type") {
         resp.insert_header(http::header::CONTENT_TYPE, default_type)?;
     }
     resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
+    for (name, value) in extra {
+        if !sets(name) {
+            resp.insert_header(name.to_string(), *value)?;
+        }
+    }
     for (name, value) in headers {
         resp.append_header(name.clone(), value.as_str())?;
     }
