@@ -257,6 +257,44 @@ fn put_weight_changes_the_next_selection() {
     assert_eq!((t["a"], t["b"]), (6, 2), "smooth round robin 3:1");
 }
 
+/// `PUT {"addr"}` and the socket's `set server B/S addr IP port N` move a
+/// server: the next requests reach the new address.
+#[test]
+fn a_new_address_takes_the_next_requests() {
+    let (a, b, yaml) = two_servers();
+    let c = Upstream::start("c");
+    let ad = start(&yaml, &[&a, &b], true);
+    let (status, v) = ad.json(
+        "PUT",
+        "/api/backends/upstream/servers/a",
+        Some(&format!("{{\"addr\": \"{}\"}}", c.addr)),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["addr"].as_str(), Some(c.addr.to_string().as_str()));
+    assert_eq!(
+        ad.tally(4),
+        HashMap::from([("b".to_string(), 2), ("c".to_string(), 2)]),
+        "server a now answers from c's address"
+    );
+    let reply = ad.sock(&format!(
+        "set server upstream/b addr 127.0.0.1 port {}\n",
+        a.addr.port()
+    ));
+    assert_eq!(
+        reply,
+        format!(
+            "no need to change the addr, port changed from '{}' to '{}' by 'stats socket command'\n\n",
+            b.addr.port(),
+            a.addr.port()
+        )
+    );
+    assert_eq!(
+        ad.tally(4),
+        HashMap::from([("a".to_string(), 2), ("c".to_string(), 2)]),
+    );
+    assert_eq!(b.client_hits(), 2, "nothing reaches the old address");
+}
+
 #[test]
 fn put_state_drain_and_maint_stop_new_requests() {
     let (a, b, yaml) = two_servers();
@@ -308,6 +346,10 @@ fn bad_input_is_400_and_changes_nothing() {
         ),
         ("{\"weight\": 5, \"state\": \"up\"}", "state must be one of"),
         ("{\"weight\": 5, \"colour\": 1}", "unknown field `colour`"),
+        ("{\"addr\": \"nope\"}", "addr must be \"IP:PORT\""),
+        ("{\"addr\": \"127.0.0.1\"}", "addr must be"),
+        ("{\"addr\": \"127.0.0.1:0\"}", "addr must be"),
+        ("{\"weight\": 5, \"addr\": 8080}", "addr must be"),
     ] {
         let (status, v) = ad.json("PUT", put, Some(body));
         assert_eq!(status, 400, "{body}: {v}");
@@ -318,6 +360,7 @@ fn bad_input_is_400_and_changes_nothing() {
         (v["weight"].as_u64(), v["state"].as_str()),
         (Some(1), Some("ready"))
     );
+    assert_eq!(v["addr"].as_str(), Some(a.addr.to_string().as_str()));
 
     let post = "/api/backends/upstream/servers";
     for (body, expect) in [

@@ -184,6 +184,14 @@ fn weight(v: &Value) -> Result<u16, String> {
         .ok_or_else(|| format!("weight must be an integer from 0 to 256, got {v}"))
 }
 
+/// A server address: `IP:PORT` (`[IPv6]:PORT`), port 1..=65535.
+fn addr(v: &Value) -> Result<std::net::SocketAddr, String> {
+    v.as_str()
+        .and_then(|s| s.parse::<std::net::SocketAddr>().ok())
+        .filter(|a| a.port() != 0)
+        .ok_or_else(|| format!("addr must be \"IP:PORT\" (port 1 to 65535), got {v}"))
+}
+
 /// An administrative state: `ready`, `drain` or `maint`.
 pub fn state(v: &str) -> Option<AdminState> {
     match v {
@@ -194,13 +202,15 @@ pub fn state(v: &str) -> Option<AdminState> {
     }
 }
 
-/// `PUT /api/backends/{b}/servers/{s}` with `{"weight": N}` and/or
-/// `{"state": "ready|drain|maint"}`.
+/// `PUT /api/backends/{b}/servers/{s}` with `{"weight": N}`,
+/// `{"state": "ready|drain|maint"}` and/or `{"addr": "IP:PORT"}`. Every
+/// value is checked before anything changes.
 pub fn change(control: &Control, backend: &str, server: &str, body: &[u8]) -> Reply {
     if let Err(e) = find(control, backend, server) {
         return refused(&e);
     }
-    let parsed = object(body, &["weight", "state"]).and_then(|map| {
+    let parsed = object(body, &["weight", "state", "addr"]).and_then(|map| {
+        let a = map.get("addr").map(addr).transpose()?;
         let w = map.get("weight").map(weight).transpose()?;
         let s = map
             .get("state")
@@ -210,15 +220,22 @@ pub fn change(control: &Control, backend: &str, server: &str, body: &[u8]) -> Re
                 })
             })
             .transpose()?;
-        if w.is_none() && s.is_none() {
-            return Err("nothing to change: give \"weight\" and/or \"state\"".to_string());
+        if w.is_none() && s.is_none() && a.is_none() {
+            return Err(
+                "nothing to change: give \"weight\", \"state\" and/or \"addr\"".to_string(),
+            );
         }
-        Ok((w, s))
+        Ok((w, s, a))
     });
-    let (w, s) = match parsed {
+    let (w, s, a) = match parsed {
         Ok(p) => p,
         Err(msg) => return Reply::error(400, &msg),
     };
+    if let Some(a) = a {
+        if let Err(e) = control.set_addr(backend, server, a) {
+            return refused(&e);
+        }
+    }
     if let Some(w) = w {
         if let Err(e) = control.set_weight(backend, server, u32::from(w)) {
             return refused(&e);

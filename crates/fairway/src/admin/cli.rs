@@ -20,8 +20,9 @@
 //!
 //! Differences from HAProxy: `del server` does not wait for the server's
 //! connections to close (requests in flight finish on their own);
-//! `set server` knows `weight` and `state` only; a server made by `add
-//! server` reports `initial 0` (it is created at weight 0 so that it never
+//! `set server` knows `weight`, `state` and `addr` (without port maps:
+//! `port +N` is refused); a server made by `add server` reports
+//! `initial 0` (it is created at weight 0 so that it never
 //! takes a request before it is in maintenance, then given its weight).
 
 use super::syntax::{help, parse_weight, split, unknown};
@@ -151,8 +152,62 @@ impl Cli {
                 None => "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into(),
             },
             ["state"] => "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into(),
-            _ => "usage: set server <backend>/<server> state | weight\n".into(),
+            ["addr", ip, rest @ ..] if !ip.is_empty() => self.apply_addr(&b, &s, ip, rest),
+            ["addr", ..] => {
+                "set server <b>/<s> addr requires an address and optionally a port.\n".into()
+            }
+            _ => "usage: set server <backend>/<server> state | weight | addr\n".into(),
         }
+    }
+
+    /// `set server B/S addr IP [port PORT]`, answered in HAProxy 2.6's
+    /// words (`IP changed from 'A' to 'B', port changed from '1' to '2' by
+    /// 'stats socket command'`). A bad address or port changes nothing.
+    fn apply_addr(&self, b: &Backend, s: &Server, ip: &str, rest: &[&str]) -> String {
+        const BY: &str = " by 'stats socket command'\n";
+        let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
+            return format!("Invalid addr '{ip}'{BY}");
+        };
+        let port = match rest {
+            // Digits only: `+N` and `-N` are HAProxy's port maps.
+            ["port", port, ..] => match port.parse::<u16>() {
+                Ok(p) if p > 0 && port.bytes().all(|c| c.is_ascii_digit()) => Some(p),
+                _ => return format!("problem converting port '{port}' to an int{BY}"),
+            },
+            ["port"] => return format!("problem converting port '' to an int{BY}"),
+            _ => None,
+        };
+        let was = s.has_addr().then(|| s.addr());
+        let Some(new_port) = port.or(was.map(|a| a.port())) else {
+            return format!(
+                "server {}/{} has no port yet: give one (port N){BY}",
+                b.name(),
+                s.name()
+            );
+        };
+        if let Err(e) = self
+            .control
+            .set_addr(b.name(), s.name(), (ip, new_port).into())
+        {
+            return text(&e);
+        }
+        let mut out = match was {
+            Some(a) if a.ip() == ip => "no need to change the addr".to_string(),
+            Some(a) => format!("IP changed from '{}' to '{ip}'", a.ip()),
+            None => format!("IP changed from 'none' to '{ip}'"),
+        };
+        if let Some(port) = port {
+            match was.map(|a| a.port()) {
+                Some(old) if old == port => out.push_str(", no need to change the port"),
+                Some(old) => {
+                    let _ = write!(out, ", port changed from '{old}' to '{port}'");
+                }
+                None => {
+                    let _ = write!(out, ", port changed from '0' to '{port}'");
+                }
+            }
+        }
+        out + BY
     }
 
     fn set_weight(&self, target: &str, value: &str) -> String {
@@ -409,6 +464,68 @@ mod tests {
         assert_eq!(run(&c, "set weight upstream/b 50%"), "\n");
         assert_eq!(run(&c, "get weight upstream/b"), "2 (initial 5)\n\n");
         assert_eq!(run(&c, "get weight #2/#1"), "256 (initial 1)\n\n");
+    }
+
+    #[test]
+    fn set_server_addr_answers_as_haproxy_and_moves_the_server() {
+        let c = cli();
+        let addr = |c: &Cli| {
+            let rt = c.control.snapshot();
+            rt.backend("upstream")
+                .unwrap()
+                .server("srv")
+                .unwrap()
+                .1
+                .addr()
+        };
+        assert_eq!(
+            run(&c, "set server upstream/srv addr 127.0.0.9"),
+            "IP changed from '127.0.0.1' to '127.0.0.9' by 'stats socket command'\n\n"
+        );
+        assert_eq!(addr(&c), "127.0.0.9:2".parse().unwrap());
+        assert_eq!(
+            run(&c, "set server upstream/srv addr 127.0.0.9 port 8080"),
+            "no need to change the addr, port changed from '2' to '8080' by 'stats socket command'\n\n"
+        );
+        assert_eq!(addr(&c), "127.0.0.9:8080".parse().unwrap());
+        assert_eq!(
+            run(&c, "set server upstream/srv addr ::1 port 8080"),
+            "IP changed from '127.0.0.9' to '::1', no need to change the port by 'stats socket command'\n\n"
+        );
+        // Refused, and nothing changes.
+        for (line, reply) in [
+            (
+                "set server upstream/srv addr",
+                "set server <b>/<s> addr requires an address and optionally a port.\n",
+            ),
+            (
+                "set server upstream/srv addr example.org",
+                "Invalid addr 'example.org' by 'stats socket command'\n",
+            ),
+            (
+                "set server upstream/srv addr 127.0.0.1 port x",
+                "problem converting port 'x' to an int by 'stats socket command'\n",
+            ),
+            (
+                "set server upstream/srv addr 127.0.0.1 port 0",
+                "problem converting port '0' to an int by 'stats socket command'\n",
+            ),
+            (
+                "set server upstream/srv addr 127.0.0.1 port +1",
+                "problem converting port '+1' to an int by 'stats socket command'\n",
+            ),
+            (
+                "set server upstream/srv addr 127.0.0.1 port",
+                "problem converting port '' to an int by 'stats socket command'\n",
+            ),
+            (
+                "set server upstream/nope addr 127.0.0.1",
+                "No such server.\n",
+            ),
+        ] {
+            assert_eq!(run(&c, line), format!("{reply}\n"), "{line}");
+            assert_eq!(addr(&c), "[::1]:8080".parse().unwrap(), "{line}");
+        }
     }
 
     #[test]

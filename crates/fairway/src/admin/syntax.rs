@@ -12,7 +12,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("disable server", "disable server <bk>/<srv>               : put a server in maintenance (use 'set server' instead)"),
     ("enable server", "enable server <bk>/<srv>                : take a server out of maintenance (use 'set server' instead)"),
     ("get weight", "get weight <bk>/<srv>                   : report a server's current weight"),
-    ("set server", "set server <bk>/<srv> [opts]            : change a server's state or weight"),
+    ("set server", "set server <bk>/<srv> [opts]            : change a server's state, weight or address"),
     ("set weight", "set weight <bk>/<srv>  (DEPRECATED)     : change a server's weight (use 'set server' instead)"),
     ("show backend", "show backend                            : list backends in the current running config"),
     ("show info", "show info                               : report information about the running process"),
