@@ -29,7 +29,7 @@
 //!   round trip (its current queueing delay plus one service-time draw; a
 //!   check takes no worker) with `Server::record_rtt`. `balance: latency`
 //!   backends are rebuilt every `latency.interval` (default 5 s), as the
-//!   proxy's `balance::Refresher` does.
+//!   proxy's `background::Refresher` does.
 //! - **`ewma`**: every completion records, through the request's
 //!   `InFlight` handle (`observed`), the time from dispatch to response
 //!   (the backend queue excluded), as the proxy's handle does at response

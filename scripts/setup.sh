@@ -25,7 +25,7 @@ TEST=(
   ca-certificates     # apt and cargo over TLS
   curl                # the README's examples, the .deb test
   procps              # kill(1): tests send signals
-  python3             # scripts/public-api.py renders the API snapshot
+  python3             # scripts/public-api.py (API snapshot), scripts/module-graph.py
   python3-grpcio      # tests/grpc.rs: a real gRPC server and client (tests/grpc/peer.py)
   nghttp2-server      # tests/http2_servers.rs: nghttpd, a real HTTP/2 server (h2c and TLS)
   openssl             # tests/tcp_tls.rs makes its certificates with it

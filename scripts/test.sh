@@ -16,6 +16,8 @@ for f in tests/*.rs tests/*/main.rs; do
   grep -q "path = \"../$f\"" bin/Cargo.toml \
     || { echo "test.sh: $f is not a [[test]] target of bin/Cargo.toml" >&2; exit 1; }
 done
+# Data flows one way: no module imports one that imports it back.
+python3 scripts/module-graph.py
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo build --workspace --all-targets

@@ -147,6 +147,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod background;
 pub mod balance;
 mod builder;
 pub mod control;
@@ -370,9 +371,9 @@ impl Fairway {
         let reloader = background_service("reload", self.reloader());
         let checker = health::HealthChecker::new(Arc::clone(&self.runtime));
         let checker = background_service("health check", checker);
-        let ejector = upstream::outlier::Ejector::new(Arc::clone(&self.runtime));
+        let ejector = background::Ejector::new(Arc::clone(&self.runtime));
         let ejector = background_service("outlier ejection", ejector);
-        let refresher = balance::Refresher::new(Arc::clone(&self.runtime));
+        let refresher = background::Refresher::new(Arc::clone(&self.runtime));
         let refresher = background_service("weight refresh", refresher);
         let discovery = background_service(
             "discovery",

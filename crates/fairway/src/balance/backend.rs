@@ -49,7 +49,7 @@ pub struct BackendSpec {
     /// `ewma` settings (with `balance: ewma`).
     pub ewma: EwmaConfig,
     /// Passive outlier ejection (`outlier`); `None`: off. The
-    /// [`Ejector`](crate::upstream::outlier::Ejector) ejects and readmits.
+    /// [`Ejector`](crate::background::Ejector) ejects and readmits.
     pub outlier: Option<fairway_config::Outlier>,
     /// `http_response` rules, run before the frontend's.
     pub http_response: Vec<fairway_config::HttpRule>,

@@ -47,7 +47,6 @@ mod hash;
 pub mod latency;
 mod leastconn;
 mod random;
-mod refresh;
 mod roundrobin;
 
 pub use crate::upstream::ewma::PeakEwma;
@@ -59,7 +58,6 @@ pub use first::First;
 pub use hash::{hash_bytes, ConsistentHash};
 pub use leastconn::LeastConn;
 pub use random::Random;
-pub use refresh::Refresher;
 pub use roundrobin::{smooth_schedule, RoundRobin};
 
 use crate::upstream::Server;

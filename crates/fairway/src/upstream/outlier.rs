@@ -8,12 +8,12 @@
 //! load, and a store only when the count was not 0 — and an error (a 5xx
 //! response, a connection failure, a timeout or reset before the response)
 //! adds one: one atomic add. The error that makes the count reach
-//! `consecutive_errors` also wakes the [`Ejector`], once per streak. No lock,
+//! `consecutive_errors` also wakes the [`Ejector`](crate::background::Ejector), once per streak. No lock,
 //! no allocation, no clock read beyond the one the handle already makes.
 //!
-//! **Ejecting and readmitting, off the request path.** The [`Ejector`] is a
+//! **Ejecting and readmitting, off the request path.** The [`Ejector`](crate::background::Ejector) is a
 //! background service that follows the live runtime; it is the only code
-//! that ejects and readmits ([`sweep`]), so `max_ejected` holds exactly: a
+//! that ejects and readmits ([`sweep`](crate::background::sweep)), so `max_ejected` holds exactly: a
 //! server over the threshold while the limit is reached stays in (logged
 //! once) and is ejected at a later sweep if room appears while its streak
 //! lasts. An ejected server is not [available](super::Server::is_available):
@@ -29,7 +29,7 @@
 //! readmission starts again at `eject`.
 //!
 //! **Readmission.** The ejector sleeps until the earliest ejection ends (or
-//! an error streak wakes it, or [`FOLLOW_PERIOD`] passes), then readmits:
+//! an error streak wakes it, or a second passes), then readmits:
 //! the server's error count starts again from 0 and its backend is rebuilt,
 //! so it takes traffic within a few milliseconds of the end of its
 //! ejection.
@@ -43,24 +43,15 @@
 //! server not ejected backend=app server=b consecutive_errors=5 reason=max_ejected max_ejected=50% ejected=1
 //! ```
 
-use super::ewma::now_ns;
-use crate::balance::Backend;
-use crate::Runtime;
-use arc_swap::ArcSwap;
-use log::{info, warn};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// The longest ejection, in multiples of `eject`.
 pub const MAX_FACTOR: u32 = 10;
 
-/// How often the ejector looks at the runtime when nothing wakes it
-/// (reloads, servers kept in by `max_ejected` that may go out now).
-pub const FOLLOW_PERIOD: Duration = Duration::from_secs(1);
-
-/// Wakes every [`Ejector`] of the process (an error streak reached its
+/// Wakes every [`Ejector`](crate::background::Ejector) of the process (an error streak reached its
 /// threshold). A watch channel: a wake-up is never lost, whether the
 /// ejector is waiting or busy, and any number of ejectors (embedded
 /// instances, tests) each see it.
@@ -68,6 +59,12 @@ static WAKE: LazyLock<watch::Sender<u64>> = LazyLock::new(|| watch::Sender::new(
 
 fn wake() {
     WAKE.send_modify(|n| *n = n.wrapping_add(1));
+}
+
+/// A receiver that changes whenever an error streak reaches its
+/// threshold, on any server of the process (what the [`Ejector`](crate::background::Ejector) waits on).
+pub fn wakes() -> watch::Receiver<u64> {
+    WAKE.subscribe()
 }
 
 /// How long the `n`-th ejection in a row lasts (`n` from 1): `eject`
@@ -89,11 +86,11 @@ pub struct Outlier {
     threshold: u32,
     /// Errors in a row now.
     errors: AtomicU32,
-    /// When the ejection ends ([`now_ns`] clock); 0: not ejected.
+    /// When the ejection ends ([`now_ns`](super::ewma::now_ns) clock); 0: not ejected.
     until: AtomicU64,
     /// Ejections in a row (the current or last one included).
     streak: AtomicU32,
-    /// When it was last readmitted ([`now_ns`] clock); 0: never.
+    /// When it was last readmitted ([`now_ns`](super::ewma::now_ns) clock); 0: never.
     readmitted: AtomicU64,
     /// Ejections since start.
     total: AtomicU64,
@@ -136,7 +133,7 @@ impl Outlier {
         self.until.load(Relaxed) != 0
     }
 
-    /// When the ejection ends, on the [`now_ns`] clock.
+    /// When the ejection ends, on the [`now_ns`](super::ewma::now_ns) clock.
     pub fn ejected_until(&self) -> Option<u64> {
         match self.until.load(Relaxed) {
             0 => None,
@@ -144,7 +141,7 @@ impl Outlier {
         }
     }
 
-    /// What is left of the ejection at `now` ([`now_ns`] clock), if ejected.
+    /// What is left of the ejection at `now` ([`now_ns`](super::ewma::now_ns) clock), if ejected.
     pub fn remaining(&self, now: u64) -> Option<Duration> {
         self.ejected_until()
             .map(|t| Duration::from_nanos(t.saturating_sub(now)))
@@ -187,6 +184,17 @@ impl Outlier {
         self.until.store(0, Relaxed);
     }
 
+    /// Marks the server as over the threshold but kept in by
+    /// `max_ejected`; `true` the first time (log it once).
+    pub fn hold(&self) -> bool {
+        !self.held.swap(true, Relaxed)
+    }
+
+    /// The server is under the threshold again: a later hold is logged.
+    pub fn release(&self) {
+        self.held.store(false, Relaxed);
+    }
+
     /// Takes over `old`'s state (the same server in the previous runtime),
     /// when this one's backend still ejects outliers.
     pub fn inherit(&self, old: &Outlier) {
@@ -206,130 +214,9 @@ impl Outlier {
     }
 }
 
-/// `30s`, `1500ms`: a duration for the log.
-fn human(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
-}
-
-/// One pass over `backends` at `now` ([`now_ns`] clock): readmits the
-/// servers whose ejection ended (or whose backend no longer ejects),
-/// ejects those with `consecutive_errors` errors in a row while
-/// `max_ejected` allows, in server order, rebuilds each backend that
-/// changed and logs every change. Returns when the next ejection ends.
-pub fn sweep(backends: &[Arc<Backend>], now: u64) -> Option<u64> {
-    let mut next: Option<u64> = None;
-    let mut soonest = |t: u64| next = Some(next.map_or(t, |n| n.min(t)));
-    for b in backends {
-        let policy = b.spec().outlier;
-        let servers = b.servers();
-        let mut changed = false;
-        for s in servers {
-            let o = s.outlier();
-            match o.ejected_until() {
-                Some(until) if policy.is_none() || now >= until => {
-                    o.readmit(now);
-                    changed = true;
-                    info!("server readmitted backend={} server={}", b.name(), s.name());
-                }
-                Some(until) => soonest(until),
-                None => {}
-            }
-        }
-        if let Some(p) = policy {
-            let limit = p.max_ejected.limit(servers.len());
-            let mut ejected = servers.iter().filter(|s| s.outlier().is_ejected()).count();
-            for s in servers {
-                let o = s.outlier();
-                let errors = o.consecutive_errors();
-                if o.is_ejected() {
-                    continue;
-                }
-                if errors < p.consecutive_errors {
-                    o.held.store(false, Relaxed);
-                    continue;
-                }
-                if ejected >= limit {
-                    if !o.held.swap(true, Relaxed) {
-                        info!(
-                            "server not ejected backend={} server={} consecutive_errors={errors} reason=max_ejected max_ejected={} ejected={ejected}",
-                            b.name(),
-                            s.name(),
-                            p.max_ejected
-                        );
-                    }
-                    continue;
-                }
-                let d = o.eject(now, p.eject);
-                ejected += 1;
-                changed = true;
-                soonest(now.saturating_add(nanos(d)));
-                let repeat = match o.streak() {
-                    n if n > 1 => format!(" repeat={n}"),
-                    _ => String::new(),
-                };
-                warn!(
-                    "server ejected backend={} server={} for={} consecutive_errors={errors}{repeat}",
-                    b.name(),
-                    s.name(),
-                    human(d)
-                );
-            }
-        }
-        if changed {
-            b.rebuild();
-        }
-    }
-    next
-}
-
-/// The background service that ejects and readmits the servers of the
-/// live runtime ([`sweep`]); see the module documentation.
-///
-/// [`Fairway::background_services`](crate::Fairway::background_services)
-/// includes it.
-pub struct Ejector {
-    runtime: Arc<ArcSwap<Runtime>>,
-}
-
-impl Ejector {
-    /// An ejector for the runtime that `runtime` holds now and after every
-    /// reload.
-    pub fn new(runtime: Arc<ArcSwap<Runtime>>) -> Self {
-        Ejector { runtime }
-    }
-}
-
-#[async_trait::async_trait]
-impl pingora::services::background::BackgroundService for Ejector {
-    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
-        let mut woken = WAKE.subscribe();
-        loop {
-            // Seen before the sweep: a streak ending during it wakes us again.
-            woken.borrow_and_update();
-            let now = now_ns();
-            let next = sweep(self.runtime.load().backends(), now);
-            let wait = next.map_or(FOLLOW_PERIOD, |t| {
-                Duration::from_nanos(t.saturating_sub(now_ns())).min(FOLLOW_PERIOD)
-            });
-            tokio::select! {
-                _ = woken.changed() => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => break,
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::{Acquire, BackendSpec};
-    use crate::upstream::ServerSpec;
-    use fairway_config::{Balance, MaxEjected};
 
     const SEC: u64 = 1_000_000_000;
 
@@ -388,184 +275,5 @@ mod tests {
         // In for a whole `eject` since the readmission: back to `eject`.
         assert_eq!(o.eject(now + 10 * SEC, e), e);
         assert_eq!((o.streak(), o.ejections()), (1, 4));
-    }
-
-    fn backend(n: usize, max: MaxEjected, balance: Balance) -> Arc<Backend> {
-        let spec = BackendSpec {
-            name: "app".into(),
-            balance,
-            retries: 0,
-            redispatch: true,
-            retry_on: Default::default(),
-            retry_budget: None,
-            timeout_queue: Duration::ZERO,
-            timeout_tunnel: None,
-            cookie: None,
-            health_check: None,
-            latency: Default::default(),
-            ewma: Default::default(),
-            outlier: Some(fairway_config::Outlier {
-                consecutive_errors: 2,
-                eject: Duration::from_secs(10),
-                max_ejected: max,
-            }),
-            http_response: Vec::new(),
-        };
-        let servers = (0..n)
-            .map(|i| ServerSpec {
-                name: format!("s{i}"),
-                addr: format!("127.0.0.1:{}", 1000 + i).parse().unwrap(),
-                weight: 1,
-                backup: false,
-                maxconn: None,
-                cookie: format!("s{i}"),
-                timeout_connect: Duration::from_secs(1),
-                timeout_server: Duration::from_secs(1),
-                proto: fairway_config::Proto::H1,
-                send_proxy: None,
-            })
-            .collect();
-        Arc::new(Backend::new(spec, servers))
-    }
-
-    fn fail(b: &Backend, i: usize, n: usize) {
-        for _ in 0..n {
-            b.servers()[i].outlier().record(false);
-        }
-    }
-
-    /// Which servers `picks` picks go to.
-    fn picked(b: &Backend, picks: usize) -> Vec<usize> {
-        let mut seen = vec![0; b.servers().len()];
-        for k in 0..picks {
-            if let Acquire::Got(i, _) = b.try_acquire(Some(k as u64 * 7919), &|_| false) {
-                seen[i] += 1;
-            }
-        }
-        seen
-    }
-
-    #[test]
-    fn every_algorithm_skips_an_ejected_server_until_it_is_readmitted() {
-        for balance in [
-            Balance::RoundRobin,
-            Balance::LeastConn,
-            Balance::Source,
-            Balance::Random,
-            Balance::First,
-            Balance::Uri,
-            Balance::Hdr("x".into()),
-            Balance::Ewma,
-            Balance::Latency,
-        ] {
-            let b = backend(3, MaxEjected::Percent(50), balance.clone());
-            let first = if balance == Balance::First { 0 } else { 1 };
-            fail(&b, first, 2);
-            let now = 100 * SEC;
-            assert_eq!(sweep(&[Arc::clone(&b)], now), Some(now + 10 * SEC));
-            let s = &b.servers()[first];
-            assert!(s.outlier().is_ejected() && !s.is_available());
-            assert_eq!(s.effective_weight(), 0, "{balance:?}: rebuilt");
-            assert_eq!(picked(&b, 60)[first], 0, "{balance:?}");
-            // Not yet over: nothing changes.
-            assert_eq!(sweep(&[Arc::clone(&b)], now + SEC), Some(now + 10 * SEC));
-            // Over: readmitted, picked again, its errors forgotten.
-            assert_eq!(sweep(&[Arc::clone(&b)], now + 10 * SEC), None);
-            assert!(s.is_available() && s.outlier().consecutive_errors() == 0);
-            assert!(s.effective_weight() > 0, "{balance:?}: rebuilt");
-            if balance != Balance::Latency {
-                // (`latency` gives the second fastest 1 in 257 requests.)
-                assert!(picked(&b, 60)[first] > 0, "{balance:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn every_attempt_counts_once_and_the_client_leaving_not_at_all() {
-        let b = backend(1, MaxEjected::Percent(100), Balance::RoundRobin);
-        let s = &b.servers()[0];
-        let errors = || s.outlier().consecutive_errors();
-        let now = now_ns();
-        let mut g = s.try_begin().unwrap();
-        g.answered(false, now); // a 5xx
-        g.broke(now); // its body then breaks: already judged
-        drop(g);
-        assert_eq!(errors(), 1);
-        let mut g = s.try_begin().unwrap();
-        g.broke(now); // a timeout before the response
-        drop(g);
-        let mut g = s.try_begin().unwrap();
-        g.failed(now); // refused
-        drop(g);
-        assert_eq!(errors(), 3);
-        drop(s.try_begin().unwrap()); // no verdict: the client left
-        assert_eq!(errors(), 3);
-        s.try_begin().unwrap().answered(true, now);
-        assert_eq!(errors(), 0);
-    }
-
-    #[test]
-    fn max_ejected_keeps_servers_in() {
-        let b = backend(2, MaxEjected::Percent(50), Balance::RoundRobin);
-        fail(&b, 0, 2);
-        fail(&b, 1, 3);
-        let now = 10 * SEC;
-        sweep(&[Arc::clone(&b)], now);
-        let ejected: Vec<bool> = b
-            .servers()
-            .iter()
-            .map(|s| s.outlier().is_ejected())
-            .collect();
-        assert_eq!(ejected, [true, false], "one of two at 50 %");
-        assert_eq!(picked(&b, 10), [0, 10]);
-        // When the first comes back, the second (still failing) goes out.
-        sweep(&[Arc::clone(&b)], now + 10 * SEC);
-        let ejected: Vec<bool> = b
-            .servers()
-            .iter()
-            .map(|s| s.outlier().is_ejected())
-            .collect();
-        assert_eq!(ejected, [false, true]);
-        // One server at 50 %: never ejected; an absolute count.
-        let one = backend(1, MaxEjected::Percent(50), Balance::RoundRobin);
-        fail(&one, 0, 5);
-        assert_eq!(sweep(&[Arc::clone(&one)], now), None);
-        assert!(one.servers()[0].is_available());
-        let three = backend(3, MaxEjected::Count(2), Balance::RoundRobin);
-        for i in 0..3 {
-            fail(&three, i, 2);
-        }
-        sweep(&[Arc::clone(&three)], now);
-        let n = three
-            .servers()
-            .iter()
-            .filter(|s| s.outlier().is_ejected())
-            .count();
-        assert_eq!(n, 2);
-    }
-
-    #[test]
-    fn a_reload_keeps_the_ejection_of_servers_that_stay() {
-        let old = backend(2, MaxEjected::Percent(50), Balance::RoundRobin);
-        fail(&old, 1, 2);
-        sweep(&[Arc::clone(&old)], 10 * SEC);
-        let new = backend(2, MaxEjected::Percent(50), Balance::RoundRobin);
-        for (n, o) in new.servers().iter().zip(old.servers()) {
-            n.inherit(o);
-        }
-        new.rebuild();
-        assert!(new.servers()[1].outlier().is_ejected());
-        assert_eq!(new.servers()[1].effective_weight(), 0);
-        assert_eq!(new.servers()[1].outlier().ejections(), 1);
-        // A backend without `outlier` readmits at its next sweep.
-        let mut spec = new.spec().clone();
-        spec.outlier = None;
-        let plain = Arc::new(Backend::with_servers(
-            spec,
-            new.servers().to_vec(),
-            Arc::new(tokio::sync::Notify::new()),
-        ));
-        assert_eq!(sweep(&[Arc::clone(&plain)], 11 * SEC), None);
-        assert!(plain.servers()[1].is_available());
     }
 }
