@@ -341,7 +341,7 @@ fn a_failing_resolver_keeps_the_last_good_address() {
     let a = Upstream::start("a");
     let name = "flaky.fairway.test";
     let record = format!("--host-record={name},127.0.0.1");
-    let mut dns = Dnsmasq::start(&[record.clone()]);
+    let mut dns = Dnsmasq::start(std::slice::from_ref(&record));
     let servers = format!("      s1: {{ addr: \"{name}:{}\" }}\n", a.addr.port());
     let (f, admin) = start(&dns, &servers);
     wait_until(&f, LIMIT, "requests served by a", || {
