@@ -333,3 +333,133 @@ fn access_log_formats() {
         lines[1]
     );
 }
+
+/// HAProxy's `option httplog` format, as its documentation gives it.
+const HTTPLOG: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc \
+                       %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+
+/// The same requests through HAProxy and fairway, both logging with
+/// HAProxy's httplog format: the lines have the same fields in the same
+/// places (numbers masked: ports, dates, timings and byte counts differ
+/// run to run, and HAProxy's `%B` counts its internal form of the head).
+#[test]
+fn haproxy_httplog_lines_match_haproxy() {
+    let bin = common::installed(&["/usr/sbin/haproxy", "/usr/bin/haproxy"], "haproxy");
+    let server = Flaky::start("a");
+    let targets = ["/x?y=1", "/admin"];
+    let fetch = |addr| {
+        for t in targets {
+            get(addr, t, &[]);
+        }
+    };
+    let access_lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| {
+                l.split_once("fairway::access] ")
+                    .map(|(_, l)| l.to_string())
+            })
+            .collect()
+    };
+
+    let port = common::free_port();
+    let dir = common::temp_dir("httplog-haproxy");
+    let conf = dir.join("haproxy.cfg");
+    std::fs::write(
+        &conf,
+        format!(
+            "global\n  log stdout format raw local0\n\
+             defaults\n  mode http\n  log global\n  option dontlognull\n  timeout connect 2s\n  \
+             timeout client 5s\n  timeout server 5s\n\
+             frontend web\n  bind 127.0.0.1:{port}\n  log-format \"{HTTPLOG}\"\n  \
+             http-request deny if {{ path_beg /admin }}\n  default_backend app\n\
+             backend app\n  server a {}\n",
+            server.addr
+        ),
+    )
+    .unwrap();
+    let log_path = dir.join("haproxy.log");
+    let mut haproxy = std::process::Command::new(bin)
+        .args(["-db", "-f"])
+        .arg(&conf)
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "haproxy did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    fetch(addr);
+    let mut theirs: Vec<String> = Vec::new();
+    while theirs.len() < targets.len() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "haproxy log: {theirs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        theirs = std::fs::read_to_string(&log_path)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+    }
+    let _ = haproxy.kill();
+    let _ = haproxy.wait();
+
+    let f = Fairway::start(
+        &format!(
+            "global:\n  threads: 1\n  grace_period: 1s\n  pid_file: {{DIR}}/fairway.pid\n  \
+             upgrade_sock: {{DIR}}/upgrade.sock\n  access_log: true\n  access_log_format: '{HTTPLOG}'\n\
+             frontends:\n  web:\n    bind: [\"127.0.0.1:{{PORT}}\"]\n    \
+             http_request: [\"deny if {{ path_beg /admin }}\"]\n    default_backend: app\n\
+             backends:\n  app:\n    servers:\n      a: {{ addr: \"{}\" }}\n",
+            server.addr
+        ),
+        &[],
+    );
+    fetch(f.addr);
+    let mut ours = Vec::new();
+    wait_until(&f, Duration::from_secs(10), "two access lines", || {
+        ours = access_lines(&f.log());
+        ours.len() >= targets.len()
+    });
+    let masked = |line: &str| {
+        let mut out = String::new();
+        let mut digits = false;
+        for c in line.chars() {
+            if c.is_ascii_digit() {
+                if !digits {
+                    out.push('N');
+                }
+                digits = true;
+            } else {
+                out.push(c);
+                digits = false;
+            }
+        }
+        out
+    };
+    for (i, (h, o)) in theirs.iter().zip(&ours).enumerate() {
+        assert_eq!(
+            masked(o),
+            masked(h),
+            "line {i}:\nhaproxy: {h}\nfairway: {o}"
+        );
+    }
+    // What the mask hides but must agree: the statuses, and the timings
+    // a denied request never reached.
+    assert!(
+        ours[0].contains(" 200 ") && theirs[0].contains(" 200 "),
+        "{ours:?}"
+    );
+    assert!(
+        ours[1].contains(" 403 ") && theirs[1].contains(" 403 "),
+        "{ours:?}"
+    );
+    assert!(ours[1].contains(" 0/-1/-1/-1/"), "{}", ours[1]);
+}

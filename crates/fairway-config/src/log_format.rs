@@ -30,6 +30,11 @@ pub enum LogPart {
     },
     /// A sample, `%[FETCH,conv]`, of the request.
     Sample(Value),
+    /// A run of spaces: one space, written only after something that was
+    /// not a space (as HAProxy does, so that a variable that writes
+    /// nothing, such as `%hr` without captures, leaves no double space,
+    /// and the line never starts with one).
+    Separator,
 }
 
 /// The HAProxy log-format variables fairway writes.
@@ -48,7 +53,8 @@ pub enum LogVar {
     Server,
     /// `%ST`: status.
     Status,
-    /// `%B`: bytes of the response body sent.
+    /// `%B`: bytes sent to the client, the response head and body (as
+    /// HAProxy's `%B`).
     Bytes,
     /// `%Tt` (also `%Ta`): total time, ms.
     TotalMs,
@@ -83,12 +89,50 @@ pub enum LogVar {
     Date,
     /// `%pid`: process ID.
     Pid,
+    /// `%TR`, `%Th`, `%Ti`, `%Tq`: the time to receive the request head,
+    /// the handshake and the idle time before the request, and their sum.
+    /// fairway's timings start when the head is complete: written `0`.
+    HeadMs,
+    /// `%CC`, `%CS`: a captured request or response cookie. fairway
+    /// captures none: written `-`, as HAProxy does without `capture cookie`.
+    CapturedCookie,
+    /// `%hr`, `%hs`, `%hrl`, `%hsl`: captured headers. fairway captures
+    /// none: written as nothing, as HAProxy does without `capture`.
+    CapturedHeaders,
+    /// `%ac`: client connections open on the process's HTTP frontends.
+    ProcessConns,
+    /// `%fc`: client connections open on the frontend.
+    FrontendConns,
+    /// `%bc`: requests in flight on the backend's servers.
+    BackendConns,
+    /// `%sc`: requests in flight on the server.
+    ServerConns,
+    /// `%sq`, `%bq`: the request's place in the server's and the backend's
+    /// queue when it was queued. fairway's `maxconn` queue does not number
+    /// its places: written `0`.
+    QueuePos,
 }
 
 /// The variable names.
 const VARS: &[(&str, LogVar)] = &[
     ("tsc", LogVar::TerminationCookie),
     ("pid", LogVar::Pid),
+    ("hrl", LogVar::CapturedHeaders),
+    ("hsl", LogVar::CapturedHeaders),
+    ("hr", LogVar::CapturedHeaders),
+    ("hs", LogVar::CapturedHeaders),
+    ("TR", LogVar::HeadMs),
+    ("Th", LogVar::HeadMs),
+    ("Ti", LogVar::HeadMs),
+    ("Tq", LogVar::HeadMs),
+    ("CC", LogVar::CapturedCookie),
+    ("CS", LogVar::CapturedCookie),
+    ("ac", LogVar::ProcessConns),
+    ("fc", LogVar::FrontendConns),
+    ("bc", LogVar::BackendConns),
+    ("sc", LogVar::ServerConns),
+    ("sq", LogVar::QueuePos),
+    ("bq", LogVar::QueuePos),
     ("ci", LogVar::ClientIp),
     ("cp", LogVar::ClientPort),
     ("ft", LogVar::Frontend),
@@ -161,9 +205,7 @@ impl LogFormat {
                 }
                 rest = &inner[end + 1..];
             }
-            if !literal.is_empty() {
-                parts.push(LogPart::Text(std::mem::take(&mut literal)));
-            }
+            push_literal(&mut parts, &std::mem::take(&mut literal));
             if rest.starts_with('[') {
                 let Some(end) = rest.find(']') else {
                     return Err((start, "`%[` without its `]`".to_string()));
@@ -192,10 +234,25 @@ impl LogFormat {
             at = text.len() - rest.len() + name.len();
         }
         literal.push_str(&text[at..]);
-        if !literal.is_empty() {
-            parts.push(LogPart::Text(literal));
-        }
+        push_literal(&mut parts, &literal);
         Ok(LogFormat::Custom(parts))
+    }
+}
+
+/// Appends literal text as [`LogPart::Text`] pieces, each run of spaces as
+/// one [`LogPart::Separator`].
+fn push_literal(parts: &mut Vec<LogPart>, literal: &str) {
+    let mut rest = literal;
+    while !rest.is_empty() {
+        let spaces = rest.len() - rest.trim_start_matches(' ').len();
+        if spaces > 0 {
+            parts.push(LogPart::Separator);
+            rest = &rest[spaces..];
+            continue;
+        }
+        let end = rest.find(' ').unwrap_or(rest.len());
+        parts.push(LogPart::Text(rest[..end].to_string()));
+        rest = &rest[end..];
     }
 }
 
@@ -219,13 +276,54 @@ mod tests {
         assert_eq!(parts[0], var(LogVar::ClientIp, false));
         assert_eq!(parts[1], LogPart::Text(":".into()));
         assert_eq!(parts[2], var(LogVar::ClientPort, false));
+        assert_eq!(parts[3], LogPart::Separator);
         assert_eq!(parts[4], var(LogVar::Status, false));
         assert_eq!(parts[6], var(LogVar::TotalMs, false));
         assert_eq!(parts[8], var(LogVar::Backend, false));
         assert_eq!(parts[10], var(LogVar::Server, false));
         assert_eq!(parts[12], var(LogVar::RequestLine, true));
-        assert_eq!(parts[13], LogPart::Text(" 100% ".into()));
-        assert!(matches!(&parts[14], LogPart::Sample(v) if v.source() == "%[src]"));
+        assert_eq!(
+            parts[13..16],
+            [
+                LogPart::Separator,
+                LogPart::Text("100%".into()),
+                LogPart::Separator
+            ]
+        );
+        assert!(matches!(&parts[16], LogPart::Sample(v) if v.source() == "%[src]"));
+    }
+
+    /// HAProxy's `option httplog` format, as its documentation gives it.
+    #[test]
+    fn haproxy_httplog_format_loads() {
+        let httplog = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC \
+                       %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+        let LogFormat::Custom(parts) = parse(httplog).unwrap() else {
+            panic!("custom");
+        };
+        let vars = |want: LogVar| {
+            parts
+                .iter()
+                .filter(|p| matches!(p, LogPart::Var { var, .. } if *var == want))
+                .count()
+        };
+        assert_eq!(vars(LogVar::HeadMs), 1);
+        assert_eq!(vars(LogVar::CapturedCookie), 2);
+        assert_eq!(vars(LogVar::CapturedHeaders), 2);
+        assert_eq!(vars(LogVar::QueuePos), 2);
+        for v in [
+            LogVar::ProcessConns,
+            LogVar::FrontendConns,
+            LogVar::BackendConns,
+            LogVar::ServerConns,
+        ] {
+            assert_eq!(vars(v), 1, "{v:?}");
+        }
+        // `%hrl` is its own variable, not `%hr` then `l`.
+        let LogFormat::Custom(parts) = parse("%hrl").unwrap() else {
+            panic!("custom");
+        };
+        assert_eq!(parts.len(), 1);
     }
 
     #[test]
@@ -240,7 +338,7 @@ mod tests {
         assert!(parse("%{+Z}r").unwrap_err().1.contains("flag `+Z`"));
         // HAProxy variables fairway does not write are refused, not read as
         // a shorter one followed by text.
-        for unknown in ["%si", "%sp", "%bi", "%fi", "%rt", "%sslv"] {
+        for unknown in ["%si", "%sp", "%bi", "%fi", "%rt", "%sslv", "%hrx", "%TRx"] {
             assert!(parse(unknown).is_err(), "{unknown}");
         }
         assert!(parse("%[nope]").unwrap_err().1.contains("unknown fetch"));

@@ -1,8 +1,9 @@
 //! The access log line (`fairway::access` at `info`), written in the
 //! `logging` phase: HAProxy's fields in `key=value` form.
 
-use super::Ctx;
-use crate::balance::NoServer;
+use super::{Ctx, Proxy};
+use crate::balance::{Backend, NoServer};
+use crate::upstream::Server;
 use fairway_config::{LogFormat, LogPart, LogVar};
 use log::info;
 use pingora::http::RequestHeader;
@@ -28,13 +29,17 @@ struct Line<'a> {
     retries: u32,
     termination: (char, char),
     request_id: Option<&'a str>,
+    /// The backend and server objects, for `%bc` and `%sc`.
+    objects: (Option<&'a Backend>, Option<&'a Server>),
+    /// Client connections open on the frontend and the process.
+    conns: (usize, usize),
 }
 
 /// Writes the request's access-log line, if the access log is on.
 pub(super) fn write(
+    proxy: &Proxy,
     session: &Session,
     ctx: &Ctx,
-    frontend: &str,
     e: Option<&Error>,
     status: u16,
     total: Duration,
@@ -43,11 +48,13 @@ pub(super) fn write(
     if !ctx.rt.access_log() || !log::log_enabled!(target: "fairway::access", log::Level::Info) {
         return;
     }
+    let frontend = &ctx.frontend(proxy).name;
     let backend = ctx.backend.and_then(|b| ctx.rt.backends().get(b));
-    let server = match (backend, server) {
-        (Some(b), Some(s)) => b.servers().get(s).map(|s| s.name()),
+    let server_ref = match (backend, server) {
+        (Some(b), Some(s)) => b.servers().get(s),
         _ => None,
     };
+    let server = server_ref.map(|s| s.name());
     let client = match session.client_addr() {
         Some(PingoraAddr::Inet(a)) => Some(*a),
         _ => None,
@@ -71,6 +78,8 @@ pub(super) fn write(
         retries: ctx.attempts.retries(),
         termination: termination(e, ctx),
         request_id: ctx.unique_id.as_deref(),
+        objects: (backend.map(|b| &**b), server_ref.map(|s| &**s)),
+        conns: proxy.open_conns(),
     };
     let req = session.req_header();
     match &ctx.rt.config().global.access_log_format {
@@ -151,8 +160,19 @@ fn custom_line(l: &Line<'_>, parts: &[LogPart], session: &Session, ctx: &Ctx) {
     use std::fmt::Write;
     let req = session.req_header();
     let mut out = String::with_capacity(256);
+    // As HAProxy's: a run of spaces is written once, and only after
+    // something that is not a space.
+    let mut after_space = true;
     for part in parts {
+        let before = out.len();
         match part {
+            LogPart::Separator => {
+                if !after_space {
+                    out.push(' ');
+                    after_space = true;
+                }
+                continue;
+            }
             LogPart::Text(t) => out.push_str(t),
             LogPart::Sample(value) => {
                 let view = super::RequestView {
@@ -210,12 +230,32 @@ fn custom_line(l: &Line<'_>, parts: &[LogPart], session: &Session, ctx: &Ctx) {
                     LogVar::UniqueId => write!(out, "{}", Escaped(l.request_id.unwrap_or("-"))),
                     LogVar::Date => write!(out, "{}", HaproxyDate(std::time::SystemTime::now())),
                     LogVar::Pid => write!(out, "{}", std::process::id()),
+                    LogVar::HeadMs | LogVar::QueuePos => write!(out, "0"),
+                    LogVar::CapturedCookie => write!(out, "-"),
+                    LogVar::CapturedHeaders => Ok(()),
+                    LogVar::ProcessConns => write!(out, "{}", l.conns.1),
+                    LogVar::FrontendConns => write!(out, "{}", l.conns.0),
+                    LogVar::BackendConns => write!(
+                        out,
+                        "{}",
+                        l.objects.0.map_or(0, |b| b
+                            .servers()
+                            .iter()
+                            .map(|s| s.active())
+                            .sum::<usize>())
+                    ),
+                    LogVar::ServerConns => {
+                        write!(out, "{}", l.objects.1.map_or(0, |s| s.active()))
+                    }
                     _ => write!(out, "-"),
                 };
                 if *quoted {
                     out.push('"');
                 }
             }
+        }
+        if out.len() > before {
+            after_space = false;
         }
     }
     info!(target: "fairway::access", "{out}");

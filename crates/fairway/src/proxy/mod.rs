@@ -35,6 +35,7 @@ use pingora::ErrorType;
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -72,6 +73,40 @@ pub struct Proxy {
     frontend: usize,
     runtime: Arc<ArcSwap<Runtime>>,
     metrics: Arc<Metrics>,
+    /// Client connections open on this frontend (`%fc`), shared by clones.
+    conns: Arc<AtomicUsize>,
+}
+
+/// Client connections open on all HTTP frontends of the process (`%ac`).
+static PROCESS_CONNS: AtomicUsize = AtomicUsize::new(0);
+
+impl Proxy {
+    /// Client connections open now on this frontend and on the process.
+    fn open_conns(&self) -> (usize, usize) {
+        (
+            self.conns.load(Ordering::Relaxed),
+            PROCESS_CONNS.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Counts one client connection on its frontend and the process while it
+/// lives.
+struct Open(Arc<AtomicUsize>);
+
+impl Open {
+    fn new(conns: &Arc<AtomicUsize>) -> Self {
+        conns.fetch_add(1, Ordering::Relaxed);
+        PROCESS_CONNS.fetch_add(1, Ordering::Relaxed);
+        Open(Arc::clone(conns))
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+        PROCESS_CONNS.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Proxy {
@@ -82,6 +117,7 @@ impl Proxy {
             frontend,
             runtime,
             metrics,
+            conns: Arc::default(),
         }
     }
 }
@@ -307,6 +343,7 @@ impl pingora::apps::ServerApp for HttpApp {
         shutdown: &pingora::server::ShutdownWatch,
     ) -> Option<pingora::protocols::Stream> {
         use pingora::protocols::ALPN;
+        let _open = Open::new(&self.core.conns);
         let mut stream = stream;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return self.proxy.process_new(stream, shutdown).await;
@@ -779,14 +816,6 @@ impl ProxyHttp for Proxy {
                 hook.log(session, &log);
             }
         }
-        access_log::write(
-            session,
-            ctx,
-            &ctx.frontend(self).name,
-            e,
-            status,
-            total,
-            server,
-        );
+        access_log::write(self, session, ctx, e, status, total, server);
     }
 }
