@@ -3,14 +3,16 @@
 //!
 //! fairway writes HAProxy log-format strings with the variables and
 //! samples it knows (`fairway_config::LogFormat`); a format it would
-//! refuse is reported, not emitted. fairway has one format for all
+//! refuse is reported, not emitted. `option httplog` on an HTTP frontend
+//! is HAProxy's httplog format ([`HTTPLOG`]), which fairway writes. fairway has one format for all
 //! frontends: the first frontend's that fairway accepts is used, and the
 //! frontends that log otherwise in HAProxy are named in notes.
 
 use super::format;
+use super::parse::Word;
 use super::proxy::Proxy;
 use super::rules::Scope;
-use super::settings::LogFormatDecl;
+use super::settings::{LogFormatDecl, LogOption};
 use super::text::as_loaded;
 use super::Report;
 use fairway_acl::Fetches;
@@ -24,22 +26,28 @@ pub(crate) fn global_format(
     report: &mut Report,
     comments: &mut Vec<String>,
 ) -> Option<String> {
-    // (frontend, its format as converted)
-    let mut chosen: Option<(&Proxy, &LogFormatDecl, String)> = None;
+    // (frontend, the line of its format, its format as converted)
+    let mut chosen: Option<(&Proxy, usize, String)> = None;
     for p in frontends {
-        let Some(decl) = &p.s.log_format else {
-            continue;
+        let implied;
+        let decl = match (&p.s.log_format, p.s.log_option) {
+            (Some(decl), _) => decl,
+            (None, Some(LogOption::Http)) if p.s.mode.as_deref() != Some("tcp") => {
+                implied = httplog(p.line);
+                &implied
+            }
+            _ => continue,
         };
         match convert(decl) {
             Ok(text) => match &chosen {
-                None => chosen = Some((p, decl, text)),
-                Some((first, first_decl, used)) if *used != text => {
+                None => chosen = Some((p, decl.line, text)),
+                Some((first, first_line, used)) if *used != text => {
                     let why = format!(
                         "fairway has one access-log format (global.access_log_format): that of \
                          {} {} (line {}) is used for {} too",
                         kind(first),
                         first.name,
-                        first_decl.line,
+                        first_line,
                         p.name
                     );
                     comments.push(report.note(decl.line, &decl.raw, &why));
@@ -49,16 +57,22 @@ pub(crate) fn global_format(
             Err(why) => comments.push(report.unsupported(decl.line, &decl.raw, &why)),
         }
     }
-    let (first, decl, text) = chosen?;
+    let (first, first_line, text) = chosen?;
     for p in frontends {
-        if p.s.log_format.is_none() && p.s.httplog {
+        let other = match p.s.log_option {
+            Some(LogOption::Tcp) => "tcplog",
+            Some(LogOption::Https) => "httpslog",
+            Some(LogOption::Http) if p.s.mode.as_deref() == Some("tcp") => "tcplog",
+            _ => continue,
+        };
+        if p.s.log_format.is_none() {
             let why = format!(
                 "fairway has one access-log format: the requests of {} {} are logged in that of \
-                 {} (line {}), not in HAProxy's httplog or tcplog format",
+                 {} (line {}), not in HAProxy's {other} format",
                 kind(p),
                 p.name,
                 first.name,
-                decl.line
+                first_line
             );
             let directive = format!("{} {}", kind(p), p.name);
             comments.push(report.note(p.line, &directive, &why));
@@ -71,6 +85,25 @@ fn kind(p: &Proxy) -> &'static str {
     match p.kind {
         super::parse::Kind::Listen => "listen",
         _ => "frontend",
+    }
+}
+
+/// HAProxy's `option httplog` format (its `doc/configuration.txt`).
+pub(crate) const HTTPLOG: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc \
+     %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+
+/// HAProxy's httplog format as a declaration, as `option httplog`
+/// chooses it for the proxy at `line`.
+fn httplog(line: usize) -> LogFormatDecl {
+    LogFormatDecl {
+        line,
+        raw: "option httplog".to_string(),
+        format: Word {
+            text: HTTPLOG.to_string(),
+            fw: HTTPLOG.to_string(),
+            quoted: true,
+            env: false,
+        },
     }
 }
 
@@ -161,16 +194,18 @@ mod tests {
         // Escaped spaces instead of quotes: one word all the same.
         let d = decl(r"log-format %ci\ %ST");
         assert_eq!(convert(&d).unwrap(), "%ci %ST");
+        // HAProxy's httplog format, written out or by `option httplog`.
+        let d = decl(&format!("log-format \"{HTTPLOG}\""));
+        assert_eq!(convert(&d).unwrap(), HTTPLOG);
+        assert_eq!(convert(&httplog(3)).unwrap(), HTTPLOG);
     }
 
     #[test]
     fn what_fairway_does_not_write_is_refused_with_the_reason() {
-        // HAProxy's httplog format has variables fairway lacks.
-        let d = decl(
-            r#"log-format "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r""#,
-        );
+        // HAProxy's httpslog format has TLS variables fairway lacks.
+        let d = decl(r#"log-format "%ci %sslv %sslc""#);
         let e = convert(&d).unwrap_err();
-        assert!(e.contains("unknown log-format variable `%TR`"), "{e}");
+        assert!(e.contains("unknown log-format variable `%sslv`"), "{e}");
         let e = convert(&decl(r#"log-format "%[var(txn.x)]""#)).unwrap_err();
         assert!(e.contains("unknown fetch `var`"), "{e}");
         let e = convert(&decl(r#"log-format "%[src""#)).unwrap_err();

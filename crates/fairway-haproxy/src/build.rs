@@ -514,7 +514,7 @@ impl Converter {
     /// `global`: what `global_section` read, and the access log.
     fn global_map(&mut self, proxies: &[Proxy], frontends: &[&Proxy]) -> Map {
         let mut g = std::mem::take(&mut self.global.map);
-        let logged = |p: &Proxy| p.s.httplog || p.s.log_format.is_some();
+        let logged = |p: &Proxy| p.s.log_option.is_some() || p.s.log_format.is_some();
         if self.global.logs && proxies.iter().any(logged) {
             g.push("access_log", Value::Bool(true));
         }

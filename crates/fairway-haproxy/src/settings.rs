@@ -32,7 +32,8 @@ pub(crate) struct Settings {
     pub check_problem: Option<String>,
     pub cookie: Option<Cookie>,
     pub default_server: ServerOpts,
-    pub httplog: bool,
+    /// `option httplog`, `tcplog` or `httpslog`: which, if one is on.
+    pub log_option: Option<LogOption>,
     pub allbackups: bool,
     /// `compression algo` (the codings fairway has) and `compression type`.
     pub compression: Option<Compression>,
@@ -48,6 +49,17 @@ pub(crate) struct Settings {
     pub retry_on: Option<RetryOn>,
     /// `log-format FMT` (until an `option httplog|tcplog` replaces it).
     pub log_format: Option<LogFormatDecl>,
+}
+
+/// Which of HAProxy's predefined log formats an `option` chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogOption {
+    /// `option httplog`.
+    Http,
+    /// `option tcplog`.
+    Tcp,
+    /// `option httpslog`.
+    Https,
 }
 
 /// A `log-format` line: where, and its one argument.
@@ -466,7 +478,11 @@ impl SettingsReader<'_> {
                 }
             }
             "httplog" | "tcplog" | "httpslog" => {
-                s.httplog = on;
+                s.log_option = on.then_some(match name {
+                    "httplog" => LogOption::Http,
+                    "tcplog" => LogOption::Tcp,
+                    _ => LogOption::Https,
+                });
                 // Each replaces the log format before it, as in HAProxy.
                 if on {
                     s.log_format = None;

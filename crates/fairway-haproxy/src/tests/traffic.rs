@@ -293,7 +293,7 @@ frontend classic
     default_backend app
 frontend odd
     bind 127.0.0.1:5003
-    log-format "%ci %TR %hr"
+    log-format "%ci %sslv %hr"
     default_backend app
 backend app
     log-format "%ci"
@@ -309,8 +309,8 @@ backend app
         "access_log_format: \"%ci:%cp [%tr] %ft %b/%s %ST %B %{+Q}r %[hdr(host),lower]\""
     ));
     // A format fairway would refuse is reported, not written.
-    assert_eq!(unsupported(&conv), [(21, r#"log-format "%ci %TR %hr""#)]);
-    assert!(conv.unsupported[0].reason.contains("`%TR`"));
+    assert_eq!(unsupported(&conv), [(21, r#"log-format "%ci %sslv %hr""#)]);
+    assert!(conv.unsupported[0].reason.contains("`%sslv`"));
     let note = |line: usize| {
         conv.notes
             .iter()
@@ -320,7 +320,8 @@ backend app
             .join("\n")
     };
     assert!(note(13).contains("that of frontend web (line 7) is used for other too"));
-    assert!(note(15).contains("requests of frontend classic are logged in that of web"));
+    // `option httplog` is HAProxy's httplog format, which fairway writes.
+    assert!(note(15).contains("that of frontend web (line 7) is used for classic too"));
     assert!(note(24).contains("ignores log-format in a backend"));
 }
 
@@ -341,6 +342,51 @@ backend app
 "#;
     let (conv, config) = load(cfg);
     assert!(config.global.access_log);
-    assert_eq!(config.global.access_log_format, LogFormat::Fairway);
-    assert!(!conv.yaml.contains("access_log_format"), "{}", conv.yaml);
+    assert!(matches!(
+        config.global.access_log_format,
+        LogFormat::Custom(_)
+    ));
+    // HAProxy's httplog format, which fairway writes as HAProxy does.
+    assert!(
+        conv.yaml.contains(
+            "access_log_format: \"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS \
+             %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r\""
+        ),
+        "{}",
+        conv.yaml
+    );
+}
+
+#[test]
+fn option_tcplog_is_noted_not_converted() {
+    let cfg = r#"
+global
+    log stdout format raw local0
+defaults
+    mode http
+frontend web
+    bind 127.0.0.1:5000
+    log-format "%ci %ST"
+    default_backend app
+frontend db
+    mode tcp
+    bind 127.0.0.1:5001
+    option tcplog
+    default_backend pg
+backend app
+    server a 127.0.0.1:8001
+backend pg
+    mode tcp
+    server p 127.0.0.1:5432
+"#;
+    let (conv, config) = load(cfg);
+    assert!(config.global.access_log);
+    assert!(
+        conv.yaml.contains("access_log_format: \"%ci %ST\""),
+        "{}",
+        conv.yaml
+    );
+    let notes: Vec<_> = conv.notes.iter().filter(|f| f.line == 10).collect();
+    assert_eq!(notes.len(), 1, "{:?}", conv.notes);
+    assert!(notes[0].reason.contains("not in HAProxy's tcplog format"));
 }
