@@ -92,17 +92,17 @@ impl Proxy {
 
 /// Counts one client connection on its frontend and the process while it
 /// lives.
-struct Open(Arc<AtomicUsize>);
+struct Open<'a>(&'a AtomicUsize);
 
-impl Open {
-    fn new(conns: &Arc<AtomicUsize>) -> Self {
+impl<'a> Open<'a> {
+    fn new(conns: &'a AtomicUsize) -> Self {
         conns.fetch_add(1, Ordering::Relaxed);
         PROCESS_CONNS.fetch_add(1, Ordering::Relaxed);
-        Open(Arc::clone(conns))
+        Open(conns)
     }
 }
 
-impl Drop for Open {
+impl Drop for Open<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
         PROCESS_CONNS.fetch_sub(1, Ordering::Relaxed);
