@@ -395,9 +395,10 @@ fn one_access_log_line_per_request_with_timings_and_termination() {
     for (uri, status, n) in [("/healthz", "200", 2), ("/old", "302", 1)] {
         assert_eq!(find(uri).len(), n, "{uri}");
         for l in find(uri) {
+            // `return` and `redirect` answer locally: `LR`, as HAProxy.
             assert_eq!(
                 (l["status"].as_str(), l["termination"].as_str()),
-                (status, "PR")
+                (status, "LR")
             );
         }
     }

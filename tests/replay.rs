@@ -9,13 +9,15 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Before: `/admin` denied, `/static/` to `static`, the rest to `app`.
+/// Before: `/admin` denied, `/old/` redirected, `/static/` to `static`,
+/// the rest to `app`.
 const OLD: &str = r#"
 frontends:
   web:
     bind: ["127.0.0.1:{PORT}"]
     http_request:
       - deny if { path_beg /admin }
+      - redirect location /new code 302 if { path_beg /old/ }
     use_backend:
       - static if { path_beg /static/ }
     default_backend: app
@@ -26,7 +28,8 @@ backends:
     servers: { s: { addr: "{UP0}" } }
 "#;
 
-/// After: `/admin` allowed, `/static/` no longer split off, `/v1/` denied.
+/// After: `/admin` and `/old/` allowed, `/static/` no longer split off,
+/// `/v1/` denied.
 const NEW: &str = r#"
 frontends:
   web:
@@ -41,7 +44,14 @@ backends:
     servers: { s: { addr: "127.0.0.1:2" } }
 "#;
 
-const TARGETS: [&str; 5] = ["/admin", "/static/app.js", "/v1/users", "/", "/other?x=1"];
+const TARGETS: [&str; 6] = [
+    "/admin",
+    "/static/app.js",
+    "/v1/users",
+    "/",
+    "/other?x=1",
+    "/old/page",
+];
 
 /// Runs `fairway replay -c CONF LOG`: exit code and stdout.
 fn replay(conf: &str, log: &str) -> (i32, String) {
@@ -65,10 +75,13 @@ fn replay(conf: &str, log: &str) -> (i32, String) {
 fn assert_changes(code: i32, out: &str) {
     assert_eq!(code, 3, "something changes: {out}");
     for line in [
-        "5 requests replayed",
-        "2 unchanged, 3 changed",
+        "6 requests replayed",
+        "2 unchanged, 4 changed",
         "newly allowed: answered 403 -> backend app: 1 requests",
         "e.g. GET /admin",
+        // A redirect is logged `LR` (a local answer), by fairway and HAProxy.
+        "newly allowed: answered 302 -> backend app: 1 requests",
+        "e.g. GET /old/page",
         "moved: backend static -> backend app: 1 requests",
         "newly answered by a rule: backend app -> answered 410: 1 requests",
         "e.g. GET /v1/users",
@@ -87,7 +100,7 @@ fn fairway_log(format: &str) -> String {
     for t in TARGETS {
         get(f.addr, t, &[]);
     }
-    wait_until(&f, Duration::from_secs(10), "five access-log lines", || {
+    wait_until(&f, Duration::from_secs(10), "six access-log lines", || {
         f.log().matches("fairway::access]").count() >= TARGETS.len()
     });
     f.log()
@@ -103,7 +116,7 @@ fn fairway_logs_replayed_under_a_new_config() {
         let same = OLD.replace("{PORT}", "1").replace("{UP0}", "127.0.0.1:2");
         let (code, out) = replay(&same, &log);
         assert_eq!(code, 0, "{format}: {out}");
-        assert!(out.contains("5 unchanged, 0 changed"), "{out}");
+        assert!(out.contains("6 unchanged, 0 changed"), "{out}");
     }
 }
 
@@ -121,6 +134,7 @@ fn haproxy_httplog_replayed_under_a_fairway_config() {
              defaults\n  mode http\n  log global\n  option httplog\n  timeout connect 2s\n  \
              timeout client 5s\n  timeout server 5s\n\
              frontend web\n  bind 127.0.0.1:{port}\n  http-request deny if {{ path_beg /admin }}\n  \
+             http-request redirect location /new code 302 if {{ path_beg /old/ }}\n  \
              use_backend static if {{ path_beg /static/ }}\n  default_backend app\n\
              backend app\n  server a {up}\n\
              backend static\n  server s {up}\n",

@@ -172,8 +172,8 @@ fn response_rules_run_backend_first_then_frontend() {
         server.set_status(200);
         assert_eq!(get(f.addr, "/x", &[]).status, 200, "back to normal");
 
-        // Logged as HAProxy logs an `http-response` answer: `PH`, the
-        // proxy answered at the response head.
+        // Logged as HAProxy logs `http-response` answers, at the response
+        // head: `PH` for `deny`, `LH` (a local answer) for `return`.
         let mut lines = Vec::new();
         wait_until(&f, Duration::from_secs(10), "access lines", || {
             lines = f
@@ -187,7 +187,7 @@ fn response_rules_run_backend_first_then_frontend() {
                 .any(|l| l.contains("uri=\"/x\" termination=--"))
                 && lines.len() >= 5
         });
-        for (uri, termination) in [("/maint/x", "PH"), ("/secret", "PH"), ("/x", "--")] {
+        for (uri, termination) in [("/maint/x", "LH"), ("/secret", "PH"), ("/x", "--")] {
             let want = format!("uri=\"{uri}\" termination={termination}");
             assert!(
                 lines.iter().any(|l| l.contains(&want)),
@@ -332,6 +332,24 @@ fn access_log_formats() {
         "{}",
         lines[1]
     );
+
+    // Nothing captured, as HAProxy without `capture`: `%hr` writes nothing,
+    // quoted or not (and leaves no double space), a quoted `%CC` is `""`.
+    let f = Fairway::start(&global("[%{+Q}hr] %{+Q}CC  %hs %CS %ST"), &[]);
+    get(f.addr, "/x", &[]);
+    let mut line = String::new();
+    wait_until(&f, Duration::from_secs(10), "one line", || {
+        line = f
+            .log()
+            .lines()
+            .find_map(|l| {
+                l.split_once("fairway::access] ")
+                    .map(|(_, j)| j.to_string())
+            })
+            .unwrap_or_default();
+        !line.is_empty()
+    });
+    assert_eq!(line, "[] \"\" - 200");
 }
 
 /// HAProxy's `option httplog` format, as its documentation gives it.
@@ -346,11 +364,15 @@ const HTTPLOG: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %C
 fn haproxy_httplog_lines_match_haproxy() {
     let bin = common::installed(&["/usr/sbin/haproxy", "/usr/bin/haproxy"], "haproxy");
     let server = Flaky::start("a");
-    let targets = ["/x?y=1", "/admin"];
+    // A 200, a request `deny`, a response `deny` (the server answers 418)
+    // and a response `return` (the server answers 500).
+    let targets = ["/x?y=1", "/admin", "/teapot", "/broken"];
     let fetch = |addr| {
-        for t in targets {
+        for (t, status) in targets.iter().zip([200, 200, 418, 500]) {
+            server.set_status(status);
             get(addr, t, &[]);
         }
+        server.set_status(200);
     };
     let access_lines = |text: &str| -> Vec<String> {
         text.lines()
@@ -371,7 +393,10 @@ fn haproxy_httplog_lines_match_haproxy() {
              defaults\n  mode http\n  log global\n  option dontlognull\n  timeout connect 2s\n  \
              timeout client 5s\n  timeout server 5s\n\
              frontend web\n  bind 127.0.0.1:{port}\n  log-format \"{HTTPLOG}\"\n  \
-             http-request deny if {{ path_beg /admin }}\n  default_backend app\n\
+             http-request deny if {{ path_beg /admin }}\n  \
+             http-response deny if {{ status 418 }}\n  \
+             http-response return status 503 content-type text/plain string down if {{ status 500 }}\n  \
+             default_backend app\n\
              backend app\n  server a {}\n",
             server.addr
         ),
@@ -416,7 +441,10 @@ fn haproxy_httplog_lines_match_haproxy() {
             "global:\n  threads: 1\n  grace_period: 1s\n  pid_file: {{DIR}}/fairway.pid\n  \
              upgrade_sock: {{DIR}}/upgrade.sock\n  access_log: true\n  access_log_format: '{HTTPLOG}'\n\
              frontends:\n  web:\n    bind: [\"127.0.0.1:{{PORT}}\"]\n    \
-             http_request: [\"deny if {{ path_beg /admin }}\"]\n    default_backend: app\n\
+             http_request: [\"deny if {{ path_beg /admin }}\"]\n    \
+             http_response:\n      - deny if {{ status 418 }}\n      \
+             - return status 503 content-type text/plain string down if {{ status 500 }}\n    \
+             default_backend: app\n\
              backends:\n  app:\n    servers:\n      a: {{ addr: \"{}\" }}\n",
             server.addr
         ),
@@ -424,7 +452,7 @@ fn haproxy_httplog_lines_match_haproxy() {
     );
     fetch(f.addr);
     let mut ours = Vec::new();
-    wait_until(&f, Duration::from_secs(10), "two access lines", || {
+    wait_until(&f, Duration::from_secs(10), "four access lines", || {
         ours = access_lines(&f.log());
         ours.len() >= targets.len()
     });
@@ -453,13 +481,20 @@ fn haproxy_httplog_lines_match_haproxy() {
     }
     // What the mask hides but must agree: the statuses, and the timings
     // a denied request never reached.
-    assert!(
-        ours[0].contains(" 200 ") && theirs[0].contains(" 200 "),
-        "{ours:?}"
-    );
-    assert!(
-        ours[1].contains(" 403 ") && theirs[1].contains(" 403 "),
-        "{ours:?}"
-    );
+    let expected = [
+        (" 200 ", " ---- "),
+        (" 403 ", " PR-- "),
+        (" 502 ", " PH-- "),
+        (" 503 ", " LH-- "),
+    ];
+    for (i, (status, tsc)) in expected.into_iter().enumerate() {
+        for line in [&ours[i], &theirs[i]] {
+            assert!(line.contains(status) && line.contains(tsc), "{line}");
+        }
+    }
     assert!(ours[1].contains(" 0/-1/-1/-1/"), "{}", ours[1]);
+    // The server's response was not passed on: `%Tr` is -1.
+    for line in &ours[2..] {
+        assert!(line.contains("/-1/"), "{line}");
+    }
 }

@@ -165,7 +165,8 @@ fn parse_httplog(line: &str) -> Option<Logged> {
     let method = parts.next()?.to_string();
     let uri = parts.next()?.to_string();
     let outcome = match (server, termination.as_bytes().first()) {
-        ("<NOSRV>", Some(b'P')) => Outcome::Answered(status),
+        // `P` a deny, `L` a return or redirect.
+        ("<NOSRV>", Some(b'P' | b'L')) => Outcome::Answered(status),
         ("<NOSRV>", _) if backend == frontend => Outcome::NoBackend,
         _ => Outcome::Backend(backend.to_string()),
     };
@@ -179,11 +180,11 @@ fn parse_httplog(line: &str) -> Option<Logged> {
     })
 }
 
-/// fairway's logged outcome: `backend=-` is an answer (`P`) or no
-/// backend (`R`).
+/// fairway's logged outcome: `backend=-` is an answer (`P` a deny, `L` a
+/// return, redirect or hook, `C` a malformed request) or no backend (`R`).
 fn logged_outcome(backend: &str, status: u16, termination: &str) -> Outcome {
     match (backend, termination.as_bytes().first()) {
-        ("-", Some(b'P')) => Outcome::Answered(status),
+        ("-", Some(b'P' | b'L' | b'C')) => Outcome::Answered(status),
         ("-", _) => Outcome::NoBackend,
         (b, _) => Outcome::Backend(b.to_string()),
     }

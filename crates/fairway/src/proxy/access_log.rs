@@ -73,7 +73,9 @@ pub(super) fn write(
         bytes: session.body_bytes_sent(),
         queue: ctx.attempts.queue(),
         connect: since(ctx.attempt_start, ctx.connected_at),
-        response: since(ctx.connected_at, ctx.response_at),
+        // The server's response was not passed on when a rule answered
+        // instead (`%Tr` -1, as HAProxy writes it).
+        response: since(ctx.connected_at, ctx.response_at).filter(|_| ctx.answered.is_none()),
         total,
         retries: ctx.attempts.retries(),
         termination: termination(e, ctx),
@@ -182,6 +184,16 @@ fn custom_line(l: &Line<'_>, parts: &[LogPart], session: &Session, ctx: &Ctx) {
                 };
                 out.push_str(&value.render(&view, l.request_id.unwrap_or("")));
             }
+            // No captures, as HAProxy without `capture`: nothing at all,
+            // quoted or not; a quoted cookie is `""`.
+            LogPart::Var {
+                var: LogVar::CapturedHeaders,
+                ..
+            } => {}
+            LogPart::Var {
+                var: LogVar::CapturedCookie,
+                quoted: true,
+            } => out.push_str("\"\""),
             LogPart::Var { var, quoted } => {
                 if *quoted {
                     out.push('"');
@@ -232,7 +244,6 @@ fn custom_line(l: &Line<'_>, parts: &[LogPart], session: &Session, ctx: &Ctx) {
                     LogVar::Pid => write!(out, "{}", std::process::id()),
                     LogVar::HeadMs | LogVar::QueuePos => write!(out, "0"),
                     LogVar::CapturedCookie => write!(out, "-"),
-                    LogVar::CapturedHeaders => Ok(()),
                     LogVar::ProcessConns => write!(out, "{}", l.conns.1),
                     LogVar::FrontendConns => write!(out, "{}", l.conns.0),
                     LogVar::BackendConns => write!(
@@ -400,16 +411,18 @@ impl std::fmt::Display for Escaped<'_> {
 /// The access log's HAProxy-style two-letter termination state.
 ///
 /// First letter, who ended the request: `-` normal completion (whatever
-/// the status, upstream 5xx included); `P` the proxy answered itself
-/// (`deny`, `return`, `redirect`); `R` a resource was missing: no server
+/// the status, upstream 5xx included); `P` the proxy refused it (`deny`);
+/// `L` the proxy answered locally (`return`, `redirect`, a hook's
+/// answer); `R` a resource was missing: no server
 /// could take the request (or no backend matched); `C` the client (abort,
 /// read/write error, timeout, bad request); `S` the server (connection
 /// refused or failed, timeout, invalid or aborted response); `I` an
 /// internal error.
 ///
 /// Second letter, the phase it was in: `-` normal completion; `R` the
-/// request (rules); `H` the response head (an `http_response` rule
-/// answered: `PH`, as HAProxy's `http-response deny`); `Q` the queue (waiting for a `maxconn` slot, queue full
+/// request (rules: `PR`, `LR`; a malformed request: `CR`); `H` the
+/// response head (an `http_response` rule answered: `PH` for `deny`, `LH`
+/// for `return`, as HAProxy logs them); `Q` the queue (waiting for a `maxconn` slot, queue full
 /// or timed out); `C` getting a server and connecting to it (including
 /// "no server available"); `H` waiting for the response head; `D`
 /// transferring the response.
@@ -417,14 +430,14 @@ fn termination(e: Option<&Error>, ctx: &Ctx) -> (char, char) {
     use pingora::ErrorSource;
     let Some(e) = e else {
         return match (ctx.answered, ctx.backend) {
-            (true, _) => ('P', 'R'),
-            (false, None) => ('R', 'R'),
-            (false, Some(_)) => ('-', '-'),
+            (Some(who), _) => (who, 'R'),
+            (None, None) => ('R', 'R'),
+            (None, Some(_)) => ('-', '-'),
         };
     };
-    if ctx.answered && ctx.response_at.is_some() {
+    if let (Some(who), Some(_)) = (ctx.answered, ctx.response_at) {
         // An `http_response` rule answered instead of the server.
-        return ('P', 'H');
+        return (who, 'H');
     }
     let who = if ctx.no_server.is_some() {
         'R'
@@ -435,7 +448,7 @@ fn termination(e: Option<&Error>, ctx: &Ctx) -> (char, char) {
             _ => 'I',
         }
     };
-    let phase = if ctx.answered || ctx.backend.is_none() {
+    let phase = if ctx.answered.is_some() || ctx.backend.is_none() {
         'R'
     } else {
         match ctx.no_server {

@@ -67,7 +67,10 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 ///
 /// Add it to a Pingora server with
 /// [`pingora_proxy::http_proxy_service`]; [`crate::Fairway::services`] does
-/// that for every frontend of a config.
+/// that for every frontend of a config. The access log's `%fc` and `%ac`
+/// count the client connections that fairway's own application
+/// ([`HttpApp`], which `services` uses) accepts: a `Proxy` served by
+/// Pingora's HTTP service directly logs 0 there.
 #[derive(Clone)]
 pub struct Proxy {
     frontend: usize,
@@ -138,8 +141,10 @@ pub struct Ctx {
     attempt_start: Option<Instant>,
     /// Answered by a `deny` rule.
     denied: bool,
-    /// Answered by a rule (`deny`, `return`, `redirect`).
-    answered: bool,
+    /// Answered by fairway itself, and who, as the access log's first
+    /// letter: `P` a `deny`, `L` a `return`, `redirect` or hook answer, `C`
+    /// a request refused as malformed (HAProxy's letters).
+    answered: Option<char>,
     /// Why no server could take the request (the 503 of `upstream_peer`).
     no_server: Option<NoServer>,
     /// When the current attempt's connection was ready (new or reused).
@@ -417,7 +422,7 @@ impl ProxyHttp for Proxy {
             sticky: false,
             attempt_start: None,
             denied: false,
-            answered: false,
+            answered: None,
             no_server: None,
             connected_at: None,
             response_at: None,
@@ -438,7 +443,7 @@ impl ProxyHttp for Proxy {
                 why.reason()
             );
             ctx.status = 400;
-            ctx.answered = true;
+            ctx.answered = Some('C');
             session.set_keepalive(None);
             respond::error(session, 400).await?;
             return Ok(true);
@@ -488,7 +493,7 @@ impl ProxyHttp for Proxy {
             for hook in rt.hooks() {
                 if let Some(answer) = hook.request(session, &info).await? {
                     ctx.status = answer.status();
-                    ctx.answered = true;
+                    ctx.answered = Some('L');
                     respond::answer(session, &answer, ctx.id_field(fe).as_slice()).await?;
                     return Ok(true);
                 }
@@ -809,7 +814,7 @@ impl ProxyHttp for Proxy {
                 },
                 status,
                 duration: total,
-                answered: ctx.answered,
+                answered: ctx.answered.is_some(),
                 error: e,
             };
             for hook in hooks {

@@ -32,7 +32,7 @@ impl Proxy {
                 Decision::Route(backend) => return Ok(Verdict::Route(backend)),
                 Decision::Edit { index, action } => (index, action),
                 Decision::Answer { action, .. } => {
-                    ctx.answered = true;
+                    ctx.answered = Some(who(action));
                     answer(session, ctx, fe, action).await?;
                     return Ok(Verdict::Answered);
                 }
@@ -135,7 +135,7 @@ impl Proxy {
                     HttpAction::Allow => break,
                     HttpAction::Deny { status } => {
                         ctx.denied = true;
-                        ctx.answered = true;
+                        ctx.answered = Some('P');
                         return Err(status_error(*status, "denied by an http_response rule"));
                     }
                     HttpAction::Return {
@@ -148,7 +148,7 @@ impl Proxy {
                             content_type: content_type.clone(),
                             body: body.map(Bytes::from).unwrap_or_default(),
                         });
-                        ctx.answered = true;
+                        ctx.answered = Some('L');
                         return Err(status_error(*status, "answered by an http_response rule"));
                     }
                     HttpAction::SetHeader { name, value } => {
@@ -224,6 +224,16 @@ fn rewritten(
         })
         .collect();
     (!values.is_empty()).then_some(values)
+}
+
+/// Who answered, as the access log's first letter (HAProxy's): `P` the
+/// proxy refused the request (`deny`), `L` it answered locally (`return`,
+/// `redirect`).
+fn who(action: &HttpAction) -> char {
+    match action {
+        HttpAction::Deny { .. } => 'P',
+        _ => 'L',
+    }
 }
 
 /// Writes the response of an answering rule (`deny`, `return`, `redirect`),
