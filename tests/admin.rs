@@ -264,6 +264,16 @@ fn a_new_address_takes_the_next_requests() {
     let (a, b, yaml) = two_servers();
     let c = Upstream::start("c");
     let ad = start(&yaml, &[&a, &b], true);
+    // A good address with a bad weight: nothing changes.
+    let put = "/api/backends/upstream/servers/a";
+    let (status, v) = ad.json(
+        "PUT",
+        put,
+        Some(&format!("{{\"addr\": \"{}\", \"weight\": 999}}", c.addr)),
+    );
+    assert_eq!(status, 400, "{v}");
+    let (_, v) = ad.json("GET", put, None);
+    assert_eq!(v["addr"].as_str(), Some(a.addr.to_string().as_str()));
     let (status, v) = ad.json(
         "PUT",
         "/api/backends/upstream/servers/a",
@@ -293,6 +303,21 @@ fn a_new_address_takes_the_next_requests() {
         HashMap::from([("a".to_string(), 2), ("c".to_string(), 2)]),
     );
     assert_eq!(b.client_hits(), 2, "nothing reaches the old address");
+    // Moved and put in maintenance in one call: the new address never
+    // gets a request.
+    let (status, v) = ad.json(
+        "PUT",
+        put,
+        Some(&format!(
+            "{{\"addr\": \"{}\", \"state\": \"maint\"}}",
+            b.addr
+        )),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"].as_str(), Some("maint"));
+    assert_eq!(v["addr"].as_str(), Some(b.addr.to_string().as_str()));
+    assert_eq!(ad.tally(3), HashMap::from([("a".to_string(), 3)]));
+    assert_eq!(b.client_hits(), 2);
 }
 
 #[test]

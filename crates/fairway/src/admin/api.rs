@@ -231,11 +231,6 @@ pub fn change(control: &Control, backend: &str, server: &str, body: &[u8]) -> Re
         Ok(p) => p,
         Err(msg) => return Reply::error(400, &msg),
     };
-    if let Some(a) = a {
-        if let Err(e) = control.set_addr(backend, server, a) {
-            return refused(&e);
-        }
-    }
     if let Some(w) = w {
         if let Err(e) = control.set_weight(backend, server, u32::from(w)) {
             return refused(&e);
@@ -243,6 +238,14 @@ pub fn change(control: &Control, backend: &str, server: &str, body: &[u8]) -> Re
     }
     if let Some(s) = s {
         if let Err(e) = control.set_state(backend, server, s) {
+            return refused(&e);
+        }
+    }
+    // The address last: the server at the new address takes over the weight
+    // and state just set, so `{"addr", "state": "maint"}` never sends a
+    // request to the new address.
+    if let Some(a) = a {
+        if let Err(e) = control.set_addr(backend, server, a) {
             return refused(&e);
         }
     }

@@ -165,8 +165,9 @@ impl Cli {
     /// 'stats socket command'`). A bad address or port changes nothing.
     fn apply_addr(&self, b: &Backend, s: &Server, ip: &str, rest: &[&str]) -> String {
         const BY: &str = " by 'stats socket command'\n";
-        let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
-            return format!("Invalid addr '{ip}'{BY}");
+        let typed = ip;
+        let Ok(ip) = typed.parse::<std::net::IpAddr>() else {
+            return format!("Invalid addr '{typed}'{BY}");
         };
         let port = match rest {
             // Digits only: `+N` and `-N` are HAProxy's port maps.
@@ -193,8 +194,9 @@ impl Cli {
         }
         let mut out = match was {
             Some(a) if a.ip() == ip => "no need to change the addr".to_string(),
-            Some(a) => format!("IP changed from '{}' to '{ip}'", a.ip()),
-            None => format!("IP changed from 'none' to '{ip}'"),
+            // The new address as typed, the old one as HAProxy prints it.
+            Some(a) => format!("IP changed from '{}' to '{typed}'", a.ip()),
+            None => format!("IP changed from 'none' to '{typed}'"),
         };
         if let Some(port) = port {
             match was.map(|a| a.port()) {
@@ -489,8 +491,8 @@ mod tests {
         );
         assert_eq!(addr(&c), "127.0.0.9:8080".parse().unwrap());
         assert_eq!(
-            run(&c, "set server upstream/srv addr ::1 port 8080"),
-            "IP changed from '127.0.0.9' to '::1', no need to change the port by 'stats socket command'\n\n"
+            run(&c, "set server upstream/srv addr 0:0::1 port 8080"),
+            "IP changed from '127.0.0.9' to '0:0::1', no need to change the port by 'stats socket command'\n\n"
         );
         // Refused, and nothing changes.
         for (line, reply) in [
