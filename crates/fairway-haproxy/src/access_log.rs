@@ -32,7 +32,8 @@ pub(crate) fn global_format(
         let implied;
         let decl = match (&p.s.log_format, p.s.log_option) {
             (Some(decl), _) => decl,
-            (None, Some(LogOption::Http)) if p.s.mode.as_deref() != Some("tcp") => {
+            // HAProxy's default mode is tcp, where httplog means tcplog.
+            (None, Some(LogOption::Http)) if p.s.mode.as_deref() == Some("http") => {
                 implied = httplog(p.line);
                 &implied
             }
@@ -62,7 +63,8 @@ pub(crate) fn global_format(
         let other = match p.s.log_option {
             Some(LogOption::Tcp) => "tcplog",
             Some(LogOption::Https) => "httpslog",
-            Some(LogOption::Http) if p.s.mode.as_deref() == Some("tcp") => "tcplog",
+            Some(LogOption::HttpClf) => "httplog clf",
+            Some(LogOption::Http) if p.s.mode.as_deref() != Some("http") => "tcplog",
             _ => continue,
         };
         if p.s.log_format.is_none() {

@@ -56,6 +56,9 @@ pub(crate) struct Settings {
 pub(crate) enum LogOption {
     /// `option httplog`.
     Http,
+    /// `option httplog clf` (HAProxy's CLF format, which fairway does not
+    /// write).
+    HttpClf,
     /// `option tcplog`.
     Tcp,
     /// `option httpslog`.
@@ -478,7 +481,17 @@ impl SettingsReader<'_> {
                 }
             }
             "httplog" | "tcplog" | "httpslog" => {
+                let clf = name == "httplog" && args.iter().any(|a| a.text == "clf");
+                if on && clf {
+                    self.note(
+                        comments,
+                        line,
+                        "fairway does not write HAProxy's CLF format (%o, %trg, %ms): the \
+                         requests are logged in another format",
+                    );
+                }
                 s.log_option = on.then_some(match name {
+                    "httplog" if clf => LogOption::HttpClf,
                     "httplog" => LogOption::Http,
                     "tcplog" => LogOption::Tcp,
                     _ => LogOption::Https,

@@ -373,6 +373,10 @@ frontend db
     bind 127.0.0.1:5001
     option tcplog
     default_backend pg
+frontend clf
+    bind 127.0.0.1:5002
+    option httplog clf
+    default_backend app
 backend app
     server a 127.0.0.1:8001
 backend pg
@@ -389,4 +393,15 @@ backend pg
     let notes: Vec<_> = conv.notes.iter().filter(|f| f.line == 10).collect();
     assert_eq!(notes.len(), 1, "{:?}", conv.notes);
     assert!(notes[0].reason.contains("not in HAProxy's tcplog format"));
+    // `clf` is a format fairway does not write: noted, not the httplog one.
+    let clf: Vec<_> = conv.notes.iter().filter(|f| f.line == 17).collect();
+    assert!(
+        clf.iter().any(|f| f.reason.contains("CLF")),
+        "{:?}",
+        conv.notes
+    );
+    assert!(conv
+        .notes
+        .iter()
+        .any(|f| f.line == 15 && f.reason.contains("not in HAProxy's httplog clf format")));
 }
