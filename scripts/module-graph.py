@@ -12,6 +12,60 @@ ROOTS = ["crates/fairway/src", "crates/fairway-config/src", "crates/fairway-hapr
 ROOT_ITEMS = {"Runtime": "runtime", "Control": "control", "Metrics": "metrics"}
 
 
+def matching(src, at):
+    """The index just after the brace that closes the `{` at `at`."""
+    depth = 0
+    for i in range(at, len(src)):
+        if src[i] == "{":
+            depth += 1
+        elif src[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return len(src)
+
+
+def without_tests(src):
+    """`src` without the items under `#[cfg(test)]` (a `mod tests { ... }`
+    block, or an item up to its `;`); the rest of the file is kept."""
+    out, at = [], 0
+    while True:
+        found = src.find("#[cfg(test)]", at)
+        if found < 0:
+            out.append(src[at:])
+            return "".join(out)
+        out.append(src[at:found])
+        rest = found + len("#[cfg(test)]")
+        brace, semi = src.find("{", rest), src.find(";", rest)
+        if brace < 0 and semi < 0:
+            return "".join(out)
+        if semi >= 0 and (brace < 0 or semi < brace):
+            at = semi + 1
+        else:
+            at = matching(src, brace)
+
+
+def grouped(src):
+    """The first names of every `use crate::{...}` group, nested groups
+    included (`use crate::{a::{b, c}, d}` gives a and d)."""
+    names = []
+    for m in re.finditer(r"use crate::\{", src):
+        start = m.end() - 1
+        body = src[start + 1 : matching(src, start) - 1]
+        depth, part = 0, ""
+        for c in body + ",":
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+            if c == "," and depth == 0:
+                names.append(part.strip().split("::")[0])
+                part = ""
+            else:
+                part += c
+    return names
+
+
 def edges(root):
     graph, where = {}, {}
     for dp, _, fs in os.walk(root):
@@ -22,15 +76,14 @@ def edges(root):
             top = rel[0]
             if top in ("lib", "main"):
                 continue
-            src = open(os.path.join(dp, f)).read().split("#[cfg(test)]")[0]
+            src = open(os.path.join(dp, f)).read()
             src = "\n".join(l for l in src.split("\n") if not l.strip().startswith("//"))
+            src = without_tests(src)
             refs = set(re.findall(r"crate::([a-z_]+)", src))
-            for group in re.findall(r"use crate::\{([^}]*)\}", src, re.S):
-                refs.update(part.strip().split("::")[0] for part in group.split(","))
+            names = grouped(src)
+            refs.update(names)
             for item, module in ROOT_ITEMS.items():
-                if re.search(r"crate::" + item + r"\b", src) or re.search(
-                    r"use crate::\{[^}]*\b" + item + r"\b", src, re.S
-                ):
+                if re.search(r"crate::" + item + r"\b", src) or item in names:
                     refs.add(module)
             for r in refs:
                 if r and r != top:

@@ -63,7 +63,7 @@ fn wake() {
 
 /// A receiver that changes whenever an error streak reaches its
 /// threshold, on any server of the process (what the [`Ejector`](crate::background::Ejector) waits on).
-pub fn wakes() -> watch::Receiver<u64> {
+pub(crate) fn wakes() -> watch::Receiver<u64> {
     WAKE.subscribe()
 }
 
@@ -186,12 +186,12 @@ impl Outlier {
 
     /// Marks the server as over the threshold but kept in by
     /// `max_ejected`; `true` the first time (log it once).
-    pub fn hold(&self) -> bool {
+    pub(crate) fn hold(&self) -> bool {
         !self.held.swap(true, Relaxed)
     }
 
     /// The server is under the threshold again: a later hold is logged.
-    pub fn release(&self) {
+    pub(crate) fn release(&self) {
         self.held.store(false, Relaxed);
     }
 
