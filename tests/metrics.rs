@@ -440,3 +440,37 @@ fn one_access_log_line_per_request_with_timings_and_termination() {
         gone[0]
     );
 }
+
+/// `fairway_http_active_connections` counts the client connections open
+/// now, idle keep-alive ones included, and goes back to 0 when they close.
+#[test]
+fn open_client_connections_are_a_gauge() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    let (f, admin) = start(true, &[&a, &b]);
+    let open = || {
+        value(
+            &scrape(admin),
+            "fairway_http_active_connections",
+            &[("frontend", "web")],
+        )
+    };
+    assert_eq!(open(), Some(0.0), "the series exists before any client");
+    // Three clients, each after one request on a kept-alive connection.
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(f.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+        let r = common::read_response(&mut reader, false).unwrap();
+        assert_eq!(r.status, 200);
+        clients.push(s);
+    }
+    wait_until(&f, Duration::from_secs(10), "3 open connections", || {
+        open() == Some(3.0)
+    });
+    drop(clients);
+    wait_until(&f, Duration::from_secs(10), "no open connection", || {
+        open() == Some(0.0)
+    });
+}

@@ -18,6 +18,12 @@
 //! | `fairway_denied_requests_total` | `frontend` | requests answered by a `deny` rule |
 //! | `fairway_backend_no_server_total` | `backend` | 503s because no server could take the request (none available, queue full, queue timeout) |
 //!
+//! Kept by each HTTP frontend's application as connections open and close:
+//!
+//! | family | labels | what |
+//! |---|---|---|
+//! | `fairway_http_active_connections` | `frontend` | client connections open now (HTTP/1 and HTTP/2) |
+//!
 //! Read from the runtime at each [`Metrics::encode`]:
 //!
 //! | family | labels | what |
@@ -128,6 +134,7 @@ pub struct Metrics {
     server_failures: IntCounterVec,
     backend_queued: IntGaugeVec,
     proxy_refused: IntCounterVec,
+    http_active: IntGaugeVec,
     /// The `mode: tcp` families.
     tcp: tcp::TcpFamilies,
     /// (backend, server) pairs held by live handle tables, with how many
@@ -252,6 +259,12 @@ impl Metrics {
                 "fairway_proxy_protocol_refused_total",
                 "Connections closed because they did not start with a valid PROXY protocol header (`accept_proxy`), by frontend and reason.",
                 &["frontend", "reason"],
+            ),
+            http_active: gauge_vec(
+                &r,
+                "fairway_http_active_connections",
+                "Client connections open now on an HTTP frontend.",
+                &["frontend"],
             ),
             tcp: tcp::TcpFamilies::new(&r),
             registry: r,
@@ -381,6 +394,11 @@ impl Metrics {
         self.proxy_refused
             .with_label_values(&[frontend, reason])
             .inc();
+    }
+
+    /// The open-connections gauge of HTTP frontend `frontend`.
+    pub fn http_active(&self, frontend: &str) -> prometheus::IntGauge {
+        self.http_active.with_label_values(&[frontend])
     }
 
     /// The open-connections gauge of `mode: tcp` frontend `frontend`.

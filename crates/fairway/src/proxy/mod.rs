@@ -68,16 +68,18 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Add it to a Pingora server with
 /// [`pingora_proxy::http_proxy_service`]; [`crate::Fairway::services`] does
 /// that for every frontend of a config. The access log's `%fc` and `%ac`
-/// count the client connections that fairway's own application
-/// ([`HttpApp`], which `services` uses) accepts: a `Proxy` served by
-/// Pingora's HTTP service directly logs 0 there.
+/// and the metric `fairway_http_active_connections` count the client
+/// connections that fairway's own application ([`HttpApp`], which
+/// `services` uses) accepts: a `Proxy` served by Pingora's HTTP service
+/// directly counts none.
 #[derive(Clone)]
 pub struct Proxy {
     frontend: usize,
     runtime: Arc<ArcSwap<Runtime>>,
     metrics: Arc<Metrics>,
-    /// Client connections open on this frontend (`%fc`), shared by clones.
-    conns: Arc<AtomicUsize>,
+    /// Client connections open on this frontend (`%fc`, the metric
+    /// `fairway_http_active_connections`), shared by clones.
+    conns: Option<prometheus::IntGauge>,
 }
 
 /// Client connections open on all HTTP frontends of the process (`%ac`).
@@ -86,8 +88,9 @@ static PROCESS_CONNS: AtomicUsize = AtomicUsize::new(0);
 impl Proxy {
     /// Client connections open now on this frontend and on the process.
     fn open_conns(&self) -> (usize, usize) {
+        let frontend = self.conns.as_ref().map_or(0, prometheus::IntGauge::get);
         (
-            self.conns.load(Ordering::Relaxed),
+            usize::try_from(frontend).unwrap_or(0),
             PROCESS_CONNS.load(Ordering::Relaxed),
         )
     }
@@ -95,11 +98,13 @@ impl Proxy {
 
 /// Counts one client connection on its frontend and the process while it
 /// lives.
-struct Open<'a>(&'a AtomicUsize);
+struct Open<'a>(Option<&'a prometheus::IntGauge>);
 
 impl<'a> Open<'a> {
-    fn new(conns: &'a AtomicUsize) -> Self {
-        conns.fetch_add(1, Ordering::Relaxed);
+    fn new(conns: Option<&'a prometheus::IntGauge>) -> Self {
+        if let Some(c) = conns {
+            c.inc();
+        }
         PROCESS_CONNS.fetch_add(1, Ordering::Relaxed);
         Open(conns)
     }
@@ -107,7 +112,9 @@ impl<'a> Open<'a> {
 
 impl Drop for Open<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        if let Some(c) = self.0 {
+            c.dec();
+        }
         PROCESS_CONNS.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -116,11 +123,18 @@ impl Proxy {
     /// The proxy for frontend number `frontend` (config order) of `runtime`,
     /// recording every request into `metrics`.
     pub fn new(frontend: usize, runtime: Arc<ArcSwap<Runtime>>, metrics: Arc<Metrics>) -> Self {
+        // Frontends keep their names while the process runs (a reload
+        // cannot change listeners), so the gauge is resolved once.
+        let conns = runtime
+            .load()
+            .frontends()
+            .get(frontend)
+            .map(|f| metrics.http_active(&f.name));
         Proxy {
             frontend,
             runtime,
             metrics,
-            conns: Arc::default(),
+            conns,
         }
     }
 }
@@ -348,7 +362,7 @@ impl pingora::apps::ServerApp for HttpApp {
         shutdown: &pingora::server::ShutdownWatch,
     ) -> Option<pingora::protocols::Stream> {
         use pingora::protocols::ALPN;
-        let _open = Open::new(&self.core.conns);
+        let _open = Open::new(self.core.conns.as_ref());
         let mut stream = stream;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return self.proxy.process_new(stream, shutdown).await;
