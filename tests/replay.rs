@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::{free_port, get, installed, temp_dir, wait_until, write_temp, Fairway, Upstream};
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use common::{free_port, get, wait_until, write_temp, Fairway, Upstream};
+use std::process::Command;
+use std::time::Duration;
 
 /// Before: `/admin` denied, `/old/` redirected, `/static/` to `static`,
 /// the rest to `app`.
@@ -122,16 +121,12 @@ fn fairway_logs_replayed_under_a_new_config() {
 
 #[test]
 fn haproxy_httplog_replayed_under_a_fairway_config() {
-    let bin = installed(&["/usr/sbin/haproxy", "/usr/bin/haproxy"], "haproxy");
     let up = Upstream::start("a");
     let port = free_port();
-    let dir = temp_dir("replay-haproxy");
-    let conf = dir.join("haproxy.cfg");
-    std::fs::write(
-        &conf,
-        format!(
+    let haproxy = common::Haproxy::start(
+        &format!(
             "global\n  log stdout format raw local0\n\
-             defaults\n  mode http\n  log global\n  option httplog\n  timeout connect 2s\n  \
+             defaults\n  mode http\n  log global\n  option httplog\n  option dontlognull\n  timeout connect 2s\n  \
              timeout client 5s\n  timeout server 5s\n\
              frontend web\n  bind 127.0.0.1:{port}\n  http-request deny if {{ path_beg /admin }}\n  \
              http-request redirect location /new code 302 if {{ path_beg /old/ }}\n  \
@@ -140,39 +135,13 @@ fn haproxy_httplog_replayed_under_a_fairway_config() {
              backend static\n  server s {up}\n",
             up = up.addr
         ),
-    )
-    .unwrap();
-    let log_path = dir.join("haproxy.log");
-    let mut child = Command::new(bin)
-        .args(["-db", "-f"])
-        .arg(&conf)
-        .stdout(std::fs::File::create(&log_path).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "haproxy did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        port,
+    );
     for t in TARGETS {
-        get(addr, t, &[]);
+        get(haproxy.addr(), t, &[]);
     }
-    let mut log = String::new();
-    while log.lines().count() < TARGETS.len() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "haproxy log: {log}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-        log = std::fs::read_to_string(&log_path).unwrap();
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let log = haproxy.log_lines(TARGETS.len()).join("\n");
+    drop(haproxy);
     let (code, out) = replay(NEW, &log);
     assert_changes(code, &out);
 }

@@ -56,6 +56,29 @@ fn both_paths(case: impl Fn(bool)) {
     case(true);
 }
 
+/// Waits for at least `n` access-log lines of `f`; returns them all, each
+/// without the logger's prefix.
+fn access_lines(f: &Fairway, n: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    wait_until(
+        f,
+        Duration::from_secs(10),
+        &format!("{n} access lines"),
+        || {
+            lines = f
+                .log()
+                .lines()
+                .filter_map(|l| {
+                    l.split_once("fairway::access] ")
+                        .map(|(_, j)| j.to_string())
+                })
+                .collect();
+            lines.len() >= n
+        },
+    );
+    lines
+}
+
 fn is_uuid(id: &str) -> bool {
     id.len() == 36
         && id.char_indices().all(|(i, c)| {
@@ -174,19 +197,7 @@ fn response_rules_run_backend_first_then_frontend() {
 
         // Logged as HAProxy logs `http-response` answers, at the response
         // head: `PH` for `deny`, `LH` (a local answer) for `return`.
-        let mut lines = Vec::new();
-        wait_until(&f, Duration::from_secs(10), "access lines", || {
-            lines = f
-                .log()
-                .lines()
-                .filter(|l| l.contains("fairway::access]"))
-                .map(str::to_string)
-                .collect();
-            lines
-                .iter()
-                .any(|l| l.contains("uri=\"/x\" termination=--"))
-                && lines.len() >= 5
-        });
+        let lines = access_lines(&f, 5);
         for (uri, termination) in [("/maint/x", "LH"), ("/secret", "PH"), ("/x", "--")] {
             let want = format!("uri=\"{uri}\" termination={termination}");
             assert!(
@@ -245,18 +256,7 @@ fn access_log_formats() {
     let f = Fairway::start(&global("json"), &[]);
     get(f.addr, "/hello?x=%221%22", &[("X-Request-ID", "r-1")]);
     get(f.addr, "/admin", &[]);
-    let mut lines = Vec::new();
-    wait_until(&f, Duration::from_secs(10), "two JSON lines", || {
-        lines = f
-            .log()
-            .lines()
-            .filter_map(|l| {
-                l.split_once("fairway::access] ")
-                    .map(|(_, j)| j.to_string())
-            })
-            .collect();
-        lines.len() >= 2
-    });
+    let lines = access_lines(&f, 2);
     let hello: serde_json::Value = serde_json::from_str(&lines[0]).expect("a JSON object");
     assert_eq!(hello["client"], "127.0.0.1");
     assert_eq!(hello["frontend"], "web");
@@ -294,23 +294,7 @@ fn access_log_formats() {
         String::from_utf8_lossy(&wire)
     );
     get(f.addr, "/admin", &[]);
-    let mut lines = Vec::new();
-    wait_until(
-        &f,
-        Duration::from_secs(10),
-        "two HAProxy-format lines",
-        || {
-            lines = f
-                .log()
-                .lines()
-                .filter_map(|l| {
-                    l.split_once("fairway::access] ")
-                        .map(|(_, j)| j.to_string())
-                })
-                .collect();
-            lines.len() >= 2
-        },
-    );
+    let lines = access_lines(&f, 2);
     let words: Vec<&str> = lines[0].split(' ').collect();
     let bytes = wire.len().to_string();
     assert_eq!(
@@ -337,19 +321,7 @@ fn access_log_formats() {
     // quoted or not (and leaves no double space), a quoted `%CC` is `""`.
     let f = Fairway::start(&global("[%{+Q}hr] %{+Q}CC  %hs %CS %ST"), &[]);
     get(f.addr, "/x", &[]);
-    let mut line = String::new();
-    wait_until(&f, Duration::from_secs(10), "one line", || {
-        line = f
-            .log()
-            .lines()
-            .find_map(|l| {
-                l.split_once("fairway::access] ")
-                    .map(|(_, j)| j.to_string())
-            })
-            .unwrap_or_default();
-        !line.is_empty()
-    });
-    assert_eq!(line, "[] \"\" - 200");
+    assert_eq!(access_lines(&f, 1)[0], "[] \"\" - 200");
 }
 
 /// HAProxy's `option httplog` format, as its documentation gives it.
@@ -362,7 +334,6 @@ const HTTPLOG: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %C
 /// run to run, and HAProxy's `%B` counts its internal form of the head).
 #[test]
 fn haproxy_httplog_lines_match_haproxy() {
-    let bin = common::installed(&["/usr/sbin/haproxy", "/usr/bin/haproxy"], "haproxy");
     let server = Flaky::start("a");
     // A 200, a request `deny`, a response `deny` (the server answers 418)
     // and a response `return` (the server answers 500).
@@ -374,21 +345,9 @@ fn haproxy_httplog_lines_match_haproxy() {
         }
         server.set_status(200);
     };
-    let access_lines = |text: &str| -> Vec<String> {
-        text.lines()
-            .filter_map(|l| {
-                l.split_once("fairway::access] ")
-                    .map(|(_, l)| l.to_string())
-            })
-            .collect()
-    };
-
     let port = common::free_port();
-    let dir = common::temp_dir("httplog-haproxy");
-    let conf = dir.join("haproxy.cfg");
-    std::fs::write(
-        &conf,
-        format!(
+    let haproxy = common::Haproxy::start(
+        &format!(
             "global\n  log stdout format raw local0\n\
              defaults\n  mode http\n  log global\n  option dontlognull\n  timeout connect 2s\n  \
              timeout client 5s\n  timeout server 5s\n\
@@ -400,41 +359,11 @@ fn haproxy_httplog_lines_match_haproxy() {
              backend app\n  server a {}\n",
             server.addr
         ),
-    )
-    .unwrap();
-    let log_path = dir.join("haproxy.log");
-    let mut haproxy = std::process::Command::new(bin)
-        .args(["-db", "-f"])
-        .arg(&conf)
-        .stdout(std::fs::File::create(&log_path).unwrap())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let start = std::time::Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "haproxy did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    fetch(addr);
-    let mut theirs: Vec<String> = Vec::new();
-    while theirs.len() < targets.len() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "haproxy log: {theirs:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-        theirs = std::fs::read_to_string(&log_path)
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect();
-    }
-    let _ = haproxy.kill();
-    let _ = haproxy.wait();
+        port,
+    );
+    fetch(haproxy.addr());
+    let theirs = haproxy.log_lines(targets.len());
+    drop(haproxy);
 
     let f = Fairway::start(
         &format!(
@@ -451,11 +380,7 @@ fn haproxy_httplog_lines_match_haproxy() {
         &[],
     );
     fetch(f.addr);
-    let mut ours = Vec::new();
-    wait_until(&f, Duration::from_secs(10), "four access lines", || {
-        ours = access_lines(&f.log());
-        ours.len() >= targets.len()
-    });
+    let ours = access_lines(&f, targets.len());
     let masked = |line: &str| {
         let mut out = String::new();
         let mut digits = false;

@@ -713,15 +713,20 @@ impl Peer {
             .spawn()
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         let peer = Peer { child, addr };
-        let start = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "{what} did not start"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+        wait_listening(what, addr);
         peer
+    }
+}
+
+/// Waits up to 10 s for `addr` to accept connections.
+fn wait_listening(what: &str, addr: SocketAddr) {
+    let start = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{what} did not start"
+        );
+        thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -729,5 +734,60 @@ impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// HAProxy (the Debian package) run with `config`, whose frontend listens
+/// on `port` and logs to stdout (`log stdout format raw`): its log lines
+/// are read with [`Haproxy::log_lines`]. Killed when dropped.
+pub struct Haproxy {
+    peer: Peer,
+    log: PathBuf,
+}
+
+impl Haproxy {
+    pub fn start(config: &str, port: u16) -> Haproxy {
+        let bin = installed(&["/usr/sbin/haproxy", "/usr/bin/haproxy"], "haproxy");
+        let dir = temp_dir("haproxy");
+        let conf = dir.join("haproxy.cfg");
+        std::fs::write(&conf, config).unwrap();
+        let log = dir.join("haproxy.log");
+        let child = Command::new(bin)
+            .args(["-db", "-f"])
+            .arg(&conf)
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("haproxy");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        wait_listening("haproxy", addr);
+        Haproxy {
+            peer: Peer { child, addr },
+            log,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.peer.addr
+    }
+
+    /// Waits up to 20 s for `n` log lines; returns them all.
+    pub fn log_lines(&self, n: usize) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let lines: Vec<String> = std::fs::read_to_string(&self.log)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect();
+            if lines.len() >= n {
+                return lines;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "haproxy log: {lines:?}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
     }
 }
