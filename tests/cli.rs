@@ -163,15 +163,16 @@ fn demo_serves_seed_003_on_its_fixed_ports() {
     let ports_free = [8080u16, 8001, 8002, 8003, 8004]
         .iter()
         .all(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok());
-    let mut child = Command::new(common::bin())
-        .arg("--demo")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut demo = common::Group::spawn(
+        Command::new(common::bin())
+            .arg("--demo")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
     if !ports_free {
         // Someone else holds a demo port: fairway must say so and exit 1.
-        let status = child.wait().unwrap();
+        let status = demo.0.wait().unwrap();
         assert_eq!(status.code(), Some(1));
         return;
     }
@@ -201,10 +202,9 @@ fn demo_serves_seed_003_on_its_fixed_ports() {
     );
     assert_eq!(common::get(addr, "/admin", &[]).status, 403);
     assert_eq!(common::get(addr, "//admin", &[]).status, 403);
-    let _ = child.kill();
-    let _ = child.wait();
+    common::stop_group(&mut demo.0);
     let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    std::io::Read::read_to_string(&mut demo.0.stdout.take().unwrap(), &mut out).unwrap();
     assert!(
         out.contains("curl http://127.0.0.1:8080/"),
         "the demo prints what to try:\n{out}"

@@ -100,30 +100,31 @@ impl Etcd {
             .append(true)
             .open(self.dir.join("etcd.log"))
             .unwrap();
-        let child = Command::new("etcd")
-            .args(["--name", "t", "--data-dir"])
-            .arg(self.dir.join("data"))
-            .args(["--listen-client-urls", &self.endpoint()])
-            .args(["--advertise-client-urls", &self.endpoint()])
-            .args(["--listen-peer-urls", &peer])
-            .args(["--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("t={peer}")])
-            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
-            .args(["--logger", "zap", "--log-level", "warn"])
-            .args(if self.ca.is_some() {
-                vec![
-                    "--cert-file".to_string(),
-                    self.dir.join("server.pem").display().to_string(),
-                    "--key-file".to_string(),
-                    self.dir.join("server-key.pem").display().to_string(),
-                ]
-            } else {
-                vec![]
-            })
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn etcd (Debian package etcd-server; scripts/setup.sh installs it)");
+        let child = common::spawn_group(
+            Command::new("etcd")
+                .args(["--name", "t", "--data-dir"])
+                .arg(self.dir.join("data"))
+                .args(["--listen-client-urls", &self.endpoint()])
+                .args(["--advertise-client-urls", &self.endpoint()])
+                .args(["--listen-peer-urls", &peer])
+                .args(["--initial-advertise-peer-urls", &peer])
+                .args(["--initial-cluster", &format!("t={peer}")])
+                .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+                .args(["--logger", "zap", "--log-level", "warn"])
+                .args(if self.ca.is_some() {
+                    vec![
+                        "--cert-file".to_string(),
+                        self.dir.join("server.pem").display().to_string(),
+                        "--key-file".to_string(),
+                        self.dir.join("server-key.pem").display().to_string(),
+                    ]
+                } else {
+                    vec![]
+                })
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(log)),
+        )
+        .expect("spawn etcd (Debian package etcd-server; scripts/setup.sh installs it)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -148,8 +149,7 @@ impl Etcd {
     /// Kills etcd (as a crash would); the data dir stays.
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            common::stop_group(&mut child);
         }
     }
 

@@ -57,17 +57,18 @@ impl Dnsmasq {
             .append(true)
             .open(self.dir.join("dnsmasq.log"))
             .unwrap();
-        let child = Command::new(bin)
-            .arg("--keep-in-foreground")
-            .arg(format!("--port={}", self.port))
-            .args(["--listen-address=127.0.0.1", "--bind-interfaces"])
-            .args(["--no-resolv", "--no-hosts", "--conf-file=/dev/null"])
-            .args(["--pid-file=", "--log-facility=-", "--log-queries"])
-            .args(records)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn dnsmasq");
+        let child = common::spawn_group(
+            Command::new(bin)
+                .arg("--keep-in-foreground")
+                .arg(format!("--port={}", self.port))
+                .args(["--listen-address=127.0.0.1", "--bind-interfaces"])
+                .args(["--no-resolv", "--no-hosts", "--conf-file=/dev/null"])
+                .args(["--pid-file=", "--log-facility=-", "--log-queries"])
+                .args(records)
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(log)),
+        )
+        .expect("spawn dnsmasq");
         self.child = Some(child);
         let deadline = Instant::now() + LIMIT;
         while !answers(self.port) {
@@ -81,8 +82,7 @@ impl Dnsmasq {
 
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            common::stop_group(&mut child);
         }
     }
 

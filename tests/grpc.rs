@@ -20,18 +20,18 @@ struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        common::stop_group(&mut self.0);
     }
 }
 
 fn grpc_server() -> (Server, SocketAddr) {
     let port = free_port();
-    let mut child = Command::new(PYTHON)
-        .args([PEER, "server", &port.to_string()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 (install python3-grpcio: scripts/setup.sh)");
+    let mut child = common::spawn_group(
+        Command::new(PYTHON)
+            .args([PEER, "server", &port.to_string()])
+            .stdout(Stdio::piped()),
+    )
+    .expect("python3 (install python3-grpcio: scripts/setup.sh)");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)

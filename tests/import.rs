@@ -31,14 +31,15 @@ impl Haproxy {
         let path = dir.join("haproxy.cfg");
         std::fs::write(&path, cfg).unwrap();
         let log = std::fs::File::create(dir.join("haproxy.log")).unwrap();
-        let child = Command::new("haproxy")
-            .arg("-f")
-            .arg(&path)
-            .arg("-db")
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("run haproxy (Debian package `haproxy`; scripts/setup.sh installs it)");
+        let child = common::spawn_group(
+            Command::new("haproxy")
+                .arg("-f")
+                .arg(&path)
+                .arg("-db")
+                .stdout(Stdio::from(log.try_clone().unwrap()))
+                .stderr(Stdio::from(log)),
+        )
+        .expect("run haproxy (Debian package `haproxy`; scripts/setup.sh installs it)");
         let mut h = Haproxy { child, dir, addr };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(addr).is_err() {
@@ -62,8 +63,7 @@ impl Haproxy {
 
 impl Drop for Haproxy {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        common::stop_group(&mut self.child);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

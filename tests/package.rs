@@ -109,8 +109,7 @@ struct Running(std::process::Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        common::stop_group(&mut self.0);
     }
 }
 
@@ -233,23 +232,24 @@ fn the_deb_installs_runs_as_its_user_and_uninstalls() {
         "port 80 is busy: the installed config listens there"
     );
     let log = out_dir.join("fairway.log");
-    let child = Command::new("setpriv")
-        .args([
-            "--reuid=fairway",
-            "--regid=fairway",
-            "--init-groups",
-            "--inh-caps=-all,+net_bind_service",
-            "--ambient-caps=+net_bind_service",
-            "--bounding-set=-all,+net_bind_service",
-            "--no-new-privs",
-            "/usr/bin/fairway",
-            "-c",
-            "/etc/fairway/fairway.yaml",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .spawn()
-        .expect("setpriv");
+    let child = common::spawn_group(
+        Command::new("setpriv")
+            .args([
+                "--reuid=fairway",
+                "--regid=fairway",
+                "--init-groups",
+                "--inh-caps=-all,+net_bind_service",
+                "--ambient-caps=+net_bind_service",
+                "--bounding-set=-all,+net_bind_service",
+                "--no-new-privs",
+                "/usr/bin/fairway",
+                "-c",
+                "/etc/fairway/fairway.yaml",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap())),
+    )
+    .expect("setpriv");
     let mut running = Running(child);
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(30);

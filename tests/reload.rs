@@ -205,13 +205,14 @@ fn graceful_upgrade_under_load_fails_no_request() {
 
     // The new binary waits on upgrade_sock for the listeners...
     let log = std::fs::File::create(old.dir.join("new.log")).unwrap();
-    let mut new = Command::new(common::bin())
-        .args(["-u", "-c"])
-        .arg(&old.conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
+    let mut new = common::Group::spawn(
+        Command::new(common::bin())
+            .args(["-u", "-c"])
+            .arg(&old.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log)),
+    )
+    .unwrap();
     // ...which the old one (named by pid_file, signalled by `-u` itself)
     // hands over, then drains and exits.
     let exited = old.wait_exit(Duration::from_secs(20));
@@ -221,18 +222,17 @@ fn graceful_upgrade_under_load_fails_no_request() {
         old.log()
     );
     assert!(
-        new.try_wait().unwrap().is_none(),
+        new.0.try_wait().unwrap().is_none(),
         "the new process runs:\n{}",
         std::fs::read_to_string(old.dir.join("new.log")).unwrap_or_default()
     );
     // The new process alone serves now, and pid_file names it.
     let pid = std::fs::read_to_string(old.dir.join("f.pid")).unwrap_or_default();
-    assert_eq!(pid.trim(), new.id().to_string());
+    assert_eq!(pid.trim(), new.0.id().to_string());
     wait_for(&load, 300);
     let (ok, failed) = load.finish();
     eprintln!("upgrade under load: {ok} ok, {failed} failed");
-    let _ = new.kill();
-    let _ = new.wait();
+    drop(new);
     assert_eq!(failed, 0, "{failed} of {} failed", ok + failed);
     assert!(ok >= 1000, "{ok}");
 }

@@ -397,16 +397,17 @@ impl Fairway {
         let conf = dir.join("fairway.yaml");
         std::fs::write(&conf, &text).unwrap();
         let log = dir.join("fairway.log");
-        let child = Command::new(bin())
-            .arg("-c")
-            .arg(&conf)
-            .envs(env.iter().copied())
-            .stdout(Stdio::from(
-                std::fs::File::create(dir.join("stdout.log")).unwrap(),
-            ))
-            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .spawn()
-            .expect("spawn fairway");
+        let child = spawn_group(
+            Command::new(bin())
+                .arg("-c")
+                .arg(&conf)
+                .envs(env.iter().copied())
+                .stdout(Stdio::from(
+                    std::fs::File::create(dir.join("stdout.log")).unwrap(),
+                ))
+                .stderr(Stdio::from(std::fs::File::create(&log).unwrap())),
+        )
+        .expect("spawn fairway");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut f = Fairway {
             child,
@@ -470,8 +471,7 @@ impl Fairway {
 
 impl Drop for Fairway {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_group(&mut self.child);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -684,6 +684,9 @@ pub mod admin;
 mod l4;
 #[allow(unused_imports)]
 pub use l4::*;
+mod process;
+#[allow(unused_imports)]
+pub use process::{spawn_group, stop_group, Group};
 
 /// The path of a Debian program, or a panic naming its package.
 pub fn installed(paths: &[&'static str], package: &str) -> &'static str {
@@ -707,10 +710,7 @@ impl Peer {
     /// Runs `cmd` (output discarded) and waits up to 10 s for `addr` to
     /// accept connections.
     pub fn spawn(what: &str, mut cmd: Command, addr: SocketAddr) -> Peer {
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        let child = spawn_group(cmd.stdout(Stdio::null()).stderr(Stdio::null()))
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         let peer = Peer { child, addr };
         wait_listening(what, addr);
@@ -732,8 +732,7 @@ fn wait_listening(what: &str, addr: SocketAddr) {
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_group(&mut self.child);
     }
 }
 
@@ -752,13 +751,14 @@ impl Haproxy {
         let conf = dir.join("haproxy.cfg");
         std::fs::write(&conf, config).unwrap();
         let log = dir.join("haproxy.log");
-        let child = Command::new(bin)
-            .args(["-db", "-f"])
-            .arg(&conf)
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("haproxy");
+        let child = spawn_group(
+            Command::new(bin)
+                .args(["-db", "-f"])
+                .arg(&conf)
+                .stdout(std::fs::File::create(&log).unwrap())
+                .stderr(Stdio::null()),
+        )
+        .expect("haproxy");
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         wait_listening("haproxy", addr);
         Haproxy {

@@ -4,18 +4,24 @@
 //! /admin }`). fairway must meet each case's expectation and the edge
 //! invariant on every case: the method and path the rules saw (its access
 //! log) are what the server received, a denied path never reaches it, no
-//! case hangs. Where fairway's outcome (status, whether the server was
-//! reached) differs from HAProxy's, the case must say why.
+//! case hangs. Where HAProxy's or nginx's outcome (first status, whether
+//! the server got a complete request) differs from fairway's, the case has
+//! a note stating the peer's outcome and why, and the note is checked
+//! against what the peer did (`corpus.rs`).
 //!
-//! The report (every outcome of the three proxies) is written to
-//! `CARGO_TARGET_TMPDIR/conformance.md`; `docs/conformance.md` holds a copy
-//! of its tables. `fuzz.rs` is the differential fuzzer.
+//! The report (the counts, every outcome of the three proxies) is written
+//! to `CARGO_TARGET_TMPDIR/conformance.md`; `docs/conformance.md` holds a
+//! copy, and its counts block must be the corpus's. `fuzz.rs` is the
+//! differential fuzzer.
 
 mod corpus;
 mod fuzz;
 mod peers;
+#[allow(dead_code)]
+#[path = "../common/process.rs"]
+mod process;
 
-use corpus::Case;
+use corpus::{Case, Note, Status, Verdict};
 use peers::{exchange, Proxy, Received, Response};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -36,6 +42,19 @@ pub struct Outcome {
 impl Outcome {
     pub fn status(&self) -> Option<u16> {
         self.responses.first().map(|r| r.status)
+    }
+
+    /// What the peer notes compare: the first status and whether the
+    /// server received a complete request.
+    pub fn verdict(&self) -> Verdict {
+        Verdict {
+            status: match self.status() {
+                Some(s) => Status::Code(s),
+                None if self.hung => Status::Hung,
+                None => Status::None,
+            },
+            reached: self.received.iter().any(|r| r.complete),
+        }
     }
 
     /// The summary the two HTTP/1 paths must agree on: requests the server
@@ -205,8 +224,9 @@ fn one_of(v: &str, n: usize) -> bool {
     v.split('|').any(|x| x.parse() == Ok(n))
 }
 
-/// The problems with fairway's outcome against the case's expectation.
-fn check(case: &Case, o: &Outcome) -> Vec<String> {
+/// The problems with fairway's outcome against `checks` (the case's
+/// expectation, or what a known bug makes of it) and the edge invariant.
+fn check(case: &Case, checks: &[(String, String)], o: &Outcome) -> Vec<String> {
     let mut bad = invariant(o);
     // One request answered 403: the server never saw it. (Checked per
     // case, not in `invariant`: a pipelined request after a 403 may
@@ -214,7 +234,7 @@ fn check(case: &Case, o: &Outcome) -> Vec<String> {
     if o.responses.len() == 1 && o.status() == Some(403) && !o.received.is_empty() {
         bad.push("answered 403 but the server was reached".to_string());
     }
-    for (k, v) in &case.expect {
+    for (k, v) in checks {
         let ok = match k.as_str() {
             "status" => match (v.as_str(), o.status()) {
                 (_, None) => v.split('|').any(|x| x == "none"),
@@ -277,10 +297,45 @@ fn outcomes(proxy: &Proxy, cases: &[Case]) -> Vec<Outcome> {
         .collect()
 }
 
-/// Whether two proxies did the same with a case: same first status (or
-/// both none), and the server reached by both or by neither.
-fn same(a: &Outcome, b: &Outcome) -> bool {
-    a.status() == b.status() && a.received.is_empty() == b.received.is_empty()
+/// The problem with a peer's outcome on a case, if any: it differs from
+/// fairway's without a note, or it is not what the note states, or the
+/// note states fairway's own outcome.
+fn peer_check(
+    case: &Case,
+    peer: &str,
+    note: Option<&Note>,
+    seen: &Outcome,
+    fw: &Outcome,
+) -> Option<String> {
+    let (got, ours) = (seen.verdict(), fw.verdict());
+    let at = |line: usize| format!("corpus.txt:{line} {}", case.name);
+    let Some(note) = note else {
+        return (got != ours).then(|| {
+            format!(
+                "{}: fairway {ours} ({}), {peer} {got} ({}): they differ and the case has no note; add `{peer}: {got} — <why>`",
+                at(case.line),
+                fw.summary(),
+                seen.summary()
+            )
+        });
+    };
+    match note.parse() {
+        Err(e) => Some(format!(
+            "{}: the `{peer}:` note: {e}; {peer} did `{got}` ({}), fairway `{ours}`",
+            at(note.line),
+            seen.summary()
+        )),
+        Ok((said, _)) if said != got => Some(format!(
+            "{}: the `{peer}:` note says `{said}` but {peer} did `{got}` ({}); fairway did `{ours}`",
+            at(note.line),
+            seen.summary()
+        )),
+        Ok((said, _)) if said == ours => Some(format!(
+            "{}: the `{peer}:` note says `{said}`, which is what fairway did too: no difference to explain; remove the note",
+            at(note.line)
+        )),
+        Ok(_) => None,
+    }
 }
 
 #[test]
@@ -338,9 +393,10 @@ fn conformance_corpus_against_haproxy_and_nginx() {
     }
 
     let mut failures = Vec::new();
-    let mut undocumented = Vec::new();
+    let mut peers = Vec::new();
     for (i, c) in cases.iter().enumerate() {
-        let bad = check(c, &fw[i]);
+        let held = c.held_to();
+        let bad = check(c, &held, &fw[i]);
         if !bad.is_empty() {
             failures.push(format!(
                 "corpus.txt:{} {} ({}): {}\n    fairway: {}\n    haproxy: {}\n    nginx:   {}\n    received: {:?}",
@@ -353,8 +409,17 @@ fn conformance_corpus_against_haproxy_and_nginx() {
                 ng[i].summary(),
                 fw[i].received.iter().map(|r| String::from_utf8_lossy(&r.raw).into_owned()).collect::<Vec<_>>()
             ));
+        } else if let Some((_, why)) = &c.bug {
+            if check(c, &c.expect, &fw[i]).is_empty() {
+                failures.push(format!(
+                    "corpus.txt:{} {}: fairway now meets `expect` ({}): the known bug ({why}) is fixed; remove the `bug:` line",
+                    c.line,
+                    c.name,
+                    fw[i].summary()
+                ));
+            }
         }
-        let bad = check(c, &fwp[i]);
+        let bad = check(c, &held, &fwp[i]);
         if !bad.is_empty() {
             failures.push(format!(
                 "corpus.txt:{} {} on the Pingora path: {}\n    fairway: {}",
@@ -373,21 +438,24 @@ fn conformance_corpus_against_haproxy_and_nginx() {
                 fwp[i].path_summary()
             ));
         }
-        if !same(&fw[i], &ha[i]) && c.haproxy.is_none() {
-            undocumented.push(format!(
-                "corpus.txt:{} {}: fairway {} / haproxy {} differ and the case does not say why",
-                c.line,
-                c.name,
-                fw[i].summary(),
-                ha[i].summary()
-            ));
-        }
+        peers.extend(peer_check(c, "haproxy", c.haproxy.as_ref(), &ha[i], &fw[i]));
+        peers.extend(peer_check(c, "nginx", c.nginx.as_ref(), &ng[i], &fw[i]));
     }
 
-    let report = report(&cases, &fw, &ha, &ng, elapsed);
+    let counts = counts(&cases);
+    let report = format!("{counts}\n{}", report(&cases, &fw, &ha, &ng, elapsed));
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance.md");
     std::fs::write(&path, &report).unwrap();
     println!("report: {}", path.display());
+    // The counts docs/conformance.md quotes are the corpus's.
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/conformance.md");
+    let docs_text = std::fs::read_to_string(&docs).unwrap_or_default();
+    if !docs_text.contains(&counts) {
+        failures.push(format!(
+            "docs/conformance.md does not hold the corpus's counts: replace its block from `{COUNTS_BEGIN}` to `{COUNTS_END}` with the one at the top of {}",
+            path.display()
+        ));
+    }
     // Client mistakes are logged at info, never at error.
     // Upstream failures (the `response` cases) may be errors; what a
     // client sends is not.
@@ -401,14 +469,72 @@ fn conformance_corpus_against_haproxy_and_nginx() {
         }
     }
     assert!(
-        failures.is_empty() && undocumented.is_empty(),
-        "{} of {} cases failed, {} undocumented differences with HAProxy:\n{}\n{}",
+        failures.is_empty() && peers.is_empty(),
+        "{} of {} cases failed; {} peer outcomes differ from the notes:\n{}\n{}",
         failures.len(),
         cases.len(),
-        undocumented.len(),
+        peers.len(),
         failures.join("\n"),
-        undocumented.join("\n")
+        peers.join("\n")
     );
+}
+
+const COUNTS_BEGIN: &str =
+    "<!-- counts: generated by tests/conformance from corpus.txt; the test checks them -->";
+const COUNTS_END: &str = "<!-- end of counts -->";
+
+/// The corpus's counts, as `docs/conformance.md` quotes them: cases and
+/// families, and per family the cases where HAProxy's and nginx's outcome
+/// differs from fairway's (each has a checked note) and fairway's known
+/// bugs.
+fn counts(cases: &[Case]) -> String {
+    let mut families: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+    for c in cases {
+        let e = families.entry(c.family.as_str()).or_default();
+        e[0] += 1;
+        e[1] += usize::from(c.haproxy.is_some());
+        e[2] += usize::from(c.nginx.is_some());
+        e[3] += usize::from(c.bug.is_some());
+    }
+    let mut all = [0; 4];
+    for v in families.values() {
+        for (a, b) in all.iter_mut().zip(v) {
+            *a += b;
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "{COUNTS_BEGIN}");
+    let _ = writeln!(
+        out,
+        "**{} cases** in {} families. HAProxy's outcome (first status, server reached) differs from fairway's in {} cases, nginx's in {}: each has a note stating the peer's outcome and why, checked on every run. fairway's known bugs (`bug:` lines): {}.\n",
+        all[0],
+        families.len(),
+        all[1],
+        all[2],
+        all[3]
+    );
+    let _ = writeln!(
+        out,
+        "| family | cases | HAProxy differs | nginx differs | fairway bugs |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for (f, [n, h, g, b]) in &families {
+        let _ = writeln!(out, "| {f} | {n} | {h} | {g} | {b} |");
+    }
+    let _ = writeln!(
+        out,
+        "| all | {} | {} | {} | {} |",
+        all[0], all[1], all[2], all[3]
+    );
+    let _ = writeln!(out, "{COUNTS_END}");
+    out
+}
+
+/// The reason of a note or a bug line, for the report.
+fn why(note: Option<&Note>) -> String {
+    note.and_then(|n| n.parse().ok())
+        .map(|(_, why)| why.replace('|', "\\|"))
+        .unwrap_or_default()
 }
 
 fn report(
@@ -418,34 +544,29 @@ fn report(
     ng: &[Outcome],
     elapsed: Duration,
 ) -> String {
-    let mut families: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
-    for (i, c) in cases.iter().enumerate() {
-        let e = families.entry(c.family.as_str()).or_default();
-        e.0 += 1;
-        e.1 += usize::from(!same(&fw[i], &ha[i]));
-        e.2 += usize::from(!same(&fw[i], &ng[i]));
-    }
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} cases in {:.1} s. Outcome: first status (`-`: none), requests the server received, connection open/close after the answers.\n",
+        "One run: {} cases in {:.1} s. Outcome: first status (`-`: none), requests the server received, connection open/close after the answers.\n",
         cases.len(),
         elapsed.as_secs_f64()
     );
     let _ = writeln!(
         out,
-        "| family | cases | fairway ≠ HAProxy | fairway ≠ nginx |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|");
-    for (f, (n, h, g)) in &families {
-        let _ = writeln!(out, "| {f} | {n} | {h} | {g} |");
-    }
-    let _ = writeln!(
-        out,
-        "\n| case | family | fairway | HAProxy | nginx | RFC | fairway vs HAProxy |"
+        "| case | family | fairway | HAProxy | nginx | RFC | notes |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for (i, c) in cases.iter().enumerate() {
+        let mut notes = Vec::new();
+        if c.haproxy.is_some() {
+            notes.push(format!("HAProxy: {}", why(c.haproxy.as_ref())));
+        }
+        if c.nginx.is_some() {
+            notes.push(format!("nginx: {}", why(c.nginx.as_ref())));
+        }
+        if let Some((_, b)) = &c.bug {
+            notes.push(format!("**fairway bug**: {}", b.replace('|', "\\|")));
+        }
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} |",
@@ -455,7 +576,7 @@ fn report(
             ha[i].summary(),
             ng[i].summary(),
             c.rfc.replace('|', "\\|"),
-            c.haproxy.as_deref().unwrap_or("").replace('|', "\\|")
+            notes.join("<br>")
         );
     }
     out

@@ -371,9 +371,9 @@ pub struct Proxy {
 }
 
 impl Drop for Proxy {
+    /// Stops the proxy and every process it started (nginx's worker).
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::process::stop_group(&mut self.child);
     }
 }
 
@@ -420,13 +420,13 @@ fn spawn(
     dir: PathBuf,
     log: PathBuf,
 ) -> Proxy {
-    let child = cmd
-        .stdout(Stdio::from(
+    let child = crate::process::spawn_group(
+        cmd.stdout(Stdio::from(
             std::fs::File::create(dir.join("stdout.log")).unwrap(),
         ))
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap())),
+    )
+    .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
     let mut p = Proxy {
         name,
         addr,
@@ -513,7 +513,8 @@ pub fn haproxy(tag: &str) -> Proxy {
     spawn("haproxy", &mut cmd, addr, up, d, log)
 }
 
-/// nginx 1.22 with the same rule as a location.
+/// nginx 1.22 with the same rule as a location, one process (`master_process
+/// off`: no worker to outlive it).
 pub fn nginx(tag: &str) -> Proxy {
     let up = Recorder::start();
     let addr = free_addr();
@@ -522,7 +523,7 @@ pub fn nginx(tag: &str) -> Proxy {
     std::fs::write(
         &conf,
         format!(
-            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
              events {{ worker_connections 1024; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
              \x20 fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
