@@ -581,3 +581,44 @@ fn report(
     }
     out
 }
+
+/// How a peer note is read: the outcome first, then a dash and why; a
+/// note in the old free-text form is refused with the form to use.
+#[test]
+fn peer_notes_state_an_outcome_and_a_reason() {
+    let note = |text: &str| Note {
+        line: 1,
+        text: text.to_string(),
+    };
+    let forwards = note("200 reached — HAProxy forwards it");
+    let (v, why) = forwards.parse().unwrap();
+    assert_eq!(v.to_string(), "200 reached");
+    assert_eq!(why, "HAProxy forwards it");
+    let (v, _) = note("hung not-reached -- nginx waits 60 s")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        v,
+        Verdict {
+            status: Status::Hung,
+            reached: false
+        }
+    );
+    assert_eq!(
+        note("none reached — HTTP/0.9").parse().unwrap().0.status,
+        Status::None
+    );
+    for bad in [
+        "HAProxy forwards `*admin` as a target",
+        "200 — no reached word",
+        "200 forwarded — a wrong word",
+        "2000 reached — not a status",
+        "403 not-reached —",
+    ] {
+        let err = note(bad).parse().unwrap_err();
+        assert!(
+            err.contains("PEER: STATUS reached|not-reached — why"),
+            "{bad}: {err}"
+        );
+    }
+}
