@@ -396,13 +396,27 @@ fn hostile_paths_never_reach_a_real_backends_admin_route() {
         }
     });
     let mut answers = answers.into_inner().unwrap();
-    // The logs are written once the answer is out.
-    std::thread::sleep(Duration::from_millis(500));
-    let served: Vec<HashMap<String, Served>> = backends.iter().map(Backend::served).collect();
-    let logs = [
-        servers::proxy_log(&fairway.log()),
-        servers::proxy_log(&haproxy.log_lines(0).join("\n")),
-    ];
+    // The logs are written once the answer is out: wait (up to 10 s) for a
+    // backend line for every answer a backend wrote, and a proxy line for
+    // every answer.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (served, logs) = loop {
+        let served: Vec<HashMap<String, Served>> = backends.iter().map(Backend::served).collect();
+        let logs = [
+            servers::proxy_log(&fairway.log()),
+            servers::proxy_log(&haproxy.log_lines(0).join("\n")),
+        ];
+        let complete = jobs.iter().all(|j| {
+            let tag = j.tag();
+            let a = &answers[&tag];
+            (!a.body.starts_with("route=") || served[j.backend].contains_key(&tag))
+                && (a.status.is_none() || logs[j.proxy].contains_key(&tag))
+        });
+        if complete || Instant::now() > deadline {
+            break (served, logs);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let mut outcome = |job: &Job| {
         let tag = job.tag();
         Outcome {
@@ -478,7 +492,7 @@ fn report(
     );
     let _ = writeln!(
         out,
-        "Cells: `refused STATUS` (the proxy answered, no server saw it), `ROUTE \\`PATH\\`` (the backend's route and the path it routed on; **ADMIN**: its /admin route), `server STATUS` (forwarded, the server refused it itself). One value when all four protocols agree, else per protocol.\n"
+        "Cells: *refused S*: the proxy answered S and no server saw the request; *other `P`* or ***ADMIN*** `P`: the backend served its other or its /admin route, on the path P as it resolved it; *server S*: forwarded, and the server refused it itself. One value when the four protocols agree, else one per protocol.\n"
     );
     let _ = writeln!(
         out,
