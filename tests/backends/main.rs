@@ -479,16 +479,26 @@ fn report(
     elapsed: Duration,
     failures: usize,
 ) -> String {
+    let admin = |proxy: usize| {
+        outcomes
+            .iter()
+            .filter(|(j, o)| j.proxy == proxy && o.route() == Some("admin"))
+            .count()
+    };
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} cases × {} backends × {} protocols through fairway and HAProxy: {} requests in {:.1} s (servers ready after {:.1} s); {failures} invariant failures.\n",
+        "{} cases × {} backends × {} protocols through fairway and HAProxy: {} requests in {:.1} s (servers ready after {:.1} s); {failures} invariant failures. Served by a backend's /admin route: {} of {} through fairway, {} of {} through HAProxy.\n",
         CASES.len(),
         backends.len(),
         PROTOS.len(),
         outcomes.len(),
         elapsed.as_secs_f64(),
-        ready.as_secs_f64()
+        ready.as_secs_f64(),
+        admin(0),
+        outcomes.len() / 2,
+        admin(1),
+        outcomes.len() / 2,
     );
     let _ = writeln!(
         out,
@@ -496,7 +506,7 @@ fn report(
     );
     let _ = writeln!(
         out,
-        "| case | backend | rules saw (fairway) | fairway | HAProxy |"
+        "| case | backend | fairway's `%[path]` | fairway | HAProxy |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|");
     for (case, (path, _)) in CASES.iter().enumerate() {
