@@ -32,7 +32,9 @@ TEST=(
   etcd-server         # discovery tests run a real etcd (/usr/bin/etcd)
   dnsmasq-base        # tests/dns.rs: a real DNS server (/usr/sbin/dnsmasq) for `dns` re-resolution
   haproxy             # import and conformance tests compare with HAProxy
-  nginx               # the conformance suite compares with nginx
+  nginx               # the conformance suite compares with nginx; tests/backends routes with it
+  tomcat10            # tests/backends: Tomcat routes an /admin servlet behind the proxies
+  openjdk-17-jdk-headless  # tests/backends: javac compiles the servlet (tests/backends/Route.java)
   netcat-openbsd      # admin tests: the seed's `echo ... | nc -U sock`
   chromium            # admin tests: the stats page in headless Chromium
   systemd             # systemd-analyze verifies the .deb's unit
