@@ -258,18 +258,17 @@ impl<'a> Replayer<'a> {
         let Some(fe) = self.rt.frontends().iter().find(|f| f.name == req.frontend) else {
             return Outcome::NoFrontend;
         };
-        let url = if fe.normalize_path {
-            let (path, query) = match req.uri.split_once('?') {
-                Some((p, q)) => (p, Some(q)),
-                None => (req.uri.as_str(), None),
-            };
-            match (fairway_acl::normalize_path(path), query) {
-                (Cow::Borrowed(_), _) => Cow::Borrowed(req.uri.as_str()),
-                (Cow::Owned(p), Some(q)) => Cow::Owned(format!("{p}?{q}")),
-                (Cow::Owned(p), None) => Cow::Owned(p),
-            }
-        } else {
-            Cow::Borrowed(req.uri.as_str())
+        // The path as the proxy takes it: normalized, an encoded slash
+        // refused (400, answered before any rule) or decoded.
+        let (path, query) = match req.uri.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (req.uri.as_str(), None),
+        };
+        let url = match (fairway_acl::normalize_path_with(path, fe.path_options()), query) {
+            (Err(fairway_acl::EncodedSlash), _) => return Outcome::Answered(400),
+            (Ok(Cow::Borrowed(_)), _) => Cow::Borrowed(req.uri.as_str()),
+            (Ok(Cow::Owned(p)), Some(q)) => Cow::Owned(format!("{p}?{q}")),
+            (Ok(Cow::Owned(p)), None) => Cow::Owned(p),
         };
         let mut r = Replayed {
             method: &req.method,
