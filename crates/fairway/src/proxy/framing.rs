@@ -431,4 +431,37 @@ mod tests {
         assert!(!downstream_response(Version::HTTP_11, &mut r11));
         assert!(r11.headers.contains_key(TRANSFER_ENCODING));
     }
+
+    /// An HTTP/2 request head as Pingora makes it: `:authority` in the URI.
+    fn h2(uri: &str, hosts: &[&str]) -> RequestHeader {
+        let mut b = http::Request::builder().uri(uri).version(Version::HTTP_2);
+        for h in hosts {
+            b = b.header(HOST, *h);
+        }
+        RequestHeader::from(b.body(()).unwrap().into_parts().0)
+    }
+
+    #[test]
+    fn http2_authority_becomes_the_host_before_any_rewrite() {
+        let mut r = h2("http://secret.example:8443/x", &[]);
+        check_request(&mut r).unwrap();
+        // A path rewrite rebuilds the URI without its authority: the Host
+        // field stays.
+        r.set_raw_path(b"/y").unwrap();
+        assert_eq!(r.uri.authority(), None);
+        assert_eq!(r.headers.get(HOST).unwrap(), "secret.example:8443");
+        // The same host in a Host field too is fine, another is refused.
+        let mut r = h2("http://a.example/x", &["A.example"]);
+        check_request(&mut r).unwrap();
+        assert_eq!(r.headers.get_all(HOST).iter().count(), 1);
+        assert_eq!(r.headers.get(HOST).unwrap(), "a.example");
+        let mut r = h2("http://a.example/x", &["b.example"]);
+        assert_eq!(check_request(&mut r).unwrap_err(), Refused::AuthorityHost);
+        // Without `:authority`, the Host field is checked as HTTP/1.0's.
+        let mut r = h2("/x", &["b.example"]);
+        check_request(&mut r).unwrap();
+        assert_eq!(r.headers.get(HOST).unwrap(), "b.example");
+        let mut r = h2("/x", &["b.example", "c.example"]);
+        assert_eq!(check_request(&mut r).unwrap_err(), Refused::ManyHosts);
+    }
 }
