@@ -531,4 +531,33 @@ mod tests {
         let replayer = Replayer::new(&rt);
         assert_eq!(replayer.decide(&logged), Outcome::Backend("prod".into()));
     }
+
+    #[test]
+    fn paths_are_replayed_as_the_proxy_takes_them() {
+        let yaml = |keys: &str| {
+            format!(
+                "frontends:\n  web:\n    bind: [\"127.0.0.1:1\"]\n{keys}    http_request:\n      \
+                 - deny if {{ path -m beg /admin }}\n    default_backend: app\nbackends:\n  app: {{}}\n"
+            )
+        };
+        let decide = |keys: &str, uri: &str| {
+            let config = crate::Config::from_yaml_str(&yaml(keys), "new.yaml").unwrap();
+            let rt = Runtime::new(&config);
+            let line = format!("client=1.2.3.4:5 frontend=web backend=app server=a status=200 method=GET uri=\"{uri}\" termination=--");
+            Replayer::new(&rt).decide(&parse_line(&line).unwrap())
+        };
+        let app = Outcome::Backend("app".into());
+        // The defaults: an encoded slash is a 400, parameters are matched
+        // without them (HAProxy logs such paths as received).
+        assert_eq!(decide("", "/%2Fadmin"), Outcome::Answered(400));
+        assert_eq!(decide("", "/..;/admin"), Outcome::Answered(403));
+        assert_eq!(decide("", "/admin;jsessionid=1?x=1"), Outcome::Answered(403));
+        assert_eq!(decide("", "/app;jsessionid=1/x"), app);
+        let decode = "    encoded_slashes: decode\n";
+        assert_eq!(decide(decode, "/x/..%2fadmin"), Outcome::Answered(403));
+        let keep = "    encoded_slashes: keep\n    path_params: keep\n";
+        assert_eq!(decide(keep, "/%2Fadmin"), app);
+        assert_eq!(decide(keep, "/..;/admin"), app);
+        assert_eq!(decide(keep, "/admin;x"), Outcome::Answered(403));
+    }
 }

@@ -471,7 +471,12 @@ impl ProxyHttp for Proxy {
                 );
                 ctx.status = 400;
                 ctx.answered = Some('C');
-                session.set_keepalive(None);
+                // A refused path comes in a well-framed head: the
+                // connection may go on, as after a `deny` (and as the
+                // HTTP/1 fast path leaves it).
+                if why != framing::Refused::EncodedSlash {
+                    session.set_keepalive(None);
+                }
                 respond::error(session, 400).await?;
                 return Ok(true);
             }
