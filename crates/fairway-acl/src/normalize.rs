@@ -401,10 +401,28 @@ mod tests {
     fn encoded_slashes() {
         use EncodedSlashes::*;
         let reject = opts(Reject, PathParams::Keep);
-        for path in ["/%2Fadmin", "/%2fadmin", "/x/..%2fadmin", "/%2f%2fadmin", "/%5cadmin", "/a%5Cb"] {
-            assert_eq!(normalize_path_with(path, reject), Err(EncodedSlash), "{path:?}");
-            let raw = PathOptions { normalize: false, ..reject };
-            assert_eq!(normalize_path_with(path, raw), Err(EncodedSlash), "{path:?}");
+        for path in [
+            "/%2Fadmin",
+            "/%2fadmin",
+            "/x/..%2fadmin",
+            "/%2f%2fadmin",
+            "/%5cadmin",
+            "/a%5Cb",
+        ] {
+            assert_eq!(
+                normalize_path_with(path, reject),
+                Err(EncodedSlash),
+                "{path:?}"
+            );
+            let raw = PathOptions {
+                normalize: false,
+                ..reject
+            };
+            assert_eq!(
+                normalize_path_with(path, raw),
+                Err(EncodedSlash),
+                "{path:?}"
+            );
         }
         // Not an encoded slash: `%25` is `%`, and the query is not the path.
         for path in ["/%252F", "/a%2", "/%2", "/x%2g"] {
@@ -421,14 +439,30 @@ mod tests {
             ("/%252F", "/%252F"),
         ];
         for (given, want) in cases {
-            assert_eq!(normalize_path_with(given, decode).unwrap(), want, "{given:?}");
+            assert_eq!(
+                normalize_path_with(given, decode).unwrap(),
+                want,
+                "{given:?}"
+            );
         }
         // Without normalize_path only the slashes change.
-        let raw = PathOptions { normalize: false, ..decode };
-        assert_eq!(normalize_path_with("/x/..%2f%61dmin", raw).unwrap(), "/x/../%61dmin");
-        assert!(matches!(normalize_path_with("/x/../%61", raw).unwrap(), Cow::Borrowed(_)));
+        let raw = PathOptions {
+            normalize: false,
+            ..decode
+        };
+        assert_eq!(
+            normalize_path_with("/x/..%2f%61dmin", raw).unwrap(),
+            "/x/../%61dmin"
+        );
+        assert!(matches!(
+            normalize_path_with("/x/../%61", raw).unwrap(),
+            Cow::Borrowed(_)
+        ));
         let keep = opts(Keep, PathParams::Keep);
-        assert_eq!(normalize_path_with("/x/..%2fadmin", keep).unwrap(), "/x/..%2Fadmin");
+        assert_eq!(
+            normalize_path_with("/x/..%2fadmin", keep).unwrap(),
+            "/x/..%2Fadmin"
+        );
     }
 
     #[test]
@@ -462,7 +496,10 @@ mod tests {
             let again = normalize_path_with(&f, m).unwrap();
             assert!(matches!(again, Cow::Borrowed(_)), "{path:?} -> {f:?}");
         }
-        assert!(matches!(match_path("/api/v1", PathParams::Match), Cow::Borrowed(_)));
+        assert!(matches!(
+            match_path("/api/v1", PathParams::Match),
+            Cow::Borrowed(_)
+        ));
     }
 
     fn check(path: &str) -> Result<(), TestCaseError> {

@@ -767,7 +767,11 @@ backend b
 ";
     let (conv, config) = load(cfg);
     // fairway's safer defaults stay (SPEC §9): no key is written...
-    assert!(!conv.yaml.contains("\n    encoded_slashes:"), "{}", conv.yaml);
+    assert!(
+        !conv.yaml.contains("\n    encoded_slashes:"),
+        "{}",
+        conv.yaml
+    );
     assert!(!conv.yaml.contains("\n    path_params:"), "{}", conv.yaml);
     for f in &config.frontends {
         assert_eq!(f.encoded_slashes, fairway_acl::EncodedSlashes::Reject);
@@ -780,12 +784,22 @@ backend b
         .filter(|n| n.reason.contains("encoded_slashes: reject"))
         .collect();
     assert_eq!(noted.len(), 1, "{}", conv.diagnostics("t"));
-    assert_eq!((noted[0].line, noted[0].directive.as_str()), (2, "frontend a"));
+    assert_eq!(
+        (noted[0].line, noted[0].directive.as_str()),
+        (2, "frontend a")
+    );
     assert!(noted[0].reason.contains("path_params: match"));
-    assert!(conv.yaml.contains("encoded_slashes: reject"), "{}", conv.yaml);
+    assert!(
+        conv.yaml.contains("encoded_slashes: reject"),
+        "{}",
+        conv.yaml
+    );
     // A tcp frontend has no paths: no note.
     let conv = import_haproxy(
         "frontend t\n    mode tcp\n    bind :1\n    default_backend b\nbackend b\n    mode tcp\n    server s 127.0.0.1:2\n",
     );
-    assert!(conv.notes.iter().all(|n| !n.reason.contains("encoded_slashes")));
+    assert!(conv
+        .notes
+        .iter()
+        .all(|n| !n.reason.contains("encoded_slashes")));
 }

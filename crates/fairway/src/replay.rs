@@ -264,7 +264,10 @@ impl<'a> Replayer<'a> {
             Some((p, q)) => (p, Some(q)),
             None => (req.uri.as_str(), None),
         };
-        let url = match (fairway_acl::normalize_path_with(path, fe.path_options()), query) {
+        let url = match (
+            fairway_acl::normalize_path_with(path, fe.path_options()),
+            query,
+        ) {
             (Err(fairway_acl::EncodedSlash), _) => return Outcome::Answered(400),
             (Ok(Cow::Borrowed(_)), _) => Cow::Borrowed(req.uri.as_str()),
             (Ok(Cow::Owned(p)), Some(q)) => Cow::Owned(format!("{p}?{q}")),
@@ -551,7 +554,10 @@ mod tests {
         // without them (HAProxy logs such paths as received).
         assert_eq!(decide("", "/%2Fadmin"), Outcome::Answered(400));
         assert_eq!(decide("", "/..;/admin"), Outcome::Answered(403));
-        assert_eq!(decide("", "/admin;jsessionid=1?x=1"), Outcome::Answered(403));
+        assert_eq!(
+            decide("", "/admin;jsessionid=1?x=1"),
+            Outcome::Answered(403)
+        );
         assert_eq!(decide("", "/app;jsessionid=1/x"), app);
         let decode = "    encoded_slashes: decode\n";
         assert_eq!(decide(decode, "/x/..%2fadmin"), Outcome::Answered(403));

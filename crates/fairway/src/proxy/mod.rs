@@ -453,13 +453,14 @@ impl ProxyHttp for Proxy {
         let fe = &rt.frontends()[self.frontend];
         // The head's framing, then the path the rules and the server will
         // see (`normalize_path`, `encoded_slashes`, `path_params`).
-        let checked = framing::check_request(session.req_header_mut()).and_then(|()| {
-            match normalize_path_with(session.req_header().uri.path(), fe.path_options()) {
-                Ok(Cow::Borrowed(_)) => Ok(None),
-                Ok(Cow::Owned(path)) => Ok(Some(path)),
-                Err(EncodedSlash) => Err(framing::Refused::EncodedSlash),
-            }
-        });
+        let checked =
+            framing::check_request(session.req_header_mut()).and_then(
+                |()| match normalize_path_with(session.req_header().uri.path(), fe.path_options()) {
+                    Ok(Cow::Borrowed(_)) => Ok(None),
+                    Ok(Cow::Owned(path)) => Ok(Some(path)),
+                    Err(EncodedSlash) => Err(framing::Refused::EncodedSlash),
+                },
+            );
         let path = match checked {
             Ok(path) => path,
             Err(why) => {

@@ -633,7 +633,8 @@ backends:
 ";
     let e = load_err(tcp);
     assert!(
-        e.contains("`encoded_slashes` needs `mode: http`") && e.contains("`path_params` needs `mode: http`"),
+        e.contains("`encoded_slashes` needs `mode: http`")
+            && e.contains("`path_params` needs `mode: http`"),
         "{e}"
     );
 }
