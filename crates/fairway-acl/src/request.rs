@@ -10,7 +10,8 @@ pub trait Request {
     /// The method, e.g. `GET`.
     fn method(&self) -> &str;
     /// The path without the query string, after normalization when the
-    /// frontend normalizes paths.
+    /// frontend normalizes paths (and, seen through [`Matched`], without
+    /// the segments' `;parameters`).
     fn path(&self) -> &str;
     /// The query string without the leading `?`, if the request has one.
     fn query(&self) -> Option<&str>;
