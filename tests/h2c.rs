@@ -77,3 +77,91 @@ fn without_h2c_prior_knowledge_http2_is_not_spoken() {
     assert_ne!(status, "200");
     assert_eq!(up.hits(), 0);
 }
+
+/// An HTTP/2 request's `:authority` is the host the rules see and the
+/// `Host` the server receives, whatever normalization or `set-path` did to
+/// the path (SPEC §9; issue 28: `//x` over HTTP/2 reached the server with
+/// an empty `Host`, past a host rule). Over h2c and TLS h2.
+#[test]
+fn http2_authority_is_the_host_whatever_the_path_rewriting() {
+    let dir = common::temp_dir("h2-authority");
+    let (cert, key) = common::self_signed(&dir, "front", &["secret.example", "ok.example"]);
+    let tls_port = common::free_port();
+    let up = Upstream::start("a");
+    let rules = "[\"set-path /x if { path_beg /sp }\", \
+                 \"deny status 421 if { host -i secret.example }\"]";
+    let yaml = format!(
+        r#"
+frontends:
+  web:
+    bind: ["127.0.0.1:{{PORT}}"]
+    h2c: true
+    http_request: {rules}
+    default_backend: app
+  secure:
+    bind: ["127.0.0.1:{tls_port}"]
+    tls: {{ cert: "{}", key: "{}" }}
+    http_request: {rules}
+    default_backend: app
+backends:
+  app:
+    servers: {{ s1: {{ addr: "{{UP0}}" }} }}
+"#,
+        cert.display(),
+        key.display()
+    );
+    let f = Fairway::start(&yaml, &[&up]);
+    let bases = [
+        ("http", f.addr.port(), "--http2-prior-knowledge"),
+        ("https", tls_port, "--http2"),
+    ];
+    for (scheme, port, flag) in bases {
+        let send = |host: &str, path: &str| {
+            let connect = format!("{host}:{port}:127.0.0.1:{port}");
+            let url = format!("{scheme}://{host}:{port}{path}");
+            let (_, out, err) = curl(&[
+                flag,
+                "-k",
+                "--path-as-is",
+                "--connect-to",
+                &connect,
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_version} %{http_code}",
+                &url,
+            ]);
+            assert!(out.starts_with("2 "), "{url}: {out} {err}\n{}", f.log());
+            out[2..].to_string()
+        };
+        let cases = ["/x", "//x", "/%7ex", "/a/../x", "/./x", "/sp/y", "//sp/y"];
+        for path in cases {
+            let hits = up.hits();
+            assert_eq!(send("secret.example", path), "421", "{scheme} {path}");
+            assert_eq!(up.hits(), hits, "{scheme} {path} reached the server");
+        }
+        // An encoded slash is refused before the rules (encoded_slashes).
+        let hits = up.hits();
+        assert_eq!(send("secret.example", "/%2fx"), "400", "{scheme}");
+        assert_eq!(up.hits(), hits);
+        // Allowed: the server gets `:authority` as Host, after any rewrite.
+        let authority = format!("ok.example:{port}");
+        for (path, target) in [
+            ("/x", "/x"),
+            ("//x", "/x"),
+            ("/%7ex", "/~x"),
+            ("/a/../x", "/x"),
+            ("/sp/y", "/x"),
+            ("//sp/y", "/x"),
+        ] {
+            assert_eq!(send("ok.example", path), "200", "{scheme} {path}");
+            let seen = up.last();
+            assert_eq!(seen.target, target, "{scheme} {path}");
+            assert_eq!(
+                seen.header("host"),
+                Some(authority.as_str()),
+                "{scheme} {path}"
+            );
+        }
+    }
+}

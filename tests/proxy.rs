@@ -130,10 +130,18 @@ fn upstream_receives_the_normalized_path_and_the_query() {
     assert_eq!(r.status, 200);
     let up = ups.iter().find(|u| u.name == r.server()).unwrap();
     assert_eq!(up.last().target, "/a/b/lightwork?x=1&y=%2F");
-    // %2F stays encoded: it is not a path separator.
-    let r = f.get("/files/a%2Fb");
+    // An encoded slash in the path is refused (encoded_slashes: reject,
+    // the default): a server that decodes it would route another path.
+    let hits: usize = ups.iter().map(Upstream::hits).sum();
+    assert_eq!(f.get("/files/a%2Fb").status, 400);
+    assert_eq!(f.get("/files/a%5cb").status, 400);
+    assert_eq!(ups.iter().map(Upstream::hits).sum::<usize>(), hits);
+    // Path parameters reach the server unchanged (path_params: match
+    // changes only what the rules see).
+    let r = f.get("/a;jsessionid=1/lightwork");
+    assert_eq!(r.status, 200);
     let up = ups.iter().find(|u| u.name == r.server()).unwrap();
-    assert_eq!(up.last().target, "/files/a%2Fb");
+    assert_eq!(up.last().target, "/a;jsessionid=1/lightwork");
 }
 
 #[test]

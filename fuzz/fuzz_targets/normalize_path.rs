@@ -2,11 +2,13 @@
 //! promises: the result is a fixed point (normalizing it again returns it
 //! unchanged and borrowed, without allocating), starts with `/`, has no
 //! empty segment (`//`) and no `.` or `..` segment. The asterisk-form `*` is
-//! returned as is.
+//! returned as is. The same holds under SPEC §9's options
+//! ([`normalize_path_with`]), where the path the rules match
+//! ([`match_path`]) has no `.` or `..` segment either.
 
 #![no_main]
 
-use fairway_acl::normalize_path;
+use fairway_acl::{match_path, normalize_path, normalize_path_with, EncodedSlashes, PathOptions};
 use libfuzzer_sys::fuzz_target;
 use std::borrow::Cow;
 
@@ -21,6 +23,27 @@ fuzz_target!(|data: &[u8]| {
         matches!(twice, Cow::Borrowed(_)),
         "the normal form {once:?} of {path:?} allocates"
     );
+    let decode = PathOptions {
+        encoded_slashes: EncodedSlashes::Decode,
+        ..PathOptions::default()
+    };
+    for options in [PathOptions::default(), decode] {
+        let Ok(once) = normalize_path_with(path, options) else {
+            assert_eq!(options.encoded_slashes, EncodedSlashes::Reject, "{path:?}");
+            continue;
+        };
+        let twice = normalize_path_with(&once, options).expect("a normal form is accepted");
+        assert_eq!(once, twice, "not idempotent for {path:?} ({options:?})");
+        assert!(
+            matches!(twice, Cow::Borrowed(_)),
+            "the normal form {once:?} of {path:?} allocates ({options:?})"
+        );
+        let matched = match_path(&once, options.path_params);
+        assert!(
+            matched.split('/').all(|seg| seg != "." && seg != ".."),
+            "{path:?} -> {matched:?}"
+        );
+    }
     if path == "*" {
         assert_eq!(once, "*");
         return;

@@ -17,7 +17,8 @@
 //! * [`UseBackend`]: `use_backend` lines such as `light if lightwork`.
 //! * [`TcpRule`] / [`TcpAction`]: `tcp_request` lines of `mode: tcp`
 //!   frontends such as `reject unless { src 10.0.0.0/8 }`.
-//! * [`normalize_path`]: the security default of SPEC §3.
+//! * [`normalize_path`] / [`normalize_path_with`]: the security default of
+//!   SPEC §3 and §9 ([`PathOptions`]); [`match_path`]: the path rules match.
 //! * [`Fetches`]: the registry of fetch names, built-in and user-written
 //!   ([`SampleFetch`]); an [`AclSet`] made with [`AclSet::with_fetches`]
 //!   compiles its lines, and its rules' anonymous ACLs, against it.
@@ -61,8 +62,11 @@ pub use acl::{Acl, AclSet, Fetch, MatchKind};
 pub use cond::{Condition, Guard};
 pub use error::AclError;
 pub use fetches::{Arg, CustomFetch, FetchFactory, Fetches, SampleFetch, SampleType};
-pub use normalize::normalize_path;
-pub use request::{last_address, Request};
+pub use normalize::{
+    match_path, normalize_path, normalize_path_with, EncodedSlash, EncodedSlashes, PathOptions,
+    PathParams,
+};
+pub use request::{last_address, Matched, Request};
 pub use rule::{HttpAction, HttpRule, Rewrite, TcpAction, TcpRule, UseBackend};
 pub use value::Value;
 

@@ -10,7 +10,8 @@ pub trait Request {
     /// The method, e.g. `GET`.
     fn method(&self) -> &str;
     /// The path without the query string, after normalization when the
-    /// frontend normalizes paths.
+    /// frontend normalizes paths (and, seen through [`Matched`], without
+    /// the segments' `;parameters`).
     fn path(&self) -> &str;
     /// The query string without the leading `?`, if the request has one.
     fn query(&self) -> Option<&str>;
@@ -66,4 +67,69 @@ pub fn last_address(req: &dyn Request, name: &str) -> Option<IpAddr> {
         false
     });
     last
+}
+
+/// A request as the rules match it under `path_params: match`: its path
+/// (and URL) without the `;parameters` of each segment, everything else
+/// the inner request's. [`Matched::new`] gives `None` when the path has no
+/// parameters, so a plain request is matched as it is, without allocating.
+pub struct Matched<'a> {
+    inner: &'a dyn Request,
+    path: String,
+    url: String,
+}
+
+impl<'a> Matched<'a> {
+    /// `req` with its path's parameters removed, or `None` when `params`
+    /// is [`PathParams::Keep`](crate::PathParams::Keep) or there are none.
+    pub fn new(req: &'a dyn Request, params: crate::PathParams) -> Option<Self> {
+        let std::borrow::Cow::Owned(path) = crate::match_path(req.path(), params) else {
+            return None;
+        };
+        let url = match req.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        Some(Matched {
+            inner: req,
+            path,
+            url,
+        })
+    }
+}
+
+impl Request for Matched<'_> {
+    fn method(&self) -> &str {
+        self.inner.method()
+    }
+    fn path(&self) -> &str {
+        &self.path
+    }
+    fn query(&self) -> Option<&str> {
+        self.inner.query()
+    }
+    fn url(&self) -> &str {
+        &self.url
+    }
+    fn host(&self) -> Option<&str> {
+        self.inner.host()
+    }
+    fn header_values(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.inner.header_values(name, f)
+    }
+    fn src(&self) -> Option<IpAddr> {
+        self.inner.src()
+    }
+    fn ssl_sni(&self) -> Option<&str> {
+        self.inner.ssl_sni()
+    }
+    fn src_http_req_rate(&self, period: Duration) -> Option<u64> {
+        self.inner.src_http_req_rate(period)
+    }
+    fn status(&self) -> Option<u16> {
+        self.inner.status()
+    }
+    fn res_header_values(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.inner.res_header_values(name, f)
+    }
 }

@@ -280,6 +280,13 @@ pub struct FrontendConfig {
     pub timeout_http_request: Duration,
     /// Normalize request paths before rules see them (default true).
     pub normalize_path: bool,
+    /// `encoded_slashes`: `%2F` and `%5C` in a path are refused with `400`
+    /// (`reject`, the default), decoded to `/` (`decode`) or kept as data
+    /// (`keep`, HAProxy's way).
+    pub encoded_slashes: fairway_acl::EncodedSlashes,
+    /// `path_params`: the rules see `/a;x/b` as `/a/b` (`match`, the
+    /// default; the server gets the path unchanged) or as it is (`keep`).
+    pub path_params: fairway_acl::PathParams,
     /// Add `X-Forwarded-For` / `X-Forwarded-Proto` (default true).
     pub forwardfor: bool,
     /// Named ACLs.

@@ -35,7 +35,8 @@ pub(crate) fn convert(text: &str) -> Conversion {
         "Converted from an HAProxy configuration by `fairway import-haproxy`.".into(),
         "Lines marked `unsupported` were not converted; `note` lines explain differences.".into(),
         "fairway normalizes request paths before rules see them (normalize_path, SPEC §3):".into(),
-        "`//admin`, `/./admin` and `/%61dmin` match a rule on `/admin`, unlike in HAProxy.".into(),
+        "`//admin`, `/./admin` and `/%61dmin` match a rule on `/admin`, unlike in HAProxy;".into(),
+        "`/%2Fadmin` is refused (encoded_slashes) and `/admin;x` matched as `/admin` (path_params).".into(),
     ];
     let mut global = Global::default();
     for sec in sections.iter().filter(|s| s.kind == Kind::Global) {

@@ -120,6 +120,19 @@ impl FrontendConverter<'_> {
             });
             m.push("bind", Value::List(binds.into_iter().map(s).collect()));
             m.push("mode", s(mode.clone()));
+            if mode == "http" && i == 0 {
+                // fairway's path defaults stay (SPEC §9); the user is told
+                // once, on the first HTTP frontend.
+                let c = self.report.note_once(
+                    p.line,
+                    &format!("{} {}", kind_name(p.kind), p.name),
+                    "fairway refuses `%2F` and `%5C` in paths with 400 (encoded_slashes: reject) \
+                     and matches rules on paths without `;parameters` (path_params: match; \
+                     the server still gets them), where HAProxy forwards and matches both as \
+                     received (`encoded_slashes: keep` and `path_params: keep` for its way)",
+                );
+                m.comments.extend(c);
+            }
             if certs.is_empty() {
                 // fairway's `accept_proxy` covers every bind of a frontend.
                 let plain = p.binds.iter().filter(|b| b.certs.is_empty());

@@ -161,6 +161,15 @@ impl Report {
         comment
     }
 
+    /// Records a remark unless one with the same text was recorded (on any
+    /// line); returns its YAML comment when it was recorded.
+    pub fn note_once(&mut self, line: usize, directive: &str, remark: &str) -> Option<String> {
+        if self.notes.iter().any(|f| f.reason == remark) {
+            return None;
+        }
+        Some(self.note(line, directive, remark))
+    }
+
     fn finish(mut self, yaml: String) -> Conversion {
         self.unsupported.sort_by_key(|f| f.line);
         self.notes.sort_by_key(|f| f.line);

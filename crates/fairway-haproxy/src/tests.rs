@@ -699,7 +699,8 @@ backend be
     assert!(conv
         .yaml
         .contains("      abuser: src_http_req_rate(10s) gt 100\n"));
-    assert_eq!(conv.notes.len(), 2);
+    // Two, and fairway's path defaults (on the frontend).
+    assert_eq!(conv.notes.len(), 3);
     // A table without tracking, or storing something else, is reported.
     let conv = import_haproxy(&cfg.replace("    http-request track-sc0 src\n", ""));
     assert_eq!(
@@ -748,3 +749,57 @@ frontend named
 mod protocols;
 mod responses;
 mod traffic;
+
+#[test]
+fn path_defaults_are_kept_and_noted_once() {
+    let cfg = "
+frontend a
+    mode http
+    bind 127.0.0.1:8080
+    default_backend b
+frontend c
+    mode http
+    bind 127.0.0.1:8081
+    default_backend b
+backend b
+    mode http
+    server s 127.0.0.1:9001
+";
+    let (conv, config) = load(cfg);
+    // fairway's safer defaults stay (SPEC §9): no key is written...
+    assert!(
+        !conv.yaml.contains("\n    encoded_slashes:"),
+        "{}",
+        conv.yaml
+    );
+    assert!(!conv.yaml.contains("\n    path_params:"), "{}", conv.yaml);
+    for f in &config.frontends {
+        assert_eq!(f.encoded_slashes, fairway_acl::EncodedSlashes::Reject);
+        assert_eq!(f.path_params, fairway_acl::PathParams::Match);
+    }
+    // ... and the difference from HAProxy is noted, once.
+    let noted: Vec<_> = conv
+        .notes
+        .iter()
+        .filter(|n| n.reason.contains("encoded_slashes: reject"))
+        .collect();
+    assert_eq!(noted.len(), 1, "{}", conv.diagnostics("t"));
+    assert_eq!(
+        (noted[0].line, noted[0].directive.as_str()),
+        (2, "frontend a")
+    );
+    assert!(noted[0].reason.contains("path_params: match"));
+    assert!(
+        conv.yaml.contains("encoded_slashes: reject"),
+        "{}",
+        conv.yaml
+    );
+    // A tcp frontend has no paths: no note.
+    let conv = import_haproxy(
+        "frontend t\n    mode tcp\n    bind :1\n    default_backend b\nbackend b\n    mode tcp\n    server s 127.0.0.1:2\n",
+    );
+    assert!(conv
+        .notes
+        .iter()
+        .all(|n| !n.reason.contains("encoded_slashes")));
+}

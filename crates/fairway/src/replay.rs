@@ -258,18 +258,20 @@ impl<'a> Replayer<'a> {
         let Some(fe) = self.rt.frontends().iter().find(|f| f.name == req.frontend) else {
             return Outcome::NoFrontend;
         };
-        let url = if fe.normalize_path {
-            let (path, query) = match req.uri.split_once('?') {
-                Some((p, q)) => (p, Some(q)),
-                None => (req.uri.as_str(), None),
-            };
-            match (fairway_acl::normalize_path(path), query) {
-                (Cow::Borrowed(_), _) => Cow::Borrowed(req.uri.as_str()),
-                (Cow::Owned(p), Some(q)) => Cow::Owned(format!("{p}?{q}")),
-                (Cow::Owned(p), None) => Cow::Owned(p),
-            }
-        } else {
-            Cow::Borrowed(req.uri.as_str())
+        // The path as the proxy takes it: normalized, an encoded slash
+        // refused (400, answered before any rule) or decoded.
+        let (path, query) = match req.uri.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (req.uri.as_str(), None),
+        };
+        let url = match (
+            fairway_acl::normalize_path_with(path, fe.path_options()),
+            query,
+        ) {
+            (Err(fairway_acl::EncodedSlash), _) => return Outcome::Answered(400),
+            (Ok(Cow::Borrowed(_)), _) => Cow::Borrowed(req.uri.as_str()),
+            (Ok(Cow::Owned(p)), Some(q)) => Cow::Owned(format!("{p}?{q}")),
+            (Ok(Cow::Owned(p)), None) => Cow::Owned(p),
         };
         let mut r = Replayed {
             method: &req.method,
@@ -531,5 +533,37 @@ mod tests {
         let rt = Runtime::new(&config);
         let replayer = Replayer::new(&rt);
         assert_eq!(replayer.decide(&logged), Outcome::Backend("prod".into()));
+    }
+
+    #[test]
+    fn paths_are_replayed_as_the_proxy_takes_them() {
+        let yaml = |keys: &str| {
+            format!(
+                "frontends:\n  web:\n    bind: [\"127.0.0.1:1\"]\n{keys}    http_request:\n      \
+                 - deny if {{ path -m beg /admin }}\n    default_backend: app\nbackends:\n  app: {{}}\n"
+            )
+        };
+        let decide = |keys: &str, uri: &str| {
+            let config = crate::Config::from_yaml_str(&yaml(keys), "new.yaml").unwrap();
+            let rt = Runtime::new(&config);
+            let line = format!("client=1.2.3.4:5 frontend=web backend=app server=a status=200 method=GET uri=\"{uri}\" termination=--");
+            Replayer::new(&rt).decide(&parse_line(&line).unwrap())
+        };
+        let app = Outcome::Backend("app".into());
+        // The defaults: an encoded slash is a 400, parameters are matched
+        // without them (HAProxy logs such paths as received).
+        assert_eq!(decide("", "/%2Fadmin"), Outcome::Answered(400));
+        assert_eq!(decide("", "/..;/admin"), Outcome::Answered(403));
+        assert_eq!(
+            decide("", "/admin;jsessionid=1?x=1"),
+            Outcome::Answered(403)
+        );
+        assert_eq!(decide("", "/app;jsessionid=1/x"), app);
+        let decode = "    encoded_slashes: decode\n";
+        assert_eq!(decide(decode, "/x/..%2fadmin"), Outcome::Answered(403));
+        let keep = "    encoded_slashes: keep\n    path_params: keep\n";
+        assert_eq!(decide(keep, "/%2Fadmin"), app);
+        assert_eq!(decide(keep, "/..;/admin"), app);
+        assert_eq!(decide(keep, "/admin;x"), Outcome::Answered(403));
     }
 }

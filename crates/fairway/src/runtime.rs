@@ -105,6 +105,10 @@ pub struct Frontend {
     pub timeout_http_request: Duration,
     /// Normalize paths before rules see them.
     pub normalize_path: bool,
+    /// `encoded_slashes`: `%2F`/`%5C` in a path refused, decoded or kept.
+    pub encoded_slashes: fairway_acl::EncodedSlashes,
+    /// `path_params`: whether the rules match paths without `;parameters`.
+    pub path_params: fairway_acl::PathParams,
     /// Add X-Forwarded-For / X-Forwarded-Proto.
     pub forwardfor: bool,
     /// `http_request` rules in order.
@@ -162,8 +166,16 @@ impl Frontend {
     /// whose condition holds, else the backend. The proxy runs every HTTP
     /// request through this one function (applying each [`Decision::Edit`]
     /// and asking again), and so does anything that must agree with it
-    /// (the allocation test and benchmarks). It allocates nothing.
+    /// (the allocation test and benchmarks). With `path_params: match`
+    /// the rules see the path without its segments' `;parameters`
+    /// ([`fairway_acl::Matched`]). It allocates nothing for a path
+    /// without parameters.
     pub fn decide(&self, from: usize, req: &dyn fairway_acl::Request) -> Decision<'_> {
+        let matched = fairway_acl::Matched::new(req, self.path_params);
+        let req: &dyn fairway_acl::Request = match &matched {
+            Some(m) => m,
+            None => req,
+        };
         let rules = self.http_request.iter().enumerate().skip(from);
         for (index, rule) in rules {
             if !rule.applies(req) {
@@ -184,6 +196,16 @@ impl Frontend {
             };
         }
         Decision::Route(self.route(req))
+    }
+
+    /// How this frontend treats request paths (`normalize_path`,
+    /// `encoded_slashes`, `path_params`).
+    pub fn path_options(&self) -> fairway_acl::PathOptions {
+        fairway_acl::PathOptions {
+            normalize: self.normalize_path,
+            encoded_slashes: self.encoded_slashes,
+            path_params: self.path_params,
+        }
     }
 
     /// The backend a request (or connection) goes to: the first
@@ -429,6 +451,8 @@ impl Frontend {
             timeout_client: f.timeout_client,
             timeout_http_request: f.timeout_http_request,
             normalize_path: f.normalize_path,
+            encoded_slashes: f.encoded_slashes,
+            path_params: f.path_params,
             forwardfor: f.forwardfor,
             http_request: f.http_request.clone(),
             http_response: f.http_response.clone(),

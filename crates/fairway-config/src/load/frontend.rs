@@ -4,7 +4,8 @@ use super::mode;
 use super::node::{Entry, Item, Loader, Pos, Text};
 use crate::{FrontendConfig, Mode};
 use fairway_acl::{
-    Acl, AclError, AclSet, Fetch, Guard, HttpAction, HttpRule, TcpAction, TcpRule, UseBackend,
+    Acl, AclError, AclSet, EncodedSlashes, Fetch, Guard, HttpAction, HttpRule, PathParams,
+    TcpAction, TcpRule, UseBackend,
 };
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -19,6 +20,8 @@ const KEYS: &[&str] = &[
     "timeout_client",
     "timeout_http_request",
     "normalize_path",
+    "encoded_slashes",
+    "path_params",
     "forwardfor",
     "acl",
     "http_request",
@@ -36,6 +39,8 @@ const HTTP_ONLY: &[&str] = &[
     "compression",
     "timeout_http_request",
     "normalize_path",
+    "encoded_slashes",
+    "path_params",
     "forwardfor",
     "http_request",
     "http_response",
@@ -80,6 +85,8 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Parsed {
         timeout_client: Duration::from_secs(60),
         timeout_http_request: Duration::from_secs(10),
         normalize_path: true,
+        encoded_slashes: EncodedSlashes::Reject,
+        path_params: PathParams::Match,
         forwardfor: true,
         acls: AclSet::with_fetches(cx.options.fetch_registry()),
         http_request: Vec::new(),
@@ -162,6 +169,22 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> Parsed {
     }
     if let Some(e) = f.take("normalize_path") {
         frontend.normalize_path = cx.boolean(&e.item).unwrap_or(true);
+    }
+    if let Some(e) = f.take("encoded_slashes") {
+        let choices = [
+            ("reject", EncodedSlashes::Reject),
+            ("decode", EncodedSlashes::Decode),
+            ("keep", EncodedSlashes::Keep),
+        ];
+        frontend.encoded_slashes = cx
+            .choice(&e.item, "encoded_slashes value", &choices)
+            .unwrap_or_default();
+    }
+    if let Some(e) = f.take("path_params") {
+        let choices = [("match", PathParams::Match), ("keep", PathParams::Keep)];
+        frontend.path_params = cx
+            .choice(&e.item, "path_params value", &choices)
+            .unwrap_or_default();
     }
     if let Some(e) = f.take("forwardfor") {
         frontend.forwardfor = cx.boolean(&e.item).unwrap_or(true);

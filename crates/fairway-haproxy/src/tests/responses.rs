@@ -87,9 +87,13 @@ fn http_response_rules_become_http_response_of_frontends_and_backends() {
     // `path_beg` never matches in HAProxy's response rules: left out.
     assert_eq!(
         notes(&conv),
-        [(22, "http-response set-header X-Api yes if api")]
+        [
+            (9, "frontend www"),
+            (22, "http-response set-header X-Api yes if api")
+        ]
     );
-    assert!(conv.notes[0].reason.contains("never matches"));
+    assert!(conv.notes[0].reason.contains("encoded_slashes"));
+    assert!(conv.notes[1].reason.contains("never matches"));
 
     let f = &config.frontends[0];
     assert_eq!(f.http_response.len(), 9);
@@ -331,7 +335,8 @@ backend app
     // The format is approximated (fairway's IDs are UUIDs): a note, once
     // per line; HAProxy ignores the header in a backend.
     let lines: Vec<usize> = conv.notes.iter().map(|n| n.line).collect();
-    assert_eq!(lines, [4, 5, 12, 13, 16], "{}", conv.diagnostics("t"));
+    // (Line 6: fairway's path defaults, on the first HTTP frontend.)
+    assert_eq!(lines, [4, 5, 6, 12, 13, 16], "{}", conv.diagnostics("t"));
     assert!(conv.notes[0].reason.contains("UUID"));
     // Without a unique-id-format HAProxy sends no header; fairway does.
     let conv = import_haproxy(

@@ -37,6 +37,10 @@ pub(crate) enum Refused {
     BadHost,
     /// `chunked` applied more than once.
     ChunkedTwice,
+    /// An HTTP/2 `Host` field that names another host than `:authority`.
+    AuthorityHost,
+    /// `%2F` or `%5C` in the path (`encoded_slashes: reject`).
+    EncodedSlash,
 }
 
 impl Refused {
@@ -52,6 +56,8 @@ impl Refused {
             Refused::ManyHosts => "more than one Host field (RFC 9112 3.2)",
             Refused::BadHost => "invalid Host field value (RFC 9112 3.2)",
             Refused::ChunkedTwice => "chunked applied more than once (RFC 9112 7)",
+            Refused::AuthorityHost => "Host differs from :authority (RFC 9113 8.3.1)",
+            Refused::EncodedSlash => "encoded slash in the path (encoded_slashes: reject)",
         }
     }
 }
@@ -88,7 +94,28 @@ pub(crate) fn check_request(req: &mut RequestHeader) -> std::result::Result<(), 
     if h1 {
         check_host(req)?;
         check_length(req)?;
+    } else {
+        authority_to_host(req)?;
     }
+    Ok(())
+}
+
+/// An HTTP/2 request's `:authority` becomes its `Host` field, once, before
+/// anything rewrites the target (a path rewrite rebuilds the URI from the
+/// path alone): the `host` the rules see and the `Host` the server gets
+/// are `:authority` whatever happens to the path (RFC 9113 §8.3.1). A
+/// `Host` field that names another host is refused, as §8.3.1 says a
+/// server should; without `:authority`, `Host` is checked as HTTP/1.0's.
+fn authority_to_host(req: &mut RequestHeader) -> std::result::Result<(), Refused> {
+    let Some(authority) = req.uri.authority().map(|a| a.as_str().to_owned()) else {
+        return check_host(req);
+    };
+    let mut hosts = req.headers.get_all(HOST).iter();
+    if hosts.any(|h| !h.as_bytes().eq_ignore_ascii_case(authority.as_bytes())) {
+        return Err(Refused::AuthorityHost);
+    }
+    req.insert_header(HOST, authority)
+        .map_err(|_| Refused::BadHost)?;
     Ok(())
 }
 
@@ -245,10 +272,10 @@ fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
     s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
-/// A request without `Host` still gets one upstream: an HTTP/2 request's
-/// `:authority` (RFC 9113 §8.3.1: the host the rules saw), else empty, as
-/// RFC 9112 §3.2 has a client send when the target has no authority (an
-/// HTTP/1.0 request).
+/// A request without `Host` still gets one upstream: empty, as RFC 9112
+/// §3.2 has a client send when the target has no authority (an HTTP/1.0
+/// request). An HTTP/2 request already has `:authority` as its `Host`
+/// ([`check_request`]); the URI's authority is read only as a fallback.
 pub(crate) fn upstream_request(req: &mut RequestHeader) -> Result<()> {
     if !req.headers.contains_key(HOST) {
         let host = req.uri.authority().map(|a| a.as_str().to_owned());
@@ -403,5 +430,38 @@ mod tests {
         assert!(!resp.headers.contains_key(TRANSFER_ENCODING));
         assert!(!downstream_response(Version::HTTP_11, &mut r11));
         assert!(r11.headers.contains_key(TRANSFER_ENCODING));
+    }
+
+    /// An HTTP/2 request head as Pingora makes it: `:authority` in the URI.
+    fn h2(uri: &str, hosts: &[&str]) -> RequestHeader {
+        let mut b = http::Request::builder().uri(uri).version(Version::HTTP_2);
+        for h in hosts {
+            b = b.header(HOST, *h);
+        }
+        RequestHeader::from(b.body(()).unwrap().into_parts().0)
+    }
+
+    #[test]
+    fn http2_authority_becomes_the_host_before_any_rewrite() {
+        let mut r = h2("http://secret.example:8443/x", &[]);
+        check_request(&mut r).unwrap();
+        // A path rewrite rebuilds the URI without its authority: the Host
+        // field stays.
+        r.set_raw_path(b"/y").unwrap();
+        assert_eq!(r.uri.authority(), None);
+        assert_eq!(r.headers.get(HOST).unwrap(), "secret.example:8443");
+        // The same host in a Host field too is fine, another is refused.
+        let mut r = h2("http://a.example/x", &["A.example"]);
+        check_request(&mut r).unwrap();
+        assert_eq!(r.headers.get_all(HOST).iter().count(), 1);
+        assert_eq!(r.headers.get(HOST).unwrap(), "a.example");
+        let mut r = h2("http://a.example/x", &["b.example"]);
+        assert_eq!(check_request(&mut r).unwrap_err(), Refused::AuthorityHost);
+        // Without `:authority`, the Host field is checked as HTTP/1.0's.
+        let mut r = h2("/x", &["b.example"]);
+        check_request(&mut r).unwrap();
+        assert_eq!(r.headers.get(HOST).unwrap(), "b.example");
+        let mut r = h2("/x", &["b.example", "c.example"]);
+        assert_eq!(check_request(&mut r).unwrap_err(), Refused::ManyHosts);
     }
 }

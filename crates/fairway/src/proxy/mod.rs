@@ -25,7 +25,7 @@ use crate::upstream::ewma::now_ns;
 use crate::upstream::InFlight;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use fairway_acl::normalize_path;
+use fairway_acl::{normalize_path_with, EncodedSlash};
 use log::info;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
@@ -449,21 +449,42 @@ impl ProxyHttp for Proxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         ctx.src = client_ip(session);
-        if let Err(why) = framing::check_request(session.req_header_mut()) {
-            let client = session.client_addr().map(ToString::to_string);
-            info!(
-                "400 client={} reason={}",
-                client.as_deref().unwrap_or("-"),
-                why.reason()
-            );
-            ctx.status = 400;
-            ctx.answered = Some('C');
-            session.set_keepalive(None);
-            respond::error(session, 400).await?;
-            return Ok(true);
-        }
         let rt = Arc::clone(&ctx.rt);
         let fe = &rt.frontends()[self.frontend];
+        // The head's framing, then the path the rules and the server will
+        // see (`normalize_path`, `encoded_slashes`, `path_params`).
+        let checked =
+            framing::check_request(session.req_header_mut()).and_then(
+                |()| match normalize_path_with(session.req_header().uri.path(), fe.path_options()) {
+                    Ok(Cow::Borrowed(_)) => Ok(None),
+                    Ok(Cow::Owned(path)) => Ok(Some(path)),
+                    Err(EncodedSlash) => Err(framing::Refused::EncodedSlash),
+                },
+            );
+        let path = match checked {
+            Ok(path) => path,
+            Err(why) => {
+                let client = session.client_addr().map(ToString::to_string);
+                info!(
+                    "400 client={} reason={}",
+                    client.as_deref().unwrap_or("-"),
+                    why.reason()
+                );
+                ctx.status = 400;
+                ctx.answered = Some('C');
+                // A refused path comes in a well-framed head: the
+                // connection may go on, as after a `deny` (and as the
+                // HTTP/1 fast path leaves it).
+                if why != framing::Refused::EncodedSlash {
+                    session.set_keepalive(None);
+                }
+                respond::error(session, 400).await?;
+                return Ok(true);
+            }
+        };
+        if let Some(path) = path {
+            rules::set_path(session.req_header_mut(), &path)?;
+        }
         // The idle time between requests; the client's own choice (HTTP/1.0
         // without keep-alive, `Connection: close`, both Content-Length and
         // Transfer-Encoding) that Pingora already applied stands.
@@ -475,12 +496,6 @@ impl ProxyHttp for Proxy {
         if let Some(ip) = ctx.src {
             for table in fe.rates.iter() {
                 table.observe(ip);
-            }
-        }
-
-        if fe.normalize_path {
-            if let Cow::Owned(path) = normalize_path(session.req_header().uri.path()) {
-                rules::set_path(session.req_header_mut(), &path)?;
             }
         }
 

@@ -128,7 +128,14 @@ impl Proxy {
                     },
                     response: resp,
                 };
-                if !rule.applies(&view) {
+                // As the `http_request` rules: paths without `;parameters`
+                // under `path_params: match`.
+                let matched = fairway_acl::Matched::new(&view, fe.path_params);
+                let matching: &dyn fairway_acl::Request = match &matched {
+                    Some(m) => m,
+                    None => &view,
+                };
+                if !rule.applies(matching) {
                     continue;
                 }
                 match &rule.action {

@@ -573,3 +573,68 @@ backends:
         "{e}"
     );
 }
+
+#[test]
+fn path_keys() {
+    use fairway_acl::{EncodedSlashes, PathParams};
+    let yaml = |slashes: &str, params: &str| {
+        format!(
+            "\
+frontends:
+  web:
+    bind: 127.0.0.1:8080
+    encoded_slashes: {slashes}
+    path_params: {params}
+    default_backend: app
+backends:
+  app:
+    servers:
+      s1: {{ addr: 127.0.0.1:8001 }}
+"
+        )
+    };
+    // SPEC §9's defaults.
+    let c = load_ok(MINIMAL);
+    assert_eq!(c.frontends[0].encoded_slashes, EncodedSlashes::Reject);
+    assert_eq!(c.frontends[0].path_params, PathParams::Match);
+    for (text, want) in [
+        ("reject", EncodedSlashes::Reject),
+        ("decode", EncodedSlashes::Decode),
+        ("keep", EncodedSlashes::Keep),
+    ] {
+        let c = load_ok(&yaml(text, "keep"));
+        assert_eq!(c.frontends[0].encoded_slashes, want);
+        assert_eq!(c.frontends[0].path_params, PathParams::Keep);
+    }
+    assert_eq!(
+        load_ok(&yaml("keep", "match")).frontends[0].path_params,
+        PathParams::Match
+    );
+    assert_eq!(
+        load_err(&yaml("allow", "strip")),
+        "\
+t.yaml:4:22: frontends.web.encoded_slashes: unknown encoded_slashes value `allow` (expected one of: reject, decode, keep)
+t.yaml:5:18: frontends.web.path_params: unknown path_params value `strip` (expected one of: match, keep)"
+    );
+    // HTTP-only keys.
+    let tcp = "\
+frontends:
+  t:
+    bind: 127.0.0.1:8080
+    mode: tcp
+    encoded_slashes: keep
+    path_params: keep
+    default_backend: b
+backends:
+  b:
+    mode: tcp
+    servers:
+      s1: { addr: 127.0.0.1:8001 }
+";
+    let e = load_err(tcp);
+    assert!(
+        e.contains("`encoded_slashes` needs `mode: http`")
+            && e.contains("`path_params` needs `mode: http`"),
+        "{e}"
+    );
+}
