@@ -13,6 +13,11 @@
 //! read returns `Pending` (alive, nothing to read) at once; a socket the
 //! server closed (or wrote to unasked) has an event, and the poll reads its
 //! EOF or stray bytes: the connection is dropped and the next one tried.
+//! The same test runs when a connection is parked: one that already holds
+//! bytes nobody asked for is closed, never handed to another request.
+//!
+//! [`Private`] is the one connection a client connection keeps for itself
+//! under `http_reuse: never`: never in the shared pool, closed with it.
 
 use pingora::protocols::Stream;
 use std::cell::RefCell;
@@ -59,8 +64,12 @@ pub fn checkout(key: u64, now: Instant) -> Option<Stream> {
 }
 
 /// Parks `stream`, a connection to the server `key` with no request in
-/// flight and nothing unread, for at most `idle`.
-pub fn checkin(key: u64, stream: Stream, idle: Duration, now: Instant) {
+/// flight and nothing unread, for at most `idle`; a connection the server
+/// has already written to (or closed) is dropped instead.
+pub fn checkin(key: u64, mut stream: Stream, idle: Duration, now: Instant) {
+    if !is_quiet(&mut stream) {
+        return;
+    }
     IDLE.with(|pool| {
         let mut pool = pool.borrow_mut();
         let list = pool.entry(key).or_default();
@@ -72,6 +81,34 @@ pub fn checkin(key: u64, stream: Stream, idle: Duration, now: Instant) {
             expires: now + idle,
         });
     });
+}
+
+/// The idle server connection a client connection keeps for its own next
+/// request (`http_reuse: never`); it is closed when dropped, with the
+/// client connection.
+#[derive(Default)]
+pub struct Private {
+    /// The server's key and the connection.
+    idle: Option<(u64, Idle)>,
+}
+
+impl Private {
+    /// The kept connection, if it is to the server `key`, not expired and
+    /// quiet (else it is closed).
+    pub fn take(&mut self, key: u64, now: Instant) -> Option<Stream> {
+        let (held, conn) = self.idle.take()?;
+        let mut stream = conn.stream;
+        (held == key && conn.expires > now && is_quiet(&mut stream)).then_some(stream)
+    }
+
+    /// Keeps `stream` (to the server `key`) for at most `idle`, in place of
+    /// any kept before; dropped instead if the server has written to it.
+    pub fn keep(&mut self, key: u64, mut stream: Stream, idle: Duration, now: Instant) {
+        self.idle = is_quiet(&mut stream).then(|| {
+            let expires = now + idle;
+            (key, Idle { stream, expires })
+        });
+    }
 }
 
 /// How many idle connections this thread holds (for tests).
@@ -157,6 +194,54 @@ mod tests {
         assert_eq!(idle_count(), 0, "the dead ones are gone, not put back");
         got.write_all(b"z").await.unwrap();
         assert!(checkout(7, Instant::now()).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_wrote_to_is_not_parked() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (talking, mut server) = pair(&listener).await;
+        server
+            .write_all(b"HTTP/1.1 200 stray\r\n\r\n")
+            .await
+            .unwrap();
+        settle().await;
+        checkin(5, talking, Duration::from_secs(60), Instant::now());
+        assert_eq!(idle_count(), 0, "closed, not parked");
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            server.read(&mut byte).await.unwrap(),
+            0,
+            "the server sees EOF"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_private_connection_is_for_its_server_and_quiet_only() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let now = Instant::now();
+        let idle = Duration::from_secs(60);
+        let mut private = Private::default();
+        let (quiet, mut server) = pair(&listener).await;
+        private.keep(3, quiet, idle, now);
+        assert_eq!(idle_count(), 0, "never in the shared pool");
+        assert!(private.take(4, now).is_none(), "another server: closed");
+        let mut byte = [0u8; 1];
+        assert_eq!(server.read(&mut byte).await.unwrap(), 0);
+
+        let (quiet, _server) = pair(&listener).await;
+        private.keep(3, quiet, idle, now);
+        assert!(private.take(3, now).is_some());
+        assert!(private.take(3, now).is_none(), "taken");
+
+        let (talking, mut server) = pair(&listener).await;
+        private.keep(3, talking, idle, now);
+        server.write_all(b"x").await.unwrap();
+        settle().await;
+        assert!(private.take(3, now).is_none(), "stray bytes: closed");
+
+        let (old, _server) = pair(&listener).await;
+        private.keep(3, old, idle, now);
+        assert!(private.take(3, now + idle).is_none(), "expired");
     }
 
     #[tokio::test]
