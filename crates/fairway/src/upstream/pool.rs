@@ -208,11 +208,9 @@ mod tests {
         checkin(5, talking, Duration::from_secs(60), Instant::now());
         assert_eq!(idle_count(), 0, "closed, not parked");
         let mut byte = [0u8; 1];
-        assert_eq!(
-            server.read(&mut byte).await.unwrap(),
-            0,
-            "the server sees EOF"
-        );
+        // Closed with bytes unread: a reset, or EOF.
+        let read = server.read(&mut byte).await;
+        assert!(matches!(read, Ok(0) | Err(_)), "closed: {read:?}");
     }
 
     #[tokio::test]
