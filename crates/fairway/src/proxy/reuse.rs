@@ -12,6 +12,7 @@
 //! ([`super::fast`]) keeps the exact `safe` rule for plain requests. The
 //! connections of a client that left wait in Pingora's pool until their
 //! idle timeout or until the pool's size evicts them, the oldest first.
+//! Connections to HTTP/2 servers stay shared.
 
 use fairway_config::HttpReuse;
 use pingora::upstreams::peer::HttpPeer;
@@ -21,7 +22,9 @@ use std::sync::Arc;
 /// Makes `peer`'s pooled connections private to the client connection of
 /// `session`, unless `reuse` is `always`.
 pub(super) fn apply(peer: &mut HttpPeer, reuse: HttpReuse, session: &Session) {
-    if reuse == HttpReuse::Always {
+    // HTTP/2 to the server has no response queue to poison (each answer
+    // names its stream): its connections stay shared, as HAProxy's are.
+    if reuse == HttpReuse::Always || peer.options.alpn.get_min_http_version() >= 2 {
         return;
     }
     peer.group_key ^= client_connection(session);

@@ -21,7 +21,7 @@
 
 use pingora::protocols::Stream;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ struct Idle {
 }
 
 thread_local! {
-    static IDLE: RefCell<HashMap<u64, Vec<Idle>>> = RefCell::new(HashMap::new());
+    static IDLE: RefCell<HashMap<u64, VecDeque<Idle>>> = RefCell::new(HashMap::new());
 }
 
 /// The newest live idle connection to the server `key`
@@ -48,7 +48,7 @@ pub fn checkout(key: u64, now: Instant) -> Option<Stream> {
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
         let list = idle.get_mut(&key)?;
-        while let Some(conn) = list.pop() {
+        while let Some(conn) = list.pop_back() {
             if conn.expires <= now {
                 // The rest are older still.
                 list.clear();
@@ -73,10 +73,16 @@ pub fn checkin(key: u64, mut stream: Stream, idle: Duration, now: Instant) {
     IDLE.with(|pool| {
         let mut pool = pool.borrow_mut();
         let list = pool.entry(key).or_default();
-        if list.len() >= MAX_IDLE_PER_SERVER {
-            list.remove(0);
+        // The oldest first: those past their idle time go (under `safe`
+        // every client connection's first request opens a connection, which
+        // may never be taken again), then one if the list is full.
+        while list.front().is_some_and(|c| c.expires <= now) {
+            list.pop_front();
         }
-        list.push(Idle {
+        if list.len() >= MAX_IDLE_PER_SERVER {
+            list.pop_front();
+        }
+        list.push_back(Idle {
             stream,
             expires: now + idle,
         });
@@ -113,7 +119,7 @@ impl Private {
 
 /// How many idle connections this thread holds (for tests).
 pub fn idle_count() -> usize {
-    IDLE.with(|pool| pool.borrow().values().map(Vec::len).sum())
+    IDLE.with(|pool| pool.borrow().values().map(VecDeque::len).sum())
 }
 
 /// Whether an idle connection has nothing to say: no EOF, no stray bytes.
@@ -257,6 +263,24 @@ mod tests {
             0,
             "an expired connection takes the older ones along"
         );
+    }
+
+    #[tokio::test]
+    async fn a_checkin_drops_the_expired_ones() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (old, mut server_old) = pair(&listener).await;
+        let (new, _s2) = pair(&listener).await;
+        let then = Instant::now();
+        checkin(13, old, Duration::from_secs(1), then);
+        checkin(
+            13,
+            new,
+            Duration::from_secs(1),
+            then + Duration::from_secs(2),
+        );
+        assert_eq!(idle_count(), 1, "the expired one is closed");
+        let mut byte = [0u8; 1];
+        assert_eq!(server_old.read(&mut byte).await.unwrap(), 0);
     }
 
     #[tokio::test]
