@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::{free_port, listen, read_response, Fairway, Haproxy, Response};
+use common::{curl, free_port, listen, read_response, Fairway, Haproxy, Response};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -124,14 +124,14 @@ fn serve_doubled(conn: TcpStream, delay: Duration) {
 
 /// The stray comes this long after the answer: after the next client's
 /// request reached a reused connection ([`NEXT_CLIENT`] later).
-const LATE: Duration = Duration::from_millis(400);
+const LATE: Duration = Duration::from_millis(800);
 /// How long after A's answer B sends its request.
 const NEXT_CLIENT: Duration = Duration::from_millis(100);
 
 fn fairway(server: &Doubler, reuse: Option<&str>) -> Fairway {
     let reuse = reuse.map_or(String::new(), |r| format!("    http_reuse: {r}\n"));
     let yaml = format!(
-        "frontends:\n  web:\n    bind: [\"127.0.0.1:{{PORT}}\"]\n    default_backend: app\n\
+        "frontends:\n  web:\n    bind: [\"127.0.0.1:{{PORT}}\"]\n    h2c: true\n    default_backend: app\n\
          backends:\n  app:\n{reuse}    retries: 0\n    servers: {{ s1: {{ addr: \"{}\" }} }}\n",
         server.addr
     );
@@ -216,6 +216,29 @@ fn always_shares_connections_and_so_the_late_stray() {
         let f = fairway(&server, Some("always"));
         let b = a_then_b(f.addr, method);
         assert_eq!(b, "stray after /a", "{method}:\n{}", f.log());
+    }
+}
+
+/// `GET path` over cleartext HTTP/2 (curl, a connection of its own): the body.
+fn h2(addr: SocketAddr, path: &str) -> String {
+    let (ok, out, err) = curl(&["--http2-prior-knowledge", &format!("http://{addr}{path}")]);
+    assert!(ok, "{err}");
+    out
+}
+
+/// HTTP/2 clients go through Pingora's proxy and its pool: the same rule.
+#[test]
+fn http2_clients_get_their_own_answers_unless_always() {
+    for (reuse, expected) in [
+        (None, "answer to /b"),
+        (Some("never"), "answer to /b"),
+        (Some("always"), "stray after /a"),
+    ] {
+        let server = Doubler::start(LATE);
+        let f = fairway(&server, reuse);
+        assert_eq!(h2(f.addr, "/a"), "answer to /a");
+        thread::sleep(NEXT_CLIENT);
+        assert_eq!(h2(f.addr, "/b"), expected, "{reuse:?}:\n{}", f.log());
     }
 }
 
