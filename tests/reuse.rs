@@ -26,7 +26,8 @@ use std::thread;
 use std::time::Duration;
 
 /// A server that answers each request and then, `delay` later (at once:
-/// in the same write), sends a stray response nobody asked for.
+/// in the same write), sends a stray response nobody asked for (none with
+/// no `delay`).
 struct Doubler {
     addr: SocketAddr,
     /// Connections accepted.
@@ -36,7 +37,8 @@ struct Doubler {
 }
 
 impl Doubler {
-    fn start(delay: Duration) -> Doubler {
+    fn start(delay: impl Into<Option<Duration>>) -> Doubler {
+        let delay = delay.into();
         let listener = listen();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -77,7 +79,7 @@ fn answer(body: &str) -> String {
 }
 
 /// Serves one connection until the proxy closes it.
-fn serve_doubled(conn: TcpStream, delay: Duration) {
+fn serve_doubled(conn: TcpStream, delay: Option<Duration>) {
     let mut out = conn.try_clone().unwrap();
     let mut reader = BufReader::new(conn);
     loop {
@@ -108,13 +110,13 @@ fn serve_doubled(conn: TcpStream, delay: Duration) {
         }
         let first = answer(&format!("answer to {path}"));
         let stray = answer(&format!("stray after {path}"));
-        let sent = if delay.is_zero() {
-            out.write_all(format!("{first}{stray}").as_bytes())
-        } else {
-            out.write_all(first.as_bytes()).and_then(|()| {
-                thread::sleep(delay);
+        let sent = match delay {
+            None => out.write_all(first.as_bytes()),
+            Some(d) if d.is_zero() => out.write_all(format!("{first}{stray}").as_bytes()),
+            Some(d) => out.write_all(first.as_bytes()).and_then(|()| {
+                thread::sleep(d);
                 out.write_all(stray.as_bytes())
-            })
+            }),
         };
         if sent.is_err() {
             return;
@@ -203,6 +205,27 @@ fn never_keeps_server_connections_to_their_client() {
         }
         // Each client connection had its own server connection.
         assert_eq!(server.accepted(), 6, "{method}");
+    }
+    // A client connection keeps its server connection for its next
+    // requests, and closes it when it goes.
+    for method in ["GET", "POST"] {
+        let server = Doubler::start(None);
+        let f = fairway(&server, Some("never"));
+        let mut c = Client::connect(f.addr);
+        for i in 0..5 {
+            assert_eq!(
+                c.send(method, &format!("/c{i}")).body,
+                format!("answer to /c{i}")
+            );
+        }
+        let mut d = Client::connect(f.addr);
+        assert_eq!(d.send(method, "/d").body, "answer to /d");
+        assert_eq!(server.accepted(), 2, "{method}: one per client connection");
+        if method == "GET" {
+            drop(c);
+            thread::sleep(Duration::from_millis(200));
+            assert_eq!(server.closed(), 1, "closed with its client connection");
+        }
     }
 }
 
