@@ -163,6 +163,7 @@ pub fn backend_with(
 ) -> Backend {
     let spec = BackendSpec {
         timeout_tunnel: None,
+        http_reuse: fairway_config::HttpReuse::Safe,
         name: "b".into(),
         balance: balance.clone(),
         retries: 0,

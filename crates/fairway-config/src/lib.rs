@@ -37,6 +37,7 @@ mod log_format;
 mod options;
 mod outlier;
 mod retry;
+mod reuse;
 mod tls;
 
 use std::net::SocketAddr;
@@ -51,6 +52,7 @@ pub use log_format::{LogFormat, LogPart, LogVar};
 pub use options::{Algorithms, LoadOptions};
 pub use outlier::{MaxEjected, Outlier};
 pub use retry::{RetryBudget, RetryCondition, RetryOn};
+pub use reuse::HttpReuse;
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 pub use tls::{CaFile, Tls, TlsCert, UpstreamTls};
 
@@ -371,6 +373,9 @@ pub struct BackendConfig {
     pub timeout_tunnel: Option<Duration>,
     /// Connection-failure retries (default 2).
     pub retries: u32,
+    /// How idle server connections are shared between client connections
+    /// (HAProxy's `http-reuse`; default `safe`).
+    pub http_reuse: HttpReuse,
     /// `http_response` rules in order, run before the frontend's.
     pub http_response: Vec<HttpRule>,
     /// Retry on another server (default true).

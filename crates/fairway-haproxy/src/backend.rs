@@ -71,6 +71,10 @@ impl BackendConverter<'_> {
         if let Some(r) = retry_on {
             m.push("retry_on", r);
         }
+        // HAProxy ignores `http-reuse` in a tcp backend.
+        if let Some(reuse) = st.http_reuse.filter(|_| mode == "http") {
+            m.push("http_reuse", s(reuse));
+        }
         if let Some(c) = &st.cookie {
             if mode == "http" {
                 let mut f = vec![

@@ -47,6 +47,9 @@ pub(crate) struct Settings {
     pub unique_id_format: bool,
     /// `retry-on`, converted.
     pub retry_on: Option<RetryOn>,
+    /// `http-reuse`, as fairway's `http_reuse` word (`aggressive` is
+    /// `always`).
+    pub http_reuse: Option<&'static str>,
     /// `log-format FMT` (until an `option httplog|tcplog` replaces it).
     pub log_format: Option<LogFormatDecl>,
 }
@@ -177,6 +180,30 @@ impl SettingsReader<'_> {
                     });
                 }
                 Err(why) => self.unsupported(comments, line, &why),
+            },
+            "http-reuse" if kind == Kind::Frontend => self.unsupported(
+                comments,
+                line,
+                "HAProxy takes http-reuse in defaults, backend and listen sections only",
+            ),
+            "http-reuse" => match arg(1) {
+                "safe" => s.http_reuse = Some("safe"),
+                "never" => s.http_reuse = Some("never"),
+                "always" => s.http_reuse = Some("always"),
+                "aggressive" => {
+                    s.http_reuse = Some("always");
+                    self.note(
+                        comments,
+                        line,
+                        "fairway has no `aggressive`: `always`, any request may take any idle \
+                         connection (a connection that carried unread bytes is closed)",
+                    );
+                }
+                _ => self.unsupported(
+                    comments,
+                    line,
+                    "http-reuse takes never, safe, aggressive or always",
+                ),
             },
             "option" => self.option(line, s, kind, comments, true),
             "no" if arg(1) == "option" => self.option(line, s, kind, comments, false),

@@ -51,6 +51,7 @@ fn traffic(backend: &Backend) -> String {
 fn main() {
     let spec = BackendSpec {
         timeout_tunnel: None,
+        http_reuse: fairway_config::HttpReuse::Safe,
         name: "geo".into(),
         balance: Balance::Latency,
         retries: 2,

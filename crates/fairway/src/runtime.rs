@@ -497,6 +497,7 @@ pub(crate) fn build_backend_with(
         retry_budget: b.retry_budget,
         timeout_queue: b.timeout_queue,
         timeout_tunnel: b.timeout_tunnel,
+        http_reuse: b.http_reuse,
         cookie: b.cookie.clone(),
         health_check: b.health_check.clone(),
         latency: b.latency.clone(),

@@ -4,8 +4,8 @@ use super::mode;
 use super::node::{Entry, Item, Loader};
 use crate::{
     BackendConfig, Balance, CheckKind, Cookie, CookieMode, Discovery, DiscoverySource,
-    EtcdDiscovery, EwmaConfig, HealthCheck, LatencyConfig, MaxEjected, Mode, Outlier, RetryBudget,
-    RetryCondition, RetryOn,
+    EtcdDiscovery, EwmaConfig, HealthCheck, HttpReuse, LatencyConfig, MaxEjected, Mode, Outlier,
+    RetryBudget, RetryCondition, RetryOn,
 };
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ const KEYS: &[&str] = &[
     "timeout_tunnel",
     "retries",
     "redispatch",
+    "http_reuse",
     "retry_on",
     "retry_budget",
     "http_response",
@@ -69,6 +70,7 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
         timeout_server: Duration::from_secs(60),
         timeout_tunnel: None,
         retries: 2,
+        http_reuse: HttpReuse::Safe,
         http_response: Vec::new(),
         redispatch: true,
         retry_on: RetryOn::default(),
@@ -138,6 +140,23 @@ pub(crate) fn parse(cx: &mut Loader<'_>, entry: &Entry<'_>) -> BackendConfig {
     }
     if let Some(e) = f.take("redispatch") {
         backend.redispatch = cx.boolean(&e.item).unwrap_or(true);
+    }
+    if let Some(e) = f.take("http_reuse") {
+        if backend.mode == Mode::Tcp {
+            cx.error(
+                e.key_pos,
+                &e.item.path,
+                "`http_reuse` needs `mode: http` (a tcp backend opens a connection per client)",
+            );
+        }
+        let choices = [
+            ("safe", HttpReuse::Safe),
+            ("never", HttpReuse::Never),
+            ("always", HttpReuse::Always),
+        ];
+        backend.http_reuse = cx
+            .choice(&e.item, "http_reuse", &choices)
+            .unwrap_or_default();
     }
     if let Some(e) = f.take("retry_on") {
         backend.retry_on = retry_on(cx, &e.item).unwrap_or_default();

@@ -3,7 +3,9 @@
 
 use super::{load, unsupported};
 use crate::import_haproxy;
-use fairway_config::{Dns, LogFormat, Lookup, MaxEjected, Outlier, RetryCondition, RetryOn};
+use fairway_config::{
+    Dns, HttpReuse, LogFormat, Lookup, MaxEjected, Outlier, RetryCondition, RetryOn,
+};
 use std::time::Duration;
 
 fn retry_on(words: &[&str]) -> RetryOn {
@@ -404,4 +406,74 @@ backend pg
         .notes
         .iter()
         .any(|f| f.line == 15 && f.reason.contains("not in HAProxy's httplog clf format")));
+}
+
+#[test]
+fn http_reuse_becomes_the_backends_http_reuse() {
+    let cfg = "
+defaults
+    mode http
+    http-reuse never
+frontend web
+    bind 127.0.0.1:5000
+    http-reuse always
+    use_backend safe if { path_beg /safe/ }
+    use_backend always if { path_beg /always/ }
+    use_backend aggressive if { path_beg /aggressive/ }
+    use_backend bad if { path_beg /bad/ }
+    default_backend inherited
+backend inherited
+    server a 127.0.0.1:8001
+backend safe
+    http-reuse safe
+    server a 127.0.0.1:8001
+backend always
+    http-reuse always
+    server a 127.0.0.1:8001
+backend aggressive
+    http-reuse aggressive
+    server a 127.0.0.1:8001
+backend bad
+    http-reuse sometimes
+    server a 127.0.0.1:8001
+defaults
+    mode http
+backend plain
+    server a 127.0.0.1:8001
+frontend db
+    mode tcp
+    bind 127.0.0.1:5432
+    default_backend db
+backend db
+    mode tcp
+    http-reuse always
+    server a 127.0.0.1:5433
+";
+    let (conv, config) = load(cfg);
+    let reuse = |name: &str| config.backend(name).unwrap().http_reuse;
+    assert_eq!(reuse("inherited"), HttpReuse::Never, "{}", conv.yaml);
+    assert_eq!(reuse("safe"), HttpReuse::Safe);
+    assert_eq!(reuse("always"), HttpReuse::Always);
+    assert_eq!(reuse("aggressive"), HttpReuse::Always);
+    // An unknown word is refused; the defaults' `never` stays.
+    assert_eq!(reuse("bad"), HttpReuse::Never);
+    // HAProxy's default is fairway's (`safe`): nothing is written.
+    assert_eq!(reuse("plain"), HttpReuse::Safe);
+    // HAProxy ignores it in a tcp backend; fairway's tcp backends have none.
+    assert_eq!(conv.yaml.matches("http_reuse:").count(), 5, "{}", conv.yaml);
+    assert_eq!(
+        unsupported(&conv),
+        [(7, "http-reuse always"), (25, "http-reuse sometimes")]
+    );
+    let notes: Vec<(usize, &str)> = conv
+        .notes
+        .iter()
+        .map(|f| (f.line, f.reason.as_str()))
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|(l, r)| *l == 22 && r.starts_with("fairway has no `aggressive`: `always`")),
+        "{notes:?}"
+    );
 }

@@ -157,6 +157,7 @@ mod tests {
             retry_budget: None,
             timeout_queue: Duration::ZERO,
             timeout_tunnel: None,
+            http_reuse: fairway_config::HttpReuse::Safe,
             cookie: None,
             health_check: None,
             latency: Default::default(),

@@ -40,6 +40,9 @@ pub struct BackendSpec {
     /// tcp` connections) both ways; `None`: the server's and the client's
     /// timeouts apply.
     pub timeout_tunnel: Option<Duration>,
+    /// Which requests may take an idle server connection another client
+    /// connection used (`http_reuse`).
+    pub http_reuse: fairway_config::HttpReuse,
     /// Cookie stickiness.
     pub cookie: Option<Cookie>,
     /// Active health checks.
@@ -465,6 +468,7 @@ mod tests {
     fn spec(balance: Balance, timeout_queue: Duration) -> BackendSpec {
         BackendSpec {
             timeout_tunnel: None,
+            http_reuse: fairway_config::HttpReuse::Safe,
             name: "b".into(),
             balance,
             retries: 2,
@@ -621,6 +625,7 @@ mod ewma_tests {
         };
         let spec = BackendSpec {
             timeout_tunnel: None,
+            http_reuse: fairway_config::HttpReuse::Safe,
             name: "b".into(),
             balance: Balance::Ewma,
             retries: 0,

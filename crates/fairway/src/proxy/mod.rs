@@ -14,6 +14,7 @@ mod request;
 pub use request::RequestView;
 mod respond;
 mod retry;
+mod reuse;
 mod rules;
 mod sticky;
 
@@ -558,6 +559,7 @@ impl ProxyHttp for Proxy {
         if let Some(version) = backend.servers()[index].spec().send_proxy {
             send_proxy(&mut peer, version, session, ctx.src)?;
         }
+        reuse::apply(&mut peer, backend.spec().http_reuse, session);
         Ok(Box::new(peer))
     }
 

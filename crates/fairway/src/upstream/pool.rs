@@ -13,10 +13,15 @@
 //! read returns `Pending` (alive, nothing to read) at once; a socket the
 //! server closed (or wrote to unasked) has an event, and the poll reads its
 //! EOF or stray bytes: the connection is dropped and the next one tried.
+//! The same test runs when a connection is parked: one that already holds
+//! bytes nobody asked for is closed, never handed to another request.
+//!
+//! [`Private`] is the one connection a client connection keeps for itself
+//! under `http_reuse: never`: never in the shared pool, closed with it.
 
 use pingora::protocols::Stream;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -33,7 +38,7 @@ struct Idle {
 }
 
 thread_local! {
-    static IDLE: RefCell<HashMap<u64, Vec<Idle>>> = RefCell::new(HashMap::new());
+    static IDLE: RefCell<HashMap<u64, VecDeque<Idle>>> = RefCell::new(HashMap::new());
 }
 
 /// The newest live idle connection to the server `key`
@@ -43,7 +48,7 @@ pub fn checkout(key: u64, now: Instant) -> Option<Stream> {
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
         let list = idle.get_mut(&key)?;
-        while let Some(conn) = list.pop() {
+        while let Some(conn) = list.pop_back() {
             if conn.expires <= now {
                 // The rest are older still.
                 list.clear();
@@ -59,24 +64,62 @@ pub fn checkout(key: u64, now: Instant) -> Option<Stream> {
 }
 
 /// Parks `stream`, a connection to the server `key` with no request in
-/// flight and nothing unread, for at most `idle`.
-pub fn checkin(key: u64, stream: Stream, idle: Duration, now: Instant) {
+/// flight and nothing unread, for at most `idle`; a connection the server
+/// has already written to (or closed) is dropped instead.
+pub fn checkin(key: u64, mut stream: Stream, idle: Duration, now: Instant) {
+    if !is_quiet(&mut stream) {
+        return;
+    }
     IDLE.with(|pool| {
         let mut pool = pool.borrow_mut();
         let list = pool.entry(key).or_default();
-        if list.len() >= MAX_IDLE_PER_SERVER {
-            list.remove(0);
+        // The oldest first: those past their idle time go (under `safe`
+        // every client connection's first request opens a connection, which
+        // may never be taken again), then one if the list is full.
+        while list.front().is_some_and(|c| c.expires <= now) {
+            list.pop_front();
         }
-        list.push(Idle {
+        if list.len() >= MAX_IDLE_PER_SERVER {
+            list.pop_front();
+        }
+        list.push_back(Idle {
             stream,
             expires: now + idle,
         });
     });
 }
 
+/// The idle server connection a client connection keeps for its own next
+/// request (`http_reuse: never`); it is closed when dropped, with the
+/// client connection.
+#[derive(Default)]
+pub struct Private {
+    /// The server's key and the connection.
+    idle: Option<(u64, Idle)>,
+}
+
+impl Private {
+    /// The kept connection, if it is to the server `key`, not expired and
+    /// quiet (else it is closed).
+    pub fn take(&mut self, key: u64, now: Instant) -> Option<Stream> {
+        let (held, conn) = self.idle.take()?;
+        let mut stream = conn.stream;
+        (held == key && conn.expires > now && is_quiet(&mut stream)).then_some(stream)
+    }
+
+    /// Keeps `stream` (to the server `key`) for at most `idle`, in place of
+    /// any kept before; dropped instead if the server has written to it.
+    pub fn keep(&mut self, key: u64, mut stream: Stream, idle: Duration, now: Instant) {
+        self.idle = is_quiet(&mut stream).then(|| {
+            let expires = now + idle;
+            (key, Idle { stream, expires })
+        });
+    }
+}
+
 /// How many idle connections this thread holds (for tests).
 pub fn idle_count() -> usize {
-    IDLE.with(|pool| pool.borrow().values().map(Vec::len).sum())
+    IDLE.with(|pool| pool.borrow().values().map(VecDeque::len).sum())
 }
 
 /// Whether an idle connection has nothing to say: no EOF, no stray bytes.
@@ -160,6 +203,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_connection_the_server_wrote_to_is_not_parked() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (talking, mut server) = pair(&listener).await;
+        server
+            .write_all(b"HTTP/1.1 200 stray\r\n\r\n")
+            .await
+            .unwrap();
+        settle().await;
+        checkin(5, talking, Duration::from_secs(60), Instant::now());
+        assert_eq!(idle_count(), 0, "closed, not parked");
+        let mut byte = [0u8; 1];
+        // Closed with bytes unread: a reset, or EOF.
+        let read = server.read(&mut byte).await;
+        assert!(matches!(read, Ok(0) | Err(_)), "closed: {read:?}");
+    }
+
+    #[tokio::test]
+    async fn a_private_connection_is_for_its_server_and_quiet_only() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let now = Instant::now();
+        let idle = Duration::from_secs(60);
+        let mut private = Private::default();
+        let (quiet, mut server) = pair(&listener).await;
+        private.keep(3, quiet, idle, now);
+        assert_eq!(idle_count(), 0, "never in the shared pool");
+        assert!(private.take(4, now).is_none(), "another server: closed");
+        let mut byte = [0u8; 1];
+        assert_eq!(server.read(&mut byte).await.unwrap(), 0);
+
+        let (quiet, _server) = pair(&listener).await;
+        private.keep(3, quiet, idle, now);
+        assert!(private.take(3, now).is_some());
+        assert!(private.take(3, now).is_none(), "taken");
+
+        let (talking, mut server) = pair(&listener).await;
+        private.keep(3, talking, idle, now);
+        server.write_all(b"x").await.unwrap();
+        settle().await;
+        assert!(private.take(3, now).is_none(), "stray bytes: closed");
+
+        let (old, _server) = pair(&listener).await;
+        private.keep(3, old, idle, now);
+        assert!(private.take(3, now + idle).is_none(), "expired");
+    }
+
+    #[tokio::test]
     async fn expired_connections_are_dropped_lazily() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (old, _s1) = pair(&listener).await;
@@ -174,6 +263,24 @@ mod tests {
             0,
             "an expired connection takes the older ones along"
         );
+    }
+
+    #[tokio::test]
+    async fn a_checkin_drops_the_expired_ones() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (old, mut server_old) = pair(&listener).await;
+        let (new, _s2) = pair(&listener).await;
+        let then = Instant::now();
+        checkin(13, old, Duration::from_secs(1), then);
+        checkin(
+            13,
+            new,
+            Duration::from_secs(1),
+            then + Duration::from_secs(2),
+        );
+        assert_eq!(idle_count(), 1, "the expired one is closed");
+        let mut byte = [0u8; 1];
+        assert_eq!(server_old.read(&mut byte).await.unwrap(), 0);
     }
 
     #[tokio::test]

@@ -183,7 +183,7 @@ fn unknown_keys_list_the_valid_ones() {
     assert_eq!(
         e,
         "t.yaml:9:5: backends.app.extra: unknown key `extra` (expected one of: mode, balance, \
-         timeout_connect, timeout_server, timeout_tunnel, retries, redispatch, retry_on, retry_budget, http_response, timeout_queue, cookie, health_check, latency, ewma, outlier, discovery, dns, servers)\n\
+         timeout_connect, timeout_server, timeout_tunnel, retries, redispatch, http_reuse, retry_on, retry_budget, http_response, timeout_queue, cookie, health_check, latency, ewma, outlier, discovery, dns, servers)\n\
          t.yaml:10:1: frontend: unknown key `frontend` (expected one of: global, admin, frontends, backends)"
     );
 }

@@ -638,3 +638,44 @@ backends:
         "{e}"
     );
 }
+
+#[test]
+fn http_reuse_choices_and_errors() {
+    let c = load_ok(MINIMAL);
+    assert_eq!(
+        c.backends[0].http_reuse,
+        crate::HttpReuse::Safe,
+        "the default"
+    );
+    for (word, reuse) in [
+        ("safe", crate::HttpReuse::Safe),
+        ("never", crate::HttpReuse::Never),
+        ("always", crate::HttpReuse::Always),
+    ] {
+        let c = load_ok(&format!("{MINIMAL}    http_reuse: {word}\n"));
+        assert_eq!(c.backends[0].http_reuse, reuse);
+        assert_eq!(reuse.name(), word);
+    }
+    let e = load_err(&format!("{MINIMAL}    http_reuse: aggressive\n"));
+    assert_eq!(
+        e,
+        "t.yaml:9:17: backends.app.http_reuse: unknown http_reuse `aggressive` \
+         (expected one of: safe, never, always)"
+    );
+    let e = load_err(
+        "\
+frontends:
+  db: { bind: 127.0.0.1:5432, mode: tcp, default_backend: pg }
+backends:
+  pg:
+    mode: tcp
+    http_reuse: never
+    servers: { s1: { addr: 127.0.0.1:5433 } }
+",
+    );
+    assert_eq!(
+        e,
+        "t.yaml:6:5: backends.pg.http_reuse: `http_reuse` needs `mode: http` \
+         (a tcp backend opens a connection per client)"
+    );
+}

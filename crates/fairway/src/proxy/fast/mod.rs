@@ -33,6 +33,7 @@ use super::head::Guarded;
 use super::{HttpApp, Proxy};
 use crate::upstream::pool;
 use client::Client;
+use fairway_config::HttpReuse;
 use http::header;
 use log::{error, info};
 use pingora::apps::HttpServerApp;
@@ -78,6 +79,7 @@ pub(super) async fn serve(app: &HttpApp, stream: Stream, shutdown: &ShutdownWatc
     };
     let home = Arc::new(Mutex::new(None));
     let mut conn = Conn::new(guarded);
+    let mut reuse = Reuse::default();
     // The first head's wait is bounded by the guard's clock (from the
     // accept); the next ones' by the frontend's `timeout_client`.
     let mut idle = None;
@@ -85,17 +87,24 @@ pub(super) async fn serve(app: &HttpApp, stream: Stream, shutdown: &ShutdownWatc
         conn.closing = *shutdown.borrow();
         match conn.read_head(idle, &mut closing).await {
             Head::Parsed => {}
-            Head::Other => return fall_back(app, conn, shutdown).await,
+            Head::Other => {
+                // The connection kept under `never` goes now: Pingora's
+                // proxy serves the rest with its own pool.
+                drop(reuse);
+                return fall_back(app, conn, shutdown).await;
+            }
             Head::Closed => return conn.close().await,
         }
         let (fast, next_idle) = app.core.fast_view();
         if !fast || !plain(conn.req_mut()) {
+            drop(reuse);
             return fall_back(app, conn, shutdown).await;
         }
         conn.head_complete();
         *session.downstream_session =
             ServerSession::new_custom(Box::new(FastSession::new(conn, &home)));
-        let complete = proxy_plain(app, &mut session).await;
+        let complete = proxy_plain(app, &mut session, &mut reuse).await;
+        reuse.later = true;
         // Dropping the request's session sends the connection home.
         *session.downstream_session = idle_session();
         conn = take_home(&home).expect("the connection comes back with its session");
@@ -106,6 +115,40 @@ pub(super) async fn serve(app: &HttpApp, stream: Stream, shutdown: &ShutdownWatc
         // response for Pingora's error page for a head.
         conn.response_done();
         idle = Some(next_idle);
+    }
+}
+
+/// What a client connection's requests may do with idle server
+/// connections (`http_reuse`).
+#[derive(Default)]
+struct Reuse {
+    /// A request of this client connection was served: the next ones are
+    /// not its first, and under `safe` may take any idle connection.
+    later: bool,
+    /// The server connection it keeps to itself under `never` (closed with
+    /// it).
+    private: pool::Private,
+}
+
+impl Reuse {
+    /// An idle connection to the server `key` this request may take.
+    fn checkout(&mut self, policy: HttpReuse, key: u64, now: Instant) -> Option<Stream> {
+        match policy {
+            HttpReuse::Never => self.private.take(key, now),
+            // The first request: a server connection of its own (none
+            // another client used, so no stray answer of theirs).
+            HttpReuse::Safe if !self.later => None,
+            _ => pool::checkout(key, now),
+        }
+    }
+
+    /// Parks `stream` after a response that left it reusable.
+    fn checkin(&mut self, policy: HttpReuse, key: u64, stream: Stream, idle: Duration) {
+        let now = Instant::now();
+        match policy {
+            HttpReuse::Never => self.private.keep(key, stream, idle, now),
+            _ => pool::checkin(key, stream, idle, now),
+        }
     }
 }
 
@@ -176,7 +219,7 @@ async fn fall_back(app: &HttpApp, conn: Box<Conn>, shutdown: &ShutdownWatch) {
 /// Serves a plain request through the proxy's phases (as Pingora's proxy
 /// calls them) with a pooled server connection; whether it ended without
 /// an error (the connection may then carry another request).
-async fn proxy_plain(app: &HttpApp, session: &mut Session) -> bool {
+async fn proxy_plain(app: &HttpApp, session: &mut Session, reuse: &mut Reuse) -> bool {
     let proxy = &app.core;
     let mut ctx = proxy.new_ctx();
     let mut error = match proxy.early_request_filter(session, &mut ctx).await {
@@ -187,7 +230,7 @@ async fn proxy_plain(app: &HttpApp, session: &mut Session) -> bool {
                 proxy.logging(session, None, &mut ctx).await;
                 return true;
             }
-            Ok(false) => attempts(app, session, &mut ctx).await,
+            Ok(false) => attempts(app, session, &mut ctx, reuse).await,
         },
     };
     if let Some(e) = error.as_mut() {
@@ -209,6 +252,7 @@ async fn attempts(
     app: &HttpApp,
     session: &mut Session,
     ctx: &mut <Proxy as ProxyHttp>::CTX,
+    reuse: &mut Reuse,
 ) -> Option<Box<Error>> {
     let proxy = &app.core;
     let mut last = None;
@@ -220,8 +264,8 @@ async fn attempts(
         };
         let server = &backend.servers()[index];
         let (peer, key) = (server.peer_ref(), server.pool_key());
-        let now = Instant::now();
-        let (stream, reused) = match pool::checkout(key, now) {
+        let policy = backend.spec().http_reuse;
+        let (stream, reused) = match reuse.checkout(policy, key, Instant::now()) {
             Some(stream) => (stream, true),
             // Boxed: Pingora's connect future is 8 KB, and inline it would
             // size every connection's task for it (10 KB, not 3 KB) while
@@ -255,8 +299,14 @@ async fn attempts(
         {
             return Some(e);
         }
-        match exchange(proxy, session, ctx, peer, key, stream).await {
-            Ok(()) => return None,
+        match exchange(proxy, session, ctx, peer, stream).await {
+            Ok(reusable) => {
+                if let Some(stream) = reusable {
+                    let idle = peer.idle_timeout().unwrap_or(DEFAULT_IDLE);
+                    reuse.checkin(policy, key, stream, idle);
+                }
+                return None;
+            }
             Err(e) => {
                 let mut e = proxy.error_while_proxy(peer, session, e, ctx, reused);
                 if session.response_written().is_some() {
@@ -275,15 +325,14 @@ async fn attempts(
 }
 
 /// One attempt on `stream`: the request head out, the response in and
-/// relayed; the connection back to the pool when it can be reused.
+/// relayed; the connection, when it can carry another request.
 async fn exchange(
     proxy: &Proxy,
     session: &mut Session,
     ctx: &mut <Proxy as ProxyHttp>::CTX,
     peer: &HttpPeer,
-    key: u64,
     stream: Stream,
-) -> pingora::Result<()> {
+) -> pingora::Result<Option<Stream>> {
     let mut up = Client::new(
         stream,
         peer.options.read_timeout,
@@ -331,11 +380,7 @@ async fn exchange(
             .await
             .map_err(Error::into_down)?;
     }
-    if let Some(stream) = up.into_reusable() {
-        let idle = peer.idle_timeout().unwrap_or(DEFAULT_IDLE);
-        pool::checkin(key, stream, idle, Instant::now());
-    }
-    Ok(())
+    Ok(up.into_reusable())
 }
 
 /// Waits for the server (`read`), unless the client leaves first: a client
