@@ -14,7 +14,8 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const CONFIG: &str = "frontends:\n  web:\n    bind: [\"127.0.0.1:{PORT}\"]\n    default_backend: app\n\
+const CONFIG: &str =
+    "frontends:\n  web:\n    bind: [\"127.0.0.1:{PORT}\"]\n    default_backend: app\n\
 backends:\n  app:\n    servers: { s1: { addr: \"{UP0}\" } }\n";
 
 fn fairway(up: &Upstream, pingora_path: bool) -> Fairway {

@@ -13,7 +13,7 @@
 //! byte past that until the response is done (bytes a client pipelines
 //! meanwhile are kept in the wrapper). So each request head starts with a
 //! read from the wrapper, which checks it from its first byte as it
-//! arrives ([`scan`]), and no parser holds the bytes of a next request it
+//! arrives (module `scan`), and no parser holds the bytes of a next request it
 //! would read unchecked. The proxy tells the wrapper when a head is parsed
 //! and how its body is framed (`head_complete`, from
 //! `early_request_filter` and the fast path) and when the response is done
@@ -299,7 +299,6 @@ impl Guarded {
     }
 }
 
-
 /// The complete response fairway sends when a head is late (408), too
 /// large (431) or refused by Pingora's parser (400 and the like); the
 /// connection is closed after it.
@@ -362,7 +361,11 @@ pub(crate) fn body_framing(req: &RequestHeader) -> u64 {
         return BODY_OPEN;
     }
     if let Some(te) = req.headers.get_all(TRANSFER_ENCODING).iter().next_back() {
-        let last = te.as_bytes().rsplit(|&b| b == b',').next().unwrap_or_default();
+        let last = te
+            .as_bytes()
+            .rsplit(|&b| b == b',')
+            .next()
+            .unwrap_or_default();
         return if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
             BODY_CHUNKED
         } else {
@@ -373,7 +376,11 @@ pub(crate) fn body_framing(req: &RequestHeader) -> u64 {
         return 0;
     };
     // `5, 5` is one length (the framing check keeps the first value).
-    let first = cl.as_bytes().split(|&b| b == b',').next().unwrap_or_default();
+    let first = cl
+        .as_bytes()
+        .split(|&b| b == b',')
+        .next()
+        .unwrap_or_default();
     std::str::from_utf8(first.trim_ascii())
         .ok()
         .and_then(|n| n.parse::<u64>().ok())

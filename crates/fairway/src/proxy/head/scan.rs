@@ -104,12 +104,26 @@ impl HeadScan {
                 other => return other,
             }
         }
-        for (i, &b) in bytes.iter().enumerate().skip(from) {
-            match b {
-                b'\n' if self.line_start => return Scan::End(i + 1),
-                b'\n' => self.line_start = true,
-                b'\r' => {}
-                _ => self.line_start = false,
+        // From line end to line end (memchr: a head's fields are most of
+        // its bytes); only a line's first bytes are looked at.
+        let mut i = from;
+        while i < bytes.len() {
+            if self.line_start {
+                match bytes[i] {
+                    b'\n' => return Scan::End(i + 1),
+                    b'\r' => {
+                        i += 1;
+                        continue;
+                    }
+                    _ => self.line_start = false,
+                }
+            }
+            match memchr::memchr(b'\n', &bytes[i..]) {
+                Some(at) => {
+                    i += at + 1;
+                    self.line_start = true;
+                }
+                None => break,
             }
         }
         Scan::More
@@ -276,7 +290,14 @@ mod tests {
             HeadScan::default().feed(b"GET / HTTP/1.1\r\nA: b\r\n"),
             Scan::More
         );
-        assert_eq!(HeadScan::default().feed(b"GET /\x00 HTTP/1.1\r\n"), Scan::Bad);
+        assert_eq!(
+            HeadScan::default().feed(b"GET / HTTP/1.1\nA: b\nC: d\n\nGET"),
+            Scan::End(26)
+        );
+        assert_eq!(
+            HeadScan::default().feed(b"GET /\x00 HTTP/1.1\r\n"),
+            Scan::Bad
+        );
     }
 
     #[test]
