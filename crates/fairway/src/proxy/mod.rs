@@ -794,7 +794,7 @@ impl ProxyHttp for Proxy {
     }
 
     async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
-        head::head_complete(session.as_downstream().stream());
+        head::head_complete(session.as_downstream().stream(), session.req_header());
         // Pipelined requests (RFC 9112 §9.3.2) are answered one after the
         // other, in order, instead of being dropped with the connection.
         session.set_pipelining_enabled(true);

@@ -16,10 +16,11 @@
 //! 3. take a server connection from this thread's pool ([`pool`]), send the
 //!    head, and relay the response head and body in order.
 //!
-//! Every other request goes to Pingora's proxy unchanged: the stream's
-//! [`Guarded`] wrapper kept the bytes read for the request, gives them back
-//! ([`Guarded::rewind`]), and Pingora reads the request again from the
-//! start. The rest of that connection stays with Pingora's proxy.
+//! Every other request goes to Pingora's proxy unchanged, with the bytes
+//! read for its head (the [`Guarded`] wrapper hands on no byte past a
+//! head): Pingora reads the request again from the start. The rest of that
+//! connection stays with Pingora's proxy, and each of its heads is still
+//! checked by the wrapper as it arrives.
 //!
 //! `FAIRWAY_HTTP1_PATH=pingora` in the environment turns the fast path off
 //! (every request through Pingora's proxy), for comparisons.

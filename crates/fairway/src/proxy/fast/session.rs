@@ -140,10 +140,10 @@ impl Conn {
         self.framing = Framing::Unset;
         self.body_sent = 0;
         self.head = Bytes::new();
-        // Bytes of this request read with the previous one start its head.
-        if !self.stream.start_head(&self.buf) {
-            // The guard writes its error page on this read, which fails.
-            let _ = self.stream.read(&mut [0u8; 1]).await;
+        // The guard hands on no byte past a head: a pipelined request's
+        // bytes wait in it, to be checked as a head of their own.
+        if !self.buf.is_empty() {
+            log::debug!("bytes read past a head: connection closed");
             return Head::Closed;
         }
         loop {
@@ -232,9 +232,10 @@ impl Conn {
         &mut self.req
     }
 
-    /// The head is taken: the guard's clock stops.
+    /// The head is taken: the guard's clock stops, and the request has no
+    /// body (the fast path serves no other).
     pub fn head_complete(&mut self) {
-        self.stream.head_complete();
+        self.stream.head_complete(0);
     }
 
     /// The stream and every byte read from it not yet answered (the
@@ -435,13 +436,12 @@ impl Conn {
     }
 
     /// Waits while the server works: pipelined bytes the client sends are
-    /// kept for the next request; a client that closes (or fails) ends it.
+    /// kept by the guard for the next request; a client that closes (or
+    /// fails) ends it.
     async fn idle(&mut self) -> Result<Option<Bytes>> {
         loop {
-            if self.buf.len() >= crate::proxy::head::MAX_HEAD {
-                // Enough of the next request: no more reads until then.
-                return std::future::pending().await;
-            }
+            // The guard keeps what the client pipelines meanwhile: a read
+            // here only ends when the client closes or fails.
             let (stream, buf) = (&mut self.stream, &mut self.buf);
             let read =
                 std::future::poll_fn(|cx| spare::poll_read(&mut **stream, buf, READ_SIZE, cx));
