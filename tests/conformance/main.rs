@@ -9,10 +9,12 @@
 //!
 //! The report (every outcome of the three proxies) is written to
 //! `CARGO_TARGET_TMPDIR/conformance.md`; `docs/conformance.md` holds a copy
-//! of its tables. `fuzz.rs` is the differential fuzzer.
+//! of its tables. `fuzz.rs` is the differential fuzzer, `fuzz_h2.rs` its
+//! HTTP/2 counterpart.
 
 mod corpus;
 mod fuzz;
+mod fuzz_h2;
 mod peers;
 
 use corpus::Case;
