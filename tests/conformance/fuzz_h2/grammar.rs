@@ -165,7 +165,10 @@ impl Request {
     }
 
     fn pseudo_count(&self) -> usize {
-        self.fields.iter().take_while(|(n, _)| n.starts_with(b":")).count()
+        self.fields
+            .iter()
+            .take_while(|(n, _)| n.starts_with(b":"))
+            .count()
     }
 }
 
@@ -212,7 +215,16 @@ fn request(rng: &mut Rng) -> Request {
     } else if rng.chance(60) {
         Some(len.as_str())
     } else if rng.chance(40) {
-        Some(rng.pick(&["4", "6", "0", "5, 5", "abc", "-1", "+5", "99999999999999999999"]))
+        Some(rng.pick(&[
+            "4",
+            "6",
+            "0",
+            "5, 5",
+            "abc",
+            "-1",
+            "+5",
+            "99999999999999999999",
+        ]))
     } else {
         None
     };
@@ -278,7 +290,8 @@ fn malform(rng: &mut Rng, r: &mut Request) {
             "two :authority fields"
         }
         2 => {
-            r.fields.insert(pseudo, f(":method", rng.pick(&["GET", "POST", "CONNECT"])));
+            r.fields
+                .insert(pseudo, f(":method", rng.pick(&["GET", "POST", "CONNECT"])));
             "two :method fields"
         }
         3 if pseudo > 0 => {
@@ -317,7 +330,14 @@ fn malform(rng: &mut Rng, r: &mut Request) {
         }
         9 => {
             let name = rng.pick(&["x-a", "host", ":path", ":authority"]);
-            let v = rng.pick(&["a\r\nx-injected: 1", "a\nb", "a\0b", " a", "a ", "/x\r\nhost: b"]);
+            let v = rng.pick(&[
+                "a\r\nx-injected: 1",
+                "a\nb",
+                "a\0b",
+                " a",
+                "a ",
+                "/x\r\nhost: b",
+            ]);
             r.fields.push(f(name, v));
             "an invalid field value"
         }
@@ -380,7 +400,9 @@ fn frames(rng: &mut Rng, out: &mut Vec<u8>, id: u32, r: &Request, desc: &mut Str
     let mut cuts: Vec<usize> = if block.len() > max {
         (1..=block.len() / max).map(|i| i * max).collect()
     } else if rng.chance(20) && block.len() > 1 {
-        let mut c: Vec<usize> = (0..1 + rng.below(3)).map(|_| 1 + rng.below(block.len() - 1)).collect();
+        let mut c: Vec<usize> = (0..1 + rng.below(3))
+            .map(|_| 1 + rng.below(block.len() - 1))
+            .collect();
         c.sort_unstable();
         c.dedup();
         c
@@ -393,7 +415,11 @@ fn frames(rng: &mut Rng, out: &mut Vec<u8>, id: u32, r: &Request, desc: &mut Str
     let mut from = 0;
     for (i, &to) in cuts.iter().enumerate() {
         let last = i + 1 == cuts.len();
-        let mut flags = if last && !no_end_headers { wire::END_HEADERS } else { 0 };
+        let mut flags = if last && !no_end_headers {
+            wire::END_HEADERS
+        } else {
+            0
+        };
         let mut payload = Vec::new();
         if i == 0 {
             if es == "headers" {
@@ -419,7 +445,11 @@ fn frames(rng: &mut Rng, out: &mut Vec<u8>, id: u32, r: &Request, desc: &mut Str
         if let Some(p) = pad {
             payload.extend(vec![0; p]);
         }
-        let kind = if i == 0 { wire::HEADERS } else { wire::CONTINUATION };
+        let kind = if i == 0 {
+            wire::HEADERS
+        } else {
+            wire::CONTINUATION
+        };
         wire::frame(out, kind, flags, id, &payload);
         if i == 0 && interrupt {
             wire::frame(out, wire::PING, 0, 0, b"12345678");
@@ -432,7 +462,11 @@ fn frames(rng: &mut Rng, out: &mut Vec<u8>, id: u32, r: &Request, desc: &mut Str
         " s{id}:HEADERS[{}B,{} frames{}{}] es@{es}",
         block.len(),
         cuts.len(),
-        if no_end_headers { ",no END_HEADERS" } else { "" },
+        if no_end_headers {
+            ",no END_HEADERS"
+        } else {
+            ""
+        },
         if interrupt { ",interrupted" } else { "" },
     );
     // The body in 1-3 DATA frames.
@@ -459,11 +493,22 @@ fn frames(rng: &mut Rng, out: &mut Vec<u8>, id: u32, r: &Request, desc: &mut Str
     match es {
         "empty-data" => wire::frame(out, wire::DATA, wire::END_STREAM, id, &[]),
         "trailers" => {
-            let t = rng.pick(&["x-t: 1", ":path: /admin", "content-length: 5", "host: secret.example"]);
+            let t = rng.pick(&[
+                "x-t: 1",
+                ":path: /admin",
+                "content-length: 5",
+                "host: secret.example",
+            ]);
             let (n, v) = split(t);
             let mut block = Vec::new();
             wire::field(&mut block, &n, &v, Repr::Literal);
-            wire::frame(out, wire::HEADERS, wire::END_STREAM | wire::END_HEADERS, id, &block);
+            wire::frame(
+                out,
+                wire::HEADERS,
+                wire::END_STREAM | wire::END_HEADERS,
+                id,
+                &block,
+            );
             let _ = write!(desc, " trailer[{t}]");
         }
         _ => {}
@@ -513,7 +558,11 @@ pub fn build(rng: &mut Rng, first: &Request, second: Option<&Request>, mutate: b
     }
     let mut sent = vec![(1, frames(rng, &mut out, 1, first, &mut desc))];
     if let Some(s) = second {
-        let _ = write!(desc, " | s3 {}", String::from_utf8_lossy(s.get(":path").unwrap_or(b"")));
+        let _ = write!(
+            desc,
+            " | s3 {}",
+            String::from_utf8_lossy(s.get(":path").unwrap_or(b""))
+        );
         sent.push((3, frames(rng, &mut out, 3, s, &mut desc)));
     }
     let mut strict = true;
@@ -557,4 +606,54 @@ pub fn generate(rng: &mut Rng) -> Case {
     });
     let mutate = rng.chance(12);
     build(rng, &first, second.as_ref(), mutate)
+}
+
+/// `r` framed plainly, for the regression cases: one HEADERS frame with
+/// END_HEADERS, then the body in one DATA frame; END_STREAM on the last
+/// frame or, with `empty_data`, on an empty DATA frame after them.
+pub fn fixed(r: &Request, empty_data: bool) -> Case {
+    let mut out = wire::PREFACE.to_vec();
+    wire::frame(&mut out, wire::SETTINGS, 0, 0, &[0, 2, 0, 0, 0, 0]);
+    let mut block = Vec::new();
+    for (n, v) in &r.fields {
+        wire::field(&mut block, n, v, Repr::Literal);
+    }
+    let es = |last: bool| {
+        if last && !empty_data {
+            wire::END_STREAM
+        } else {
+            0
+        }
+    };
+    wire::frame(
+        &mut out,
+        wire::HEADERS,
+        wire::END_HEADERS | es(r.body.is_empty()),
+        1,
+        &block,
+    );
+    if !r.body.is_empty() {
+        wire::frame(&mut out, wire::DATA, es(true), 1, &r.body);
+    }
+    if empty_data {
+        wire::frame(&mut out, wire::DATA, wire::END_STREAM, 1, &[]);
+    }
+    wire::frame(&mut out, wire::PING, 0, 0, wire::LAST_PING);
+    let mut desc: Vec<String> = r.fields.iter().map(|(n, v)| show(n, v)).collect();
+    if empty_data {
+        desc.push("END_STREAM on an empty DATA frame".to_string());
+    }
+    Case {
+        bytes: out,
+        sent: vec![(1, Sent::Ended)],
+        authority: r.get(":authority").map(<[u8]>::to_vec),
+        well_formed: usize::from(r.malformed.is_empty()),
+        strict: true,
+        desc: desc.join(" "),
+        paths: r
+            .get(":path")
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .into_iter()
+            .collect(),
+    }
 }

@@ -180,7 +180,10 @@ impl Exchange {
         let s = self.streams.get(&stream);
         match s.and_then(|s| s.status) {
             Some(code) => code.to_string(),
-            None if s.is_some_and(|s| s.reset.is_some()) || self.goaway.is_some() || self.closed => {
+            None if s.is_some_and(|s| s.reset.is_some())
+                || self.goaway.is_some()
+                || self.closed =>
+            {
                 "reset".to_string()
             }
             None => "none".to_string(),
@@ -286,14 +289,18 @@ pub fn exchange(addr: SocketAddr, bytes: &[u8], sent: &[(u32, Sent)], strict: bo
             .iter()
             .filter(|(_, s)| *s == Sent::Ended)
             .all(|(id, _)| resolved(*id, &ex));
-        let open_answered = sent.iter().filter(|(_, s)| *s == Sent::Open).all(|(id, _)| {
-            resolved(*id, &ex) || ex.streams.get(id).is_some_and(|s| s.status.is_some())
-        });
+        let open_answered = sent
+            .iter()
+            .filter(|(_, s)| *s == Sent::Open)
+            .all(|(id, _)| {
+                resolved(*id, &ex) || ex.streams.get(id).is_some_and(|s| s.status.is_some())
+            });
         if ex.closed || (due_answered && (ex.ping_acked || ex.goaway.is_some())) {
             if open_answered || ex.closed {
                 break;
             }
-            let at = *open_deadline.get_or_insert_with(|| Instant::now() + Duration::from_millis(500));
+            let at =
+                *open_deadline.get_or_insert_with(|| Instant::now() + Duration::from_millis(500));
             if Instant::now() >= at {
                 break;
             }
@@ -357,7 +364,11 @@ fn read_str(b: &[u8], at: &mut usize) -> Option<(Vec<u8>, bool)> {
 
 /// A status code from its (maybe Huffman-coded) string.
 fn status_value(raw: &[u8], huffman: bool) -> Option<u16> {
-    let text = if huffman { huffman_digits(raw)? } else { raw.to_vec() };
+    let text = if huffman {
+        huffman_digits(raw)?
+    } else {
+        raw.to_vec()
+    };
     std::str::from_utf8(&text).ok()?.parse().ok()
 }
 
