@@ -164,6 +164,16 @@ impl Request {
             .map(|(_, v)| v.as_slice())
     }
 
+    /// `METHOD PATH` for each `:path` value, with the first `:method`.
+    fn lines(&self) -> Vec<String> {
+        let method = String::from_utf8_lossy(self.get(":method").unwrap_or(b""));
+        self.fields
+            .iter()
+            .filter(|(n, _)| n == b":path")
+            .map(|(_, v)| format!("{method} {}", String::from_utf8_lossy(v)))
+            .collect()
+    }
+
     fn pseudo_count(&self) -> usize {
         self.fields
             .iter()
@@ -341,9 +351,17 @@ fn malform(rng: &mut Rng, r: &mut Request) {
             r.fields.push(f(name, v));
             "an invalid field value"
         }
-        _ => {
+        _ if rng.chance(50) => {
             let big = "a".repeat([9000, 20000, 70000][rng.below(3)]);
             r.fields.push(f("x-big", &big));
+            return;
+        }
+        _ => {
+            // Many fields: a large header list of small ones.
+            let v = "b".repeat(100);
+            for i in 0..[100, 300, 1000][rng.below(3)] {
+                r.fields.push(f(&format!("x-many-{i}"), &v));
+            }
             return;
         }
     };
@@ -365,8 +383,8 @@ pub struct Case {
     pub strict: bool,
     /// What was sent, in short.
     pub desc: String,
-    /// Every `:path` value sent: a target at the server that is none of
-    /// them was rewritten on the way.
+    /// `METHOD PATH` for each `:path` value sent: a request at the server
+    /// that is none of them had its path rewritten on the way.
     pub paths: Vec<String>,
 }
 
@@ -582,11 +600,9 @@ pub fn build(rng: &mut Rng, first: &Request, second: Option<&Request>, mutate: b
         strict,
         desc,
         paths: first
-            .fields
-            .iter()
-            .chain(second.iter().flat_map(|s| s.fields.iter()))
-            .filter(|(n, _)| n == b":path")
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .lines()
+            .into_iter()
+            .chain(second.map(Request::lines).unwrap_or_default())
             .collect(),
     }
 }
@@ -596,12 +612,16 @@ pub fn generate(rng: &mut Rng) -> Case {
     let first = request(rng);
     let second = rng.chance(15).then(|| {
         let path = rng.pick(&["/admin", "/x", "//admin", "/%2fadmin"]);
+        // The first request's :authority (the one the server's Host is
+        // checked against), or none and a Host field.
         let mut r = Request::of(&[(":method", "GET"), (":scheme", "http")]);
-        match first.get(":authority") {
-            Some(a) => r.fields.push((b":authority".to_vec(), a.to_vec())),
-            None => r.fields.push(f(":authority", "a")),
+        if let Some(a) = first.get(":authority") {
+            r.fields.push((b":authority".to_vec(), a.to_vec()));
         }
         r.fields.push(f(":path", path));
+        if first.get(":authority").is_none() {
+            r.fields.push(f("host", "a"));
+        }
         r
     });
     let mutate = rng.chance(12);
@@ -650,10 +670,6 @@ pub fn fixed(r: &Request, empty_data: bool) -> Case {
         well_formed: usize::from(r.malformed.is_empty()),
         strict: true,
         desc: desc.join(" "),
-        paths: r
-            .get(":path")
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .into_iter()
-            .collect(),
+        paths: r.lines(),
     }
 }
