@@ -17,7 +17,9 @@
 //!
 //! The seed changes every run (from the clock) and is printed first;
 //! `FAIRWAY_FUZZ_H2_SEED` replays one. `FAIRWAY_FUZZ_SECONDS` (default 20)
-//! bounds the run, `FAIRWAY_FUZZ_CASES` the number of cases.
+//! bounds the run, `FAIRWAY_FUZZ_CASES` the number of cases. With
+//! `FAIRWAY_FUZZ_H2_CASE=N` only case `N` of the seed's sequence runs, and
+//! what each server received is printed byte for byte.
 
 mod grammar;
 mod wire;
@@ -391,7 +393,7 @@ fn replay_one(seed: u64, i: usize) {
 }
 
 #[test]
-fn h2_differential_fuzz_against_haproxy() {
+fn http2_fuzz_against_haproxy() {
     let clock = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
