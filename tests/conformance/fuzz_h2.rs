@@ -463,7 +463,8 @@ fn http2_fuzz_against_haproxy() {
     let mut kinds: BTreeMap<String, (usize, String)> = BTreeMap::new();
     let (mut differ, mut fw_only, mut ha_only) = (0, 0, 0);
     let mut malformed = (0, 0);
-    let mut examples = (Vec::new(), Vec::new());
+    let mut reasons: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut examples = (Vec::new(), Vec::new(), Vec::new());
     for ((i, o), c) in fw.iter().enumerate().zip(sequence(seed)) {
         for (kind, detail) in &o.violations {
             let e = kinds.entry(kind.clone()).or_default();
@@ -479,8 +480,29 @@ fn http2_fuzz_against_haproxy() {
             }
         }
         let Some(h) = ha.get(i) else { continue };
-        malformed.0 += usize::from(o.received > c.well_formed);
-        malformed.1 += usize::from(h.received > c.well_formed);
+        // (Not where a flipped bit may have changed what was malformed.)
+        // (Nor the stray last chunk, which is no request of the case.)
+        let more = |s: &Summary| {
+            let real = s.lines.iter().filter(|l| !l.starts_with("0 ")).count();
+            c.strict && real > c.well_formed
+        };
+        let forwarded = (more(o), more(h));
+        if forwarded.0 && examples.2.len() < 8 {
+            examples.2.push(format!(
+                "  {} ({})\n    fairway {} {:?}",
+                c.desc,
+                c.malformed.join(", "),
+                o.answer,
+                o.lines
+            ));
+        }
+        malformed.0 += usize::from(forwarded.0);
+        malformed.1 += usize::from(forwarded.1);
+        for why in &c.malformed {
+            let e: &mut (usize, usize) = reasons.entry(*why).or_default();
+            e.0 += usize::from(forwarded.0);
+            e.1 += usize::from(forwarded.1);
+        }
         if o.answer != h.answer || (o.received == 0) != (h.received == 0) {
             differ += 1;
             let line = |c: &Case| {
@@ -522,6 +544,13 @@ fn http2_fuzz_against_haproxy() {
         .map(|(k, (n, first))| format!("{n} x {k}; first: {first}"))
         .collect();
     println!("{}", report.join("\n"));
+    println!(
+        "malformed and forwarded by fairway (first):\n{}",
+        examples.2.join("\n")
+    );
+    for (why, (f, h)) in &reasons {
+        println!("malformed ({why}) forwarded: fairway {f}, HAProxy {h}");
+    }
     println!(
         "forwarded by fairway only (first):\n{}",
         examples.0.join("\n")

@@ -286,23 +286,41 @@ fn invalid_pseudo(r: &Request, connect_form: bool) -> Vec<&'static str> {
     bad
 }
 
+/// What `malform` returns when its change left the request well-formed.
+const NOT_MALFORMED: &str = "";
+
 /// Makes `r` malformed in one of the ways RFC 9113 §8 names.
 fn malform(rng: &mut Rng, r: &mut Request) {
     let pseudo = r.pseudo_count();
     let why = match rng.below(11) {
         0 => {
             let v = rng.pick(&["/admin", "/x", "//admin"]);
+            let had = r.get(":path").is_some();
             r.fields.insert(pseudo, f(":path", v));
-            "two :path fields"
+            if had {
+                "two :path fields"
+            } else {
+                NOT_MALFORMED
+            }
         }
         1 => {
+            let had = r.get(":authority").is_some();
             r.fields.insert(pseudo, f(":authority", "secret.example"));
-            "two :authority fields"
+            if had {
+                "two :authority fields"
+            } else {
+                NOT_MALFORMED
+            }
         }
         2 => {
+            let had = r.get(":method").is_some();
             r.fields
                 .insert(pseudo, f(":method", rng.pick(&["GET", "POST", "CONNECT"])));
-            "two :method fields"
+            if had {
+                "two :method fields"
+            } else {
+                NOT_MALFORMED
+            }
         }
         3 if pseudo > 0 => {
             let gone = r.fields.remove(rng.below(pseudo));
@@ -310,7 +328,7 @@ fn malform(rng: &mut Rng, r: &mut Request) {
                 b":method" => "no :method",
                 b":path" => "no :path",
                 b":scheme" => "no :scheme",
-                _ => "no :authority (not malformed)",
+                _ => NOT_MALFORMED,
             }
         }
         4 if !r.fields.is_empty() => {
@@ -365,7 +383,7 @@ fn malform(rng: &mut Rng, r: &mut Request) {
             return;
         }
     };
-    if why != "no :authority (not malformed)" {
+    if why != NOT_MALFORMED {
         r.malformed.push(why);
     }
 }
@@ -379,6 +397,8 @@ pub struct Case {
     pub authority: Option<Vec<u8>>,
     /// Requests well-formed as built (the most a server should get).
     pub well_formed: usize,
+    /// Why the first request is malformed, if it is.
+    pub malformed: Vec<&'static str>,
     /// The frames were not mangled at the byte level.
     pub strict: bool,
     /// What was sent, in short.
@@ -597,6 +617,7 @@ pub fn build(rng: &mut Rng, first: &Request, second: Option<&Request>, mutate: b
         sent,
         authority: first.get(":authority").map(<[u8]>::to_vec),
         well_formed: usize::from(first.malformed.is_empty()) + usize::from(second.is_some()),
+        malformed: first.malformed.clone(),
         strict,
         desc,
         paths: first
@@ -668,6 +689,7 @@ pub fn fixed(r: &Request, empty_data: bool) -> Case {
         sent: vec![(1, Sent::Ended)],
         authority: r.get(":authority").map(<[u8]>::to_vec),
         well_formed: usize::from(r.malformed.is_empty()),
+        malformed: r.malformed.clone(),
         strict: true,
         desc: desc.join(" "),
         paths: r.lines(),
