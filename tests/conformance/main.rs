@@ -12,10 +12,11 @@
 //! The report (the counts, every outcome of the three proxies) is written
 //! to `CARGO_TARGET_TMPDIR/conformance.md`; `docs/conformance.md` holds a
 //! copy, and its counts block must be the corpus's. `fuzz.rs` is the
-//! differential fuzzer.
+//! differential fuzzer, `fuzz_h2.rs` its HTTP/2 counterpart.
 
 mod corpus;
 mod fuzz;
+mod fuzz_h2;
 mod peers;
 #[allow(dead_code)]
 #[path = "../common/process.rs"]
