@@ -284,6 +284,20 @@ pub(crate) fn upstream_request(req: &mut RequestHeader) -> Result<()> {
     Ok(())
 }
 
+/// A server's status outside 100-599 is no valid status (RFC 9110 §15): a
+/// client treats it as a 5xx, so fairway answers `502` as for an invalid
+/// response head (an `InvalidHTTPHeader` from the server, logged `SH`).
+pub(crate) fn check_status(status: u16) -> Result<()> {
+    if (100..600).contains(&status) {
+        return Ok(());
+    }
+    Err(Error::explain(
+        ErrorType::InvalidHTTPHeader,
+        format!("invalid response status {status} (RFC 9110 §15: 100-599)"),
+    )
+    .into_up())
+}
+
 /// A `101 Switching Protocols` to a request that asked for no upgrade
 /// breaks RFC 9110 §15.2.2 (a server switches only to a protocol the
 /// client named): it is the server's error, `502`.

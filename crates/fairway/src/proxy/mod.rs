@@ -646,6 +646,9 @@ impl ProxyHttp for Proxy {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // Before the response counts as arrived: an invalid status is an
+        // invalid response head (502, `SH`), as on the fast path.
+        framing::check_status(resp.status.as_u16())?;
         ctx.response_at.get_or_insert_with(Instant::now);
         if rules::interim(resp) {
             return Ok(());

@@ -16,6 +16,7 @@ pub(crate) fn error_body(status: u16) -> Bytes {
         408 => ("408 Request Time-out", "Your browser didn't send a complete request in time."),
         410 => ("410 Gone", "The resource is no longer available and will not be available again."),
         413 => ("413 Payload Too Large", "The request entity exceeds the maximum allowed."),
+        414 => ("414 URI Too Long", "The request URL is too long."),
         425 => ("425 Too Early", "Your browser sent early data."),
         429 => ("429 Too Many Requests", "You have sent too many requests in a given amount of time."),
         500 => ("500 Internal Server Error", "An internal server error occurred."),

@@ -374,6 +374,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Box<ResponseHeader>, usize)>> {
         }
     };
     let code = parsed.code.unwrap_or(0);
+    crate::proxy::framing::check_status(code)?;
     let mut resp = Box::new(ResponseHeader::build(code, Some(parsed.headers.len()))?);
     resp.set_version(match parsed.version {
         Some(1) => Version::HTTP_11,

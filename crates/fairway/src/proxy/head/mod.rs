@@ -2,6 +2,8 @@
 //! check for HTTP/1 clients: a slowloris client gets `408`, a too-large
 //! head `431`, a malformed request line `400` — for every request of a
 //! connection, whichever parser (the fast path's or Pingora's) reads it.
+//! A request line longer than the head limit gets `414`, and a request
+//! line's `HTTP/1.2` to `HTTP/1.9` pass on as `HTTP/1.1` (RFC 9110 §6.2).
 //!
 //! Pingora reads a request head under a per-read timeout, so a client that
 //! sends a byte every few seconds holds a connection forever. fairway wraps
@@ -21,9 +23,10 @@
 //!
 //! Each head runs one clock: from the accept for the first request, from
 //! its first byte for the next ones; it stops once the head is parsed.
-//! When the clock runs out, the head grows past [`MAX_HEAD`] bytes or its
-//! request line is malformed, the wrapper writes the HAProxy-like error
-//! page and ends the read with an error, so the connection closes.
+//! When the clock runs out, the head (or its request line alone: 414)
+//! grows past [`MAX_HEAD`] bytes or its request line is malformed, the
+//! wrapper writes the HAProxy-like error page and ends the read with an
+//! error, so the connection closes.
 //!
 //! HTTP/2 connections are not wrapped (their streams' heads arrive in
 //! frames that Pingora reads under its own timeouts).
@@ -51,8 +54,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 /// The largest request head (request line and headers) accepted; a larger
-/// one gets `431 Request Header Fields Too Large`. HAProxy's default buffer
-/// allows about 15 KiB (and answers 400); nginx allows 4 × 8 KiB.
+/// one gets `431 Request Header Fields Too Large`, or `414 URI Too Long`
+/// when its request line alone is larger (RFC 9112 §3). HAProxy's default
+/// buffer allows about 15 KiB (and answers 400); nginx allows 4 × 8 KiB
+/// (and answers 414 to a longer request line).
 pub const MAX_HEAD: usize = 64 * 1024;
 
 /// The head is arriving (or waits to be parsed): the clock runs.
@@ -191,6 +196,7 @@ impl Guarded {
         }
         let message = match status {
             408 => "request head not received within timeout_http_request",
+            414 => "request line larger than the head limit",
             431 => "request head larger than the limit",
             _ => "request head refused",
         };
@@ -220,7 +226,9 @@ impl Guarded {
 
     /// How many of `bytes`, just read, belong to the current message (at
     /// least one, or the head is refused: `Err`).
-    fn take(&mut self, bytes: &[u8]) -> Result<usize, (u16, &'static str)> {
+    /// A minor version above 1 in a request line is rewritten in `bytes`
+    /// (served as HTTP/1.1, module `scan`).
+    fn take(&mut self, bytes: &mut [u8]) -> Result<usize, (u16, &'static str)> {
         if let Msg::Idle = self.msg {
             self.phase.store(HEAD, Ordering::Relaxed);
             self.msg = Msg::Head(HeadScan::default());
@@ -235,6 +243,11 @@ impl Guarded {
                     Scan::More => (bytes.len(), false),
                 };
                 self.head_len += taken;
+                if scan.line_len() > MAX_HEAD {
+                    // RFC 9112 §3: a target longer than a server wishes
+                    // to parse gets 414.
+                    return Err((414, "uri_too_long"));
+                }
                 if self.head_len > MAX_HEAD {
                     return Err((431, "head_too_large"));
                 }
@@ -300,13 +313,14 @@ impl Guarded {
 }
 
 /// The complete response fairway sends when a head is late (408), too
-/// large (431) or refused by Pingora's parser (400 and the like); the
-/// connection is closed after it.
+/// large (431; 414 when its request line alone is) or refused by Pingora's
+/// parser (400 and the like); the connection is closed after it.
 pub(crate) fn error_page(status: u16) -> bytes::Bytes {
     let body = error_body(status);
     let reason = match status {
         400 => "Bad request",
         408 => "Request Time-out",
+        414 => "URI Too Long",
         431 => "Request Header Fields Too Large",
         _ => http::StatusCode::from_u16(status)
             .ok()
@@ -412,7 +426,7 @@ impl AsyncRead for Guarded {
             // Bytes the client pipelined: only the current message's go on.
             let mut pending = std::mem::take(&mut this.pending);
             let n = pending.len().min(buf.remaining());
-            let taken = this.take(&pending[..n]);
+            let taken = this.take(&mut pending[..n]);
             if let Ok(taken) = taken {
                 buf.put_slice(&pending[..taken]);
                 pending.advance(taken);
@@ -432,10 +446,11 @@ impl AsyncRead for Guarded {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return this.poll_clock(cx).map(Err),
         }
-        let read = &buf.filled()[before..];
+        let read = &mut buf.filled_mut()[before..];
         if read.is_empty() {
             return Poll::Ready(Ok(()));
         }
+        let read_len = read.len();
         let taken = match this.take(read) {
             Ok(taken) => taken,
             Err((status, reason)) => {
@@ -444,8 +459,9 @@ impl AsyncRead for Guarded {
             }
         };
         // What is past the message waits for the next one.
-        if taken < read.len() {
-            this.pending.extend_from_slice(&read[taken..]);
+        if taken < read_len {
+            this.pending
+                .extend_from_slice(&buf.filled()[before + taken..]);
             buf.set_filled(before + taken);
         }
         Poll::Ready(Ok(()))

@@ -21,6 +21,13 @@ pub(crate) enum Scan {
 /// most four empty lines (§2.2). Pingora's parser would instead
 /// percent-encode a space, NUL or raw UTF-8 inside the target and pass the
 /// request on; HAProxy and nginx answer 400, and so does fairway.
+///
+/// A higher minor version of HTTP/1 (`HTTP/1.2` to `HTTP/1.9`) is served
+/// as the highest fairway supports, HTTP/1.1 (RFC 9110 §6.2, as HAProxy
+/// and nginx do): its digit is rewritten to `1` in the bytes as they pass,
+/// so that both parsers (the fast path's and Pingora's, which take only
+/// 1.0 and 1.1) read `HTTP/1.1`. A longer version (`HTTP/1.23`) stays
+/// refused by the parser.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct RequestLine {
     /// Parts ended by a space so far.
@@ -31,13 +38,23 @@ pub(crate) struct RequestLine {
     cr: bool,
     /// Empty lines before the request line.
     blank: u8,
+    /// The version read so far is not a prefix of `HTTP/1.`.
+    not_http1: bool,
 }
+
+/// What a version starts with for its minor digit to be rewritten.
+const HTTP1: &[u8] = b"HTTP/1.";
 
 impl RequestLine {
     /// Reads more bytes of the head: [`Scan::End`] after the line's LF when
-    /// it is complete and well-formed.
-    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Scan {
-        for (i, &b) in bytes.iter().enumerate() {
+    /// it is complete and well-formed. A minor version digit above 1 is
+    /// rewritten to `1` in `bytes`.
+    pub(crate) fn feed(&mut self, bytes: &mut [u8]) -> Scan {
+        for (i, b) in bytes.iter_mut().enumerate() {
+            if self.parts == 2 && !self.cr {
+                self.version_byte(b);
+            }
+            let b = *b;
             if self.cr && b != b'\n' {
                 return Scan::Bad;
             }
@@ -77,6 +94,19 @@ impl RequestLine {
         }
         Scan::More
     }
+
+    /// Looks at a byte of the version (`part_len` bytes of it before):
+    /// after `HTTP/1.`, a digit 2-9 becomes `1`.
+    fn version_byte(&mut self, b: &mut u8) {
+        let at = usize::from(self.part_len);
+        match HTTP1.get(at) {
+            Some(want) => self.not_http1 |= *b != *want,
+            None if at == HTTP1.len() && !self.not_http1 && (b'2'..=b'9').contains(b) => {
+                *b = b'1';
+            }
+            None => {}
+        }
+    }
 }
 
 /// A request head: its request line checked, then its fields up to the
@@ -84,6 +114,8 @@ impl RequestLine {
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct HeadScan {
     line: RequestLine,
+    /// Bytes of the request line (and the empty lines before it) so far.
+    line_len: usize,
     /// The request line is done: fields follow.
     fields: bool,
     /// At the start of a field line (a LF was the last byte but CRs).
@@ -91,19 +123,25 @@ pub(crate) struct HeadScan {
 }
 
 impl HeadScan {
-    /// Reads more bytes of the head.
-    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Scan {
+    /// Reads more bytes of the head (a minor version above 1 rewritten, as
+    /// [`RequestLine`] says).
+    pub(crate) fn feed(&mut self, bytes: &mut [u8]) -> Scan {
         let mut from = 0;
         if !self.fields {
             match self.line.feed(bytes) {
                 Scan::End(n) => {
+                    self.line_len += n;
                     self.fields = true;
                     self.line_start = true;
                     from = n;
                 }
-                other => return other,
+                other => {
+                    self.line_len += bytes.len();
+                    return other;
+                }
             }
         }
+        let bytes = &*bytes;
         // From line end to line end (memchr: a head's fields are most of
         // its bytes); only a line's first bytes are looked at.
         let mut i = from;
@@ -127,6 +165,12 @@ impl HeadScan {
             }
         }
         Scan::More
+    }
+
+    /// The bytes of the request line read so far (all of it once it
+    /// ended), the empty lines before it included.
+    pub(crate) fn line_len(&self) -> usize {
+        self.line_len
     }
 }
 
@@ -211,7 +255,12 @@ mod tests {
     use super::*;
 
     fn check(bytes: &[u8]) -> Scan {
-        RequestLine::default().feed(bytes)
+        RequestLine::default().feed(&mut bytes.to_vec())
+    }
+
+    /// A head scanner's verdict on `bytes` (a copy: it may rewrite them).
+    fn head(bytes: &[u8]) -> Scan {
+        HeadScan::default().feed(&mut bytes.to_vec())
     }
 
     #[test]
@@ -232,7 +281,7 @@ mod tests {
         let mut line = RequestLine::default();
         let text = b"GET /a HTTP/1.1\r\n";
         for (i, b) in text.iter().enumerate() {
-            let r = line.feed(std::slice::from_ref(b));
+            let r = line.feed(&mut [*b]);
             let want = if i == text.len() - 1 {
                 Scan::End(1)
             } else {
@@ -263,14 +312,68 @@ mod tests {
         assert!(matches!(check(b"GET /a?b=%7B~ HTTP/1.1\r\n"), Scan::End(_)));
     }
 
+    /// `line` as the parser gets it, fed in pieces cut at `cut`.
+    fn passed_on(line: &[u8], cut: usize) -> Vec<u8> {
+        let mut bytes = line.to_vec();
+        let mut scan = HeadScan::default();
+        let (first, second) = bytes.split_at_mut(cut);
+        if scan.feed(first) == Scan::More {
+            scan.feed(second);
+        }
+        bytes
+    }
+
+    #[test]
+    fn higher_minor_versions_of_http1_pass_as_1_1() {
+        for (sent, seen) in [
+            (
+                &b"GET / HTTP/1.2\r\nHost: a\r\n\r\n"[..],
+                &b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            ),
+            (b"GET / HTTP/1.9\n\n", b"GET / HTTP/1.1\n\n"),
+            // A longer version: still refused by the parser.
+            (b"GET / HTTP/1.23\r\n\r\n", b"GET / HTTP/1.13\r\n\r\n"),
+            // Left as they are.
+            (b"GET / HTTP/1.0\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n"),
+            (b"GET / HTTP/2.0\r\n\r\n", b"GET / HTTP/2.0\r\n\r\n"),
+            (b"GET / XTTP/1.2\r\n\r\n", b"GET / XTTP/1.2\r\n\r\n"),
+            (
+                b"GET /HTTP/1.2 HTTP/1.1\r\nA: HTTP/1.2\r\n\r\n",
+                b"GET /HTTP/1.2 HTTP/1.1\r\nA: HTTP/1.2\r\n\r\n",
+            ),
+        ] {
+            for cut in 0..=sent.len() {
+                assert_eq!(
+                    passed_on(sent, cut),
+                    seen,
+                    "{} cut at {cut}",
+                    sent.escape_ascii()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_request_line_is_measured() {
+        let mut scan = HeadScan::default();
+        let mut line = b"\r\nGET /aaaa".to_vec();
+        assert_eq!(scan.feed(&mut line), Scan::More);
+        assert_eq!(scan.line_len(), 11);
+        let mut rest = b"a HTTP/1.1\r\nHost: a\r\n".to_vec();
+        assert_eq!(scan.feed(&mut rest), Scan::More);
+        assert_eq!(scan.line_len(), 11 + 12);
+    }
+
     /// Where the head ends, fed in pieces cut at `cut`.
     fn head_end(bytes: &[u8], cut: usize) -> Scan {
         let mut scan = HeadScan::default();
-        match scan.feed(&bytes[..cut]) {
+        let mut bytes = bytes.to_vec();
+        let (first, second) = bytes.split_at_mut(cut);
+        match scan.feed(first) {
             Scan::More => {}
             other => return other,
         }
-        match scan.feed(&bytes[cut..]) {
+        match scan.feed(second) {
             Scan::End(n) => Scan::End(cut + n),
             other => other,
         }
@@ -282,22 +385,10 @@ mod tests {
         for cut in 0..=two.len() {
             assert_eq!(head_end(two, cut), Scan::End(28), "cut at {cut}");
         }
-        assert_eq!(
-            HeadScan::default().feed(b"GET / HTTP/1.0\n\nrest"),
-            Scan::End(16)
-        );
-        assert_eq!(
-            HeadScan::default().feed(b"GET / HTTP/1.1\r\nA: b\r\n"),
-            Scan::More
-        );
-        assert_eq!(
-            HeadScan::default().feed(b"GET / HTTP/1.1\nA: b\nC: d\n\nGET"),
-            Scan::End(26)
-        );
-        assert_eq!(
-            HeadScan::default().feed(b"GET /\x00 HTTP/1.1\r\n"),
-            Scan::Bad
-        );
+        assert_eq!(head(b"GET / HTTP/1.0\n\nrest"), Scan::End(16));
+        assert_eq!(head(b"GET / HTTP/1.1\r\nA: b\r\n"), Scan::More);
+        assert_eq!(head(b"GET / HTTP/1.1\nA: b\nC: d\n\nGET"), Scan::End(26));
+        assert_eq!(head(b"GET /\x00 HTTP/1.1\r\n"), Scan::Bad);
     }
 
     #[test]

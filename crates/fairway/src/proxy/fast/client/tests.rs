@@ -235,6 +235,26 @@ async fn garbage_and_oversized_heads_are_errors() {
 }
 
 #[tokio::test]
+async fn a_status_outside_100_599_is_an_invalid_head() {
+    for bad in [
+        &b"HTTP/1.1 999 Odd\r\nContent-Length: 0\r\n\r\n"[..],
+        b"HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n",
+    ] {
+        let mut c = client(&[bad], true).await;
+        let e = c.response(false).await.unwrap_err();
+        assert_eq!(
+            e.etype(),
+            &ErrorType::InvalidHTTPHeader,
+            "{}",
+            bad.escape_ascii()
+        );
+    }
+    let mut c = client(&[b"HTTP/1.1 599 Odd\r\nContent-Length: 0\r\n\r\n"], true).await;
+    assert_eq!(c.response(false).await.unwrap().status.as_u16(), 599);
+}
+
+#[tokio::test]
 async fn lenient_as_pingora_space_before_colon_and_obs_fold() {
     let mut c = client(
         &[b"HTTP/1.1 200 OK\r\nX-Bad : 1\r\nX-F: a\r\n b\r\nContent-Length: 2\r\n\r\nok"],
