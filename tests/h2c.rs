@@ -331,7 +331,9 @@ backends:
     assert_eq!(conns.len(), 1, "{conns:?}");
     let (head, body) = conns[0].split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("GET /x HTTP/1.1\r\n"), "{head}");
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
     assert_eq!(body, if chunked { "0\r\n\r\n" } else { "" }, "{conns:?}");
 
     // Malformed: 400 before the rules, nothing reaches the server.
@@ -386,6 +388,9 @@ backends:
     // A well-formed request without :authority still passes.
     let mut ok = host.clone();
     ok.push(("host", "ok.example"));
-    assert_eq!(h2_raw(f.addr, &[headers(&ok, END_HEADERS | END_STREAM)]), Some(200));
+    assert_eq!(
+        h2_raw(f.addr, &[headers(&ok, END_HEADERS | END_STREAM)]),
+        Some(200)
+    );
     assert_eq!(rec.conns().len(), 2);
 }

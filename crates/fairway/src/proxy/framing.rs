@@ -536,4 +536,40 @@ mod tests {
         let mut r = h2("/x", &["b.example", "c.example"]);
         assert_eq!(check_request(&mut r).unwrap_err(), Refused::ManyHosts);
     }
+
+    /// What RFC 9113 §8.2.1 and §8.3.1 call malformed and the h2 crate
+    /// passes on (fuzz_h2 regressions r6-r10).
+    #[test]
+    fn malformed_http2_heads_are_refused() {
+        let refused = |uri: &str, fields: &[(&str, &str)]| {
+            let mut b = http::Request::builder().uri(uri).version(Version::HTTP_2);
+            for (n, v) in fields {
+                b = b.header(*n, *v);
+            }
+            let mut r = RequestHeader::from(b.body(()).unwrap().into_parts().0);
+            check_request(&mut r).err()
+        };
+        // No :path: h2 builds a URI with an empty path.
+        let mut r = h2("/x", &["a"]);
+        r.set_uri(http::Uri::from_parts(http::uri::Parts::default()).unwrap());
+        assert_eq!(check_request(&mut r).unwrap_err(), Refused::NoPath);
+        for host in [" a", "\ta", "a ", "a\t"] {
+            assert_eq!(
+                refused("/x", &[("host", host)]),
+                Some(Refused::FieldWhitespace),
+                "{host:?}"
+            );
+        }
+        assert_eq!(
+            refused("http://a/x", &[("x-a", "v ")]),
+            Some(Refused::FieldWhitespace)
+        );
+        assert_eq!(refused("http://a:x/x", &[]), Some(Refused::BadHost));
+        assert_eq!(refused("http://u@a/x", &[]), Some(Refused::BadHost));
+        assert_eq!(refused("ftp://a/x", &[]), Some(Refused::Scheme));
+        assert_eq!(refused("/x", &[]), Some(Refused::NoAuthority));
+        assert_eq!(refused("/x", &[("host", "")]), Some(Refused::NoAuthority));
+        assert_eq!(refused("HTTPS://a/x", &[("x-a", "v w")]), None);
+        assert_eq!(refused("/x", &[("host", "a")]), None);
+    }
 }
