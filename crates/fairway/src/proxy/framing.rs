@@ -41,6 +41,14 @@ pub(crate) enum Refused {
     AuthorityHost,
     /// `%2F` or `%5C` in the path (`encoded_slashes: reject`).
     EncodedSlash,
+    /// An HTTP/2 request without `:path`.
+    NoPath,
+    /// An HTTP/2 `:scheme` other than `http` or `https` (or empty).
+    Scheme,
+    /// An HTTP/2 request with neither `:authority` nor a non-empty `Host`.
+    NoAuthority,
+    /// An HTTP/2 field value that starts or ends with whitespace.
+    FieldWhitespace,
 }
 
 impl Refused {
@@ -58,6 +66,14 @@ impl Refused {
             Refused::ChunkedTwice => "chunked applied more than once (RFC 9112 7)",
             Refused::AuthorityHost => "Host differs from :authority (RFC 9113 8.3.1)",
             Refused::EncodedSlash => "encoded slash in the path (encoded_slashes: reject)",
+            Refused::NoPath => "HTTP/2 request without :path (RFC 9113 8.3.1)",
+            Refused::Scheme => "HTTP/2 :scheme other than http or https (RFC 9113 8.3.1)",
+            Refused::NoAuthority => {
+                "HTTP/2 request without :authority or Host (RFC 9113 8.3.1, RFC 9110 4.2.1)"
+            }
+            Refused::FieldWhitespace => {
+                "field value with leading or trailing whitespace (RFC 9113 8.2.1)"
+            }
         }
     }
 }
@@ -66,6 +82,9 @@ impl Refused {
 /// origin-form; `Err` means `400` and no server sees the request.
 pub(crate) fn check_request(req: &mut RequestHeader) -> std::result::Result<(), Refused> {
     let h1 = matches!(req.version, Version::HTTP_10 | Version::HTTP_11);
+    if !h1 {
+        check_h2(req)?;
+    }
     match req.raw_path().first() {
         Some(b'/') => {
             // A backslash is not a URI character (RFC 3986 §3.3); some
@@ -100,16 +119,56 @@ pub(crate) fn check_request(req: &mut RequestHeader) -> std::result::Result<(), 
     Ok(())
 }
 
+/// What RFC 9113 calls malformed and the `h2` crate lets through: a
+/// request without `:path` (the URI then has an empty path, which Pingora
+/// would send as `/`), a `:scheme` other than `http`/`https` (an empty one
+/// too), a field value with leading or trailing whitespace (§8.2.1: a
+/// server strips it, the rules would not). A `Host` field from HTTP/1's
+/// parser never has any (it trims OWS, RFC 9112 §5.1). CONNECT never gets
+/// here (Pingora refuses it), so every request needs a `:path`.
+fn check_h2(req: &RequestHeader) -> std::result::Result<(), Refused> {
+    if req.uri.path().is_empty() {
+        return Err(Refused::NoPath);
+    }
+    if let Some(scheme) = req.uri.scheme_str() {
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return Err(Refused::Scheme);
+        }
+    }
+    let ws = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    if req
+        .headers
+        .values()
+        .any(|v| ws(v.as_bytes().first()) || ws(v.as_bytes().last()))
+    {
+        return Err(Refused::FieldWhitespace);
+    }
+    Ok(())
+}
+
 /// An HTTP/2 request's `:authority` becomes its `Host` field, once, before
 /// anything rewrites the target (a path rewrite rebuilds the URI from the
 /// path alone): the `host` the rules see and the `Host` the server gets
 /// are `:authority` whatever happens to the path (RFC 9113 §8.3.1). A
 /// `Host` field that names another host is refused, as §8.3.1 says a
 /// server should; without `:authority`, `Host` is checked as HTTP/1.0's.
+/// Either is a valid, non-empty authority, the same check as HTTP/1's
+/// `Host` (an `http` URI with an empty host is invalid, RFC 9110 §4.2.1;
+/// RFC 9113 §8.3.1 asks for `:authority` or `Host`).
 fn authority_to_host(req: &mut RequestHeader) -> std::result::Result<(), Refused> {
     let Some(authority) = req.uri.authority().map(|a| a.as_str().to_owned()) else {
-        return check_host(req);
+        check_host(req)?;
+        return match req.headers.get(HOST) {
+            Some(h) if !h.is_empty() => Ok(()),
+            _ => Err(Refused::NoAuthority),
+        };
     };
+    if authority.is_empty() {
+        return Err(Refused::NoAuthority);
+    }
+    if !valid_host(authority.as_bytes()) {
+        return Err(Refused::BadHost);
+    }
     let mut hosts = req.headers.get_all(HOST).iter();
     if hosts.any(|h| !h.as_bytes().eq_ignore_ascii_case(authority.as_bytes())) {
         return Err(Refused::AuthorityHost);
@@ -298,6 +357,19 @@ pub(crate) fn check_status(status: u16) -> Result<()> {
     .into_up())
 }
 
+/// An empty last piece of request body is no body: HTTP/2's empty DATA
+/// frame with END_STREAM arrives as one. Pingora's chunked writer (to an
+/// HTTP/1 server) writes an empty piece as `0\r\n\r\n`, the last chunk,
+/// and the body's end writes that again: the server reads the second as
+/// its next request. Dropped (`None` at the end of the stream), the end of
+/// the body is sent once. Only the last: Pingora skips an empty piece
+/// before it, and reads `None` as the end.
+pub(crate) fn request_body(body: &mut Option<bytes::Bytes>, end_of_stream: bool) {
+    if end_of_stream && body.as_ref().is_some_and(bytes::Bytes::is_empty) {
+        *body = None;
+    }
+}
+
 /// A `101 Switching Protocols` to a request that asked for no upgrade
 /// breaks RFC 9110 §15.2.2 (a server switches only to a protocol the
 /// client named): it is the server's error, `502`.
@@ -477,5 +549,41 @@ mod tests {
         assert_eq!(r.headers.get(HOST).unwrap(), "b.example");
         let mut r = h2("/x", &["b.example", "c.example"]);
         assert_eq!(check_request(&mut r).unwrap_err(), Refused::ManyHosts);
+    }
+
+    /// What RFC 9113 §8.2.1 and §8.3.1 call malformed and the h2 crate
+    /// passes on (fuzz_h2 regressions r6-r10).
+    #[test]
+    fn malformed_http2_heads_are_refused() {
+        let refused = |uri: &str, fields: &[(&str, &str)]| {
+            let mut b = http::Request::builder().uri(uri).version(Version::HTTP_2);
+            for (n, v) in fields {
+                b = b.header(*n, *v);
+            }
+            let mut r = RequestHeader::from(b.body(()).unwrap().into_parts().0);
+            check_request(&mut r).err()
+        };
+        // No :path: h2 builds a URI with an empty path.
+        let mut r = h2("/x", &["a"]);
+        r.set_uri(http::Uri::from_parts(http::uri::Parts::default()).unwrap());
+        assert_eq!(check_request(&mut r).unwrap_err(), Refused::NoPath);
+        for host in [" a", "\ta", "a ", "a\t"] {
+            assert_eq!(
+                refused("/x", &[("host", host)]),
+                Some(Refused::FieldWhitespace),
+                "{host:?}"
+            );
+        }
+        assert_eq!(
+            refused("http://a/x", &[("x-a", "v ")]),
+            Some(Refused::FieldWhitespace)
+        );
+        assert_eq!(refused("http://a:x/x", &[]), Some(Refused::BadHost));
+        assert_eq!(refused("http://u@a/x", &[]), Some(Refused::BadHost));
+        assert_eq!(refused("ftp://a/x", &[]), Some(Refused::Scheme));
+        assert_eq!(refused("/x", &[]), Some(Refused::NoAuthority));
+        assert_eq!(refused("/x", &[("host", "")]), Some(Refused::NoAuthority));
+        assert_eq!(refused("HTTPS://a/x", &[("x-a", "v w")]), None);
+        assert_eq!(refused("/x", &[("host", "a")]), None);
     }
 }

@@ -709,6 +709,17 @@ impl ProxyHttp for Proxy {
         Ok(())
     }
 
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        _ctx: &mut Ctx,
+    ) -> Result<()> {
+        framing::request_body(body, end_of_stream);
+        Ok(())
+    }
+
     fn response_body_filter(
         &self,
         _session: &mut Session,
