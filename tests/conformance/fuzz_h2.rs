@@ -237,8 +237,16 @@ fn invariant(case: &Case, o: &Outcome) -> Vec<(String, String)> {
                     at_server.clone(),
                 );
             }
-            // (A flipped bit may have changed the :authority itself.)
-            if let Some(a) = case.authority.as_ref().filter(|_| case.strict) {
+            // (A flipped bit may have changed the :authority itself. A
+            // misplaced or repeated `:authority` in a header block whose
+            // frame ends mid-field is one the h2 crate may drop without
+            // resetting the stream (see docs/conformance.md, "HTTP/2"):
+            // then the Host field is the host, for the rules, the log and
+            // the server alike, which the log check below holds.)
+            let hidden = case.malformed.iter().any(|m| {
+                *m == "a pseudo-header after a regular field" || *m == "two :authority fields"
+            });
+            if let Some(a) = case.authority.as_ref().filter(|_| case.strict && !hidden) {
                 if !host.as_bytes().eq_ignore_ascii_case(a) {
                     let a = String::from_utf8_lossy(a);
                     kind(
