@@ -3,6 +3,7 @@
 #
 #   benches/compare/http.sh                  # builds fairway (release) if needed, runs, prints a table
 #   benches/compare/http.sh --quick          # 3 s per run, 1 round: a smoke test
+#   benches/compare/http.sh --loads "post-c50 upload-10m"   # only the loads with request bodies
 #   benches/compare/http.sh --threads 2      # 2 worker threads per proxy, nothing pinned
 #   FAIRWAY_BIN=/path/to/fairway benches/compare/http.sh --reps 5 --duration 20
 #
@@ -10,8 +11,9 @@
 #   benches/compare/http.sh --access-log --callgrind --targets "haproxy fairway"  # instructions/request
 #
 # Options: --reps N (3), --duration S (10), --threads N (1), --quick,
-#   --loads "small-c50 small-c200 big-c50", --targets "direct haproxy nginx
-#   pingora fairway" (pingora is skipped when no binary is found),
+#   --loads "small-c50 small-c200 big-c50 post-c50 upload-10m" (the default),
+#   --targets "direct haproxy nginx pingora fairway" (pingora is skipped
+#   when no binary is found), --uploads N (5 uploads per target and round),
 #   --access-log, --callgrind (both below),
 #   --skip-install, --out DIR (keep the raw results there).
 # Env: FAIRWAY_BIN, PINGORA_BIN (a minimal Pingora proxy taking --listen/--threads/--default/--api, from the bench rig outside this repository;
@@ -19,7 +21,9 @@
 #   WARMUP (2 s per target), WRK_THREADS (1), KEEP_WORK=1 (keep the work dir),
 #   BASELINE_BIN (another fairway binary, e.g. a build before a change: adds
 #   target `baseline`, same config, for before/after figures in one run),
-#   ACCESS_LOG_FORMAT (the log-format string of --access-log, below).
+#   ACCESS_LOG_FORMAT (the log-format string of --access-log, below),
+#   UPLOAD_EXPECT=0 (upload-10m without `Expect: 100-continue`; by default
+#   curl sends it, as it does for any body above 1 MiB).
 #
 # Access logging (docs/performance.md, session 8). The default run logs
 # nothing. `--access-log` adds, in the same run, the same proxies with one
@@ -55,12 +59,24 @@
 # (HAProxy nbthread, nginx worker_processes, fairway/Pingora threads).
 #
 # Upstream: one nginx process (no master, one event loop) listening on four
-# ports; GET / answers `return 200` with a 100-byte body naming the server,
-# GET /big a 64 KiB file. Loads (wrk, keep-alive, closed loop):
-#   small-c50   GET /     100-byte body, 50 connections
-#   small-c200  GET /     100-byte body, 200 connections
-#   big-c50     GET /big  64 KiB body, 50 connections
-# plus `direct` (wrk straight to one upstream port) as the ceiling.
+# ports; GET or POST / answers `return 200` with a 100-byte body naming the
+# server (a request body is discarded, the connection kept), GET /big a
+# 64 KiB file; POST /upload is read whole (in memory) before the answer,
+# as an upload handler does (nginx passes it to itself, /upload-sink), so
+# that the answer cannot overtake the body; `client_max_body_size 0`. Loads:
+#   small-c50   GET /     100-byte body, 50 connections    } wrk, keep-alive,
+#   small-c200  GET /     100-byte body, 200 connections   } closed loop:
+#   big-c50     GET /big  64 KiB body, 50 connections      } req/s
+#   post-c50    POST / with a 1 KiB body, 50 connections   }
+#   upload-10m  one 10 MiB POST /upload (curl --data-binary @file, a new
+#               connection each), --uploads times in a row per target and
+#               round: seconds per upload, median (lower is better)
+# plus `direct` (straight to one upstream port) as the ceiling. So that the
+# bodies pass unhindered everywhere: nginx (as proxy) has
+# `client_max_body_size 0` and `proxy_request_buffering off` (it streams
+# the body as HAProxy does instead of spooling it to disk first); HAProxy
+# and fairway need nothing (fairway has no request-body size limit: no
+# such key in its configuration).
 #
 # CPU pinning. With --threads 1 (the default) every proxy runs on CPU 0 and
 # wrk and the upstream share CPU 1, so the proxy under test has a core of
@@ -73,15 +89,16 @@
 # Runs are interleaved: every round runs each target once, the order
 # rotating each round (A B C D, B C D A, ...), so that drift on a shared
 # machine hits every target alike; figures are medians over the rounds.
-# Measured per run: req/s, p50 and p99 latency (wrk --latency), proxy CPU
-# time per request (utime+stime of the proxy's processes from
+# Measured per run: req/s, p50 and p99 latency (wrk --latency) -- for
+# upload-10m instead the median, fastest and slowest seconds per upload --,
+# proxy CPU time per request or upload (utime+stime of the proxy's processes from
 # /proc/PID/stat, before and after), peak RSS of the proxy's processes
 # (sampled every 0.2 s), and "other %": CPU busy time during the run not
 # spent by the proxy, the upstream or wrk (someone else's load -- a run with
 # a high figure is suspect). Ratios are fairway / HAProxy: above 1 is better
-# for req/s, below 1 is better for latency and CPU.
+# for req/s, below 1 is better for latency, CPU and seconds per upload.
 #
-# Needs haproxy, nginx, wrk (Debian packages of those names; installed with
+# Needs haproxy, nginx, wrk, curl (Debian packages of those names; installed with
 # apt-get when missing unless --skip-install), python3, cargo. Everything
 # listens on 127.0.0.1; only processes this script started are stopped.
 set -euo pipefail
@@ -90,7 +107,8 @@ cd "$(dirname "$0")/../.."
 REPS=3
 DURATION=10
 THREADS=1
-LOADS="small-c50 small-c200 big-c50"
+LOADS="small-c50 small-c200 big-c50 post-c50 upload-10m"
+UPLOADS=5
 TARGETS="direct haproxy nginx pingora fairway"
 [ -n "${BASELINE_BIN:-}" ] && TARGETS="$TARGETS baseline"
 SKIP_INSTALL=0
@@ -109,6 +127,7 @@ while [ $# -gt 0 ]; do
     --quick) DURATION=3; REPS=1; WARMUP=1; shift ;;
     --loads) LOADS=$2; shift 2 ;;
     --targets) TARGETS=$2; shift 2 ;;
+    --uploads) UPLOADS=$2; shift 2 ;;
     --skip-install) SKIP_INSTALL=1; shift ;;
     --access-log) ACCESS_LOG=1; shift ;;
     --callgrind) CALLGRIND=1; shift ;;
@@ -140,7 +159,7 @@ trap cleanup EXIT
 
 # Tools.
 missing=()
-for t in haproxy nginx wrk; do command -v "$t" >/dev/null || missing+=("$t"); done
+for t in haproxy nginx wrk curl; do command -v "$t" >/dev/null || missing+=("$t"); done
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$SKIP_INSTALL" = 1 ] && { echo "http.sh: missing ${missing[*]}" >&2; exit 1; }
   echo "http.sh: installing ${missing[*]} (apt-get)" >&2
@@ -157,6 +176,11 @@ if [[ " $TARGETS " == *" pingora "* && ! -x $PINGORA_BIN ]]; then
   echo "http.sh: no bare Pingora binary at $PINGORA_BIN; skipping that column" >&2
   TARGETS=${TARGETS//pingora/}
 fi
+
+for load in $LOADS; do
+  [[ $load =~ ^(small|big|post)-c[0-9]+$ || $load = upload-10m ]] \
+    || { echo "http.sh: unknown load $load (small-cN, big-cN, post-cN, upload-10m)" >&2; exit 2; }
+done
 
 if [ "$THREADS" = 1 ]; then PROXY_CPUS=0; LOAD_CPUS=1; PIN="proxy on CPU 0, wrk + upstream on CPU 1"
 else PROXY_CPUS=0-$(($(nproc) - 1)); LOAD_CPUS=$PROXY_CPUS; PIN="nothing pinned"; fi
@@ -185,10 +209,23 @@ start() {  # name cpus cmd...
 
 # ---------------------------------------------------------------- upstream
 head -c 65536 /dev/urandom > "$WORK/big"; chmod 644 "$WORK/big"
+# Request bodies: post-c50's wrk script (wrk adds the Content-Length), the upload.
+cat > "$WORK/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = string.rep("x", 1024)
+wrk.headers["Content-Type"] = "application/octet-stream"
+EOF
+UPLOAD_BYTES=$((10 * 1024 * 1024))
+[[ " $LOADS " == *" upload-10m "* ]] && head -c "$UPLOAD_BYTES" /dev/urandom > "$WORK/upload"
+UPLOAD_CURL=(curl -s -o /dev/null --max-time 60 -w '%{http_code} %{time_total} %{size_upload}\n'
+  -H 'Content-Type: application/octet-stream' --data-binary "@$WORK/upload")
+[ "${UPLOAD_EXPECT:-1}" = 0 ] && UPLOAD_CURL+=(-H 'Expect:')
 upstream_server() {  # port name: a 100-byte body naming the server
   local body; body=$(printf 'upstream=%s %-88s' "$2" '' | tr ' ' .)
   echo "  server { listen 127.0.0.1:$1 backlog=4096; root $WORK; location = /big { }
-    location / { return 200 \"${body:0:99}\n\"; } }"
+    location / { return 200 \"${body:0:99}\n\"; }
+    location = /upload { client_body_buffer_size 16m; proxy_pass http://127.0.0.1:$1/upload-sink; }
+    location = /upload-sink { return 200 \"${body:0:16} got \$content_length bytes\n\"; } }"
 }
 cat > "$WORK/upstream.conf" <<EOF
 daemon off; master_process off; worker_processes 1;
@@ -199,6 +236,7 @@ http {
   access_log off; server_tokens off; default_type text/plain;
   sendfile on; tcp_nopush on; tcp_nodelay on;
   keepalive_timeout 300s; keepalive_requests 100000000;
+  client_max_body_size 0;
   open_file_cache max=16 inactive=300s;
   client_body_temp_path $WORK/t-up-body; proxy_temp_path $WORK/t-up-proxy;
   fastcgi_temp_path $WORK/t-up-fcgi; uwsgi_temp_path $WORK/t-up-uwsgi; scgi_temp_path $WORK/t-up-scgi;
@@ -256,6 +294,7 @@ events { worker_connections 16384; }
 http {
   access_log off; server_tokens off; tcp_nodelay on;
   keepalive_timeout 60s; keepalive_requests 100000000;
+  client_max_body_size 0; proxy_request_buffering off;  # stream request bodies, as HAProxy
   client_body_temp_path $WORK/t-body; proxy_temp_path $WORK/t-proxy;
   fastcgi_temp_path $WORK/t-fcgi; uwsgi_temp_path $WORK/t-uwsgi; scgi_temp_path $WORK/t-scgi;
   upstream lightServers { server 127.0.0.1:$UP1; server 127.0.0.1:$UP2; keepalive 256; keepalive_requests 100000000; }
@@ -383,6 +422,18 @@ access_log_file() {
   big=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:${PORT[$t]}/big")
   [ "$seen" = "server1 server2 server3 server4 " ] && [ "$admin" = 403 ] && [ "$big" = 65536 ] \
     || { echo "http.sh: $t misbehaves: GET / reached [$seen], /admin/x -> $admin, /big -> $big bytes" >&2; exit 1; }
+  if [[ " $LOADS " == *" post-c"* ]]; then  # a 1 KiB POST, then a GET on the same connection
+    fmt='%{http_code} %{size_upload} %{num_connects}\n'
+    post=$(head -c 1024 /dev/zero | tr '\0' x | curl -s -o /dev/null -w "$fmt" --data-binary @- "http://127.0.0.1:${PORT[$t]}/" \
+      --next -s -o /dev/null -w "$fmt" "http://127.0.0.1:${PORT[$t]}/" | tr '\n' ' ')
+    [ "$post" = "200 1024 1 200 0 0 " ] \
+      || { echo "http.sh: $t misbehaves: POST / (1 KiB) then GET / on one connection -> [$post] (want 200 1024 1 200 0 0)" >&2; exit 1; }
+  fi
+  if [[ " $LOADS " == *" upload-10m "* ]]; then
+    up=$("${UPLOAD_CURL[@]}" "http://127.0.0.1:${PORT[$t]}/upload" || true)
+    [[ $up == "200 "*" $UPLOAD_BYTES" ]] \
+      || { echo "http.sh: $t misbehaves: 10 MiB POST /upload -> [$up] (want 200 ... $UPLOAD_BYTES)" >&2; exit 1; }
+  fi
   f=$(access_log_file "$t")
   [ -z "$f" ] && continue
   sleep 0.3
@@ -416,32 +467,54 @@ HZ=$(getconf CLK_TCK)
 
 run() {  # load target -> one line in results
   local load=$1 t=$2 path=/ conns=${1##*-c}
+  local -a script=()
   [[ $load == big-* ]] && path=/big
+  [[ $load == post-* ]] && script=(-s "$WORK/post.lua")
   local -a pp=() up=()
   [ "$t" != direct ] && mapfile -t pp < <(tree "${PID[$t]}")
   mapfile -t up < <(tree "${PID[upstream]}")
   echo 0 > "$WORK/rss"
   local sampler=
   if [ ${#pp[@]} -gt 0 ]; then rss_sampler "$WORK/rss" "${pp[@]}" & sampler=$!; fi
-  local p0 u0 b0 p1 u1 b1 TIMEFORMAT='%U %S'
-  p0=$(proc_ticks "${pp[@]}"); u0=$(proc_ticks "${up[@]}"); b0=$(busy_ticks)
-  { time taskset -c "$LOAD_CPUS" wrk -t"$WRK_THREADS" -c"$conns" -d"${DURATION}s" --latency \
-      "http://127.0.0.1:${PORT[$t]}$path" > "$WORK/wrk.out" 2>&1; } 2> "$WORK/time"
-  p1=$(proc_ticks "${pp[@]}"); u1=$(proc_ticks "${up[@]}"); b1=$(busy_ticks)
+  local p0 u0 b0 w0 p1 u1 b1 w1 TIMEFORMAT='%U %S'
+  p0=$(proc_ticks "${pp[@]}"); u0=$(proc_ticks "${up[@]}"); b0=$(busy_ticks); w0=$(date +%s.%N)
+  if [[ $load == upload-* ]]; then
+    { time for _ in $(seq "$UPLOADS"); do
+        taskset -c "$LOAD_CPUS" "${UPLOAD_CURL[@]}" "http://127.0.0.1:${PORT[$t]}/upload" || echo "curl failed"
+      done > "$WORK/upload.out"; } 2> "$WORK/time"
+  else
+    { time taskset -c "$LOAD_CPUS" wrk -t"$WRK_THREADS" -c"$conns" -d"${DURATION}s" --latency "${script[@]}" \
+        "http://127.0.0.1:${PORT[$t]}$path" > "$WORK/wrk.out" 2>&1; } 2> "$WORK/time"
+  fi
+  p1=$(proc_ticks "${pp[@]}"); u1=$(proc_ticks "${up[@]}"); b1=$(busy_ticks); w1=$(date +%s.%N)
   [ -n "$sampler" ] && { kill "$sampler"; wait "$sampler" 2>/dev/null || true; }
-  local rps reqs p50 p99 errs wcpu
+  local wcpu other
+  wcpu=$(awk '{print $1 + $2}' "$WORK/time")
+  other=$(awk -v all=$((b1 - b0)) -v ours=$((p1 - p0 + u1 - u0)) -v w="$wcpu" -v hz="$HZ" -v s="$(awk -v a="$w0" -v b="$w1" 'BEGIN{print b - a}')" -v n="$(nproc)" \
+    'BEGIN{o = 100 * ((all - ours) / hz - w) / (s * n); printf "%.0f", (o < 0 ? 0 : o)}')
+  if [[ $load == upload-* ]]; then
+    # Seconds per upload: median, fastest, slowest; proxy CPU ms per upload.
+    local bad secs cpu_ms med lo hi
+    bad=$(awk -v n="$UPLOAD_BYTES" '!($1 == 200 && $3 == n)' "$WORK/upload.out")
+    [ -n "$bad" ] && { echo "http.sh: upload failed for $t: $bad" >&2; exit 1; }
+    secs=$(awk '{print $2}' "$WORK/upload.out" | sort -g | awk '{v[NR] = $1} END{printf "%.4f %.4f %.4f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), v[1], v[NR]}')
+    cpu_ms=$(awk -v d=$((p1 - p0)) -v hz="$HZ" -v n="$UPLOADS" 'BEGIN{printf "%.2f", 1e3 * d / hz / n}')
+    echo "$load $t $secs $cpu_ms $(cat "$WORK/rss") $other" >> "$WORK/results"
+    read -r med lo hi <<< "$secs"
+    printf '  %-10s %-8s %7.4f s/upload (%.4f-%.4f)  %6s ms/upload  other %s%%\n' \
+      "$load" "$t" "$med" "$lo" "$hi" "$([ "$t" = direct ] && echo - || echo "$cpu_ms")" "$other" >&2
+    return
+  fi
+  local rps reqs p50 p99 errs
   rps=$(awk '/^Requests\/sec:/{print $2}' "$WORK/wrk.out")
   reqs=$(awk '/ requests in /{print $1}' "$WORK/wrk.out")
   p50=$(to_ms "$(awk '$1=="50%"{print $2}' "$WORK/wrk.out")")
   p99=$(to_ms "$(awk '$1=="99%"{print $2}' "$WORK/wrk.out")")
   errs=$(awk '/Non-2xx/{n+=$NF} /Socket errors/{gsub(/[^0-9 ]/," "); n+=$1+$2+$3+$4} END{print n+0}' "$WORK/wrk.out")
-  wcpu=$(awk '{print $1 + $2}' "$WORK/time")
   [ -z "$rps" ] && { echo "http.sh: wrk failed for $t/$load:" >&2; cat "$WORK/wrk.out" >&2; exit 1; }
   [ "$errs" != 0 ] && echo "http.sh: warning: $errs errors or non-2xx answers in $t/$load" >&2
-  local cpu_us other
+  local cpu_us
   cpu_us=$(awk -v d=$((p1 - p0)) -v hz="$HZ" -v n="$reqs" 'BEGIN{printf "%.2f", 1e6 * d / hz / n}')
-  other=$(awk -v all=$((b1 - b0)) -v ours=$((p1 - p0 + u1 - u0)) -v w="$wcpu" -v hz="$HZ" -v s="$DURATION" -v n="$(nproc)" \
-    'BEGIN{o = 100 * ((all - ours) / hz - w) / (s * n); printf "%.0f", (o < 0 ? 0 : o)}')
   echo "$load $t $rps $p50 $p99 $cpu_us $(cat "$WORK/rss") $other" >> "$WORK/results"
   printf '  %-10s %-8s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %6s us/req  other %s%%\n' \
     "$load" "$t" "$rps" "$p50" "$p99" "$([ "$t" = direct ] && echo - || echo "$cpu_us")" "$other" >&2
@@ -522,7 +595,12 @@ done
 # ------------------------------------------------------------------ report
 echo
 echo "fairway $("$FAIRWAY_BIN" --version | awk '{print $2}'), $(haproxy -v | head -1 | awk '{print "HAProxy "$3}'), $(nginx -v 2>&1 | sed 's|.*/|nginx |'), wrk -t$WRK_THREADS"
-echo "demo routing, $THREADS proxy thread(s), $PIN; ${DURATION}s per run, median of $REPS interleaved rounds; $(nproc) cores; load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
+up_note=
+if [[ " $LOADS " == *" upload-10m "* ]]; then
+  up_note=" (upload-10m: $UPLOADS uploads per run, curl"
+  if [ "${UPLOAD_EXPECT:-1}" = 0 ]; then up_note="$up_note without Expect)"; else up_note="$up_note with Expect: 100-continue)"; fi
+fi
+echo "demo routing, $THREADS proxy thread(s), $PIN; ${DURATION}s per run$up_note, median of $REPS interleaved rounds; $(nproc) cores; load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
 logs=
 for t in $TARGETS; do
   f=$(access_log_file "$t"); [ -n "$f" ] && [ -s "$f" ] || continue
@@ -547,7 +625,10 @@ def med(load, t, i):
 print("| load | target | req/s | p50 ms | p99 ms | proxy CPU µs/req | peak RSS MiB | other CPU % |")
 print("|---|---|---:|---:|---:|---:|---:|---:|")
 loads = list(dict.fromkeys(l for l, _ in runs))
+uploads = [l for l in loads if l.startswith("upload-")]
 for load in loads:
+    if load in uploads:
+        continue
     for t in targets:
         if (load, t) not in runs:
             continue
@@ -565,6 +646,25 @@ for load in loads:
         if (load, t) in runs and (load, ref) in runs:
             r = [med(load, t, i) / med(load, ref, i) for i in range(5)]
             print(f"| {load} | {t} / {ref} (log off) | **{r[0]:.3f}** | {r[1]:.2f} | {r[2]:.2f} | **{r[3]:.3f}** | {r[4]:.2f} | |")
+# Uploads: seconds per upload, lower is better.
+if uploads:
+    print()
+    print("| load | target | s per upload, median (lower is better) | fastest s | slowest s | proxy CPU ms/upload | peak RSS MiB | other CPU % |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+for load in uploads:
+    for t in targets:
+        if (load, t) not in runs:
+            continue
+        proxy = t != "direct"
+        print(f"| {load} | {names[t]} | {med(load, t, 0):.4f} | {med(load, t, 1):.4f} | {med(load, t, 2):.4f} | "
+              + (f"{med(load, t, 3):.2f} | {med(load, t, 4) / 1024:.1f}" if proxy else "- | -")
+              + f" | {med(load, t, 5):.0f} |")
+    for t, label in (("baseline", "fairway (baseline) / HAProxy"), ("fairway", "**fairway / HAProxy** (time: below 1 is better)")):
+        if (load, t) in runs and (load, "haproxy") in runs:
+            r = [f"{med(load, t, i) / med(load, 'haproxy', i):.2f}" if med(load, "haproxy", i) else "-" for i in range(5)]
+            print(f"| {load} | {label} | **{r[0]}** | {r[1]} | {r[2]} | **{r[3]}** | {r[4]} | |")
 print()
-print("runs (req/s):", "; ".join(f"{l} {t} " + "/".join(f"{r[0]:.0f}" for r in v) for (l, t), v in runs.items()))
+print("runs (req/s):", "; ".join(f"{l} {t} " + "/".join(f"{r[0]:.0f}" for r in v) for (l, t), v in runs.items() if l not in uploads))
+if uploads:
+    print("runs (s per upload):", "; ".join(f"{l} {t} " + "/".join(f"{r[0]:.4f}" for r in v) for (l, t), v in runs.items() if l in uploads))
 EOF
