@@ -80,13 +80,15 @@ for n in $CONNS; do
 done
 
 # File descriptors: N client sockets in the client and in the proxy, plus
-# the proxy's server connections.
-MAXCONN=$((MAX_N + 1000))
-NOFILE=$((2 * MAX_N + 2000))
-[ "$NOFILE" -lt 65536 ] && NOFILE=65536
-ulimit -n "$NOFILE" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-[ "$(ulimit -n)" -ge $((MAX_N + 1000)) ] \
-  || { echo "idle.sh: ulimit -n is $(ulimit -n), too low for $MAX_N connections (run as root or raise the hard limit)" >&2; exit 1; }
+# the proxy's few server connections. As many as the hard limit allows (a
+# container may forbid raising it), at least N + 1000; HAProxy is told
+# `ulimit-n` and `no strict-limits` (it would otherwise want 2 x maxconn
+# descriptors and refuse to start).
+MAXCONN=$((MAX_N + 500))
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+[ "$NOFILE" -ge $((MAX_N + 1000)) ] \
+  || { echo "idle.sh: ulimit -n is $NOFILE, too low for $MAX_N connections (raise the hard limit)" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/fairway-idlebench.XXXXXX)
 chmod 755 "$WORK"   # nginx workers started as root run as nobody
@@ -184,6 +186,8 @@ cat > "$WORK/haproxy.cfg" <<EOF
 global
   nbthread 1
   maxconn $MAXCONN
+  ulimit-n $NOFILE
+  no strict-limits  # maxconn x 2 may exceed ulimit-n: server connections are few here
 defaults
   mode http
   option http-keep-alive
@@ -219,7 +223,7 @@ cat > "$WORK/nginx.conf" <<EOF
 daemon off; worker_processes 1;
 pid $WORK/nginx.pid; error_log $WORK/nginx-error.log warn;
 worker_rlimit_nofile $NOFILE;
-events { worker_connections $MAXCONN; }
+events { worker_connections $NOFILE; }  # counts client and server connections
 http {
   access_log off; server_tokens off; tcp_nodelay on;
   keepalive_timeout 60s; keepalive_requests 100000000;
