@@ -93,10 +93,6 @@ pub struct Frontend {
     /// Cleartext HTTP/2 is accepted beside HTTP/1 (`h2c`; fixed for the
     /// life of the process, as listeners are).
     pub h2c: bool,
-    /// A backend it routes to has a server only Pingora's proxy speaks to
-    /// (HTTP/2, `proto: h2|h2c`; a PROXY header, `send_proxy`): its
-    /// requests go through Pingora's proxy, not the HTTP/1 fast path.
-    pub pingora_servers: bool,
     /// Response compression (`compression`).
     pub compression: Option<fairway_config::Compression>,
     /// `timeout_client`.
@@ -436,17 +432,6 @@ impl Frontend {
             uses_ssl_sni: f.uses_ssl_sni(),
             accept_proxy: f.accept_proxy,
             h2c: f.h2c,
-            pingora_servers: f
-                .use_backend
-                .iter()
-                .map(|u| u.backend.as_str())
-                .chain(f.default_backend.as_deref())
-                .filter_map(|name| config.backends.iter().find(|b| b.name == name))
-                .any(|b| {
-                    b.servers
-                        .iter()
-                        .any(|s| s.proto != fairway_config::Proto::H1 || s.send_proxy.is_some())
-                }),
             compression: f.compression.clone(),
             timeout_client: f.timeout_client,
             timeout_http_request: f.timeout_http_request,

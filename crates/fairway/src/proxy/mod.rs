@@ -7,8 +7,8 @@
 
 mod access_log;
 mod compress;
-mod fast;
 mod framing;
+mod h1;
 pub mod head;
 mod request;
 pub use request::RequestView;
@@ -174,9 +174,17 @@ pub struct Ctx {
     replacement: Option<rules::Replacement>,
     /// `retry_on` held the current attempt's response back for a retry.
     resend: bool,
+    /// The client connection closes after this response (a refused
+    /// head's framing).
+    close_client: bool,
 }
 
 impl Ctx {
+    /// Whether the client connection closes after this response.
+    pub(crate) fn closes_client(&self) -> bool {
+        self.close_client
+    }
+
     fn frontend<'a>(&'a self, proxy: &Proxy) -> &'a Frontend {
         &self.rt.frontends()[proxy.frontend]
     }
@@ -233,18 +241,44 @@ fn status_error(code: u16, why: &'static str) -> Box<Error> {
 }
 
 impl Proxy {
-    /// For the fast path, from the live runtime: whether it may serve this
-    /// frontend's requests (not when a backend has servers only Pingora's
-    /// proxy speaks to: HTTP/2, PROXY headers), and how long a client connection
-    /// waits idle for its next request (`timeout_client`, at least a
-    /// second, as Pingora's keep-alive counts in seconds).
-    fn fast_view(&self) -> (bool, Duration) {
+    /// How long an HTTP/1 client connection waits idle for its next
+    /// request (`timeout_client` of the live runtime, at least a second).
+    fn client_idle(&self) -> Duration {
         let rt = self.runtime.load();
-        let fe = &rt.frontends()[self.frontend];
-        (
-            !fe.pingora_servers,
-            fe.timeout_client.max(Duration::from_secs(1)),
-        )
+        rt.frontends()[self.frontend]
+            .timeout_client
+            .max(Duration::from_secs(1))
+    }
+
+    /// The peer of server `index` of `backend` for this request, when it
+    /// needs one of its own (what [`ProxyHttp::upstream_peer`] adds to the
+    /// server's peer: a PROXY header, a tunnel's timeouts); `None` when the
+    /// server's own peer serves.
+    fn request_peer(
+        &self,
+        session: &mut Session,
+        ctx: &Ctx,
+        backend: &Backend,
+        index: usize,
+    ) -> Result<Option<Box<HttpPeer>>> {
+        let server = &backend.servers()[index];
+        let tunnel = backend
+            .spec()
+            .timeout_tunnel
+            .filter(|_| session.is_upgrade_req());
+        let proxy = server.spec().send_proxy;
+        if tunnel.is_none() && proxy.is_none() {
+            return Ok(None);
+        }
+        let mut peer = server.peer();
+        if let Some(t) = tunnel {
+            peer.options.read_timeout = Some(t);
+            peer.options.write_timeout = Some(t);
+        }
+        if let Some(version) = proxy {
+            send_proxy(&mut peer, version, session, ctx.src)?;
+        }
+        Ok(Some(Box::new(peer)))
     }
 
     /// Chooses the server for the next attempt of the request (stickiness,
@@ -301,21 +335,23 @@ enum Verdict {
 /// The Pingora application of an HTTP frontend: the [`Proxy`] behind
 /// Pingora's HTTP/1 and HTTP/2 server, with HTTP/1 client streams wrapped
 /// so that `timeout_http_request` and the head size limit hold (see
-/// [`head`]). Plain HTTP/1 requests take fairway's fast path, which runs
-/// the same [`Proxy`] phases without Pingora's per-request orchestration;
-/// the others go through Pingora's proxy (see the `fast` module).
+/// [`head`]). Which engine serves a connection is chosen once, when it is
+/// accepted: HTTP/2 (ALPN `h2`, or the cleartext preface on an `h2c`
+/// frontend) goes to Pingora's proxy; every HTTP/1 connection, plain or
+/// TLS, to fairway's HTTP/1 engine (module `h1`), which runs the same
+/// [`Proxy`] phases.
 pub struct HttpApp {
     proxy: Arc<pingora_proxy::HttpProxy<Proxy>>,
     /// For an `h2c` frontend, Pingora's proxy with cleartext HTTP/2 on:
     /// the connections that start with the HTTP/2 preface go there.
     h2c: Option<Arc<pingora_proxy::HttpProxy<Proxy>>>,
-    /// The same request core, called by the fast path.
+    /// The request core, called by the HTTP/1 engine.
     core: Proxy,
-    /// New server connections for the fast path (TCP or TLS, as the peer says).
+    /// New server connections for the HTTP/1 engine (TCP or TLS, as the
+    /// peer says).
     connector: pingora::connectors::TransportConnector,
     /// Attempts per request, as Pingora's proxy makes them.
     max_retries: usize,
-    fast: bool,
     runtime: Arc<ArcSwap<Runtime>>,
     frontend: usize,
 }
@@ -348,7 +384,6 @@ impl HttpApp {
             core: proxy,
             connector: pingora::connectors::TransportConnector::new(Some(options)),
             max_retries: conf.max_retries,
-            fast: fast::enabled(),
             runtime,
             frontend,
         }
@@ -401,11 +436,8 @@ impl pingora::apps::ServerApp for HttpApp {
             }
         }
         let stream = Box::new(head::Guarded::new(stream, timeout, deadline));
-        if self.fast {
-            fast::serve(self, stream, shutdown).await;
-            return None;
-        }
-        self.proxy.process_new(stream, shutdown).await
+        h1::serve(self, stream, shutdown).await;
+        None
     }
 
     async fn cleanup(&self) {
@@ -445,6 +477,7 @@ impl ProxyHttp for Proxy {
             unique_id: None,
             replacement: None,
             resend: false,
+            close_client: false,
         }
     }
 
@@ -475,9 +508,10 @@ impl ProxyHttp for Proxy {
                 ctx.answered = Some('C');
                 // A refused path comes in a well-framed head: the
                 // connection may go on, as after a `deny` (and as the
-                // HTTP/1 fast path leaves it).
+                // HTTP/1 engine leaves it).
                 if why != framing::Refused::EncodedSlash {
                     session.set_keepalive(None);
+                    ctx.close_client = true;
                 }
                 respond::error(session, 400).await?;
                 return Ok(true);
@@ -647,7 +681,7 @@ impl ProxyHttp for Proxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         // Before the response counts as arrived: an invalid status is an
-        // invalid response head (502, `SH`), as on the fast path.
+        // invalid response head (502, `SH`), as in the HTTP/1 engine.
         framing::check_status(resp.status.as_u16())?;
         ctx.response_at.get_or_insert_with(Instant::now);
         if rules::interim(resp) {

@@ -67,13 +67,15 @@ const BODY: u8 = 1;
 /// The response is done: once the body is read, the next byte starts a
 /// new head.
 const DONE: u8 = 2;
+/// The connection became a tunnel (after a `101`): every byte goes on.
+const TUNNEL: u8 = 3;
 
 /// The body framing `head_complete` passes for a body read until the
 /// response is done (an upgrade, CONNECT, a transfer coding other than
 /// chunked): the old rule, the next byte after it starts a head.
-const BODY_OPEN: u64 = u64::MAX - 1;
+pub(crate) const BODY_OPEN: u64 = u64::MAX - 1;
 /// The body framing `head_complete` passes for a chunked body.
-const BODY_CHUNKED: u64 = u64::MAX;
+pub(crate) const BODY_CHUNKED: u64 = u64::MAX;
 
 /// Where the reader is in the current message.
 #[derive(Debug, Clone, Copy)]
@@ -121,10 +123,6 @@ pub struct Guarded {
     clock: Pin<Box<Sleep>>,
     /// An error page is being written; then the read fails.
     failing: Option<(u16, bytes::Bytes, usize)>,
-    /// Pingora answered a head it could not parse (its bare `400` with
-    /// `Server: Pingora`); fairway's page went out instead, and what
-    /// Pingora writes after it is dropped.
-    replaced: bool,
 }
 
 impl std::fmt::Debug for Guarded {
@@ -155,7 +153,6 @@ impl Guarded {
             deadline: first_deadline,
             clock: Box::pin(tokio::time::sleep_until(first_deadline)),
             failing: None,
-            replaced: false,
         }
     }
 
@@ -170,6 +167,17 @@ impl Guarded {
     /// new head.
     pub(crate) fn response_done(&self) {
         self.phase.store(DONE, Ordering::Relaxed);
+    }
+
+    /// The connection is a tunnel now (a `101` went out): every byte the
+    /// client sends goes on, those kept meanwhile first.
+    pub(crate) fn tunnel(&self) {
+        self.phase.store(TUNNEL, Ordering::Relaxed);
+    }
+
+    /// Logs a head the engine refused (after this guard passed it).
+    pub(crate) fn log_refused(&self, status: u16, reason: &str) {
+        log_failure(&self.inner, status, reason, self.head_len);
     }
 
     fn fail(&mut self, status: u16, reason: &str) {
@@ -208,6 +216,10 @@ impl Guarded {
     /// or the body is read and the response is not done).
     fn advance(&mut self) -> bool {
         let phase = self.phase.load(Ordering::Relaxed);
+        if phase == TUNNEL {
+            self.msg = Msg::Open;
+            return true;
+        }
         loop {
             self.msg = match self.msg {
                 Msg::Parsing if phase == HEAD => return false,
@@ -370,8 +382,8 @@ pub(crate) fn response_done(stream: Option<&Stream>) {
 /// [`BODY_OPEN`] for what is read until the response is done (an upgrade,
 /// CONNECT, another transfer coding, a length no parser takes).
 pub(crate) fn body_framing(req: &RequestHeader) -> u64 {
-    use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE};
-    if req.method == http::Method::CONNECT || req.headers.contains_key(UPGRADE) {
+    use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+    if req.method == http::Method::CONNECT {
         return BODY_OPEN;
     }
     if let Some(te) = req.headers.get_all(TRANSFER_ENCODING).iter().next_back() {
@@ -475,23 +487,6 @@ impl AsyncWrite for Guarded {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        // Before a head is parsed, only Pingora's own refusal (a bare
-        // `400`, or `405` for CONNECT) is written: fairway's page replaces it.
-        if this.phase.load(Ordering::Relaxed) != BODY || this.replaced {
-            if !this.replaced && this.failing.is_none() {
-                if let Some(status) = status_of(buf) {
-                    this.replaced = true;
-                    log_failure(&this.inner, status, "unparsable_head", this.head_len);
-                    this.failing = Some((status, error_page(status), 0));
-                }
-            }
-            if this.replaced {
-                return match this.poll_error_page(cx) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(_) => Poll::Ready(Ok(buf.len())),
-                };
-            }
-        }
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
@@ -508,31 +503,12 @@ impl AsyncWrite for Guarded {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        if self.phase.load(Ordering::Relaxed) != BODY || self.replaced {
-            // Rare (a response before a parsed head): one slice at a time
-            // through poll_write, which may replace it.
-            let first = bufs.iter().find(|b| !b.is_empty());
-            return match first {
-                Some(b) => self.poll_write(cx, b),
-                None => Poll::Ready(Ok(0)),
-            };
-        }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
-}
-
-/// The status of an HTTP/1 status line at the start of `buf`.
-fn status_of(buf: &[u8]) -> Option<u16> {
-    let rest = buf.strip_prefix(b"HTTP/1.")?;
-    let digits = rest.get(2..5)?;
-    if !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 #[async_trait]

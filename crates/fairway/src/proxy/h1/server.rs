@@ -1,57 +1,52 @@
-//! The client side of the fast path: one [`Conn`] per HTTP/1 client
+//! The client side of the HTTP/1 engine: one [`Conn`] per client
 //! connection reads each request head into a buffer kept for the whole
-//! connection, and a [`FastSession`] puts it behind Pingora's server-session
-//! interface (its `Custom` kind), so that the proxy's phases see the same
-//! `Session` as on Pingora's path.
+//! connection, reads its body (Content-Length or chunked, trailers kept),
+//! and writes the response: 1xx heads, the final head, the body framed for
+//! the client, its trailers. [`super::session::H1Session`] puts it behind
+//! Pingora's server-session interface (its `Custom` kind), so that the
+//! proxy's phases see the same `Session` as for HTTP/2.
 //!
-//! What Pingora's HTTP/1 session does per request and this one does per
-//! connection: the session, its digest and its read buffer are built once;
-//! the keep-alive wait needs no timer of Pingora's; the response head and a
-//! small body leave in one write.
-//!
-//! The rules are Pingora's: the head is parsed by httparse (strictly: a head
-//! Pingora's parser would have to be lenient with goes to Pingora), the
-//! request must pass Pingora's authority checks, and the response is framed
-//! and given `Date` and `Connection` as Pingora's HTTP/1 session does
-//! (`write_response_header`, `write_body`, `finish`). A request this code
-//! does not serve is handed to Pingora with every byte read
-//! ([`Conn::into_parts`]).
+//! The session, its digest and its read buffer are built once per
+//! connection; the keep-alive wait needs no timer per request; the
+//! response head and a small body leave in one write. Heads are parsed by
+//! httparse, strictly: a head it refuses gets `400` and the connection
+//! closes. The stream guard ([`Guarded`]) has already checked every byte
+//! of the request line and the head's size and time.
 
-use super::client::{connection_tokens, content_length, transfer_coding};
+use super::chunked::{Decoder, Piece};
 use super::spare;
+use super::upstream::{connection_tokens, content_length, transfer_coding};
 use crate::proxy::head::Guarded;
-use async_trait::async_trait;
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_core::Stream as FutureStream;
 use http::{header, HeaderMap, Version};
 use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::protocols::http::custom::server::Session as CustomSession;
-use pingora::protocols::http::custom::CustomMessageWrite;
 use pingora::protocols::http::date::get_cached_date;
-use pingora::protocols::http::HttpTask;
-use pingora::protocols::l4::socket::SocketAddr;
-use pingora::protocols::{Digest, GetProxyDigest, GetSocketDigest, GetTimingDigest, Ssl, Stream};
+use pingora::protocols::{Digest, GetProxyDigest, GetSocketDigest, GetTimingDigest, Ssl};
 use pingora::server::ShutdownWatch;
 use pingora::{Error, ErrorType, Result};
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 
-/// The most header fields in a head the fast path parses; a head with more
-/// goes to Pingora's parser.
-const MAX_FIELDS: usize = 64;
+/// The most header fields in a request head (HAProxy allows 101); a head
+/// with more gets `400`.
+const MAX_FIELDS: usize = 128;
 /// The read buffer's size: most heads fit in one read.
 const READ_SIZE: usize = 4096;
+/// Bytes asked of the socket per read of a request body.
+const BODY_READ_SIZE: usize = 64 * 1024;
+/// The most body bytes kept to resend the request on another server
+/// (Pingora's proxy keeps as many).
+const RETRY_BUFFER: usize = 64 * 1024;
 /// Body bytes below this are copied behind what is unsent (the response
 /// head, a chunk's size line), so that they leave in one write.
 const COALESCE: usize = 16 * 1024;
 
 /// How the response body is being framed for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
+pub(super) enum Framing {
     /// No response head written yet.
     Unset,
     /// No body (HEAD, 204, 304).
@@ -60,48 +55,74 @@ enum Framing {
     Length(u64),
     /// Chunked; `true` once the last chunk is out.
     Chunked(bool),
-    /// Until the connection closes (no length: an HTTP/1.0 client).
+    /// Until the connection closes (no length: an HTTP/1.0 client; a
+    /// tunnel after `101`).
     Close,
+}
+
+/// Where the request body is.
+#[derive(Debug)]
+pub(super) enum ReqBody {
+    /// This many bytes still to read.
+    Length(u64),
+    /// Chunked.
+    Chunked(Decoder),
+    /// Read to its end (or none).
+    Done,
 }
 
 /// What [`Conn::read_head`] found.
 pub enum Head {
-    /// A head the fast path parsed: [`Conn::req`].
+    /// A head parsed: [`Conn::req_mut`].
     Parsed,
-    /// Bytes for Pingora's parser (a head this parser refused, or an
-    /// unusual one): [`Conn::into_parts`].
-    Other,
+    /// A head this parser refused (its `400` is for the caller to send).
+    Bad,
     /// The connection is done (closed, idle too long, shutting down, or a
     /// head the guard refused, whose error page went out).
     Closed,
 }
 
-/// An HTTP/1 client connection on the fast path.
+/// An HTTP/1 client connection.
 pub struct Conn {
     /// The client stream.
-    stream: Box<Guarded>,
+    pub(super) stream: Box<Guarded>,
     /// Bytes read and not yet used (the next request's start).
-    buf: BytesMut,
+    pub(super) buf: BytesMut,
     /// The current request; valid after [`Head::Parsed`].
-    req: RequestHeader,
+    pub(super) req: RequestHeader,
     /// The current head's bytes: the request's fields point into them.
-    head: Bytes,
-    digest: Digest,
+    pub(super) head: Bytes,
+    pub(super) digest: Digest,
     /// The client lets the connection carry another request.
-    keepalive: bool,
+    pub(super) keepalive: bool,
+    /// The request has a body.
+    pub(super) has_body: bool,
+    /// The retry buffer overflowed.
+    pub(super) retry_truncated: bool,
     /// The process is shutting down: this response is the last.
     pub closing: bool,
-    response: Option<Box<ResponseHeader>>,
-    framing: Framing,
+    pub(super) response: Option<Box<ResponseHeader>>,
+    pub(super) framing: Framing,
     /// Written and not yet sent.
-    out: BytesMut,
-    body_sent: usize,
-    read_timeout: Option<Duration>,
-    write_timeout: Option<Duration>,
+    pub(super) out: BytesMut,
+    pub(super) body_sent: usize,
+    pub(super) read_timeout: Option<Duration>,
+    pub(super) write_timeout: Option<Duration>,
     /// The connection failed: it must close after this request.
-    broken: bool,
+    pub(super) broken: bool,
     /// The wait for a next request's first byte: [`first_byte`].
-    idle_timer: Pin<Box<Sleep>>,
+    pub(super) idle_timer: Pin<Box<Sleep>>,
+    /// The request body's framing and progress.
+    pub(super) body: ReqBody,
+    pub(super) body_read: usize,
+    /// The request's trailer fields, once its chunked body ended.
+    pub(super) trailers: Option<HeaderMap>,
+    /// The body bytes read so far, to resend on a retry (until more than
+    /// [`RETRY_BUFFER`] arrive: then `None`, truncated).
+    pub(super) retry: Option<BytesMut>,
+    /// The client half-closed (or closed) its side after its request: the
+    /// response still goes out, then the connection closes.
+    pub(super) half_closed: bool,
 }
 
 impl Conn {
@@ -120,6 +141,8 @@ impl Conn {
             head: Bytes::new(),
             digest,
             keepalive: false,
+            has_body: false,
+            retry_truncated: false,
             closing: false,
             response: None,
             framing: Framing::Unset,
@@ -129,6 +152,11 @@ impl Conn {
             write_timeout: None,
             broken: false,
             idle_timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            body: ReqBody::Done,
+            body_read: 0,
+            trailers: None,
+            retry: None,
+            half_closed: false,
         })
     }
 
@@ -140,6 +168,12 @@ impl Conn {
         self.framing = Framing::Unset;
         self.body_sent = 0;
         self.head = Bytes::new();
+        self.body = ReqBody::Done;
+        self.body_read = 0;
+        self.trailers = None;
+        self.retry = None;
+        self.retry_truncated = false;
+        self.has_body = false;
         // The guard hands on no byte past a head: a pipelined request's
         // bytes wait in it, to be checked as a head of their own.
         if !self.buf.is_empty() {
@@ -151,7 +185,7 @@ impl Conn {
                 match self.parse() {
                     Ok(true) => return Head::Parsed,
                     Ok(false) => {}
-                    Err(()) => return Head::Other,
+                    Err(()) => return Head::Bad,
                 }
             }
             let got = if self.buf.is_empty() {
@@ -180,8 +214,8 @@ impl Conn {
     }
 
     /// Parses a complete head at the buffer's start into `req` (the buffer
-    /// then starts after it); `Ok(false)` when incomplete, `Err` when this
-    /// parser does not take it.
+    /// then starts after it); `Ok(false)` when incomplete, `Err` when it is
+    /// malformed.
     fn parse(&mut self) -> std::result::Result<bool, ()> {
         let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
         let mut parsed = httparse::Request::new(&mut fields);
@@ -209,8 +243,11 @@ impl Conn {
         let head = self.buf.split_to(len).freeze();
         let slice = |(start, len): (usize, usize)| head.slice(start..start + len);
         let method = std::str::from_utf8(&head[method.0..method.0 + method.1]).map_err(|_| ())?;
-        let mut req = RequestHeader::build(method, &head[path.0..path.0 + path.1], Some(count))
-            .map_err(|_| ())?;
+        let target = &head[path.0..path.0 + path.1];
+        // A fragment is never sent (RFC 9112 §3.2.1); the rules and the
+        // server see the target without it.
+        let target = memchr::memchr(b'#', target).map_or(target, |at| &target[..at]);
+        let mut req = RequestHeader::build(method, target, Some(count)).map_err(|_| ())?;
         req.set_version(version);
         for &(name, value) in &spans[..count] {
             let value = http::HeaderValue::from_maybe_shared(slice(value)).map_err(|_| ())?;
@@ -232,25 +269,163 @@ impl Conn {
         &mut self.req
     }
 
-    /// The head is taken: the guard's clock stops, and the request has no
-    /// body (the fast path serves no other).
-    pub fn head_complete(&mut self) {
-        self.stream.head_complete(0);
+    /// The head is taken: the guard's clock stops and hands on the body
+    /// the head frames (RFC 9112 §6.3), which [`Self::read_body`] reads.
+    /// `false` for a body whose length cannot be told (a transfer coding
+    /// other than chunked last, an unreadable length): a `400`, and the
+    /// connection closes (§6.3).
+    pub fn head_complete(&mut self) -> bool {
+        use crate::proxy::head::{body_framing, BODY_CHUNKED, BODY_OPEN};
+        if self.req.headers.contains_key(header::TRANSFER_ENCODING)
+            && self.req.headers.contains_key(header::CONTENT_LENGTH)
+        {
+            // Transfer-Encoding overrides Content-Length; the connection
+            // closes after the response (§6.3, SPEC).
+            self.req.remove_header(&header::CONTENT_LENGTH);
+            self.keepalive = false;
+        }
+        let framing = body_framing(&self.req);
+        self.body = match framing {
+            BODY_OPEN => {
+                self.stream.head_complete(0);
+                self.keepalive = false;
+                return false;
+            }
+            BODY_CHUNKED => ReqBody::Chunked(Decoder::default()),
+            0 => ReqBody::Done,
+            n => ReqBody::Length(n),
+        };
+        self.has_body = framing != 0;
+        self.stream.head_complete(framing);
+        true
     }
 
-    /// The stream and every byte read from it not yet answered (the
-    /// current head included), for Pingora's session.
-    pub fn into_parts(self: Box<Self>) -> (Stream, BytesMut) {
-        let Conn {
-            stream, buf, head, ..
-        } = *self;
-        if head.is_empty() {
-            return (stream, buf);
+    /// The next piece of the request body; `None` at its end (its trailer
+    /// fields then in [`Self::take_trailers`]).
+    pub async fn read_body(&mut self) -> Result<Option<Bytes>> {
+        loop {
+            let piece = match &mut self.body {
+                ReqBody::Done => return Ok(None),
+                ReqBody::Length(left) => {
+                    let n = (self.buf.len() as u64).min(*left);
+                    *left -= n;
+                    let ended = *left == 0;
+                    let data = (n > 0).then(|| self.buf.split_to(n as usize).freeze());
+                    if ended {
+                        self.body = ReqBody::Done;
+                    }
+                    data
+                }
+                ReqBody::Chunked(decoder) => match decoder.next(&mut self.buf) {
+                    Ok(Some(Piece::Data(data))) => Some(data),
+                    Ok(Some(Piece::End(fields))) => {
+                        self.trailers = Some(fields);
+                        self.body = ReqBody::Done;
+                        return Ok(None);
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        self.broken = true;
+                        return Err(e.into_down());
+                    }
+                },
+            };
+            if let Some(data) = piece {
+                self.body_read += data.len();
+                self.keep_for_retry(&data);
+                return Ok(Some(data));
+            }
+            if matches!(self.body, ReqBody::Done) {
+                return Ok(None);
+            }
+            self.read_more().await?;
         }
-        let mut all = BytesMut::with_capacity(head.len() + buf.len());
-        all.extend_from_slice(&head);
-        all.extend_from_slice(&buf);
-        (stream, all)
+    }
+
+    /// Reads more of the request body from the client.
+    async fn read_more(&mut self) -> Result<()> {
+        let (stream, buf) = (&mut self.stream, &mut self.buf);
+        let read =
+            std::future::poll_fn(|cx| spare::poll_read(&mut **stream, buf, BODY_READ_SIZE, cx));
+        let got = match self.read_timeout {
+            Some(t) => tokio::time::timeout(t, read)
+                .await
+                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+            None => read.await,
+        };
+        let error = match got {
+            Ok(0) => Error::explain(
+                ErrorType::ConnectionClosed,
+                "client closed before the end of its request body",
+            ),
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Error::because(
+                ErrorType::ReadTimedout,
+                "waiting for the request body",
+                e,
+            ),
+            Err(e) => Error::because(ErrorType::ReadError, "reading the request body", e),
+        };
+        self.broken = true;
+        Err(error.into_down())
+    }
+
+    fn keep_for_retry(&mut self, data: &[u8]) {
+        if self.retry_truncated {
+            return;
+        }
+        let kept = self.retry.get_or_insert_with(BytesMut::new);
+        if kept.len() + data.len() > RETRY_BUFFER {
+            self.retry = None;
+            self.retry_truncated = true;
+        } else {
+            kept.extend_from_slice(data);
+        }
+    }
+
+    /// The body bytes read so far, to resend on another attempt; `None`
+    /// when there are none, or more than can be kept.
+    pub fn retry_buffer(&self) -> Option<Bytes> {
+        self.retry
+            .as_ref()
+            .filter(|b| !b.is_empty())
+            .map(|b| Bytes::copy_from_slice(b))
+    }
+
+    /// The request's trailer fields (a chunked body's, once read).
+    pub fn trailers(&self) -> Option<HeaderMap> {
+        self.trailers.clone().filter(|t| !t.is_empty())
+    }
+
+    /// Answers a head refused before any phase with fairway's page for
+    /// `status`, logged at `info` (the client's mistake), and closes.
+    pub async fn refuse(&mut self, status: u16, reason: &str) {
+        self.stream.log_refused(status, reason);
+        self.out.extend_from_slice(&crate::proxy::head::error_page(status));
+        self.close().await;
+    }
+
+    /// Whether the request body has been read to its end (or there is
+    /// none).
+    pub fn body_done(&self) -> bool {
+        matches!(self.body, ReqBody::Done)
+    }
+
+    /// Whether the request has a body (`Content-Length` above 0, or
+    /// chunked).
+    pub fn has_body(&self) -> bool {
+        self.has_body
+    }
+
+    /// After a `101`: the guard hands on every byte, for the tunnel.
+    pub fn tunnel(&mut self) -> &mut Guarded {
+        self.stream.tunnel();
+        &mut self.stream
+    }
+
+    /// The request head's bytes as received.
+    pub fn raw_head(&self) -> Bytes {
+        self.head.clone()
     }
 
     /// Ends the response (its last chunk, anything unsent); whether the
@@ -264,6 +439,8 @@ impl Conn {
     fn reusable(&self) -> bool {
         self.will_keepalive()
             && !self.broken
+            && !self.half_closed
+            && self.body_done()
             && matches!(
                 self.framing,
                 Framing::Empty | Framing::Length(0) | Framing::Chunked(true)
@@ -271,7 +448,7 @@ impl Conn {
     }
 
     fn will_keepalive(&self) -> bool {
-        self.keepalive && !self.closing && self.framing != Framing::Close
+        self.keepalive && !self.closing && !self.half_closed && self.framing != Framing::Close
     }
 
     /// The response is done: the guard starts a new head with the next
@@ -287,33 +464,57 @@ impl Conn {
         pingora::protocols::Shutdown::shutdown(&mut *self.stream).await;
     }
 
-    async fn write_head(&mut self, mut resp: Box<ResponseHeader>) -> Result<()> {
-        if resp.status.is_informational() {
-            // Not relayed, as for Pingora's other non-HTTP/1 sessions.
-            return Ok(());
+    /// Writes a response head: an informational one (1xx but 101) goes
+    /// out at once to an HTTP/1.1 client (RFC 9110 §15.2: an HTTP/1.0
+    /// client gets none); the final one frames the body for the client.
+    pub(super) async fn write_head(&mut self, mut resp: Box<ResponseHeader>) -> Result<()> {
+        let status = resp.status.as_u16();
+        if resp.status.is_informational() && status != 101 {
+            if self.req.version == Version::HTTP_10 || self.response.is_some() {
+                return Ok(());
+            }
+            resp.set_version(Version::HTTP_11);
+            self.put_head(&resp)?;
+            return self.send().await;
         }
         if self.response.is_some() {
             log::warn!("Respond header is already sent, cannot send again");
             return Ok(());
         }
-        self.framing =
-            if self.req.method == http::Method::HEAD || matches!(resp.status.as_u16(), 204 | 304) {
-                Framing::Empty
-            } else if transfer_coding(&resp) == Some(true) {
-                Framing::Chunked(false)
-            } else {
-                match content_length(&resp) {
-                    Ok(Some(n)) => Framing::Length(n),
-                    _ => Framing::Close,
-                }
-            };
-        resp.insert_header(header::DATE, get_cached_date())?;
-        let connection = if self.will_keepalive() {
-            "keep-alive"
+        self.framing = if status == 101 {
+            // A tunnel follows: until either side closes.
+            Framing::Close
+        } else if self.req.method == http::Method::HEAD || matches!(status, 204 | 304) {
+            Framing::Empty
+        } else if transfer_coding(&resp) == Some(true) {
+            Framing::Chunked(false)
         } else {
-            "close"
+            match content_length(&resp) {
+                Ok(Some(n)) => Framing::Length(n),
+                _ => Framing::Close,
+            }
         };
-        resp.insert_header(header::CONNECTION, connection)?;
+        resp.insert_header(header::DATE, get_cached_date())?;
+        if status != 101 {
+            let connection = if self.will_keepalive() {
+                "keep-alive"
+            } else {
+                "close"
+            };
+            resp.insert_header(header::CONNECTION, connection)?;
+        }
+        self.put_head(&resp)?;
+        self.response = Some(resp);
+        // The head waits for the body's first bytes only when its length is
+        // known (as Pingora's session does): a streamed body's head goes now.
+        if !matches!(self.framing, Framing::Length(n) if n > 0) {
+            self.send().await?;
+        }
+        Ok(())
+    }
+
+    /// Puts `resp`'s head in the unsent bytes.
+    fn put_head(&mut self, resp: &ResponseHeader) -> Result<()> {
         let version: &[u8] = match resp.version {
             Version::HTTP_10 => b"HTTP/1.0 ",
             Version::HTTP_11 => b"HTTP/1.1 ",
@@ -329,16 +530,20 @@ impl Conn {
         self.out.put_slice(b"\r\n");
         resp.header_to_h1_wire(&mut self.out);
         self.out.put_slice(b"\r\n");
-        self.response = Some(resp);
-        // The head waits for the body's first bytes only when its length is
-        // known (as Pingora's session does): a streamed body's head goes now.
-        if !matches!(self.framing, Framing::Length(n) if n > 0) {
-            self.send().await?;
-        }
         Ok(())
     }
 
-    async fn write_body(&mut self, data: Bytes, end: bool) -> Result<()> {
+    /// Ends a chunked response with `fields` as its trailer section (a
+    /// response framed otherwise for the client drops them).
+    pub(super) async fn write_trailers(&mut self, fields: &HeaderMap) -> Result<()> {
+        if self.framing == Framing::Chunked(false) {
+            super::chunked::write_end(&mut self.out, Some(fields));
+            self.framing = Framing::Chunked(true);
+        }
+        self.send().await
+    }
+
+    pub(super) async fn write_body(&mut self, data: Bytes, end: bool) -> Result<()> {
         let data = match self.framing {
             Framing::Unset => {
                 return Error::e_explain(ErrorType::WriteError, "body before the response head")
@@ -377,7 +582,7 @@ impl Conn {
         self.send().await
     }
 
-    fn end_body(&mut self) {
+    pub(super) fn end_body(&mut self) {
         if self.framing == Framing::Chunked(false) {
             self.out.put_slice(b"0\r\n\r\n");
             self.framing = Framing::Chunked(true);
@@ -385,7 +590,7 @@ impl Conn {
     }
 
     /// Sends what is written.
-    async fn send(&mut self) -> Result<()> {
+    pub(super) async fn send(&mut self) -> Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }
@@ -436,9 +641,14 @@ impl Conn {
     }
 
     /// Waits while the server works: pipelined bytes the client sends are
-    /// kept by the guard for the next request; a client that closes (or
-    /// fails) ends it.
-    async fn idle(&mut self) -> Result<Option<Bytes>> {
+    /// kept by the guard for the next request; a client whose connection
+    /// fails ends it; one that half-closes still gets its response.
+    pub(super) async fn idle(&mut self) -> Result<Option<Bytes>> {
+        if !self.body_done() {
+            // The server answered before the body's end: what the client
+            // still sends is not read (the connection closes after).
+            return std::future::pending().await;
+        }
         loop {
             // The guard keeps what the client pipelines meanwhile: a read
             // here only ends when the client closes or fails.
@@ -447,11 +657,12 @@ impl Conn {
                 std::future::poll_fn(|cx| spare::poll_read(&mut **stream, buf, READ_SIZE, cx));
             match read.await {
                 Ok(0) => {
-                    self.broken = true;
-                    return Error::e_explain(
-                        ErrorType::ConnectionClosed,
-                        "Prematurely before response header is sent",
-                    );
+                    // A half-close (or a close: a read cannot tell them
+                    // apart) after a complete request: its response still
+                    // goes out, as HAProxy's does, then the connection
+                    // closes. Nothing more to wait for from this side.
+                    self.half_closed = true;
+                    return std::future::pending().await;
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -500,231 +711,3 @@ async fn first_byte(
     }
 }
 
-/// A [`Conn`] behind Pingora's server-session interface for one request.
-/// When dropped, the connection goes back to `home` for the next request.
-pub struct FastSession {
-    conn: Option<Box<Conn>>,
-    home: Arc<Mutex<Option<Box<Conn>>>>,
-}
-
-impl FastSession {
-    /// The session for `conn`'s current request.
-    pub fn new(conn: Box<Conn>, home: &Arc<Mutex<Option<Box<Conn>>>>) -> Self {
-        FastSession {
-            conn: Some(conn),
-            home: Arc::clone(home),
-        }
-    }
-
-    fn c(&self) -> &Conn {
-        self.conn
-            .as_deref()
-            .expect("a session has its connection until dropped")
-    }
-
-    fn m(&mut self) -> &mut Conn {
-        self.conn
-            .as_deref_mut()
-            .expect("a session has its connection until dropped")
-    }
-}
-
-impl Drop for FastSession {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            *self.home.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
-        }
-    }
-}
-
-/// Takes the connection back from a dropped [`FastSession`].
-pub fn take_home(home: &Mutex<Option<Box<Conn>>>) -> Option<Box<Conn>> {
-    home.lock().unwrap_or_else(|e| e.into_inner()).take()
-}
-
-type MessageReader = Box<dyn FutureStream<Item = Result<Bytes>> + Unpin + Send + Sync + 'static>;
-
-#[async_trait]
-impl CustomSession for FastSession {
-    fn req_header(&self) -> &RequestHeader {
-        &self.c().req
-    }
-
-    fn req_header_mut(&mut self) -> &mut RequestHeader {
-        &mut self.m().req
-    }
-
-    async fn read_body_bytes(&mut self) -> Result<Option<Bytes>> {
-        Ok(None)
-    }
-
-    async fn drain_request_body(&mut self) -> Result<()> {
-        Ok(())
-    }
-
-    async fn write_response_header(&mut self, resp: Box<ResponseHeader>, end: bool) -> Result<()> {
-        let conn = self.m();
-        conn.write_head(resp).await?;
-        if end {
-            conn.end_body();
-            conn.send().await?;
-        }
-        Ok(())
-    }
-
-    async fn write_response_header_ref(&mut self, resp: &ResponseHeader, end: bool) -> Result<()> {
-        self.write_response_header(Box::new(resp.clone()), end)
-            .await
-    }
-
-    async fn write_body(&mut self, data: Bytes, end: bool) -> Result<()> {
-        self.m().write_body(data, end).await
-    }
-
-    async fn write_trailers(&mut self, _trailers: HeaderMap) -> Result<()> {
-        Ok(())
-    }
-
-    async fn response_duplex_vec(&mut self, tasks: Vec<HttpTask>) -> Result<bool> {
-        let mut done = false;
-        for task in tasks {
-            match task {
-                HttpTask::Header(resp, end) => {
-                    self.write_response_header(resp, end).await?;
-                    done |= end;
-                }
-                HttpTask::Body(data, end) | HttpTask::UpgradedBody(data, end) => {
-                    self.write_body(data.unwrap_or_default(), end).await?;
-                    done |= end;
-                }
-                HttpTask::Trailer(_) | HttpTask::Done => {
-                    self.finish().await?;
-                    done = true;
-                }
-                HttpTask::Failed(e) => return Err(e),
-            }
-        }
-        Ok(done)
-    }
-
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) {
-        self.m().read_timeout = timeout;
-    }
-
-    fn get_read_timeout(&self) -> Option<Duration> {
-        self.c().read_timeout
-    }
-
-    fn set_write_timeout(&mut self, timeout: Option<Duration>) {
-        self.m().write_timeout = timeout;
-    }
-
-    fn get_write_timeout(&self) -> Option<Duration> {
-        self.c().write_timeout
-    }
-
-    fn set_total_drain_timeout(&mut self, _timeout: Option<Duration>) {}
-
-    fn get_total_drain_timeout(&self) -> Option<Duration> {
-        None
-    }
-
-    fn request_summary(&self) -> String {
-        let req = &self.c().req;
-        let host = req
-            .headers
-            .get(header::HOST)
-            .map(|h| String::from_utf8_lossy(h.as_bytes()))
-            .unwrap_or_default();
-        format!("{} {}, Host: {host}", req.method, req.uri)
-    }
-
-    fn response_written(&self) -> Option<&ResponseHeader> {
-        self.c().response.as_deref()
-    }
-
-    async fn shutdown(&mut self, _code: u32, _ctx: &str) {
-        let conn = self.m();
-        conn.broken = true;
-        conn.close().await;
-    }
-
-    fn is_body_done(&mut self) -> bool {
-        true
-    }
-
-    async fn finish(&mut self) -> Result<()> {
-        let conn = self.m();
-        conn.end_body();
-        conn.send().await
-    }
-
-    fn is_body_empty(&mut self) -> bool {
-        true
-    }
-
-    async fn read_body_or_idle(&mut self, _no_body_expected: bool) -> Result<Option<Bytes>> {
-        self.m().idle().await
-    }
-
-    fn body_bytes_sent(&self) -> usize {
-        self.c().body_sent
-    }
-
-    fn body_bytes_read(&self) -> usize {
-        0
-    }
-
-    fn digest(&self) -> Option<&Digest> {
-        Some(&self.c().digest)
-    }
-
-    fn digest_mut(&mut self) -> Option<&mut Digest> {
-        Some(&mut self.m().digest)
-    }
-
-    fn client_addr(&self) -> Option<&SocketAddr> {
-        self.c().digest.socket_digest.as_ref()?.peer_addr()
-    }
-
-    fn server_addr(&self) -> Option<&SocketAddr> {
-        self.c().digest.socket_digest.as_ref()?.local_addr()
-    }
-
-    fn pseudo_raw_h1_request_header(&self) -> Bytes {
-        self.c().head.clone()
-    }
-
-    fn enable_retry_buffering(&mut self) {}
-
-    fn retry_buffer_truncated(&self) -> bool {
-        false
-    }
-
-    fn get_retry_buffer(&self) -> Option<Bytes> {
-        None
-    }
-
-    async fn finish_custom(&mut self) -> Result<()> {
-        Ok(())
-    }
-
-    fn take_custom_message_reader(&mut self) -> Option<MessageReader> {
-        None
-    }
-
-    fn restore_custom_message_reader(&mut self, _reader: MessageReader) -> Result<()> {
-        Ok(())
-    }
-
-    fn take_custom_message_writer(&mut self) -> Option<Box<dyn CustomMessageWrite>> {
-        None
-    }
-
-    fn restore_custom_message_writer(
-        &mut self,
-        _writer: Box<dyn CustomMessageWrite>,
-    ) -> Result<()> {
-        Ok(())
-    }
-}

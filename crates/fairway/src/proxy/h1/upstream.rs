@@ -1,69 +1,79 @@
-//! The fast path's HTTP/1 client: one request head out, one response back
-//! (RFC 9112), on a connection fairway opened or took from the pool.
+//! The server side of an HTTP/1 exchange (RFC 9112): the request head
+//! and body out, the response's 1xx heads, final head, body and trailers
+//! back, on a connection fairway opened or took from the pool.
 //!
-//! Pingora's client keeps its own copy of the response head and hands out
-//! a clone, wraps each read in a boxed timer and re-reads its headers to
-//! decide keep-alive; this one parses the head once (httparse), frames the
-//! body by RFC 9112 §6.3, and passes body bytes on without copying them.
-//! What it accepts is what Pingora's client accepts: a response head of at
-//! most [`MAX_HEAD`] bytes, lengths that agree (`Content-Length: 5, 5` is
+//! The head is parsed once (httparse) and the body framed by RFC 9112
+//! §6.3; body bytes pass on without a copy. A response head of at most
+//! [`MAX_HEAD`] bytes (the request head limit: a larger one is a 502, as
+//! HAProxy's and nginx's), lengths that agree (`Content-Length: 5, 5` is
 //! 5; `5, 6` is an error), `Transfer-Encoding` over `Content-Length` (the
-//! latter removed), no answer but an error to an unasked `101`.
+//! latter removed), an obs-fold replaced by one space (RFC 9112 §5.2).
 
+use super::chunked::{self, Decoder, Piece};
 use super::spare;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header;
-use http::Version;
+use http::{HeaderMap, Version};
 use pingora::http::{IntoCaseHeaderName, RequestHeader, ResponseHeader};
 use pingora::protocols::http::v1::client::http_req_header_to_wire;
 use pingora::protocols::Stream;
 use pingora::{Error, ErrorType, Result, RetryType};
+use std::io::IoSlice;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
-/// The largest response head read (Pingora's client allows the same).
-pub const MAX_HEAD: usize = 1024 * 1024 - 1;
+/// The largest response head read: the request head limit.
+pub const MAX_HEAD: usize = crate::proxy::head::MAX_HEAD;
 /// The most header fields in a response head.
 const MAX_HEADERS: usize = 256;
 /// Bytes asked of the socket per read: a 64 KiB body and its head fit in
 /// one read.
 const READ_SIZE: usize = 72 * 1024;
-/// The longest chunk-size line, and the most trailer bytes.
-const MAX_CHUNK_LINE: usize = 4096;
-const MAX_TRAILERS: usize = 64 * 1024;
 
 /// How the rest of the response body is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Body {
     /// This many bytes still to come.
     Length(u64),
-    /// Chunked: the next chunk-size line.
-    ChunkSize,
-    /// Chunked: this many bytes of the current chunk, then its CRLF.
-    ChunkData(u64),
-    /// Chunked: the CRLF after a chunk's data.
-    ChunkEnd,
-    /// Chunked: the trailer section after the last chunk (discarded).
-    Trailers(usize),
+    /// Chunked.
+    Chunked(Decoder),
     /// Until the server closes the connection.
     Close,
     /// Complete.
     Done,
 }
 
+/// How the request body goes to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReqBody {
+    /// No body.
+    None,
+    /// `Content-Length`.
+    Length,
+    /// Chunked (trailers relayed).
+    Chunked,
+}
+
 /// One request/response exchange on a server connection.
-pub struct Client {
+pub struct Upstream {
     stream: Stream,
     /// Read and not yet used.
     buf: BytesMut,
     body: Body,
+    /// The response's trailer fields, once its chunked body ended.
+    trailers: Option<HeaderMap>,
     /// The server lets the connection be reused after this response.
     keepalive: bool,
+    /// The request body's framing, and whether it was sent to its end.
+    req_body: ReqBody,
+    req_done: bool,
+    /// The request head, waiting to leave with the body's first bytes.
+    out: BytesMut,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
 }
 
-impl Client {
+impl Upstream {
     /// An exchange on `stream`, each read waiting at most `read_timeout`
     /// and each write `write_timeout` (`timeout_server`).
     pub fn new(
@@ -71,65 +81,115 @@ impl Client {
         read_timeout: Option<Duration>,
         write_timeout: Option<Duration>,
     ) -> Self {
-        Client {
+        Upstream {
             stream,
             buf: BytesMut::new(),
             body: Body::Done,
+            trailers: None,
             keepalive: false,
+            req_body: ReqBody::None,
+            req_done: true,
+            out: BytesMut::new(),
             read_timeout,
             write_timeout,
         }
     }
 
-    /// Sends the request head (the request has no body).
-    pub async fn send(&mut self, req: &RequestHeader) -> Result<()> {
+    /// Sends the request head; a body, when `body` says so, follows with
+    /// [`Self::send_body`] (the head waits to leave with its first bytes).
+    pub async fn send(&mut self, req: &RequestHeader, body: ReqBody) -> Result<()> {
         let wire = http_req_header_to_wire(req)
             .ok_or_else(|| Error::explain(ErrorType::InvalidHTTPHeader, "request head"))?;
+        self.req_body = body;
+        self.req_done = body == ReqBody::None;
+        self.out = wire;
+        if self.req_done {
+            return self.write(&[]).await;
+        }
+        Ok(())
+    }
+
+    /// Sends a piece of the request body (`end`: the last, with the
+    /// trailers of a chunked one).
+    pub async fn send_body(
+        &mut self,
+        data: &[u8],
+        end: bool,
+        trailers: Option<&HeaderMap>,
+    ) -> Result<()> {
+        if self.req_done {
+            return Ok(());
+        }
+        let chunked = self.req_body == ReqBody::Chunked;
+        if chunked && !data.is_empty() {
+            self.out
+                .extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+        }
+        let mut tail = BytesMut::new();
+        if chunked && !data.is_empty() {
+            tail.extend_from_slice(b"\r\n");
+        }
+        if end {
+            self.req_done = true;
+            if chunked {
+                chunked::write_end(&mut tail, trailers);
+            }
+        }
+        if tail.is_empty() {
+            return self.write(data).await;
+        }
+        self.write(data).await?;
+        self.out = tail;
+        self.write(&[]).await
+    }
+
+    /// Whether the request (head and body) has been sent to its end.
+    pub fn request_sent(&self) -> bool {
+        self.req_done
+    }
+
+    /// Writes what is waiting in `out`, then `data`.
+    async fn write(&mut self, data: &[u8]) -> Result<()> {
+        let out = std::mem::take(&mut self.out);
         let write = async {
-            self.stream.write_all(&wire).await?;
+            let (mut first, mut second) = (&out[..], data);
+            while !first.is_empty() {
+                let slices = [IoSlice::new(first), IoSlice::new(second)];
+                let n = self.stream.write_vectored(&slices).await?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::WriteZero.into());
+                }
+                if n < first.len() {
+                    first = &first[n..];
+                } else {
+                    second = &second[n - first.len()..];
+                    first = &[];
+                }
+            }
+            self.stream.write_all(second).await?;
             self.stream.flush().await
         };
         let written = match self.write_timeout {
             Some(t) => tokio::time::timeout(t, write)
                 .await
-                .map_err(|_| Error::explain(ErrorType::WriteTimedout, "writing request head"))?,
+                .map_err(|_| Error::explain(ErrorType::WriteTimedout, "writing the request"))?,
             None => write.await,
         };
         written.map_err(|e| {
-            let mut err = Error::because(ErrorType::WriteError, "writing request head", e);
+            let mut err = Error::because(ErrorType::WriteError, "writing the request", e);
             // A pooled connection the server closed: safe to resend.
             err.retry = RetryType::ReusedOnly;
             err
         })
     }
 
-    /// Reads the response head (informational answers skipped) and sets up
-    /// its body's framing; `head` says whether the request was HEAD.
-    pub async fn response(&mut self, head: bool) -> Result<Box<ResponseHeader>> {
+    /// The next response head, informational ones (1xx) included: the
+    /// caller relays those and asks again. `head` says whether the request
+    /// was HEAD, `upgrade` whether it asked to switch protocols.
+    pub async fn response(&mut self, head: bool, upgrade: bool) -> Result<Box<ResponseHeader>> {
         loop {
-            if let Some((resp, len)) = parse_head(&self.buf)? {
-                self.buf.advance(len);
-                let status = resp.status.as_u16();
-                if status == 101 {
-                    // RFC 9110 §15.2.2: only an answer to an upgrade request.
-                    return Err(Error::explain(
-                        ErrorType::InvalidHTTPHeader,
-                        "101 to a request that did not ask to upgrade",
-                    ));
-                }
-                if (100..200).contains(&status) {
-                    // Not relayed: the request has no body to continue.
-                    continue;
-                }
-                let mut resp = resp;
-                self.frame(&mut resp, head)?;
+            if let Some(resp) = self.parsed_head(head, upgrade)? {
                 return Ok(resp);
-            }
-            if self.buf.len() > MAX_HEAD {
-                return Err(Error::explain(
-                    ErrorType::InvalidHTTPHeader,
-                    "response head too large",
-                ));
             }
             if self.fill().await? == 0 {
                 let mut e = Error::explain(
@@ -144,6 +204,33 @@ impl Client {
                 return Err(e);
             }
         }
+    }
+
+    /// A response head complete in the buffer, taken out of it.
+    pub fn parsed_head(&mut self, head: bool, upgrade: bool) -> Result<Option<Box<ResponseHeader>>> {
+        let Some((mut resp, len)) = parse_head(&self.buf)? else {
+            if self.buf.len() > MAX_HEAD {
+                return Err(Error::explain(
+                    ErrorType::InvalidHTTPHeader,
+                    "response head larger than the limit",
+                ));
+            }
+            return Ok(None);
+        };
+        self.buf.advance(len);
+        let status = resp.status.as_u16();
+        if status == 101 && !upgrade {
+            // RFC 9110 §15.2.2: only an answer to an upgrade request.
+            return Err(Error::explain(
+                ErrorType::InvalidHTTPHeader,
+                "101 to a request that did not ask to upgrade",
+            ));
+        }
+        if (100..200).contains(&status) {
+            return Ok(Some(resp));
+        }
+        self.frame(&mut resp, head)?;
+        Ok(Some(resp))
     }
 
     /// The body's framing (RFC 9112 §6.3) and whether the connection can
@@ -164,7 +251,9 @@ impl Client {
                 self.keepalive = false;
             }
             self.body = if chunked {
-                Body::ChunkSize
+                let decoder = Decoder::default();
+                decoder.check_ahead(&self.buf)?;
+                Body::Chunked(decoder)
             } else {
                 self.keepalive = false;
                 Body::Close
@@ -184,17 +273,32 @@ impl Client {
 
     /// Whether the body has been read to its end.
     pub fn is_done(&self) -> bool {
-        self.body == Body::Done
+        matches!(self.body, Body::Done)
+    }
+
+    /// The response's trailer fields, once its body is read (chunked
+    /// bodies only).
+    pub fn take_trailers(&mut self) -> Option<HeaderMap> {
+        self.trailers.take().filter(|t| !t.is_empty())
     }
 
     /// The next piece of the body; `None` at its end.
     pub async fn body(&mut self) -> Result<Option<Bytes>> {
         loop {
-            match self.body {
+            match &mut self.body {
                 Body::Done => return Ok(None),
-                Body::Length(left) => return self.counted(left, Body::Done, Body::Length).await,
-                Body::ChunkData(left) => {
-                    return self.counted(left, Body::ChunkEnd, Body::ChunkData).await
+                Body::Length(left) => {
+                    let left = *left;
+                    if self.buf.is_empty() && self.fill().await? == 0 {
+                        return Err(cut("before the end of the body"));
+                    }
+                    let n = (self.buf.len() as u64).min(left);
+                    self.body = if n == left {
+                        Body::Done
+                    } else {
+                        Body::Length(left - n)
+                    };
+                    return Ok(Some(self.buf.split_to(n as usize).freeze()));
                 }
                 Body::Close => {
                     if self.buf.is_empty() && self.fill().await? == 0 {
@@ -203,87 +307,43 @@ impl Client {
                     }
                     return Ok(Some(self.buf.split().freeze()));
                 }
-                Body::ChunkSize | Body::ChunkEnd | Body::Trailers(_) => {
-                    if !self.chunk_step()? && self.fill().await? == 0 {
-                        return Err(cut("inside the chunked framing"));
+                Body::Chunked(decoder) => match decoder.next(&mut self.buf)? {
+                    Some(Piece::Data(data)) => return Ok(Some(data)),
+                    Some(Piece::End(trailers)) => {
+                        self.trailers = Some(trailers);
+                        self.body = Body::Done;
+                        return Ok(None);
                     }
-                }
+                    None => {
+                        if self.fill().await? == 0 {
+                            return Err(cut("inside the chunked framing"));
+                        }
+                        if let Body::Chunked(decoder) = &self.body {
+                            decoder.check_ahead(&self.buf)?;
+                        }
+                    }
+                },
             }
         }
     }
 
-    /// Up to `left` more bytes of a body part whose length is known (the
-    /// whole body, or one chunk); then the framing goes on to `after`,
-    /// else to `more(bytes still left)`.
-    async fn counted(
-        &mut self,
-        left: u64,
-        after: Body,
-        more: fn(u64) -> Body,
-    ) -> Result<Option<Bytes>> {
-        if self.buf.is_empty() && self.fill().await? == 0 {
-            return Err(cut("before the end of the body"));
-        }
-        let n = (self.buf.len() as u64).min(left);
-        self.body = if n == left { after } else { more(left - n) };
-        Ok(Some(self.buf.split_to(n as usize).freeze()))
+    /// Waits until the server sends something (cancel-safe: what arrives is
+    /// kept); the byte count, 0 when it closed.
+    pub async fn readable(&mut self) -> Result<usize> {
+        self.fill().await
     }
 
-    /// Parses what the buffer holds of a chunk-size line, a chunk's CRLF or
-    /// the trailers; `false` when more bytes are needed.
-    fn chunk_step(&mut self) -> Result<bool> {
-        match self.body {
-            Body::ChunkEnd => {
-                if self.buf.len() < 2 {
-                    return Ok(false);
-                }
-                if &self.buf[..2] != b"\r\n" {
-                    return Err(bad_chunk("no CRLF after chunk data"));
-                }
-                self.buf.advance(2);
-                self.body = Body::ChunkSize;
-                Ok(true)
-            }
-            Body::ChunkSize => {
-                let Some(end) = find_crlf(&self.buf) else {
-                    if self.buf.len() > MAX_CHUNK_LINE {
-                        return Err(bad_chunk("chunk-size line too long"));
-                    }
-                    return Ok(false);
-                };
-                let size = chunk_size(&self.buf[..end])?;
-                self.buf.advance(end + 2);
-                self.body = if size == 0 {
-                    Body::Trailers(0)
-                } else {
-                    Body::ChunkData(size)
-                };
-                Ok(true)
-            }
-            Body::Trailers(seen) => {
-                let Some(end) = find_crlf(&self.buf) else {
-                    if seen + self.buf.len() > MAX_TRAILERS {
-                        return Err(bad_chunk("trailers too large"));
-                    }
-                    return Ok(false);
-                };
-                self.buf.advance(end + 2);
-                // An empty line ends the trailer section (and the body).
-                self.body = if end == 0 {
-                    Body::Done
-                } else {
-                    Body::Trailers(seen + end + 2)
-                };
-                Ok(true)
-            }
-            _ => Ok(true),
-        }
+    /// The connection for a tunnel (after a `101`), with what the server
+    /// sent after the head.
+    pub fn into_tunnel(self) -> (Stream, BytesMut) {
+        (self.stream, self.buf)
     }
 
     /// The connection, when it may carry another request: the response
-    /// allowed it, its body was read to the end and nothing more came.
+    /// allowed it, both bodies went to their end and nothing more came.
     pub fn into_reusable(mut self) -> Option<Stream> {
-        let reusable = self.keepalive && self.body == Body::Done && self.buf.is_empty();
+        let reusable =
+            self.keepalive && self.is_done() && self.req_done && self.buf.is_empty();
         spare::give(std::mem::take(&mut self.buf), READ_SIZE);
         reusable.then_some(self.stream)
     }
@@ -320,35 +380,6 @@ fn cut(where_: &'static str) -> Box<Error> {
     )
 }
 
-fn bad_chunk(why: &'static str) -> Box<Error> {
-    Error::explain(ErrorType::InvalidHTTPHeader, why)
-}
-
-fn find_crlf(buf: &[u8]) -> Option<usize> {
-    buf.windows(2).position(|w| w == b"\r\n")
-}
-
-/// A chunk-size line: 1 to 16 hex digits, then optional whitespace and
-/// `;extensions` (ignored, RFC 9112 §7.1.1).
-fn chunk_size(line: &[u8]) -> Result<u64> {
-    let digits = line
-        .iter()
-        .position(|b| !b.is_ascii_hexdigit())
-        .unwrap_or(line.len());
-    let rest = &line[digits..];
-    let rest = &rest[rest
-        .iter()
-        .take_while(|b| **b == b' ' || **b == b'\t')
-        .count()..];
-    if digits == 0 || digits > 16 || !(rest.is_empty() || rest[0] == b';') {
-        return Err(bad_chunk("invalid chunk size"));
-    }
-    Ok(line[..digits].iter().fold(0u64, |n, d| {
-        // At most 16 hex digits: no overflow.
-        (n << 4) | u64::from((*d as char).to_digit(16).unwrap_or(0))
-    }))
-}
-
 /// Parses a complete response head at the start of `buf`: the head and
 /// its length, `None` while incomplete.
 fn parse_head(buf: &[u8]) -> Result<Option<(Box<ResponseHeader>, usize)>> {
@@ -357,13 +388,19 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Box<ResponseHeader>, usize)>> {
     }
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut headers);
-    // As lenient as Pingora's client, so both paths answer alike: spaces
-    // before a colon, and obs-fold (unfolded below, RFC 9112 §5.2).
+    // Spaces before a colon are taken, and obs-fold (replaced below, RFC
+    // 9112 §5.2).
     let mut config = httparse::ParserConfig::default();
     config.allow_spaces_after_header_name_in_responses(true);
     config.allow_obsolete_multiline_headers_in_responses(true);
     let len = match config.parse_response(&mut parsed, buf) {
-        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD => len,
+        Ok(httparse::Status::Complete(_)) => {
+            return Err(Error::explain(
+                ErrorType::InvalidHTTPHeader,
+                "response head larger than the limit",
+            ))
+        }
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => {
             return Err(Error::because(
@@ -389,12 +426,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Box<ResponseHeader>, usize)>> {
         let name = head.slice(name_at..name_at + h.name.len());
         let raw = head.slice(value_at..value_at + h.value.len());
         let value = if raw.iter().any(|b| *b == b'\r' || *b == b'\n') {
-            // obs-fold: each line break becomes a space.
-            let unfolded: Vec<u8> = raw
-                .iter()
-                .map(|b| if *b == b'\r' || *b == b'\n' { b' ' } else { *b })
-                .collect();
-            http::HeaderValue::from_bytes(&unfolded)
+            http::HeaderValue::from_bytes(&unfold(&raw))
         } else {
             http::HeaderValue::from_maybe_shared(raw)
         }
@@ -402,6 +434,28 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Box<ResponseHeader>, usize)>> {
         resp.append_header(name.into_case_header_name(), value)?;
     }
     Ok(Some((resp, len)))
+}
+
+/// A field value with each obs-fold (a line break and the whitespace
+/// after it) replaced by one space (RFC 9112 §5.2).
+fn unfold(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\r' || raw[i] == b'\n' {
+            while i < raw.len() && matches!(raw[i], b'\r' | b'\n' | b' ' | b'\t') {
+                i += 1;
+            }
+            while out.last().is_some_and(|b| *b == b' ' || *b == b'\t') {
+                out.pop();
+            }
+            out.push(b' ');
+            continue;
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    out
 }
 
 /// `close` and `keep-alive` among the `Connection` tokens.
