@@ -350,6 +350,9 @@ pub struct HttpApp {
     /// New server connections for the HTTP/1 engine (TCP or TLS, as the
     /// peer says).
     connector: pingora::connectors::TransportConnector,
+    /// Connections to HTTP/2 servers (`proto: h2|h2c`) for the HTTP/1
+    /// engine: Pingora's client, which shares each among many streams.
+    h2_connector: pingora::connectors::http::Connector,
     /// Attempts per request, as Pingora's proxy makes them.
     max_retries: usize,
     runtime: Arc<ArcSwap<Runtime>>,
@@ -382,7 +385,8 @@ impl HttpApp {
             proxy: Arc::new(pingora_proxy::http_proxy(conf, proxy.clone())),
             h2c,
             core: proxy,
-            connector: pingora::connectors::TransportConnector::new(Some(options)),
+            connector: pingora::connectors::TransportConnector::new(Some(options.clone())),
+            h2_connector: pingora::connectors::http::Connector::new(Some(options)),
             max_retries: conf.max_retries,
             runtime,
             frontend,

@@ -11,6 +11,7 @@ use http::header;
 use log::{error, info};
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::authority::validate_request_authority;
+use pingora::protocols::http::client::HttpSession;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::{Digest, Stream};
 use pingora::server::ShutdownWatch;
@@ -21,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where a request's [`H1Session`] sends its connection back when dropped.
-type Home = Arc<Mutex<Option<Box<Conn>>>>;
+pub(super) type Home = Arc<Mutex<Option<Box<Conn>>>>;
 
 /// How long a server connection stays idle in the pool when its peer does
 /// not say.
@@ -196,6 +197,21 @@ async fn attempts(
             true => HttpReuse::Never,
             false => backend.spec().http_reuse,
         };
+        if peer.options.alpn.get_min_http_version() >= 2 {
+            // An HTTP/2 server: Pingora's HTTP/2 client, its connections
+            // shared (each answer names its stream: nothing to poison).
+            match h2_attempt(app, session, ctx, peer, home).await {
+                Ok(()) => return None,
+                Err(e) => {
+                    let retry = e.retry();
+                    last = Some(e);
+                    if retry {
+                        continue;
+                    }
+                    break;
+                }
+            }
+        }
         let (stream, reused) = match reuse.checkout(policy, key, Instant::now()) {
             Some(stream) => (stream, true),
             // Boxed: Pingora's connect future is 8 KB, and inline it would
@@ -253,6 +269,53 @@ async fn attempts(
         }
     }
     last
+}
+
+/// One attempt on an HTTP/2 server; the error (already through
+/// `fail_to_connect` or `error_while_proxy`, its retry decided) if it
+/// failed.
+async fn h2_attempt(
+    app: &HttpApp,
+    session: &mut Session,
+    ctx: &mut <Proxy as ProxyHttp>::CTX,
+    peer: &HttpPeer,
+    home: &Home,
+) -> Result<(), Box<Error>> {
+    let proxy = &app.core;
+    let (mut http, reused) = match app.h2_connector.get_http_session(peer).await {
+        Ok(got) => got,
+        Err(mut e) => {
+            e.as_up();
+            return Err(proxy.fail_to_connect(session, peer, ctx, e).into_up());
+        }
+    };
+    let HttpSession::H2(h2) = &mut http else {
+        return Err(Error::explain(
+            pingora::ErrorType::H2Error,
+            "the server did not negotiate HTTP/2",
+        )
+        .into_up());
+    };
+    let digest = h2.digest().cloned();
+    let fd = h2.fd();
+    proxy
+        .connected_to_upstream(session, reused, peer, fd, digest.as_ref(), ctx)
+        .await?;
+    match super::h2::exchange(proxy, session, ctx, peer, h2, home).await {
+        Ok(_) => {
+            app.h2_connector
+                .release_http_session(http, peer, peer.idle_timeout())
+                .await;
+            Ok(())
+        }
+        Err(e) => {
+            let mut e = proxy.error_while_proxy(peer, session, e.into_up(), ctx, reused);
+            if session.response_written().is_some() {
+                e.set_retry(false);
+            }
+            Err(e)
+        }
+    }
 }
 
 /// One attempt on `stream`: the request out (its body streamed, with what
@@ -469,7 +532,7 @@ fn put_conn(session: &mut Session, home: &Home, conn: Box<Conn>) {
 }
 
 /// The request's trailer fields, once its body was read.
-fn request_trailers(session: &mut Session, home: &Home) -> Option<http::HeaderMap> {
+pub(super) fn request_trailers(session: &mut Session, home: &Home) -> Option<http::HeaderMap> {
     let conn = take_conn(session, home);
     let fields = conn.trailers();
     put_conn(session, home, conn);
