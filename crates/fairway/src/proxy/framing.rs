@@ -343,6 +343,39 @@ pub(crate) fn upstream_request(req: &mut RequestHeader) -> Result<()> {
     Ok(())
 }
 
+/// Removes the hop-by-hop fields of a request before it goes to a server
+/// (RFC 9110 §7.6.1): `Connection` and the fields it names, `Keep-Alive`,
+/// `Proxy-Connection`; for an upgrade, `Connection: upgrade` is sent
+/// again (with `Upgrade`). The fields that frame the request or name its
+/// host are never removed by name: the server gets the host the rules saw.
+pub(crate) fn strip_hop_by_hop(req: &mut RequestHeader, upgrade: bool) -> Result<()> {
+    let named: Vec<String> = req
+        .headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(|t| String::from_utf8_lossy(t.trim_ascii()).to_ascii_lowercase())
+        .filter(|t| {
+            !t.is_empty()
+                && !matches!(
+                    t.as_str(),
+                    "close" | "keep-alive" | "upgrade" | "host" | "content-length"
+                        | "transfer-encoding"
+                )
+        })
+        .collect();
+    for name in &named {
+        req.remove_header(name.as_str());
+    }
+    req.remove_header(&http::header::CONNECTION);
+    req.remove_header("keep-alive");
+    req.remove_header("proxy-connection");
+    if upgrade {
+        req.insert_header(http::header::CONNECTION, "upgrade")?;
+    }
+    Ok(())
+}
+
 /// A server's status outside 100-599 is no valid status (RFC 9110 §15): a
 /// client treats it as a 5xx, so fairway answers `502` as for an invalid
 /// response head (an `InvalidHTTPHeader` from the server, logged `SH`).

@@ -338,10 +338,7 @@ async fn exchange(
     let upgrade = session.is_upgrade_req();
     let mut req = session.req_header().clone();
     req.set_version(http::Version::HTTP_11);
-    req.remove_header(&header::CONNECTION);
-    if upgrade {
-        req.insert_header(header::CONNECTION, "upgrade")?;
-    }
+    crate::proxy::framing::strip_hop_by_hop(&mut req, upgrade)?;
     proxy
         .upstream_request_filter(session, &mut req, ctx)
         .await?;

@@ -31,6 +31,7 @@ pub(super) async fn exchange(
     home: &Home,
 ) -> Result<bool> {
     let mut req = session.req_header().clone();
+    crate::proxy::framing::strip_hop_by_hop(&mut req, false)?;
     for name in HOP_BY_HOP {
         req.remove_header(name);
     }

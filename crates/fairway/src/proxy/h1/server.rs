@@ -284,6 +284,16 @@ impl Conn {
             self.req.remove_header(&header::CONTENT_LENGTH);
             self.keepalive = false;
         }
+        // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 request is
+        // faulty framing; §6.3: a Content-Length that is not one 1*DIGIT
+        // value (repeated alike at most) cannot frame a body.
+        let te_in_10 = self.req.version == Version::HTTP_10
+            && self.req.headers.contains_key(header::TRANSFER_ENCODING);
+        if te_in_10 || content_length(&self.req.headers).is_err() {
+            self.stream.head_complete(0);
+            self.keepalive = false;
+            return false;
+        }
         let framing = body_framing(&self.req);
         self.body = match framing {
             BODY_OPEN => {
@@ -486,10 +496,10 @@ impl Conn {
             Framing::Close
         } else if self.req.method == http::Method::HEAD || matches!(status, 204 | 304) {
             Framing::Empty
-        } else if transfer_coding(&resp) == Some(true) {
+        } else if transfer_coding(&resp.headers) == Some(true) {
             Framing::Chunked(false)
         } else {
-            match content_length(&resp) {
+            match content_length(&resp.headers) {
                 Ok(Some(n)) => Framing::Length(n),
                 _ => Framing::Close,
             }

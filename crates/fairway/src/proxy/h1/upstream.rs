@@ -244,7 +244,7 @@ impl Upstream {
             self.body = Body::Done;
             return Ok(());
         }
-        if let Some(chunked) = transfer_coding(resp) {
+        if let Some(chunked) = transfer_coding(&resp.headers) {
             resp.remove_header(&header::CONTENT_LENGTH);
             if !v11 {
                 // RFC 9112 §6.1: close after a 1.0 message with Transfer-Encoding.
@@ -260,7 +260,7 @@ impl Upstream {
             };
             return Ok(());
         }
-        self.body = match content_length(resp)? {
+        self.body = match content_length(&resp.headers)? {
             Some(0) => Body::Done,
             Some(n) => Body::Length(n),
             None => {
@@ -472,9 +472,9 @@ pub(super) fn connection_tokens(headers: &http::HeaderMap) -> (bool, bool) {
 }
 
 /// With `Transfer-Encoding`: whether `chunked` is its final coding.
-pub(super) fn transfer_coding(resp: &ResponseHeader) -> Option<bool> {
+pub(super) fn transfer_coding(headers: &http::HeaderMap) -> Option<bool> {
     let mut last = None;
-    for v in resp.headers.get_all(header::TRANSFER_ENCODING) {
+    for v in headers.get_all(header::TRANSFER_ENCODING) {
         for token in v.as_bytes().split(|b| *b == b',') {
             let t = token.trim_ascii();
             if !t.is_empty() {
@@ -484,7 +484,7 @@ pub(super) fn transfer_coding(resp: &ResponseHeader) -> Option<bool> {
     }
     // A field present but empty still means "not chunked".
     last.or_else(|| {
-        resp.headers
+        headers
             .contains_key(header::TRANSFER_ENCODING)
             .then_some(false)
     })
@@ -492,9 +492,9 @@ pub(super) fn transfer_coding(resp: &ResponseHeader) -> Option<bool> {
 
 /// The `Content-Length` (RFC 9110 §8.6): every value, comma-separated or in
 /// several fields, the same number; anything else is an error.
-pub(super) fn content_length(resp: &ResponseHeader) -> Result<Option<u64>> {
+pub(super) fn content_length(headers: &http::HeaderMap) -> Result<Option<u64>> {
     let mut length = None;
-    for v in resp.headers.get_all(header::CONTENT_LENGTH) {
+    for v in headers.get_all(header::CONTENT_LENGTH) {
         for token in v.as_bytes().split(|b| *b == b',') {
             let t = token.trim_ascii();
             let n = (!t.is_empty() && t.len() <= 19 && t.iter().all(u8::is_ascii_digit))
