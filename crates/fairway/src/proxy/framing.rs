@@ -359,7 +359,11 @@ pub(crate) fn strip_hop_by_hop(req: &mut RequestHeader, upgrade: bool) -> Result
             !t.is_empty()
                 && !matches!(
                     t.as_str(),
-                    "close" | "keep-alive" | "upgrade" | "host" | "content-length"
+                    "close"
+                        | "keep-alive"
+                        | "upgrade"
+                        | "host"
+                        | "content-length"
                         | "transfer-encoding"
                 )
         })

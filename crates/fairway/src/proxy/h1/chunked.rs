@@ -79,9 +79,10 @@ impl Decoder {
                     }
                     Step::End(n) => {
                         buf.advance(n);
-                        let fields = self.trailers.take().map_or(Ok(HeaderMap::new()), |t| {
-                            parse_trailers(&t)
-                        })?;
+                        let fields = self
+                            .trailers
+                            .take()
+                            .map_or(Ok(HeaderMap::new()), |t| parse_trailers(&t))?;
                         return Ok(Some(Piece::End(fields)));
                     }
                 },
@@ -262,7 +263,8 @@ mod tests {
 
     #[test]
     fn bodies_and_trailers() {
-        let (data, t, rest) = read_all(b"3\r\nabc\r\n2;x=1\r\nde\r\n0\r\nX-A: 1\r\n\r\nNEXT").unwrap();
+        let (data, t, rest) =
+            read_all(b"3\r\nabc\r\n2;x=1\r\nde\r\n0\r\nX-A: 1\r\n\r\nNEXT").unwrap();
         assert_eq!(data, b"abcde");
         assert_eq!(t.get("x-a").unwrap(), "1");
         assert_eq!(rest, 4);

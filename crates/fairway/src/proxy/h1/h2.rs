@@ -63,7 +63,8 @@ pub(super) async fn exchange(
             proxy
                 .request_body_filter(session, &mut piece, end, ctx)
                 .await?;
-            h2.write_request_body(piece.unwrap_or_default(), end).await?;
+            h2.write_request_body(piece.unwrap_or_default(), end)
+                .await?;
         }
         match super::driver::request_trailers(session, home) {
             Some(fields) => {
@@ -99,7 +100,11 @@ pub(super) async fn exchange(
     while !done {
         let mut body = h2.read_response_body().await?;
         done = body.is_none() || h2.response_finished();
-        let trailers = if done { h2.read_trailers().await? } else { None };
+        let trailers = if done {
+            h2.read_trailers().await?
+        } else {
+            None
+        };
         proxy.response_body_filter(session, &mut body, done, ctx)?;
         session
             .write_response_body(body, done && trailers.is_none())

@@ -369,11 +369,9 @@ impl Conn {
                 "client closed before the end of its request body",
             ),
             Ok(_) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Error::because(
-                ErrorType::ReadTimedout,
-                "waiting for the request body",
-                e,
-            ),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Error::because(ErrorType::ReadTimedout, "waiting for the request body", e)
+            }
             Err(e) => Error::because(ErrorType::ReadError, "reading the request body", e),
         };
         self.broken = true;
@@ -411,7 +409,8 @@ impl Conn {
     /// `status`, logged at `info` (the client's mistake), and closes.
     pub async fn refuse(&mut self, status: u16, reason: &str) {
         self.stream.log_refused(status, reason);
-        self.out.extend_from_slice(&crate::proxy::head::error_page(status));
+        self.out
+            .extend_from_slice(&crate::proxy::head::error_page(status));
         self.close().await;
     }
 
@@ -720,4 +719,3 @@ async fn first_byte(
         }
     }
 }
-

@@ -7,8 +7,8 @@ use crate::proxy::head::Guarded;
 use pingora::protocols::Stream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 
 /// Bytes read per direction at a time.
 const CHUNK: usize = 16 * 1024;
@@ -23,7 +23,8 @@ pub(super) async fn relay(
     idle: Option<Duration>,
 ) -> (u64, u64) {
     let idle = idle.unwrap_or(Duration::from_secs(3600));
-    if !early.is_empty() && (client.write_all(early).await.is_err() || client.flush().await.is_err())
+    if !early.is_empty()
+        && (client.write_all(early).await.is_err() || client.flush().await.is_err())
     {
         return (0, 0);
     }

@@ -207,7 +207,11 @@ impl Upstream {
     }
 
     /// A response head complete in the buffer, taken out of it.
-    pub fn parsed_head(&mut self, head: bool, upgrade: bool) -> Result<Option<Box<ResponseHeader>>> {
+    pub fn parsed_head(
+        &mut self,
+        head: bool,
+        upgrade: bool,
+    ) -> Result<Option<Box<ResponseHeader>>> {
         let Some((mut resp, len)) = parse_head(&self.buf)? else {
             if self.buf.len() > MAX_HEAD {
                 return Err(Error::explain(
@@ -342,8 +346,7 @@ impl Upstream {
     /// The connection, when it may carry another request: the response
     /// allowed it, both bodies went to their end and nothing more came.
     pub fn into_reusable(mut self) -> Option<Stream> {
-        let reusable =
-            self.keepalive && self.is_done() && self.req_done && self.buf.is_empty();
+        let reusable = self.keepalive && self.is_done() && self.req_done && self.buf.is_empty();
         spare::give(std::mem::take(&mut self.buf), READ_SIZE);
         reusable.then_some(self.stream)
     }
