@@ -322,13 +322,14 @@ impl Fairway {
         let Some(fe) = self.config.frontends.get(index) else {
             return;
         };
-        // No read buffer per accepted connection: Pingora's default is
-        // 64 KiB each, which an idle client would hold (and the memory
-        // allocator may commit) for nothing; fairway's HTTP and TCP readers
-        // read into their own buffers.
+        // No buffers per accepted connection: Pingora's defaults are a
+        // 64 KiB read buffer and a 1,460-byte write buffer each, which an
+        // idle client would hold for nothing; fairway's HTTP and TCP code
+        // reads into buffers lent per read and writes whole responses
+        // (HTTP/2's framing buffers its own writes).
         let buffers = L4BufferSettings {
             read: Some(0),
-            write: None,
+            write: Some(0),
         };
         for addr in &fe.bind {
             let listener = ListenerConfig::tcp(addr.to_string()).l4_buffer(buffers);

@@ -200,7 +200,10 @@ async fn attempts(
         if peer.options.alpn.get_min_http_version() >= 2 {
             // An HTTP/2 server: Pingora's HTTP/2 client, its connections
             // shared (each answer names its stream: nothing to poison).
-            match h2_attempt(app, session, ctx, peer, home).await {
+            // Boxed, as the other rare paths (a body, a tunnel): the
+            // connection's future, which an idle client holds, stays the
+            // size of a plain request's.
+            match Box::pin(h2_attempt(app, session, ctx, peer, home)).await {
                 Ok(()) => return None,
                 Err(e) => {
                     let retry = e.retry();
@@ -353,7 +356,10 @@ async fn exchange(
     up.send(&req, body).await.map_err(Error::into_up)?;
     let head = req.method == http::Method::HEAD;
     drop(req);
-    let early = send_body(proxy, session, ctx, &mut up, head, upgrade, home).await?;
+    let early = match up.request_sent() {
+        true => None,
+        false => Box::pin(send_body(proxy, session, ctx, &mut up, head, upgrade, home)).await?,
+    };
     let mut resp = match early {
         Some(resp) => resp,
         None => loop {
@@ -380,7 +386,13 @@ async fn exchange(
         let idle = peer.options.read_timeout;
         let mut conn = take_conn(session, home);
         let (mut server, early) = up.into_tunnel();
-        super::tunnel::relay(conn.tunnel(), &mut server, &early, idle).await;
+        Box::pin(super::tunnel::relay(
+            conn.tunnel(),
+            &mut server,
+            &early,
+            idle,
+        ))
+        .await;
         put_conn(session, home, conn);
         return Ok(None);
     }

@@ -40,6 +40,8 @@ const BODY_READ_SIZE: usize = 64 * 1024;
 /// The most body bytes kept to resend the request on another server
 /// (Pingora's proxy keeps as many).
 const RETRY_BUFFER: usize = 64 * 1024;
+/// The write buffer's size: a response head and a small body.
+const OUT_SIZE: usize = 4096;
 /// Body bytes below this are copied behind what is unsent (the response
 /// head, a chunk's size line), so that they leave in one write.
 const COALESCE: usize = 16 * 1024;
@@ -217,42 +219,43 @@ impl Conn {
     /// then starts after it); `Ok(false)` when incomplete, `Err` when it is
     /// malformed.
     fn parse(&mut self) -> std::result::Result<bool, ()> {
-        let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
-        let mut parsed = httparse::Request::new(&mut fields);
-        let len = match parsed.parse(&self.buf) {
+        // Not zeroed first: httparse writes each field it parses.
+        let mut fields =
+            [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+        let mut parsed = httparse::Request::new(&mut []);
+        let len = match parsed.parse_with_uninit_headers(&self.buf, &mut fields) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Ok(false),
             Err(_) => return Err(()),
         };
-        // Offsets into the head, so that the fields can share its bytes.
-        let base = self.buf.as_ptr() as usize;
-        let at = |s: &[u8]| (s.as_ptr() as usize - base, s.len());
-        let method = parsed.method.map(str::as_bytes).ok_or(())?;
-        let path = parsed.path.map(str::as_bytes).ok_or(())?;
-        let (method, path) = (at(method), at(path));
         let version = match parsed.version {
             Some(1) => Version::HTTP_11,
             Some(0) => Version::HTTP_10,
             _ => return Err(()),
         };
-        let count = parsed.headers.len();
-        let mut spans = [((0, 0), (0, 0)); MAX_FIELDS];
-        for (span, field) in spans.iter_mut().zip(parsed.headers.iter()) {
-            *span = (at(field.name.as_bytes()), at(field.value));
-        }
-        let head = self.buf.split_to(len).freeze();
-        let slice = |(start, len): (usize, usize)| head.slice(start..start + len);
-        let method = std::str::from_utf8(&head[method.0..method.0 + method.1]).map_err(|_| ())?;
-        let target = &head[path.0..path.0 + path.1];
+        // A copy of its own: the read buffer goes back to the thread's
+        // spares at once, and an idle connection holds only this head. The
+        // fields share its bytes (same offsets as in the read buffer).
+        let head = Bytes::copy_from_slice(&self.buf[..len]);
+        let base = self.buf.as_ptr() as usize;
+        let slice = |s: &[u8]| {
+            let at = s.as_ptr() as usize - base;
+            head.slice(at..at + s.len())
+        };
+        let method = parsed.method.ok_or(())?;
+        let target = parsed.path.map(str::as_bytes).ok_or(())?;
         // A fragment is never sent (RFC 9112 §3.2.1); the rules and the
         // server see the target without it.
         let target = memchr::memchr(b'#', target).map_or(target, |at| &target[..at]);
-        let mut req = RequestHeader::build(method, target, Some(count)).map_err(|_| ())?;
+        let mut req =
+            RequestHeader::build(method, target, Some(parsed.headers.len())).map_err(|_| ())?;
         req.set_version(version);
-        for &(name, value) in &spans[..count] {
-            let value = http::HeaderValue::from_maybe_shared(slice(value)).map_err(|_| ())?;
-            req.append_header(slice(name), value).map_err(|_| ())?;
+        for field in parsed.headers.iter() {
+            let value = http::HeaderValue::from_maybe_shared(slice(field.value)).map_err(|_| ())?;
+            req.append_header(slice(field.name.as_bytes()), value)
+                .map_err(|_| ())?;
         }
+        bytes::Buf::advance(&mut self.buf, len);
         // HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 only
         // when asked (RFC 9112 §9.3), as Pingora's session decides.
         self.keepalive = match connection_tokens(&req.headers) {
@@ -461,9 +464,14 @@ impl Conn {
     }
 
     /// The response is done: the guard starts a new head with the next
-    /// byte.
+    /// byte. What the response held goes while the connection waits: the
+    /// write buffer (back to the thread's spares), the trailers.
     pub fn response_done(&mut self) {
         self.stream.response_done();
+        self.trailers = None;
+        self.retry = None;
+        self.response = None;
+        spare::give(std::mem::take(&mut self.out), OUT_SIZE);
     }
 
     /// Closes the connection, after what is written and not yet sent (as
@@ -529,7 +537,9 @@ impl Conn {
             Version::HTTP_11 => b"HTTP/1.1 ",
             _ => return Error::e_explain(ErrorType::WriteError, "serializing response header"),
         };
-        self.out.reserve(512);
+        if self.out.capacity() == 0 {
+            self.out = spare::take(OUT_SIZE);
+        }
         self.out.put_slice(version);
         self.out.put_slice(resp.status.as_str().as_bytes());
         self.out.put_u8(b' ');

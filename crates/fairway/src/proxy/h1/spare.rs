@@ -46,7 +46,7 @@ pub(super) fn poll_read<R: AsyncRead + Unpin + ?Sized>(
 }
 
 /// An empty buffer with room for `size` bytes.
-fn take(size: usize) -> BytesMut {
+pub(super) fn take(size: usize) -> BytesMut {
     SPARE
         .with(|s| {
             let mut s = s.borrow_mut();

@@ -389,14 +389,16 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Box<ResponseHeader>, usize)>> {
     if buf.is_empty() {
         return Ok(None);
     }
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut headers);
+    // Not zeroed first: httparse writes each field it parses.
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut []);
     // Spaces before a colon are taken, and obs-fold (replaced below, RFC
     // 9112 §5.2).
     let mut config = httparse::ParserConfig::default();
     config.allow_spaces_after_header_name_in_responses(true);
     config.allow_obsolete_multiline_headers_in_responses(true);
-    let len = match config.parse_response(&mut parsed, buf) {
+    let len = match config.parse_response_with_uninit_headers(&mut parsed, buf, &mut headers) {
         Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD => len,
         Ok(httparse::Status::Complete(_)) => {
             return Err(Error::explain(

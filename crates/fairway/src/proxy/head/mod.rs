@@ -292,8 +292,9 @@ impl Guarded {
         if !self.pending.is_empty() {
             return Poll::Pending;
         }
-        let mut chunk = [0u8; 4096];
-        let mut read = ReadBuf::new(&mut chunk);
+        // Not zeroed: the read writes what it fills (the rest is never read).
+        let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+        let mut read = ReadBuf::uninit(&mut chunk);
         match Pin::new(&mut self.inner).poll_read(cx, &mut read) {
             Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(Ok(())),
             Poll::Ready(Ok(())) => {
