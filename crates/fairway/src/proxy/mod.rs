@@ -31,6 +31,9 @@ use log::info;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::protocols::l4::socket::SocketAddr as PingoraAddr;
+use pingora::apps::ServerApp;
+use pingora::protocols::Stream;
+use pingora::server::ShutdownWatch;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::ErrorType;
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
@@ -394,53 +397,100 @@ impl HttpApp {
     }
 }
 
-#[async_trait]
-impl pingora::apps::ServerApp for HttpApp {
-    async fn process_new(
-        self: &Arc<Self>,
-        stream: pingora::protocols::Stream,
-        shutdown: &pingora::server::ShutdownWatch,
-    ) -> Option<pingora::protocols::Stream> {
-        use pingora::protocols::ALPN;
+/// The protocol a client connection speaks, known once it is accepted.
+enum Protocol {
+    /// HTTP/2: ALPN `h2` on TLS, or the cleartext preface on an `h2c`
+    /// frontend.
+    H2,
+    H2c,
+    /// Everything else.
+    Http1,
+}
+
+impl HttpApp {
+    /// Serves one accepted client connection: the PROXY header when the
+    /// frontend expects one, then the one engine for its protocol, chosen
+    /// here: Pingora's proxy for HTTP/2, fairway's HTTP/1 engine for
+    /// HTTP/1 (plain or TLS).
+    async fn serve(self: Arc<Self>, mut stream: Stream, shutdown: ShutdownWatch) {
         let _open = Open::new(self.core.conns.as_ref());
-        let mut stream = stream;
-        if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
-            return self.proxy.process_new(stream, shutdown).await;
-        }
         let rt = self.runtime.load_full();
         let fe = rt.frontends().get(self.frontend);
         let timeout = fe.map_or(Duration::from_secs(10), |f| f.timeout_http_request);
         let deadline = tokio::time::Instant::now() + timeout;
-        if let Some(fe) = fe.filter(|f| f.accept_proxy) {
+        let tls_h2 = matches!(
+            stream.selected_alpn_proto(),
+            Some(pingora::protocols::ALPN::H2)
+        );
+        if let Some(fe) = fe.filter(|f| f.accept_proxy && !tls_h2) {
             let metrics = &self.core.metrics;
             if !crate::proxy_protocol::admit(&mut stream, deadline, &fe.name, metrics).await {
-                return None;
+                return;
             }
         }
         drop(rt);
-        // Wait for the first byte here, before Pingora builds its (large)
-        // per-connection state: an idle client costs this small task only.
-        // (A TLS stream cannot peek; it goes straight on.) The wait is
-        // bounded by the timeout, not cut by a shutdown: a client that has
-        // just connected is about to send its request, which the draining
-        // process still serves (as Pingora does with a request it reads).
+        let protocol = if tls_h2 {
+            Protocol::H2
+        } else {
+            match self.sniff(&mut stream, deadline).await {
+                Some(protocol) => protocol,
+                None => return,
+            }
+        };
+        match protocol {
+            Protocol::H2 => {
+                self.proxy.process_new(stream, &shutdown).await;
+            }
+            Protocol::H2c => {
+                if let Some(h2c) = &self.h2c {
+                    h2c.process_new(stream, &shutdown).await;
+                }
+            }
+            Protocol::Http1 => {
+                let stream = Box::new(head::Guarded::new(stream, timeout, deadline));
+                h1::serve(&self, stream, &shutdown).await;
+            }
+        }
+    }
+
+    /// Waits for the client's first bytes (an idle client costs only this
+    /// small wait) and tells HTTP/2's preface on an `h2c` frontend from
+    /// HTTP/1; `None` when the connection ends first. (A TLS stream cannot
+    /// peek: it goes straight on.) The wait is bounded by the timeout, not
+    /// cut by a shutdown: a client that has just connected is about to send
+    /// its request, which the draining process still serves.
+    async fn sniff(&self, stream: &mut Stream, deadline: tokio::time::Instant) -> Option<Protocol> {
         let mut first = [0u8; 1];
-        if !peek_by(&mut stream, &mut first, deadline).await {
+        if !peek_by(stream, &mut first, deadline).await {
             return None;
         }
-        if let Some(h2c) = self.h2c.as_ref().filter(|_| first[0] == H2_PREFACE[0]) {
-            // Cleartext HTTP/2 starts with its preface; `P` may also begin
-            // an HTTP/1 method (POST, PUT, PATCH), which goes on below.
-            let mut preface = [0u8; H2_PREFACE.len()];
-            if !peek_by(&mut stream, &mut preface, deadline).await {
-                return None;
-            }
-            if preface == *H2_PREFACE {
-                return h2c.process_new(stream, shutdown).await;
-            }
+        if self.h2c.is_none() || first[0] != H2_PREFACE[0] {
+            return Some(Protocol::Http1);
         }
-        let stream = Box::new(head::Guarded::new(stream, timeout, deadline));
-        h1::serve(self, stream, shutdown).await;
+        // `P` may also begin an HTTP/1 method (POST, PUT, PATCH).
+        let mut preface = [0u8; H2_PREFACE.len()];
+        if !peek_by(stream, &mut preface, deadline).await {
+            return None;
+        }
+        Some(if preface == *H2_PREFACE {
+            Protocol::H2c
+        } else {
+            Protocol::Http1
+        })
+    }
+}
+
+#[async_trait]
+impl ServerApp for HttpApp {
+    /// Hands the connection to a task of fairway's own and returns: Pingora's
+    /// task per connection has room for a TLS handshake (about 9 KiB) that
+    /// an idle kept-alive client would otherwise hold while it waits.
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        tokio::spawn(Arc::clone(self).serve(stream, shutdown.clone()));
         None
     }
 
