@@ -72,7 +72,9 @@ pub(crate) async fn serve(app: &HttpApp, stream: Stream, shutdown: &ShutdownWatc
         }
         *session.downstream_session =
             ServerSession::new_custom(Box::new(H1Session::new(conn, &home)));
-        let complete = proxy_request(app, &mut session, &mut reuse, &home).await;
+        // Boxed: a request's state lives while it is served, not while
+        // the connection waits for its next request.
+        let complete = Box::pin(proxy_request(app, &mut session, &mut reuse, &home)).await;
         reuse.later = true;
         // Dropping the request's session sends the connection home.
         *session.downstream_session = idle_session();

@@ -91,7 +91,7 @@ pub struct Conn {
     /// Bytes read and not yet used (the next request's start).
     pub(super) buf: BytesMut,
     /// The current request; valid after [`Head::Parsed`].
-    pub(super) req: RequestHeader,
+    pub(super) req: Option<RequestHeader>,
     /// The current head's bytes: the request's fields point into them.
     pub(super) head: Bytes,
     pub(super) digest: Digest,
@@ -139,7 +139,7 @@ impl Conn {
         Box::new(Conn {
             stream,
             buf: BytesMut::new(),
-            req: RequestHeader::build("GET", b"/", Some(0)).expect("a valid request"),
+            req: None,
             head: Bytes::new(),
             digest,
             keepalive: false,
@@ -262,14 +262,19 @@ impl Conn {
             (true, _) => false,
             (false, keep_alive) => keep_alive || version == Version::HTTP_11,
         };
-        self.req = req;
+        self.req = Some(req);
         self.head = head;
         Ok(true)
     }
 
     /// The current request, to check and adjust.
     pub fn req_mut(&mut self) -> &mut RequestHeader {
-        &mut self.req
+        self.req.as_mut().expect("a request is being served")
+    }
+
+    /// The current request.
+    pub fn req(&self) -> &RequestHeader {
+        self.req.as_ref().expect("a request is being served")
     }
 
     /// The head is taken: the guard's clock stops and hands on the body
@@ -279,25 +284,25 @@ impl Conn {
     /// connection closes (§6.3).
     pub fn head_complete(&mut self) -> bool {
         use crate::proxy::head::{body_framing, BODY_CHUNKED, BODY_OPEN};
-        if self.req.headers.contains_key(header::TRANSFER_ENCODING)
-            && self.req.headers.contains_key(header::CONTENT_LENGTH)
+        if self.req().headers.contains_key(header::TRANSFER_ENCODING)
+            && self.req().headers.contains_key(header::CONTENT_LENGTH)
         {
             // Transfer-Encoding overrides Content-Length; the connection
             // closes after the response (§6.3, SPEC).
-            self.req.remove_header(&header::CONTENT_LENGTH);
+            self.req_mut().remove_header(&header::CONTENT_LENGTH);
             self.keepalive = false;
         }
         // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 request is
         // faulty framing; §6.3: a Content-Length that is not one 1*DIGIT
         // value (repeated alike at most) cannot frame a body.
-        let te_in_10 = self.req.version == Version::HTTP_10
-            && self.req.headers.contains_key(header::TRANSFER_ENCODING);
-        if te_in_10 || content_length(&self.req.headers).is_err() {
+        let te_in_10 = self.req().version == Version::HTTP_10
+            && self.req().headers.contains_key(header::TRANSFER_ENCODING);
+        if te_in_10 || content_length(&self.req().headers).is_err() {
             self.stream.head_complete(0);
             self.keepalive = false;
             return false;
         }
-        let framing = body_framing(&self.req);
+        let framing = body_framing(self.req());
         self.body = match framing {
             BODY_OPEN => {
                 self.stream.head_complete(0);
@@ -464,10 +469,12 @@ impl Conn {
     }
 
     /// The response is done: the guard starts a new head with the next
-    /// byte. What the response held goes while the connection waits: the
-    /// write buffer (back to the thread's spares), the trailers.
+    /// byte. What the request held goes while the connection waits: its
+    /// head, its trailers, the write buffer (back to the thread's spares).
     pub fn response_done(&mut self) {
         self.stream.response_done();
+        self.req = None;
+        self.head = Bytes::new();
         self.trailers = None;
         self.retry = None;
         self.response = None;
@@ -487,7 +494,7 @@ impl Conn {
     pub(super) async fn write_head(&mut self, mut resp: Box<ResponseHeader>) -> Result<()> {
         let status = resp.status.as_u16();
         if resp.status.is_informational() && status != 101 {
-            if self.req.version == Version::HTTP_10 || self.response.is_some() {
+            if self.req().version == Version::HTTP_10 || self.response.is_some() {
                 return Ok(());
             }
             resp.set_version(Version::HTTP_11);
@@ -501,7 +508,7 @@ impl Conn {
         self.framing = if status == 101 {
             // A tunnel follows: until either side closes.
             Framing::Close
-        } else if self.req.method == http::Method::HEAD || matches!(status, 204 | 304) {
+        } else if self.req().method == http::Method::HEAD || matches!(status, 204 | 304) {
             Framing::Empty
         } else if transfer_coding(&resp.headers) == Some(true) {
             Framing::Chunked(false)

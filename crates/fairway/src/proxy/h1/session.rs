@@ -65,11 +65,11 @@ type MessageReader = Box<dyn FutureStream<Item = Result<Bytes>> + Unpin + Send +
 #[async_trait]
 impl CustomSession for H1Session {
     fn req_header(&self) -> &RequestHeader {
-        &self.c().req
+        self.c().req()
     }
 
     fn req_header_mut(&mut self) -> &mut RequestHeader {
-        &mut self.m().req
+        self.m().req_mut()
     }
 
     async fn read_body_bytes(&mut self) -> Result<Option<Bytes>> {
@@ -153,7 +153,7 @@ impl CustomSession for H1Session {
     }
 
     fn request_summary(&self) -> String {
-        let req = &self.c().req;
+        let req = self.c().req();
         let host = req
             .headers
             .get(header::HOST)
@@ -242,7 +242,7 @@ impl CustomSession for H1Session {
     }
 
     fn is_upgrade_req(&self) -> bool {
-        let req = &self.c().req;
+        let req = self.c().req();
         req.version == http::Version::HTTP_11 && req.headers.contains_key(header::UPGRADE)
     }
 
