@@ -1,9 +1,7 @@
 //! Passive outlier ejection (`outlier` of a backend), end to end: real
 //! servers on loopback that answer 5xx, time out or refuse connections, the
 //! real `fairway` binary, and what clients, the admin API, the stats page,
-//! `/metrics`, the runtime socket and the log show. The HTTP cases run on
-//! both HTTP/1 paths (the fast path, and Pingora's proxy with
-//! `FAIRWAY_HTTP1_PATH=pingora`).
+//! `/metrics`, the runtime socket and the log show.
 //!
 //! Every wait is a poll with a generous deadline (a busy 2-core machine);
 //! timings are printed (`cargo test --test outlier -- --nocapture`).
@@ -21,13 +19,9 @@ use std::time::{Duration, Instant};
 /// Deadline of every wait.
 const LIMIT: Duration = Duration::from_secs(20);
 
-/// The two HTTP/1 paths: the fast path (default) and Pingora's proxy.
-const PATHS: [&str; 2] = ["fast", "pingora"];
-
 /// fairway with an admin listener and socket, backend `app` (`mode`) with
-/// `outlier` and `servers` (name, address) in that order, on HTTP/1 path
-/// `path`.
-fn start(mode: &str, outlier: &str, servers: &[(&str, SocketAddr)], path: &str) -> Admin {
+/// `outlier` and `servers` (name, address) in that order.
+fn start(mode: &str, outlier: &str, servers: &[(&str, SocketAddr)]) -> Admin {
     let port = free_port();
     let mut yaml = format!(
         "admin:\n  bind: 127.0.0.1:{port}\n  socket: \"{{DIR}}/admin.sock\"\n\
@@ -38,11 +32,7 @@ fn start(mode: &str, outlier: &str, servers: &[(&str, SocketAddr)], path: &str) 
     for (name, addr) in servers {
         yaml.push_str(&format!("      {name}: {{ addr: \"{addr}\" }}\n"));
     }
-    let env: &[(&str, &str)] = match path {
-        "pingora" => &[("FAIRWAY_HTTP1_PATH", "pingora")],
-        _ => &[],
-    };
-    let f = Fairway::start_with_env(&yaml, &[], env);
+    let f = Fairway::start(&yaml, &[]);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_until(&f, LIMIT, "the admin listener", || {
         TcpStream::connect(addr).is_ok()
@@ -109,138 +99,132 @@ fn drive_until_ejected(ad: &Admin, name: &str, errors: usize) -> (Duration, usiz
 
 #[test]
 fn a_server_answering_503_is_ejected_and_gets_no_traffic_until_readmitted() {
-    for path in PATHS {
-        let (a, b) = (Upstream::start("a"), Upstream::start("b"));
-        let bad = Flaky::start("bad");
-        bad.set_status(503);
-        let ad = start(
-            "http",
-            "{ consecutive_errors: 3, eject: 30s, max_ejected: 50% }",
-            &[("a", a.addr), ("bad", bad.addr), ("b", b.addr)],
-            path,
-        );
-        let (took, failed) = drive_until_ejected(&ad, "bad", 3);
-        eprintln!("[{path}] time to eject: {took:?} after the 3rd 503 ({failed} 503s in all)");
-        // The ejector acts within a wake-up of the 3rd error: round robin
-        // sends the next two requests elsewhere, so none should meet it.
-        assert!(failed <= 4, "{failed} 503s");
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    let bad = Flaky::start("bad");
+    bad.set_status(503);
+    let ad = start(
+        "http",
+        "{ consecutive_errors: 3, eject: 30s, max_ejected: 50% }",
+        &[("a", a.addr), ("bad", bad.addr), ("b", b.addr)],
+    );
+    let (took, failed) = drive_until_ejected(&ad, "bad", 3);
+    eprintln!("time to eject: {took:?} after the 3rd 503 ({failed} 503s in all)");
+    // The ejector acts within a wake-up of the 3rd error: round robin
+    // sends the next two requests elsewhere, so none should meet it.
+    assert!(failed <= 4, "{failed} 503s");
 
-        // No traffic: the others serve everything.
-        let before = bad.client_hits();
-        let mut tally: HashMap<String, usize> = HashMap::new();
-        for _ in 0..40 {
-            let (status, server) = hit(&ad);
-            assert_eq!(status, 200, "{}", ad.f.log());
-            *tally.entry(server).or_default() += 1;
-        }
-        assert_eq!(bad.client_hits(), before, "{tally:?}");
-        assert_eq!((tally["a"], tally["b"]), (20, 20), "{tally:?}");
-
-        // Visible everywhere.
-        let v = api(&ad, "bad");
-        assert_eq!(
-            (&v["status"], &v["ejected"], &v["state"], &v["health"]),
-            (
-                &Value::from("EJECTED"),
-                &Value::from(true),
-                &Value::from("ready"),
-                &Value::from("up")
-            ),
-            "{v}"
-        );
-        assert_eq!(
-            (&v["effective_weight"], &v["ejections"]),
-            (&0.into(), &1.into())
-        );
-        let left = v["ejected_remaining_ms"].as_u64().unwrap();
-        assert!((20_000..=30_000).contains(&left), "{v}");
-        assert_eq!(api(&ad, "a")["status"], "UP");
-        assert_eq!(api(&ad, "a")["ejected"], false);
-        assert_eq!(ejected_gauge(&ad, "bad"), "1");
-        assert_eq!(ejected_gauge(&ad, "a"), "0");
-        let page = ad.call("GET", "/stats", None).body;
-        assert!(
-            page.contains("data-server=\"bad\" data-status=\"EJECTED\""),
-            "{page}"
-        );
-        let csv = ad.call("GET", "/stats;csv", None).body;
-        assert!(
-            csv.contains("\napp,bad,") && csv.contains(",EJECTED,"),
-            "{csv}"
-        );
-        let state = ad.sock("show servers state app\n");
-        let line = state.lines().find(|l| l.contains(" bad ")).unwrap();
-        assert!(line.ends_with(" EJECTED"), "{state}");
-        assert_eq!(line.split(' ').nth(5), Some("0"), "srv_op_state: {state}");
-        let log = ad.f.log();
-        assert!(
-            log.contains("server ejected backend=app server=bad for=30s consecutive_errors=3"),
-            "{log}"
-        );
-
-        // A reload keeps the ejection of a server that stays.
-        assert_eq!(ad.call("POST", "/api/reload", None).status, 200);
-        let v = api(&ad, "bad");
-        assert_eq!(
-            (&v["ejected"], &v["ejections"]),
-            (&true.into(), &1.into()),
-            "{v}"
-        );
-        for _ in 0..10 {
-            assert_eq!(hit(&ad).0, 200);
-        }
-        assert_eq!(bad.client_hits(), before);
+    // No traffic: the others serve everything.
+    let before = bad.client_hits();
+    let mut tally: HashMap<String, usize> = HashMap::new();
+    for _ in 0..40 {
+        let (status, server) = hit(&ad);
+        assert_eq!(status, 200, "{}", ad.f.log());
+        *tally.entry(server).or_default() += 1;
     }
+    assert_eq!(bad.client_hits(), before, "{tally:?}");
+    assert_eq!((tally["a"], tally["b"]), (20, 20), "{tally:?}");
+
+    // Visible everywhere.
+    let v = api(&ad, "bad");
+    assert_eq!(
+        (&v["status"], &v["ejected"], &v["state"], &v["health"]),
+        (
+            &Value::from("EJECTED"),
+            &Value::from(true),
+            &Value::from("ready"),
+            &Value::from("up")
+        ),
+        "{v}"
+    );
+    assert_eq!(
+        (&v["effective_weight"], &v["ejections"]),
+        (&0.into(), &1.into())
+    );
+    let left = v["ejected_remaining_ms"].as_u64().unwrap();
+    assert!((20_000..=30_000).contains(&left), "{v}");
+    assert_eq!(api(&ad, "a")["status"], "UP");
+    assert_eq!(api(&ad, "a")["ejected"], false);
+    assert_eq!(ejected_gauge(&ad, "bad"), "1");
+    assert_eq!(ejected_gauge(&ad, "a"), "0");
+    let page = ad.call("GET", "/stats", None).body;
+    assert!(
+        page.contains("data-server=\"bad\" data-status=\"EJECTED\""),
+        "{page}"
+    );
+    let csv = ad.call("GET", "/stats;csv", None).body;
+    assert!(
+        csv.contains("\napp,bad,") && csv.contains(",EJECTED,"),
+        "{csv}"
+    );
+    let state = ad.sock("show servers state app\n");
+    let line = state.lines().find(|l| l.contains(" bad ")).unwrap();
+    assert!(line.ends_with(" EJECTED"), "{state}");
+    assert_eq!(line.split(' ').nth(5), Some("0"), "srv_op_state: {state}");
+    let log = ad.f.log();
+    assert!(
+        log.contains("server ejected backend=app server=bad for=30s consecutive_errors=3"),
+        "{log}"
+    );
+
+    // A reload keeps the ejection of a server that stays.
+    assert_eq!(ad.call("POST", "/api/reload", None).status, 200);
+    let v = api(&ad, "bad");
+    assert_eq!(
+        (&v["ejected"], &v["ejections"]),
+        (&true.into(), &1.into()),
+        "{v}"
+    );
+    for _ in 0..10 {
+        assert_eq!(hit(&ad).0, 200);
+    }
+    assert_eq!(bad.client_hits(), before);
 }
 
 #[test]
 fn a_server_that_recovers_is_readmitted_after_eject_and_gets_traffic_again() {
-    for path in PATHS {
-        let good = Upstream::start("good");
-        let flaky = Flaky::start("flaky");
-        let ad = start(
-            "http",
-            "{ consecutive_errors: 2, eject: 1s }",
-            &[("good", good.addr), ("flaky", flaky.addr)],
-            path,
-        );
-        flaky.set_status(500);
-        let (took, _) = drive_until_ejected(&ad, "flaky", 2);
-        let left = api(&ad, "flaky")["ejected_remaining_ms"]
-            .as_u64()
-            .unwrap_or(0);
-        let left = Duration::from_millis(left);
-        eprintln!("[{path}] time to eject: {took:?} after the 2nd 500");
-        flaky.set_status(200);
-        // Readmitted by the ejector at the end of `eject` (1 s), with no
-        // request needed to notice it.
-        let back = wait_until(&ad.f, LIMIT, "flaky readmitted", || !ejected(&ad, "flaky"));
-        let overshoot = back.saturating_sub(left);
-        eprintln!(
-            "[{path}] time to readmit: {:?} after the ejection ({back:?} after the API showed \
-             {left:?} left; readmitted at most {overshoot:?} after its end, polling included)",
-            back + Duration::from_secs(1).saturating_sub(left)
-        );
-        assert!(
-            back + Duration::from_millis(50) >= left,
-            "early: {back:?} < {left:?}"
-        );
-        assert!(overshoot < Duration::from_secs(3), "{back:?}");
-        assert!(ad
-            .f
-            .log()
-            .contains("server readmitted backend=app server=flaky"));
-        assert_eq!(api(&ad, "flaky")["status"], "UP");
-        assert_eq!(ejected_gauge(&ad, "flaky"), "0");
-        let before = flaky.client_hits();
-        let mut tally: HashMap<String, usize> = HashMap::new();
-        for _ in 0..20 {
-            let (status, server) = hit(&ad);
-            assert_eq!(status, 200);
-            *tally.entry(server).or_default() += 1;
-        }
-        assert_eq!(flaky.client_hits(), before + 10, "{tally:?}");
+    let good = Upstream::start("good");
+    let flaky = Flaky::start("flaky");
+    let ad = start(
+        "http",
+        "{ consecutive_errors: 2, eject: 1s }",
+        &[("good", good.addr), ("flaky", flaky.addr)],
+    );
+    flaky.set_status(500);
+    let (took, _) = drive_until_ejected(&ad, "flaky", 2);
+    let left = api(&ad, "flaky")["ejected_remaining_ms"]
+        .as_u64()
+        .unwrap_or(0);
+    let left = Duration::from_millis(left);
+    eprintln!("time to eject: {took:?} after the 2nd 500");
+    flaky.set_status(200);
+    // Readmitted by the ejector at the end of `eject` (1 s), with no
+    // request needed to notice it.
+    let back = wait_until(&ad.f, LIMIT, "flaky readmitted", || !ejected(&ad, "flaky"));
+    let overshoot = back.saturating_sub(left);
+    eprintln!(
+        "time to readmit: {:?} after the ejection ({back:?} after the API showed \
+         {left:?} left; readmitted at most {overshoot:?} after its end, polling included)",
+        back + Duration::from_secs(1).saturating_sub(left)
+    );
+    assert!(
+        back + Duration::from_millis(50) >= left,
+        "early: {back:?} < {left:?}"
+    );
+    assert!(overshoot < Duration::from_secs(3), "{back:?}");
+    assert!(ad
+        .f
+        .log()
+        .contains("server readmitted backend=app server=flaky"));
+    assert_eq!(api(&ad, "flaky")["status"], "UP");
+    assert_eq!(ejected_gauge(&ad, "flaky"), "0");
+    let before = flaky.client_hits();
+    let mut tally: HashMap<String, usize> = HashMap::new();
+    for _ in 0..20 {
+        let (status, server) = hit(&ad);
+        assert_eq!(status, 200);
+        *tally.entry(server).or_default() += 1;
     }
+    assert_eq!(flaky.client_hits(), before + 10, "{tally:?}");
 }
 
 #[test]
@@ -252,7 +236,6 @@ fn max_ejected_keeps_one_of_two_failing_servers_in() {
         "http",
         "{ consecutive_errors: 2, eject: 30s, max_ejected: 50% }",
         &[("x", x.addr), ("y", y.addr)],
-        "fast",
     );
     wait_until(&ad.f, LIMIT, "one ejection", || {
         hit(&ad);
@@ -292,7 +275,6 @@ fn repeat_ejections_double_and_the_log_says_so() {
         "http",
         "{ consecutive_errors: 2, eject: 1s }",
         &[("good", good.addr), ("bad", bad.addr)],
-        "fast",
     );
     // Traffic all along: each readmission meets two more 503s at once.
     let mut spans = Vec::new();
@@ -338,39 +320,33 @@ fn silent() -> SocketAddr {
 
 #[test]
 fn timeouts_and_refused_connections_count_as_errors() {
-    for path in PATHS {
-        let good = Upstream::start("good");
-        let refusing = Flaky::start("refusing");
-        refusing.close();
-        let mute = silent();
-        let ad = start(
-            "http",
-            "{ consecutive_errors: 2, eject: 30s, max_ejected: 2 }",
-            &[
-                ("good", good.addr),
-                ("mute", mute),
-                ("refusing", refusing.addr),
-            ],
-            path,
-        );
-        let t = Instant::now();
-        // Refused connections are retried on another server, timeouts are
-        // 504s: both count.
-        wait_until(&ad.f, LIMIT, "both ejected", || {
-            let (status, _) = hit(&ad);
-            assert!(status == 200 || status == 504, "{status}");
-            ejected(&ad, "mute") && ejected(&ad, "refusing")
-        });
-        eprintln!(
-            "[{path}] timeouts and refusals ejected in {:?}",
-            t.elapsed()
-        );
-        let t = Instant::now();
-        for _ in 0..10 {
-            assert_eq!(hit(&ad), (200, "good".to_string()));
-        }
-        assert!(t.elapsed() < Duration::from_secs(5), "no more timeouts");
+    let good = Upstream::start("good");
+    let refusing = Flaky::start("refusing");
+    refusing.close();
+    let mute = silent();
+    let ad = start(
+        "http",
+        "{ consecutive_errors: 2, eject: 30s, max_ejected: 2 }",
+        &[
+            ("good", good.addr),
+            ("mute", mute),
+            ("refusing", refusing.addr),
+        ],
+    );
+    let t = Instant::now();
+    // Refused connections are retried on another server, timeouts are
+    // 504s: both count.
+    wait_until(&ad.f, LIMIT, "both ejected", || {
+        let (status, _) = hit(&ad);
+        assert!(status == 200 || status == 504, "{status}");
+        ejected(&ad, "mute") && ejected(&ad, "refusing")
+    });
+    eprintln!("timeouts and refusals ejected in {:?}", t.elapsed());
+    let t = Instant::now();
+    for _ in 0..10 {
+        assert_eq!(hit(&ad), (200, "good".to_string()));
     }
+    assert!(t.elapsed() < Duration::from_secs(5), "no more timeouts");
 }
 
 #[test]
@@ -382,7 +358,6 @@ fn a_tcp_backend_ejects_a_server_that_refuses_connections() {
         "tcp",
         "{ consecutive_errors: 2, eject: 30s }",
         &[("echo", echo.addr), ("refusing", refusing.addr)],
-        "fast",
     );
     let echo_once = |ad: &Admin| {
         let mut s = TcpStream::connect(ad.f.addr).unwrap();

@@ -2,9 +2,7 @@
 //! a valid two-request pipeline split at every byte offset gets its two
 //! answers, 10,000 pipelined GETs or small POSTs in one write get 10,000
 //! answers, and a malformed request line pipelined behind a body is
-//! refused like one sent alone. Each case runs on the fast path and on
-//! Pingora's proxy (`FAIRWAY_HTTP1_PATH=pingora`), against a real
-//! keep-alive server.
+//! refused like one sent alone; against a real keep-alive server.
 
 mod common;
 
@@ -17,15 +15,6 @@ use std::time::{Duration, Instant};
 const CONFIG: &str =
     "frontends:\n  web:\n    bind: [\"127.0.0.1:{PORT}\"]\n    default_backend: app\n\
 backends:\n  app:\n    servers: { s1: { addr: \"{UP0}\" } }\n";
-
-fn fairway(up: &Upstream, pingora_path: bool) -> Fairway {
-    let env: &[(&str, &str)] = if pingora_path {
-        &[("FAIRWAY_HTTP1_PATH", "pingora")]
-    } else {
-        &[]
-    };
-    Fairway::start_with_env(CONFIG, &[up], env)
-}
 
 /// Sends `pieces` (each its own write, a pause between), then reads up to
 /// `want` responses; their statuses, in order, until the connection ends.
@@ -66,24 +55,22 @@ fn a_valid_pipeline_split_at_every_offset_gets_both_answers() {
     let gets: &[u8] = b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n";
     let post_get: &[u8] =
         b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: a\r\n\r\n";
-    for pingora_path in [false, true] {
-        let f = fairway(&up, pingora_path);
-        for pipeline in [gets, post_get] {
-            let mut wrong = Vec::new();
-            for cut in 1..pipeline.len() {
-                let got = statuses(&f, &[&pipeline[..cut], &pipeline[cut..]], 2);
-                if got != [200, 200] {
-                    wrong.push((cut, got));
-                }
+    let f = Fairway::start(CONFIG, &[&up]);
+    for pipeline in [gets, post_get] {
+        let mut wrong = Vec::new();
+        for cut in 1..pipeline.len() {
+            let got = statuses(&f, &[&pipeline[..cut], &pipeline[cut..]], 2);
+            if got != [200, 200] {
+                wrong.push((cut, got));
             }
-            assert!(
-                wrong.is_empty(),
-                "pingora path {pingora_path}, {:?}: {} of {} offsets wrong: {wrong:?}",
-                String::from_utf8_lossy(pipeline),
-                wrong.len(),
-                pipeline.len() - 1
-            );
         }
+        assert!(
+            wrong.is_empty(),
+            "{:?}: {} of {} offsets wrong: {wrong:?}",
+            String::from_utf8_lossy(pipeline),
+            wrong.len(),
+            pipeline.len() - 1
+        );
     }
 }
 
@@ -107,17 +94,15 @@ fn ten_thousand_pipelined_requests_in_one_write_are_all_answered() {
     let up = Upstream::start("s1");
     let get: &[u8] = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
     let post: &[u8] = b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
-    for pingora_path in [false, true] {
-        let f = fairway(&up, pingora_path);
-        for one in [get, post] {
-            let (count, not_ok) = answers(&f, one, 10_000);
-            assert_eq!(
-                (count, not_ok),
-                (10_000, Vec::new()),
-                "pingora path {pingora_path}, {:?} × 10,000",
-                String::from_utf8_lossy(one)
-            );
-        }
+    let f = Fairway::start(CONFIG, &[&up]);
+    for one in [get, post] {
+        let (count, not_ok) = answers(&f, one, 10_000);
+        assert_eq!(
+            (count, not_ok),
+            (10_000, Vec::new()),
+            "{:?} × 10,000",
+            String::from_utf8_lossy(one)
+        );
     }
 }
 
@@ -134,20 +119,18 @@ fn a_bad_request_line_pipelined_after_a_body_is_refused() {
         b"GET /caf\xc3\xa9/admin HTTP/1.1\r\n",
         b"GET  /x/admin HTTP/1.1\r\n",
     ];
-    for pingora_path in [false, true] {
-        let f = fairway(&up, pingora_path);
-        for line in bad {
-            let before = up.hits();
-            let all = [post, line, b"Host: a\r\n\r\n"].concat();
-            let got = statuses(&f, &[&all], 2);
-            // Give a forwarded request time to arrive before counting.
-            thread::sleep(Duration::from_millis(50));
-            assert_eq!(
-                (got, up.hits() - before),
-                (vec![200, 400], 1),
-                "pingora path {pingora_path}, {:?}",
-                String::from_utf8_lossy(line)
-            );
-        }
+    let f = Fairway::start(CONFIG, &[&up]);
+    for line in bad {
+        let before = up.hits();
+        let all = [post, line, b"Host: a\r\n\r\n"].concat();
+        let got = statuses(&f, &[&all], 2);
+        // Give a forwarded request time to arrive before counting.
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            (got, up.hits() - before),
+            (vec![200, 400], 1),
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
     }
 }

@@ -1,10 +1,8 @@
 //! Retries on responses (`retry_on`) and the retry budget
 //! (`retry_budget`), end to end: real servers on loopback that answer 503,
 //! close without answering, never answer or break off mid-response, the
-//! real `fairway` binary, and what clients and the servers see. Every case
-//! runs on both HTTP/1 paths (the fast path, and Pingora's proxy with
-//! `FAIRWAY_HTTP1_PATH=pingora`); requests with a body take Pingora's
-//! proxy on both.
+//! real `fairway` binary, and what clients and the servers see, for
+//! requests with and without a body.
 //!
 //! Figures are printed (`cargo test --test retry -- --nocapture`).
 
@@ -17,9 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// The two HTTP/1 paths: the fast path (default) and Pingora's proxy.
-const PATHS: [&str; 2] = ["fast", "pingora"];
 
 /// What a [`Server`] does with each request once it has read it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -158,9 +153,9 @@ fn serve(conn: TcpStream, name: &str, mode: &AtomicU16, seen: &Mutex<Vec<(String
     }
 }
 
-/// fairway on HTTP/1 path `path` with backend `app` (round robin over
-/// `servers` in order) carrying the extra backend keys `settings`.
-fn start(settings: &str, servers: &[&Server], path: &str) -> Fairway {
+/// fairway with backend `app` (round robin over `servers` in order)
+/// carrying the extra backend keys `settings`.
+fn start(settings: &str, servers: &[&Server]) -> Fairway {
     let mut yaml = format!(
         "frontends:\n  web:\n    bind: [\"127.0.0.1:{{PORT}}\"]\n    default_backend: app\n\
          backends:\n  app:\n    timeout_connect: 1s\n    timeout_server: 400ms\n{settings}    servers:\n"
@@ -168,11 +163,7 @@ fn start(settings: &str, servers: &[&Server], path: &str) -> Fairway {
     for s in servers {
         yaml.push_str(&format!("      {}: {{ addr: \"{}\" }}\n", s.name, s.addr));
     }
-    let env: &[(&str, &str)] = match path {
-        "pingora" => &[("FAIRWAY_HTTP1_PATH", "pingora")],
-        _ => &[],
-    };
-    Fairway::start_with_env(&yaml, &[], env)
+    Fairway::start(&yaml, &[])
 }
 
 /// `METHOD / HTTP/1.1` with `body` (none when empty), and its response; an
@@ -212,208 +203,175 @@ fn logged_retries(f: &Fairway, lines: usize) -> Vec<u32> {
 
 #[test]
 fn a_503_is_retried_on_another_server_when_retry_on_names_it() {
-    for path in PATHS {
-        let (a, b) = (Server::start("a", 503), Server::start("b", 200));
-        let f = start("    retry_on: [conn-failure, 503]\n", &[&a, &b], path);
-        for i in 0..10 {
-            let r = get(&f);
-            assert_eq!((r.status, r.server()), (200, "b"), "[{path}] request {i}");
-        }
-        assert!(
-            a.hits() >= 4,
-            "[{path}] round robin sent a share to a: {}",
-            a.hits()
-        );
-        assert_eq!(b.hits(), 10, "[{path}]");
-        let retries = logged_retries(&f, 10);
-        assert_eq!(
-            retries.iter().sum::<u32>() as usize,
-            a.hits(),
-            "[{path}] {retries:?}"
-        );
-
-        // Without `503` in `retry_on` (the default: conn-failure only) the
-        // client gets a's 503.
-        let f = start("", &[&a, &b], path);
-        let statuses: Vec<u16> = (0..4).map(|_| get(&f).status).collect();
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 503).count(),
-            2,
-            "[{path}] {statuses:?}"
-        );
+    let (a, b) = (Server::start("a", 503), Server::start("b", 200));
+    let f = start("    retry_on: [conn-failure, 503]\n", &[&a, &b]);
+    for i in 0..10 {
+        let r = get(&f);
+        assert_eq!((r.status, r.server()), (200, "b"), "request {i}");
     }
+    assert!(a.hits() >= 4, "round robin sent a share to a: {}", a.hits());
+    assert_eq!(b.hits(), 10);
+    let retries = logged_retries(&f, 10);
+    assert_eq!(
+        retries.iter().sum::<u32>() as usize,
+        a.hits(),
+        "{retries:?}"
+    );
+
+    // Without `503` in `retry_on` (the default: conn-failure only) the
+    // client gets a's 503.
+    let f = start("", &[&a, &b]);
+    let statuses: Vec<u16> = (0..4).map(|_| get(&f).status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 503).count(),
+        2,
+        "{statuses:?}"
+    );
 }
 
 #[test]
 fn when_every_attempt_fails_the_last_response_reaches_the_client() {
-    for path in PATHS {
-        let (a, b) = (Server::start("a", 503), Server::start("b", 503));
-        let f = start("    retries: 2\n    retry_on: [503]\n", &[&a, &b], path);
-        let r = get(&f);
-        // The server's own answer, not one fairway made up.
-        assert_eq!(r.status, 503, "[{path}]");
-        assert!(r.body.ends_with("GET / 0"), "[{path}] {:?}", r.body);
-        assert_eq!(
-            a.hits() + b.hits(),
-            3,
-            "[{path}] the first attempt and 2 retries"
-        );
-        assert_eq!(logged_retries(&f, 1), [2], "[{path}]");
-    }
+    let (a, b) = (Server::start("a", 503), Server::start("b", 503));
+    let f = start("    retries: 2\n    retry_on: [503]\n", &[&a, &b]);
+    let r = get(&f);
+    // The server's own answer, not one fairway made up.
+    assert_eq!(r.status, 503);
+    assert!(r.body.ends_with("GET / 0"), "{:?}", r.body);
+    assert_eq!(a.hits() + b.hits(), 3, "the first attempt and 2 retries");
+    assert_eq!(logged_retries(&f, 1), [2]);
 }
 
 #[test]
 fn only_requests_safe_to_resend_are_resent() {
-    for path in PATHS {
-        let (a, b) = (Server::start("a", 503), Server::start("b", 200));
-        let f = start("    retry_on: [503]\n", &[&a, &b], path);
-        // A POST whose body was read whole and is at most 16 KiB is resent,
-        // body and all.
-        for _ in 0..4 {
-            let r = send(&f, "POST", &[b'x'; 16 * 1024]).unwrap();
-            assert_eq!((r.status, r.server()), (200, "b"), "[{path}] {}", f.log());
-        }
-        assert!(
-            b.seen().iter().all(|s| *s == ("POST".into(), 16 * 1024)),
-            "[{path}]"
-        );
-        assert!(a.hits() >= 1, "[{path}]");
-        // A larger one is not: half the requests get a's 503.
-        let statuses: Vec<u16> = (0..4)
-            .map(|_| send(&f, "POST", &[b'x'; 16 * 1024 + 1]).unwrap().status)
-            .collect();
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 503).count(),
-            2,
-            "[{path}] {statuses:?}"
-        );
-        // A PUT is idempotent: resent whatever its size.
-        for _ in 0..4 {
-            let r = send(&f, "PUT", &[b'y'; 40 * 1024]).unwrap();
-            assert_eq!((r.status, r.server()), (200, "b"), "[{path}]");
-        }
+    let (a, b) = (Server::start("a", 503), Server::start("b", 200));
+    let f = start("    retry_on: [503]\n", &[&a, &b]);
+    // A POST whose body was read whole and is at most 16 KiB is resent,
+    // body and all.
+    for _ in 0..4 {
+        let r = send(&f, "POST", &[b'x'; 16 * 1024]).unwrap();
+        assert_eq!((r.status, r.server()), (200, "b"), "{}", f.log());
+    }
+    assert!(b.seen().iter().all(|s| *s == ("POST".into(), 16 * 1024)));
+    assert!(a.hits() >= 1);
+    // A larger one is not: half the requests get a's 503.
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| send(&f, "POST", &[b'x'; 16 * 1024 + 1]).unwrap().status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 503).count(),
+        2,
+        "{statuses:?}"
+    );
+    // A PUT is idempotent: resent whatever its size.
+    for _ in 0..4 {
+        let r = send(&f, "PUT", &[b'y'; 40 * 1024]).unwrap();
+        assert_eq!((r.status, r.server()), (200, "b"));
     }
 }
 
 #[test]
 fn a_server_that_closes_or_never_answers_is_retried_when_named() {
-    for path in PATHS {
-        let (a, b) = (Server::start("a", 200), Server::start("b", 200));
-        a.act(Act::Close);
-        let f = start(
-            "    retry_on: [empty-response, response-timeout]\n",
-            &[&a, &b],
-            path,
-        );
-        for _ in 0..4 {
-            let r = get(&f);
-            assert_eq!((r.status, r.server()), (200, "b"), "[{path}] {}", f.log());
-        }
-        a.act(Act::Hang);
-        let mut slowest = Duration::ZERO;
-        for _ in 0..4 {
-            let start = Instant::now();
-            let r = get(&f);
-            slowest = slowest.max(start.elapsed());
-            assert_eq!((r.status, r.server()), (200, "b"), "[{path}] {}", f.log());
-        }
-        eprintln!("[{path}] slowest request with a server that never answers: {slowest:?} (timeout_server 400ms)");
-        assert!(
-            slowest >= Duration::from_millis(400),
-            "[{path}] {slowest:?}"
-        );
-
-        // Not named: the client gets the error.
-        let f = start("    retry_on: [conn-failure]\n", &[&a, &b], path);
-        a.act(Act::Close);
-        let statuses: Vec<u16> = (0..4).map(|_| get(&f).status).collect();
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 502).count(),
-            2,
-            "[{path}] {statuses:?}"
-        );
+    let (a, b) = (Server::start("a", 200), Server::start("b", 200));
+    a.act(Act::Close);
+    let f = start(
+        "    retry_on: [empty-response, response-timeout]\n",
+        &[&a, &b],
+    );
+    for _ in 0..4 {
+        let r = get(&f);
+        assert_eq!((r.status, r.server()), (200, "b"), "{}", f.log());
     }
+    a.act(Act::Hang);
+    let mut slowest = Duration::ZERO;
+    for _ in 0..4 {
+        let start = Instant::now();
+        let r = get(&f);
+        slowest = slowest.max(start.elapsed());
+        assert_eq!((r.status, r.server()), (200, "b"), "{}", f.log());
+    }
+    eprintln!(
+        "slowest request with a server that never answers: {slowest:?} (timeout_server 400ms)"
+    );
+    assert!(slowest >= Duration::from_millis(400), "{slowest:?}");
+
+    // Not named: the client gets the error.
+    let f = start("    retry_on: [conn-failure]\n", &[&a, &b]);
+    a.act(Act::Close);
+    let statuses: Vec<u16> = (0..4).map(|_| get(&f).status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 502).count(),
+        2,
+        "{statuses:?}"
+    );
 }
 
 #[test]
 fn nothing_is_resent_once_a_response_byte_reached_the_client() {
-    for path in PATHS {
-        let (a, b) = (Server::start("a", 200), Server::start("b", 200));
-        a.act(Act::Partial);
-        let f = start(
-            "    retry_on: [conn-failure, empty-response, junk-response, response-timeout, 502]\n",
-            &[&a, &b],
-            path,
-        );
-        let mut cut = 0;
-        for _ in 0..4 {
-            match send(&f, "GET", b"") {
-                Ok(r) if r.status == 200 && r.server() == "b" => {}
-                // a's head went out: the client sees the response cut off.
-                _ => cut += 1,
-            }
+    let (a, b) = (Server::start("a", 200), Server::start("b", 200));
+    a.act(Act::Partial);
+    let f = start(
+        "    retry_on: [conn-failure, empty-response, junk-response, response-timeout, 502]\n",
+        &[&a, &b],
+    );
+    let mut cut = 0;
+    for _ in 0..4 {
+        match send(&f, "GET", b"") {
+            Ok(r) if r.status == 200 && r.server() == "b" => {}
+            // a's head went out: the client sees the response cut off.
+            _ => cut += 1,
         }
-        assert_eq!(cut, 2, "[{path}] {}", f.log());
-        assert_eq!(b.hits(), 2, "[{path}] b only got its own share");
     }
+    assert_eq!(cut, 2, "{}", f.log());
+    assert_eq!(b.hits(), 2, "b only got its own share");
 }
 
 #[test]
 fn the_retry_budget_bounds_the_load_a_failing_backend_gets() {
-    for path in PATHS {
-        let (a, b) = (Server::start("a", 503), Server::start("b", 503));
-        const N: usize = 50;
-        // Without a budget every request costs 1 + retries attempts.
-        let f = start("    retries: 3\n    retry_on: [503]\n", &[&a, &b], path);
-        for _ in 0..N {
-            assert_eq!(get(&f).status, 503);
-        }
-        let unbudgeted = a.hits() + b.hits();
-        assert_eq!(unbudgeted, 4 * N, "[{path}]");
-        drop(f);
-
-        let (a, b) = (Server::start("a", 503), Server::start("b", 503));
-        let f = start(
-            "    retries: 3\n    retry_on: [503]\n    retry_budget: 20%\n",
-            &[&a, &b],
-            path,
-        );
-        for _ in 0..N {
-            assert_eq!(get(&f).status, 503);
-        }
-        let attempts = a.hits() + b.hits();
-        let retries = attempts - N;
-        eprintln!(
-            "[{path}] {N} requests to a backend where every server answers 503: {unbudgeted} attempts \
-             without a budget ({:.1}x), {attempts} with retry_budget 20% ({:.2}x)",
-            unbudgeted as f64 / N as f64,
-            attempts as f64 / N as f64
-        );
-        // 20% of the requests (the floor of 3 is below that).
-        assert!(
-            retries <= N / 5,
-            "[{path}] {retries} retries for {N} requests"
-        );
-        assert!(
-            retries >= 3,
-            "[{path}] the budget still allows some: {retries}"
-        );
-        assert_eq!(
-            logged_retries(&f, N).iter().sum::<u32>() as usize,
-            retries,
-            "[{path}] the log counts them"
-        );
-
-        // Once a server recovers it serves its share; with the budget
-        // spent, a's 503s are not retried to it.
-        b.set(200);
-        let served: Vec<u16> = (0..4).map(|_| get(&f).status).collect();
-        assert_eq!(
-            served.iter().filter(|s| **s == 200).count(),
-            2,
-            "[{path}] {served:?}"
-        );
+    let (a, b) = (Server::start("a", 503), Server::start("b", 503));
+    const N: usize = 50;
+    // Without a budget every request costs 1 + retries attempts.
+    let f = start("    retries: 3\n    retry_on: [503]\n", &[&a, &b]);
+    for _ in 0..N {
+        assert_eq!(get(&f).status, 503);
     }
+    let unbudgeted = a.hits() + b.hits();
+    assert_eq!(unbudgeted, 4 * N);
+    drop(f);
+
+    let (a, b) = (Server::start("a", 503), Server::start("b", 503));
+    let f = start(
+        "    retries: 3\n    retry_on: [503]\n    retry_budget: 20%\n",
+        &[&a, &b],
+    );
+    for _ in 0..N {
+        assert_eq!(get(&f).status, 503);
+    }
+    let attempts = a.hits() + b.hits();
+    let retries = attempts - N;
+    eprintln!(
+        "{N} requests to a backend where every server answers 503: {unbudgeted} attempts \
+         without a budget ({:.1}x), {attempts} with retry_budget 20% ({:.2}x)",
+        unbudgeted as f64 / N as f64,
+        attempts as f64 / N as f64
+    );
+    // 20% of the requests (the floor of 3 is below that).
+    assert!(retries <= N / 5, "{retries} retries for {N} requests");
+    assert!(retries >= 3, "the budget still allows some: {retries}");
+    assert_eq!(
+        logged_retries(&f, N).iter().sum::<u32>() as usize,
+        retries,
+        "the log counts them"
+    );
+
+    // Once a server recovers it serves its share; with the budget
+    // spent, a's 503s are not retried to it.
+    b.set(200);
+    let served: Vec<u16> = (0..4).map(|_| get(&f).status).collect();
+    assert_eq!(
+        served.iter().filter(|s| **s == 200).count(),
+        2,
+        "{served:?}"
+    );
 }
 
 #[test]

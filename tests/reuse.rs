@@ -156,8 +156,7 @@ impl Client {
         }
     }
 
-    /// `GET path`, or `POST path` with a small body (which fairway hands to
-    /// Pingora's proxy and its connection pool).
+    /// `GET path`, or `POST path` with a small body.
     fn send(&mut self, method: &str, path: &str) -> Response {
         let req = if method == "POST" {
             format!("POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello")

@@ -765,28 +765,26 @@ backends:
         i = imposter.addr,
         ca = path(&cert),
     );
-    for http1 in ["fast", "pingora"] {
-        let f = Fairway::start_with_env(&yaml, &[], &[("FAIRWAY_HTTP1_PATH", http1)]);
-        // The health check sees the other certificate and marks it down.
-        wait_until(
-            &f,
-            Duration::from_secs(5),
-            "the imposter found down",
-            || f.log().contains("server down backend=imposter"),
-        );
-        let r = f.get("/x");
-        assert_eq!(
-            (r.status, r.body.as_str()),
-            (200, "pinned /x"),
-            "{http1}: {}",
-            f.log()
-        );
-        assert!(
-            !f.log().contains("server down backend=pinned"),
-            "{}",
-            f.log()
-        );
-    }
+    let f = Fairway::start(&yaml, &[]);
+    // The health check sees the other certificate and marks it down.
+    wait_until(
+        &f,
+        Duration::from_secs(5),
+        "the imposter found down",
+        || f.log().contains("server down backend=imposter"),
+    );
+    let r = f.get("/x");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "pinned /x"),
+        "{}",
+        f.log()
+    );
+    assert!(
+        !f.log().contains("server down backend=pinned"),
+        "{}",
+        f.log()
+    );
     // Marked down or not, a request never reaches the imposter.
     assert_eq!(imposter.client_hits(), 0);
 }
@@ -813,10 +811,8 @@ backends:
         i = imposter.addr,
         ca = path(&cert),
     );
-    for http1 in ["fast", "pingora"] {
-        let f = Fairway::start_with_env(&yaml, &[], &[("FAIRWAY_HTTP1_PATH", http1)]);
-        let r = f.get("/x");
-        assert!(r.status >= 500, "{http1}: {} {}", r.status, r.body);
-    }
+    let f = Fairway::start(&yaml, &[]);
+    let r = f.get("/x");
+    assert!(r.status >= 500, "{} {}", r.status, r.body);
     assert_eq!(imposter.client_hits(), 0);
 }

@@ -1,8 +1,7 @@
-//! Traffic policy against a real server, on both HTTP/1 paths (fairway's
-//! fast path and Pingora's proxy): `http_response` rules of the backend and
-//! the frontend, `%[FETCH]` values, `unique_id_header`, `replace-path`,
-//! `replace-header`, `set-status`, and response `deny`/`return` that keep
-//! the server's response from the client.
+//! Traffic policy against a real server: `http_response` rules of the
+//! backend and the frontend, `%[FETCH]` values, `unique_id_header`,
+//! `replace-path`, `replace-header`, `set-status`, and response
+//! `deny`/`return` that keep the server's response from the client.
 
 mod common;
 
@@ -41,19 +40,8 @@ backends:
       a: { addr: "{UP0}" }
 "#;
 
-fn fairway(server: &Flaky, pingora_path: bool) -> Fairway {
-    let yaml = CONFIG.replace("{UP0}", &server.addr.to_string());
-    let env: &[(&str, &str)] = if pingora_path {
-        &[("FAIRWAY_HTTP1_PATH", "pingora")]
-    } else {
-        &[]
-    };
-    Fairway::start_with_env(&yaml, &[], env)
-}
-
-fn both_paths(case: impl Fn(bool)) {
-    case(false);
-    case(true);
+fn fairway(server: &Flaky) -> Fairway {
+    Fairway::start(&CONFIG.replace("{UP0}", &server.addr.to_string()), &[])
 }
 
 /// Waits for at least `n` access-log lines of `f`; returns them all, each
@@ -88,125 +76,121 @@ fn is_uuid(id: &str) -> bool {
 
 #[test]
 fn request_values_rewrites_and_unique_ids_reach_the_server() {
-    both_paths(|pingora| {
-        let server = Flaky::start("a");
-        let f = fairway(&server, pingora);
-        let resp = get(f.addr, "/api/v1/users?x=1", &[("X-Tenant", "Other, ACME")]);
-        assert_eq!(resp.status, 200, "pingora path: {pingora}");
-        let seen = server.seen().pop().expect("the server saw the request");
-        assert_eq!(seen.target, "/v1/users?x=1", "replace-path keeps the query");
-        assert_eq!(seen.header("x-client-ip"), Some("127.0.0.1"));
-        assert_eq!(seen.header("x-host"), Some("localhost"));
-        assert_eq!(
-            seen.header("x-tenant"),
-            Some("acme"),
-            "the last element, lower case"
-        );
-        let id = seen
-            .header("x-request-id")
-            .expect("a unique ID")
-            .to_string();
-        assert!(is_uuid(&id), "{id}");
-        assert_eq!(resp.header("x-request-id"), Some(id.as_str()), "returned");
-        let logged = format!("request_id=\"{id}\"");
-        wait_until(&f, Duration::from_secs(10), "the ID logged", || {
-            f.log().contains(&logged)
-        });
-
-        // A client's own ID is kept.
-        let resp = get(f.addr, "/", &[("X-Request-ID", "client-chosen-1")]);
-        let seen = server.seen().pop().unwrap();
-        assert_eq!(seen.header("x-request-id"), Some("client-chosen-1"));
-        assert_eq!(resp.header("x-request-id"), Some("client-chosen-1"));
-
-        // Answers with values never reach the server.
-        let before = server.seen().len();
-        let resp = get(f.addr, "/whoami", &[]);
-        assert_eq!(resp.status, 200);
-        let id = resp.header("x-request-id").unwrap_or_default().to_string();
-        assert!(is_uuid(&id), "{resp:?}");
-        assert_eq!(resp.body, format!("id={id} path=/whoami"), "{resp:?}");
-        let resp = get(f.addr, "/old/page?q=1", &[]);
-        assert_eq!(resp.status, 301);
-        assert_eq!(
-            resp.header("location"),
-            Some("https://example.org/old/page?q=1")
-        );
-        assert_eq!(server.seen().len(), before, "answered by rules");
+    let server = Flaky::start("a");
+    let f = fairway(&server);
+    let resp = get(f.addr, "/api/v1/users?x=1", &[("X-Tenant", "Other, ACME")]);
+    assert_eq!(resp.status, 200, "{}", f.log());
+    let seen = server.seen().pop().expect("the server saw the request");
+    assert_eq!(seen.target, "/v1/users?x=1", "replace-path keeps the query");
+    assert_eq!(seen.header("x-client-ip"), Some("127.0.0.1"));
+    assert_eq!(seen.header("x-host"), Some("localhost"));
+    assert_eq!(
+        seen.header("x-tenant"),
+        Some("acme"),
+        "the last element, lower case"
+    );
+    let id = seen
+        .header("x-request-id")
+        .expect("a unique ID")
+        .to_string();
+    assert!(is_uuid(&id), "{id}");
+    assert_eq!(resp.header("x-request-id"), Some(id.as_str()), "returned");
+    let logged = format!("request_id=\"{id}\"");
+    wait_until(&f, Duration::from_secs(10), "the ID logged", || {
+        f.log().contains(&logged)
     });
+
+    // A client's own ID is kept.
+    let resp = get(f.addr, "/", &[("X-Request-ID", "client-chosen-1")]);
+    let seen = server.seen().pop().unwrap();
+    assert_eq!(seen.header("x-request-id"), Some("client-chosen-1"));
+    assert_eq!(resp.header("x-request-id"), Some("client-chosen-1"));
+
+    // Answers with values never reach the server.
+    let before = server.seen().len();
+    let resp = get(f.addr, "/whoami", &[]);
+    assert_eq!(resp.status, 200);
+    let id = resp.header("x-request-id").unwrap_or_default().to_string();
+    assert!(is_uuid(&id), "{resp:?}");
+    assert_eq!(resp.body, format!("id={id} path=/whoami"), "{resp:?}");
+    let resp = get(f.addr, "/old/page?q=1", &[]);
+    assert_eq!(resp.status, 301);
+    assert_eq!(
+        resp.header("location"),
+        Some("https://example.org/old/page?q=1")
+    );
+    assert_eq!(server.seen().len(), before, "answered by rules");
 }
 
 #[test]
 fn response_rules_run_backend_first_then_frontend() {
-    both_paths(|pingora| {
-        let server = Flaky::start("a");
-        let f = fairway(&server, pingora);
-        let resp = get(f.addr, "/x", &[]);
-        assert_eq!(resp.status, 200, "pingora path: {pingora}");
-        assert_eq!(
-            resp.header("x-order"),
-            Some("fe"),
-            "the frontend's rules run last"
-        );
-        assert_eq!(resp.header("x-backend"), Some("app"));
-        assert_eq!(
-            resp.header("strict-transport-security"),
-            Some("max-age=31536000")
-        );
-        assert_eq!(resp.header("x-upstream-status"), Some("200"));
-        assert_eq!(resp.header("x-cache"), Some("miss"));
-        assert_eq!(resp.header("x-server"), Some("srv-a"), "replace-header");
-        assert_eq!(resp.body, "a /x", "the server's body");
+    let server = Flaky::start("a");
+    let f = fairway(&server);
+    let resp = get(f.addr, "/x", &[]);
+    assert_eq!(resp.status, 200, "{}", f.log());
+    assert_eq!(
+        resp.header("x-order"),
+        Some("fe"),
+        "the frontend's rules run last"
+    );
+    assert_eq!(resp.header("x-backend"), Some("app"));
+    assert_eq!(
+        resp.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
+    assert_eq!(resp.header("x-upstream-status"), Some("200"));
+    assert_eq!(resp.header("x-cache"), Some("miss"));
+    assert_eq!(resp.header("x-server"), Some("srv-a"), "replace-header");
+    assert_eq!(resp.body, "a /x", "the server's body");
 
-        // A 500 becomes a 503 with the server's body (set-status).
-        server.set_status(500);
-        let resp = get(f.addr, "/x", &[]);
-        assert_eq!(resp.status, 503);
-        assert_eq!(resp.body, "a /x");
-        assert_eq!(
-            resp.header("x-cache"),
-            None,
-            "`status` reads the server's 500"
-        );
-        assert_eq!(
-            resp.header("x-upstream-status"),
-            Some("503"),
-            "after set-status"
-        );
+    // A 500 becomes a 503 with the server's body (set-status).
+    server.set_status(500);
+    let resp = get(f.addr, "/x", &[]);
+    assert_eq!(resp.status, 503);
+    assert_eq!(resp.body, "a /x");
+    assert_eq!(
+        resp.header("x-cache"),
+        None,
+        "`status` reads the server's 500"
+    );
+    assert_eq!(
+        resp.header("x-upstream-status"),
+        Some("503"),
+        "after set-status"
+    );
 
-        // `return` replaces the server's response entirely.
-        let resp = get(f.addr, "/maint/x", &[]);
-        assert_eq!(resp.status, 503);
-        assert_eq!(resp.body, "maintenance: /maint/x");
-        assert_eq!(resp.header("x-server"), None, "nothing of the server's");
+    // `return` replaces the server's response entirely.
+    let resp = get(f.addr, "/maint/x", &[]);
+    assert_eq!(resp.status, 503);
+    assert_eq!(resp.body, "maintenance: /maint/x");
+    assert_eq!(resp.header("x-server"), None, "nothing of the server's");
 
-        // `deny` (502 by default in http_response) hides the server's answer.
-        server.set_status(418);
-        let resp = get(f.addr, "/secret", &[]);
-        assert_eq!(resp.status, 502);
-        assert!(resp.body.contains("502 Bad Gateway"), "{resp:?}");
-        assert!(!resp.body.contains("a /secret"));
-        assert_eq!(resp.header("x-server"), None);
+    // `deny` (502 by default in http_response) hides the server's answer.
+    server.set_status(418);
+    let resp = get(f.addr, "/secret", &[]);
+    assert_eq!(resp.status, 502);
+    assert!(resp.body.contains("502 Bad Gateway"), "{resp:?}");
+    assert!(!resp.body.contains("a /secret"));
+    assert_eq!(resp.header("x-server"), None);
+    assert!(
+        resp.header("x-request-id").is_some(),
+        "fairway's answers carry the ID"
+    );
+
+    server.set_status(200);
+    assert_eq!(get(f.addr, "/x", &[]).status, 200, "back to normal");
+
+    // Logged as HAProxy logs `http-response` answers, at the response
+    // head: `PH` for `deny`, `LH` (a local answer) for `return`.
+    let lines = access_lines(&f, 5);
+    for (uri, termination) in [("/maint/x", "LH"), ("/secret", "PH"), ("/x", "--")] {
+        let want = format!("uri=\"{uri}\" termination={termination}");
         assert!(
-            resp.header("x-request-id").is_some(),
-            "fairway's answers carry the ID"
+            lines.iter().any(|l| l.contains(&want)),
+            "no {want} in\n{}",
+            lines.join("\n")
         );
-
-        server.set_status(200);
-        assert_eq!(get(f.addr, "/x", &[]).status, 200, "back to normal");
-
-        // Logged as HAProxy logs `http-response` answers, at the response
-        // head: `PH` for `deny`, `LH` (a local answer) for `return`.
-        let lines = access_lines(&f, 5);
-        for (uri, termination) in [("/maint/x", "LH"), ("/secret", "PH"), ("/x", "--")] {
-            let want = format!("uri=\"{uri}\" termination={termination}");
-            assert!(
-                lines.iter().any(|l| l.contains(&want)),
-                "pingora path {pingora}: no {want} in\n{}",
-                lines.join("\n")
-            );
-        }
-    });
+    }
 }
 
 #[test]

@@ -307,7 +307,7 @@ fn differential_fuzz_against_haproxy() {
     let started = Instant::now();
     let (fw, ha) = std::thread::scope(|s| {
         let f = s.spawn(|| {
-            let mut p = peers::fairway(env!("CARGO_BIN_EXE_fairway"), "fuzz", false);
+            let mut p = peers::fairway(env!("CARGO_BIN_EXE_fairway"), "fuzz");
             let o = run(&p, seed, cases, budget);
             let alive = p.alive();
             (o, alive, p.log_text())

@@ -83,7 +83,6 @@ impl Fairway {
         let child = Command::new(env!("CARGO_BIN_EXE_fairway"))
             .arg("-c")
             .arg(&conf)
-            .env_remove("FAIRWAY_HTTP1_PATH")
             .stdout(Stdio::null())
             .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
             .spawn()

@@ -58,33 +58,22 @@ impl Outcome {
         }
     }
 
-    /// The summary the two HTTP/1 paths must agree on: requests the server
-    /// got whole. How much of a request with a malformed body reached the
-    /// server before the proxy saw the error (nothing, or its head) is a
-    /// race on either path, and the cases bound it with `complete=0`.
-    pub fn path_summary(&self) -> String {
-        let complete = self.received.iter().filter(|r| r.complete).count();
-        self.summary_with("complete", complete)
-    }
-
+    /// Statuses, `up=N` (requests the server got, whole or not), and how
+    /// the connection ended.
     pub fn summary(&self) -> String {
-        self.summary_with("up", self.received.len())
-    }
-
-    /// Statuses, `LABEL=COUNT`, and how the connection ended.
-    fn summary_with(&self, label: &str, count: usize) -> String {
         let statuses: Vec<String> = self
             .responses
             .iter()
             .map(|r| r.status.to_string())
             .collect();
         format!(
-            "{} {label}={count} {}{}",
+            "{} up={} {}{}",
             if statuses.is_empty() {
                 "-".to_string()
             } else {
                 statuses.join(",")
             },
+            self.received.len(),
             if self.open { "open" } else { "close" },
             if self.hung {
                 " HUNG"
@@ -350,38 +339,19 @@ fn conformance_corpus_against_haproxy_and_nginx() {
     }
 
     let started = Instant::now();
-    // fairway twice: its HTTP/1 fast path (the default) and Pingora's proxy
-    // for every request; both must pass every case, with the same outcome.
-    let run_fairway = |pingora_path: bool| {
-        let tag = if pingora_path {
-            "corpus-pingora"
-        } else {
-            "corpus"
-        };
-        let mut p = peers::fairway(env!("CARGO_BIN_EXE_fairway"), tag, pingora_path);
-        let o = outcomes(&p, &cases);
-        let alive = p.alive();
-        (o, p.log_text(), alive)
-    };
-    let (fw, fw_pingora, ha, ng) = std::thread::scope(|s| {
-        let f = s.spawn(|| run_fairway(false));
-        let fp = s.spawn(|| run_fairway(true));
+    let (fw, ha, ng) = std::thread::scope(|s| {
+        let f = s.spawn(|| {
+            let mut p = peers::fairway(env!("CARGO_BIN_EXE_fairway"), "corpus");
+            let o = outcomes(&p, &cases);
+            let alive = p.alive();
+            (o, p.log_text(), alive)
+        });
         let h = s.spawn(|| outcomes(&peers::haproxy("corpus"), &cases));
         let n = s.spawn(|| outcomes(&peers::nginx("corpus"), &cases));
-        (
-            f.join().unwrap(),
-            fp.join().unwrap(),
-            h.join().unwrap(),
-            n.join().unwrap(),
-        )
+        (f.join().unwrap(), h.join().unwrap(), n.join().unwrap())
     });
     let (fw, fw_log, alive) = fw;
     assert!(alive, "fairway died during the corpus: {fw_log}");
-    let (fwp, fwp_log, alive) = fw_pingora;
-    assert!(
-        alive,
-        "fairway (Pingora path) died during the corpus: {fwp_log}"
-    );
     let elapsed = started.elapsed();
 
     // The references ran: most cases got an answer from each.
@@ -420,25 +390,6 @@ fn conformance_corpus_against_haproxy_and_nginx() {
                 ));
             }
         }
-        let bad = check(c, &held, &fwp[i]);
-        if !bad.is_empty() {
-            failures.push(format!(
-                "corpus.txt:{} {} on the Pingora path: {}\n    fairway: {}",
-                c.line,
-                c.name,
-                bad.join("; "),
-                fwp[i].summary(),
-            ));
-        }
-        if fw[i].path_summary() != fwp[i].path_summary() {
-            failures.push(format!(
-                "corpus.txt:{} {}: the fast path ({}) and the Pingora path ({}) differ",
-                c.line,
-                c.name,
-                fw[i].path_summary(),
-                fwp[i].path_summary()
-            ));
-        }
         peers.extend(peer_check(c, "haproxy", c.haproxy.as_ref(), &ha[i], &fw[i]));
         peers.extend(peer_check(c, "nginx", c.nginx.as_ref(), &ng[i], &fw[i]));
     }
@@ -460,11 +411,7 @@ fn conformance_corpus_against_haproxy_and_nginx() {
     // Client mistakes are logged at info, never at error.
     // Upstream failures (the `response` cases) may be errors; what a
     // client sends is not.
-    for l in fw_log
-        .lines()
-        .chain(fwp_log.lines())
-        .filter(|l| l.contains(" ERROR "))
-    {
+    for l in fw_log.lines().filter(|l| l.contains(" ERROR ")) {
         if !l.contains("Upstream") {
             failures.push(format!("logged at ERROR for client input: {l}"));
         }

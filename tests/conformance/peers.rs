@@ -460,9 +460,8 @@ fn dir(tag: &str) -> PathBuf {
 }
 
 /// fairway on the seed-003 rules (deny `/admin`, paths normalized first),
-/// with its access log on. `pingora_path`: every HTTP/1 request through
-/// Pingora's proxy (`FAIRWAY_HTTP1_PATH=pingora`) instead of the fast path.
-pub fn fairway(bin: &str, tag: &str, pingora_path: bool) -> Proxy {
+/// with its access log on.
+pub fn fairway(bin: &str, tag: &str) -> Proxy {
     let up = Recorder::start();
     let addr = free_addr();
     let d = dir(&format!("fairway-{tag}"));
@@ -482,11 +481,6 @@ pub fn fairway(bin: &str, tag: &str, pingora_path: bool) -> Proxy {
     let log = d.join("fairway.log");
     let mut cmd = Command::new(bin);
     cmd.arg("-c").arg(&conf);
-    if pingora_path {
-        cmd.env("FAIRWAY_HTTP1_PATH", "pingora");
-    } else {
-        cmd.env_remove("FAIRWAY_HTTP1_PATH");
-    }
     spawn("fairway", &mut cmd, addr, up, d, log)
 }
 
