@@ -10,258 +10,17 @@
 //! HAProxy is checked first in every case: where it fails, the expectation
 //! is wrong, not fairway.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod raw;
 
-use common::{free_port, listen, temp_dir, Fairway, Haproxy, Peer};
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use common::{free_port, temp_dir, Fairway, Haproxy, Peer};
+use raw::{dechunk, field, fields, read_body, read_head, status, text, Client, Raw};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-
-// ---------------------------------------------------------------------------
-// Raw HTTP/1 messages, read exactly as they arrive.
-
-/// Reads one head, up to and including its empty line.
-fn read_head(r: &mut impl BufRead) -> io::Result<Vec<u8>> {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        if r.read_until(b'\n', &mut head)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("EOF in a head: {:?}", String::from_utf8_lossy(&head)),
-            ));
-        }
-    }
-    Ok(head)
-}
-
-/// The fields of a head as written, one per line (continuation lines of an
-/// obs-fold included as lines of their own, name empty).
-fn fields(head: &[u8]) -> Vec<(String, String)> {
-    String::from_utf8_lossy(head)
-        .split("\r\n")
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(|l| match l.split_once(':') {
-            Some((k, v)) if !l.starts_with([' ', '\t']) => {
-                (k.to_ascii_lowercase(), v.trim().to_string())
-            }
-            _ => (String::new(), l.to_string()),
-        })
-        .collect()
-}
-
-fn field(head: &[u8], name: &str) -> Option<String> {
-    fields(head)
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-}
-
-/// The status code of a response head (0 if there is none).
-fn status(head: &[u8]) -> u16 {
-    String::from_utf8_lossy(head)
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Reads the body that follows `head`, framing kept (chunk sizes and
-/// trailers as sent). A response without a length is read to the close.
-fn read_body(r: &mut impl BufRead, head: &[u8], response: bool) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    if response && matches!(status(head), 100..=199 | 204 | 304) {
-        return Ok(body);
-    }
-    let chunked = field(head, "transfer-encoding").is_some_and(|v| v.contains("chunked"));
-    if chunked {
-        loop {
-            let start = body.len();
-            r.read_until(b'\n', &mut body)?;
-            let line = String::from_utf8_lossy(&body[start..]).to_string();
-            let size = usize::from_str_radix(line.split(';').next().unwrap().trim(), 16)
-                .map_err(|_| io::Error::other(format!("bad chunk size {line:?}")))?;
-            if size == 0 {
-                // Trailers, then the empty line.
-                loop {
-                    let start = body.len();
-                    if r.read_until(b'\n', &mut body)? == 0 {
-                        return Err(io::ErrorKind::UnexpectedEof.into());
-                    }
-                    if &body[start..] == b"\r\n" {
-                        return Ok(body);
-                    }
-                }
-            }
-            let start = body.len();
-            body.resize(start + size + 2, 0);
-            r.read_exact(&mut body[start..])?;
-        }
-    } else if let Some(n) = field(head, "content-length") {
-        body.resize(n.parse().map_err(io::Error::other)?, 0);
-        r.read_exact(&mut body)?;
-    } else if response {
-        r.read_to_end(&mut body)?;
-    }
-    Ok(body)
-}
-
-/// A chunked body's data and its trailer fields.
-fn dechunk(raw: &[u8]) -> (Vec<u8>, Vec<(String, String)>) {
-    let mut data = Vec::new();
-    let mut rest = raw;
-    loop {
-        let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-        let line = String::from_utf8_lossy(&rest[..eol]).to_string();
-        let size = usize::from_str_radix(line.split(';').next().unwrap().trim(), 16).unwrap();
-        rest = &rest[eol + 2..];
-        if size == 0 {
-            let mut head = b"-\r\n".to_vec();
-            head.extend_from_slice(rest);
-            return (data, fields(&head));
-        }
-        data.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
-    }
-}
-
-/// A client connection to a proxy, reads time out after 5 s.
-struct Client {
-    out: TcpStream,
-    r: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Client {
-            out: s.try_clone().unwrap(),
-            r: BufReader::new(s),
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.out.write_all(bytes).unwrap();
-    }
-
-    /// One response: its head and its raw body.
-    fn response(&mut self) -> io::Result<(Vec<u8>, Vec<u8>)> {
-        let head = read_head(&mut self.r)?;
-        let body = read_body(&mut self.r, &head, true)?;
-        Ok((head, body))
-    }
-
-    /// Everything until the proxy closes: the bytes, and whether it closed
-    /// (false: the 5 s read timeout ran out first).
-    fn rest(&mut self) -> (Vec<u8>, bool) {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 16384];
-        loop {
-            match self.r.read(&mut buf) {
-                Ok(0) => return (got, true),
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return (got, true),
-                Err(_) => return (got, false),
-            }
-        }
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    let s = String::from_utf8_lossy(bytes);
-    if s.len() > 400 {
-        format!("{}... ({} bytes)", &s[..400], s.len())
-    } else {
-        s.into_owned()
-    }
-}
-
-// ---------------------------------------------------------------------------
-// A raw server and the two proxies in front of it.
-
-/// What a [`Raw`] server does with one request whose head it read: reads
-/// the rest, answers, and returns the whole request as received (`None`
-/// ends the connection).
-type Handler = dyn Fn(&[u8], &mut BufReader<TcpStream>, &mut TcpStream) -> Option<Vec<u8>>
-    + Send
-    + Sync;
-
-/// A keep-alive server on 127.0.0.1 that sees bytes exactly: counts the
-/// connections it accepts and records every request as received.
-struct Raw {
-    addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
-    seen: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-impl Raw {
-    fn start(
-        handler: impl Fn(&[u8], &mut BufReader<TcpStream>, &mut TcpStream) -> Option<Vec<u8>>
-            + Send
-            + Sync
-            + 'static,
-    ) -> Raw {
-        let listener = listen();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let handler: Arc<Handler> = Arc::new(handler);
-        let (a, s) = (accepted.clone(), seen.clone());
-        thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                a.fetch_add(1, Ordering::SeqCst);
-                let (s, handler) = (s.clone(), handler.clone());
-                thread::spawn(move || {
-                    conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-                    let mut out = conn.try_clone().unwrap();
-                    let mut r = BufReader::new(conn);
-                    while let Ok(head) = read_head(&mut r) {
-                        match handler(&head, &mut r, &mut out) {
-                            Some(request) => s.lock().unwrap().push(request),
-                            None => return,
-                        }
-                    }
-                });
-            }
-        });
-        Raw {
-            addr,
-            accepted,
-            seen,
-        }
-    }
-
-    /// A server that reads each request whole and answers `reply`.
-    fn answering(reply: &'static [u8]) -> Raw {
-        Raw::start(move |head, r, out| {
-            let body = read_body(r, head, false).ok()?;
-            out.write_all(reply).ok()?;
-            Some([head, &body].concat())
-        })
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-
-    /// The `n`th request (from 0) as received, once it has come (5 s
-    /// at most): a proxy may relay the answer before the server records.
-    fn request(&self, n: usize) -> Vec<u8> {
-        let start = Instant::now();
-        loop {
-            if let Some(req) = self.seen.lock().unwrap().get(n) {
-                return req.clone();
-            }
-            assert!(start.elapsed() < Duration::from_secs(5), "request {n} never came");
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
 
 /// HAProxy and fairway in front of one server.
 struct Pair {
@@ -400,8 +159,9 @@ fn continue_server() -> Raw {
         }
         let body = read_body(r, head, false).ok()?;
         let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
-        out.write_all(&[reply.as_bytes(), &body].concat()).ok()?;
-        Some([head, &body].concat())
+        out.write_all(&[reply.as_bytes(), body.as_slice()].concat())
+            .ok()?;
+        Some([head, body.as_slice()].concat())
     })
 }
 
@@ -411,7 +171,9 @@ fn expect_100_continue_gets_the_servers_100_before_the_body_is_sent() {
     let pair = Pair::plain(server.addr);
     for (who, addr) in pair.each() {
         let mut c = Client::connect(addr);
-        c.send(b"POST /up HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\n");
+        c.send(
+            b"POST /up HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\n",
+        );
         // The body is held until the 100 arrives (5 s at most).
         let interim = read_head(&mut c.r);
         c.send(b"hello");
@@ -424,9 +186,8 @@ fn expect_100_continue_gets_the_servers_100_before_the_body_is_sent() {
             "{who}: the body reached the server: {}",
             text(&head)
         );
-        let interim = interim.unwrap_or_else(|e| {
-            panic!("{who}: no 100 Continue before the body was sent: {e}")
-        });
+        let interim = interim
+            .unwrap_or_else(|e| panic!("{who}: no 100 Continue before the body was sent: {e}"));
         assert_eq!(status(&interim), 100, "{who}: {}", text(&interim));
     }
 }
@@ -503,8 +264,13 @@ fn a_response_head_over_64_kib_is_a_502_and_32_kib_passes() {
 // ---------------------------------------------------------------------------
 // 5. obs-fold in a response.
 
+/// RFC 9112 §5.2: a proxy either answers 502 or replaces each obs-fold
+/// (`OWS CRLF RWS`) with one or more SP before forwarding. HAProxy 2.6
+/// forwards `a    b` (the CR LF turned into two spaces, beside the two
+/// that were there); `a b` conforms as well. A continuation line must
+/// never reach the client.
 #[test]
-fn an_obs_fold_in_a_response_becomes_one_space_or_a_502() {
+fn an_obs_fold_in_a_response_becomes_spaces_or_a_502() {
     let server = Raw::answering(b"HTTP/1.1 200 OK\r\nx-a: a\r\n  b\r\ncontent-length: 2\r\n\r\nok");
     let pair = Pair::plain(server.addr);
     for (who, addr) in pair.each() {
@@ -518,12 +284,11 @@ fn an_obs_fold_in_a_response_becomes_one_space_or_a_502() {
             .into_iter()
             .filter(|(k, _)| k == "x-a" || k.is_empty())
             .collect();
-        assert_eq!(
-            folded,
-            [("x-a".to_string(), "a b".to_string())],
-            "{who}: {:?}",
-            text(&head)
-        );
+        let conforming = matches!(folded.as_slice(), [(k, v)] if k == "x-a"
+            && v.strip_prefix('a')
+                .and_then(|v| v.strip_suffix('b'))
+                .is_some_and(|gap| !gap.is_empty() && gap.bytes().all(|b| b == b' ')));
+        assert!(conforming, "{who}: {:?}", text(&head));
     }
 }
 
@@ -582,20 +347,26 @@ ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 "#;
 
 fn hash_app() -> Peer {
-    let dir = temp_dir("hash-app");
-    let script = dir.join("app.py");
+    // The script stays in the temp dir, beside the other tests' files.
+    let script = temp_dir("hash-app").join("app.py");
     std::fs::write(&script, HASH_APP).unwrap();
     let port = free_port();
     let mut cmd = Command::new("python3");
     cmd.arg(&script).arg(port.to_string());
-    Peer::spawn("python hash app", cmd, SocketAddr::from(([127, 0, 0, 1], port)))
+    Peer::spawn(
+        "python hash app",
+        cmd,
+        SocketAddr::from(([127, 0, 0, 1], port)),
+    )
 }
 
 /// `LENGTH SHA256` of `data`, as the app answers it (coreutils' sha256sum).
 fn length_and_sha256(data: &[u8]) -> String {
-    let file = temp_dir("sha").join("body");
+    let dir = temp_dir("sha");
+    let file = dir.join("body");
     std::fs::write(&file, data).unwrap();
     let out = Command::new("sha256sum").arg(&file).output().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
     let sum = String::from_utf8(out.stdout).unwrap();
     format!("{} {}", data.len(), sum.split(' ').next().unwrap())
 }
@@ -722,7 +493,11 @@ fn a_request_pipelined_right_after_a_body_is_answered() {
         for (who, addr) in pair.each() {
             let mut c = Client::connect(addr);
             let mut out = c.out.try_clone().unwrap();
-            let req = [post(&body, framing), b"GET /next HTTP/1.1\r\nhost: x\r\n\r\n".to_vec()].concat();
+            let req = [
+                post(&body, framing),
+                b"GET /next HTTP/1.1\r\nhost: x\r\n\r\n".to_vec(),
+            ]
+            .concat();
             let writer = thread::spawn(move || out.write_all(&req));
             let first = c.response().map(|(h, b)| (status(&h), text(&b)));
             let second = c.response().map(|(h, b)| (status(&h), text(&b)));
@@ -826,6 +601,10 @@ fn timeout_tunnel_closes_an_idle_tunnel() {
 // ---------------------------------------------------------------------------
 // 9. A malformed chunk after valid ones.
 
+/// The chunk after `hello` has no valid size. HAProxy 2.6, which reads it
+/// all at once, answers 502; a proxy that relayed `hello` already must
+/// close the connection without the last chunk, so that the client knows
+/// the response is cut.
 #[test]
 fn a_malformed_chunk_never_ends_a_response_cleanly() {
     let server = Raw::answering(
@@ -835,11 +614,17 @@ fn a_malformed_chunk_never_ends_a_response_cleanly() {
     for (who, addr) in pair.each() {
         let mut c = Client::connect(addr);
         c.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+        let head = read_head(&mut c.r).unwrap();
+        if status(&head) == 502 {
+            continue;
+        }
         let (got, closed) = c.rest();
-        let complete = got.starts_with(b"HTTP/1.1 200") && got.ends_with(b"0\r\n\r\n");
         assert!(
-            !complete && !got.windows(3).any(|w| w == b"bad"),
-            "{who}: the client sees a complete response: {:?}",
+            status(&head) == 200
+                && !got.ends_with(b"0\r\n\r\n")
+                && !got.windows(3).any(|w| w == b"bad"),
+            "{who}: the client sees a complete response: {:?}{:?}",
+            text(&head),
             text(&got)
         );
         assert!(closed, "{who}: the connection stays open: {:?}", text(&got));
