@@ -103,7 +103,13 @@ impl Upstream {
         self.req_body = body;
         self.req_done = body == ReqBody::None;
         self.out = wire;
-        if self.req_done {
+        // A client that expects 100-continue sends its body only once the
+        // server asks for it: the head goes now.
+        let expects = req
+            .headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if self.req_done || expects {
             return self.write(&[]).await;
         }
         Ok(())
@@ -331,10 +337,14 @@ impl Upstream {
         }
     }
 
-    /// Waits until the server sends something (cancel-safe: what arrives is
-    /// kept); the byte count, 0 when it closed.
+    /// Waits until the server sends something while the request body is
+    /// still being sent (no `timeout_server`: the server is reading);
+    /// cancel-safe, what arrives is kept. The byte count, 0 when it closed.
     pub async fn readable(&mut self) -> Result<usize> {
-        self.fill().await
+        let (stream, buf) = (&mut self.stream, &mut self.buf);
+        std::future::poll_fn(|cx| spare::poll_read(&mut **stream, buf, READ_SIZE, cx))
+            .await
+            .map_err(|e| Error::because(ErrorType::ReadError, "reading from the server", e))
     }
 
     /// The connection for a tunnel (after a `101`), with what the server
