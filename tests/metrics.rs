@@ -274,13 +274,18 @@ fn every_request_is_counted_exactly_once_and_removed_servers_leave() {
         ),
         Some(6.0)
     );
-    // A client that leaves while the server thinks: counted once, with
-    // code 0, and its in-flight slot given back.
+    // A client that resets its connection while the server thinks:
+    // counted once, with code 0, and its in-flight slot given back.
     let before = requests_total(&scrape(admin));
     let mut s = TcpStream::connect(f.addr).unwrap();
     s.write_all(b"GET /delay/1500 HTTP/1.1\r\nhost: localhost\r\n\r\n")
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
+    // A reset, not a FIN: a client that only half-closes gets its answer
+    // (tests/h1_engine).
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
     drop(s);
     wait_until(&f, Duration::from_secs(5), "the abort counted", || {
         requests_total(&scrape(admin)) == before + 1.0
@@ -340,6 +345,11 @@ fn one_access_log_line_per_request_with_timings_and_termination() {
     s.write_all(b"GET /delay/1500 HTTP/1.1\r\nhost: localhost\r\n\r\n")
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
+    // A reset, not a FIN: a client that only half-closes gets its answer
+    // (tests/h1_engine).
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
     drop(s);
 
     wait_until(&f, Duration::from_secs(10), "every access-log line", || {

@@ -338,13 +338,12 @@ impl Upstream {
     }
 
     /// Waits until the server sends something while the request body is
-    /// still being sent (no `timeout_server`: the server is reading);
-    /// cancel-safe, what arrives is kept. The byte count, 0 when it closed.
+    /// still being sent; cancel-safe, what arrives is kept. The byte count,
+    /// 0 when it closed. Its `timeout_server` starts afresh with each call,
+    /// that is with each piece of body sent: a server silent while the
+    /// client stalls gets its 504, as HAProxy's.
     pub async fn readable(&mut self) -> Result<usize> {
-        let (stream, buf) = (&mut self.stream, &mut self.buf);
-        std::future::poll_fn(|cx| spare::poll_read(&mut **stream, buf, READ_SIZE, cx))
-            .await
-            .map_err(|e| Error::because(ErrorType::ReadError, "reading from the server", e))
+        self.fill().await
     }
 
     /// The connection for a tunnel (after a `101`), with what the server
