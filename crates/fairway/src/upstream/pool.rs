@@ -1,6 +1,6 @@
 //! Idle keep-alive connections to servers, one pool per worker thread.
 //!
-//! The HTTP/1 fast path of [`crate::HttpApp`] parks a server connection here
+//! The HTTP/1 engine of [`crate::HttpApp`] parks a server connection here
 //! after a response that left it reusable, and takes the newest one for the
 //! same server on the next request (LIFO: the warmest socket, and the older
 //! ones expire first). No lock, no task and no timer per idle connection:

@@ -4,7 +4,8 @@
 use super::server::{Conn, Head};
 use super::session::{take_home, H1Session};
 use super::upstream::{ReqBody, Upstream};
-use crate::proxy::{head, HttpApp, Proxy};
+use super::Engine;
+use crate::proxy::{head, Proxy};
 use crate::upstream::pool;
 use fairway_config::HttpReuse;
 use http::header;
@@ -28,9 +29,16 @@ pub(super) type Home = Arc<Mutex<Option<Box<Conn>>>>;
 /// not say.
 const DEFAULT_IDLE: Duration = Duration::from_secs(60);
 
-/// Serves the HTTP/1 connection `stream` (a [`head::Guarded`] client
-/// stream) until it closes.
-pub(crate) async fn serve(app: &HttpApp, stream: Stream, shutdown: &ShutdownWatch) {
+impl Engine {
+    /// Serves the HTTP/1 connection `stream` (a [`head::Guarded`] client
+    /// stream) until it closes.
+    pub(crate) async fn serve(&self, stream: Stream, shutdown: &ShutdownWatch) {
+        serve(self, stream, shutdown).await;
+    }
+}
+
+/// The connection loop: a head, the phases, the next head.
+async fn serve(app: &Engine, stream: Stream, shutdown: &ShutdownWatch) {
     // One receiver per connection: it ends the wait for a next request
     // when the process shuts down.
     let mut closing = shutdown.clone();
@@ -136,7 +144,7 @@ fn idle_session() -> ServerSession {
 /// Serves the request through the proxy's phases; whether it ended without
 /// an error and the client connection may carry another request.
 async fn proxy_request(
-    app: &HttpApp,
+    app: &Engine,
     session: &mut Session,
     reuse: &mut Reuse,
     home: &Home,
@@ -170,7 +178,7 @@ async fn proxy_request(
 /// Up to `max_retries` attempts, as Pingora makes them; the error that
 /// ended the last one, if any.
 async fn attempts(
-    app: &HttpApp,
+    app: &Engine,
     session: &mut Session,
     ctx: &mut <Proxy as ProxyHttp>::CTX,
     reuse: &mut Reuse,
@@ -280,7 +288,7 @@ async fn attempts(
 /// `fail_to_connect` or `error_while_proxy`, its retry decided) if it
 /// failed.
 async fn h2_attempt(
-    app: &HttpApp,
+    app: &Engine,
     session: &mut Session,
     ctx: &mut <Proxy as ProxyHttp>::CTX,
     peer: &HttpPeer,

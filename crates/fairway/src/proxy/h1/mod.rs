@@ -29,4 +29,39 @@ mod spare;
 mod tunnel;
 mod upstream;
 
-pub(super) use driver::serve;
+use crate::proxy::Proxy;
+use pingora::connectors::{http, ConnectorOptions, TransportConnector};
+use pingora::server::configuration::ServerConf;
+use std::sync::Arc;
+
+/// The HTTP/1 engine of one frontend: its request core and its ways to
+/// servers.
+pub(crate) struct Engine {
+    /// The request core (the phases).
+    core: Proxy,
+    /// New server connections (TCP or TLS, as the peer says).
+    connector: TransportConnector,
+    /// Connections to HTTP/2 servers (`proto: h2|h2c`): Pingora's client,
+    /// which shares each among many streams.
+    h2_connector: http::Connector,
+    /// Attempts per request, as Pingora's proxy makes them.
+    max_retries: usize,
+}
+
+impl Engine {
+    /// The engine for `core` under the server settings `conf`.
+    pub(crate) fn new(core: Proxy, conf: &Arc<ServerConf>) -> Self {
+        let options = ConnectorOptions::from_server_conf(conf);
+        Engine {
+            core,
+            connector: TransportConnector::new(Some(options.clone())),
+            h2_connector: http::Connector::new(Some(options)),
+            max_retries: conf.max_retries,
+        }
+    }
+
+    /// The request core.
+    pub(crate) fn core(&self) -> &Proxy {
+        &self.core
+    }
+}

@@ -1,13 +1,13 @@
 //! `timeout_http_request`, the request-head size limit and the request-line
 //! check for HTTP/1 clients: a slowloris client gets `408`, a too-large
 //! head `431`, a malformed request line `400` — for every request of a
-//! connection, whichever parser (the fast path's or Pingora's) reads it.
+//! connection, pipelined or not.
 //! A request line longer than the head limit gets `414`, and a request
 //! line's `HTTP/1.2` to `HTTP/1.9` pass on as `HTTP/1.1` (RFC 9110 §6.2).
 //!
-//! Pingora reads a request head under a per-read timeout, so a client that
-//! sends a byte every few seconds holds a connection forever. fairway wraps
-//! each HTTP/1 client stream in a [`Guarded`] stream before Pingora sees it.
+//! A per-read timeout lets a client that sends a byte every few seconds
+//! hold a connection forever. fairway wraps each HTTP/1 client stream in a
+//! [`Guarded`] stream before its HTTP/1 engine reads it.
 //!
 //! The wrapper hands its reader one message at a time: the bytes of a
 //! request head up to its empty line, then the bytes of its body up to the
@@ -16,10 +16,10 @@
 //! meanwhile are kept in the wrapper). So each request head starts with a
 //! read from the wrapper, which checks it from its first byte as it
 //! arrives (module `scan`), and no parser holds the bytes of a next request it
-//! would read unchecked. The proxy tells the wrapper when a head is parsed
-//! and how its body is framed (`head_complete`, from
-//! `early_request_filter` and the fast path) and when the response is done
-//! (`response_done`, from `logging`).
+//! would read unchecked. The engine tells the wrapper when a head is
+//! parsed and how its body is framed (`head_complete`) and when the
+//! response is done (`response_done`); after a `101` the connection is a
+//! tunnel (`tunnel`) and every byte goes on.
 //!
 //! Each head runs one clock: from the accept for the first request, from
 //! its first byte for the next ones; it stops once the head is parsed.
@@ -358,24 +358,6 @@ pub(crate) fn log_failure(stream: &Stream, status: u16, reason: &str, head_bytes
         .and_then(|d| d.peer_addr().map(|a| a.to_string()))
         .unwrap_or_default();
     log::info!("{status} client={peer} reason={reason} head_bytes={head_bytes}");
-}
-
-/// Marks the current request head as parsed, its body framed as `req`
-/// says: its clock stops, and the wrapper hands the reader that body and
-/// nothing past it. Called by the proxy on every HTTP/1 request; a stream
-/// fairway did not wrap is left alone.
-pub(crate) fn head_complete(stream: Option<&Stream>, req: &RequestHeader) {
-    if let Some(g) = stream.and_then(|s| s.as_any().downcast_ref::<Guarded>()) {
-        g.head_complete(body_framing(req));
-    }
-}
-
-/// Marks the response as done: the next byte the client sends after the
-/// request's body starts a new head and its clock.
-pub(crate) fn response_done(stream: Option<&Stream>) {
-    if let Some(g) = stream.and_then(|s| s.as_any().downcast_ref::<Guarded>()) {
-        g.response_done();
-    }
 }
 
 /// How a request's body ends (RFC 9112 §6.3), as Pingora reads it: a
