@@ -267,12 +267,10 @@ fn a_pingora_ketama_selection_keeps_users_on_their_server() {
     let yaml = yaml.replace("{APORT}", &admin.port().to_string());
     let fairway = build(pingora_selection::with_ketama(Fairway::builder()), &yaml);
     serve(&fairway, addr);
-    for service in fairway.admin_services().unwrap_or_else(|e| panic!("{e}")) {
-        let mut server = Server::new_with_opt_and_conf(None, fairway.server_conf());
-        server.bootstrap();
-        server.add_service(service);
-        thread::spawn(move || server.run_forever());
-    }
+    let mut server = Server::new_with_opt_and_conf(None, fairway.server_conf());
+    server.bootstrap();
+    server.add_services(fairway.admin_services().unwrap_or_else(|e| panic!("{e}")));
+    thread::spawn(move || server.run_forever());
     wait_for(Duration::from_secs(10), "the admin listener", || {
         TcpStream::connect(admin).is_ok()
     });
