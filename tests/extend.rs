@@ -1,5 +1,6 @@
 //! Extending fairway from Rust (SPEC §7): the extensions of the examples —
-//! `custom_selector.rs`, `custom_fetch.rs`, `hooks.rs` — registered with
+//! `custom_selector.rs`, `custom_fetch.rs`, `hooks.rs`,
+//! `pingora_selection.rs` — registered with
 //! `Fairway::builder()` and run in a real Pingora server of this process,
 //! in front of real upstreams on loopback.
 
@@ -14,6 +15,9 @@ mod custom_selector;
 #[allow(dead_code)]
 #[path = "../crates/fairway/examples/hooks.rs"]
 mod hooks;
+#[allow(dead_code)]
+#[path = "../crates/fairway/examples/pingora_selection.rs"]
+mod pingora_selection;
 
 use common::{free_port, get, temp_dir, Upstream};
 use fairway::config::Balance;
@@ -21,6 +25,8 @@ use fairway::hook::{Hook, Log};
 use fairway::{Builder, Fairway};
 use pingora::proxy::Session;
 use pingora::server::Server;
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -199,6 +205,109 @@ fn a_custom_selector_survives_a_reload() {
     let err = fairway.control().reload().unwrap_err().to_string();
     assert!(err.contains("`lowest` takes a percentile"), "{err}");
     assert_eq!(get(addr, "/", &[]).server(), "fast");
+}
+
+const KETAMA: &str = r#"
+global: { threads: 1, grace_period: 1s }
+admin: { bind: "127.0.0.1:{APORT}" }
+frontends:
+  web:
+    bind: ["127.0.0.1:{PORT}"]
+    default_backend: app
+backends:
+  app:
+    balance: ketama
+    servers:
+      a: { addr: "{UP0}" }
+      b: { addr: "{UP1}" }
+      c: { addr: "{UP2}" }
+"#;
+
+/// `PUT path` with a JSON `body` on the admin listener; the status.
+fn admin_put(admin: SocketAddr, path: &str, body: &str) -> u16 {
+    let mut s = TcpStream::connect(admin).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = format!(
+        "PUT {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.get(9..12)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {out:?}"))
+}
+
+/// The server each of `users` lands on (asked three times: always the
+/// same one).
+fn placement(addr: SocketAddr, users: &[String]) -> HashMap<String, String> {
+    users
+        .iter()
+        .map(|u| {
+            let first = get(addr, "/", &[("x-user", u)]).server().to_string();
+            for _ in 0..2 {
+                assert_eq!(get(addr, "/", &[("x-user", u)]).server(), first, "{u}");
+            }
+            (u.clone(), first)
+        })
+        .collect()
+}
+
+#[test]
+fn a_pingora_ketama_selection_keeps_users_on_their_server() {
+    let ups = [
+        Upstream::start("a"),
+        Upstream::start("b"),
+        Upstream::start("c"),
+    ];
+    let (yaml, addr) = yaml(KETAMA, &[&ups[0], &ups[1], &ups[2]]);
+    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let yaml = yaml.replace("{APORT}", &admin.port().to_string());
+    let fairway = build(pingora_selection::with_ketama(Fairway::builder()), &yaml);
+    serve(&fairway, addr);
+    let mut server = Server::new_with_opt_and_conf(None, fairway.server_conf());
+    server.bootstrap();
+    server.add_services(fairway.admin_services().unwrap_or_else(|e| panic!("{e}")));
+    thread::spawn(move || server.run_forever());
+    wait_for(Duration::from_secs(10), "the admin listener", || {
+        TcpStream::connect(admin).is_ok()
+    });
+
+    let users: Vec<String> = (0..30).map(|i| format!("user-{i}")).collect();
+    let before = placement(addr, &users);
+    let used: HashSet<&String> = before.values().collect();
+    assert_eq!(
+        used.len(),
+        3,
+        "30 users spread over the 3 servers: {before:?}"
+    );
+
+    // `b` out of rotation: its users move, nobody lands on it, the others
+    // stay where they were.
+    for state in ["maint", "drain"] {
+        let hits = ups[1].client_hits();
+        let body = format!("{{\"state\": \"{state}\"}}");
+        assert_eq!(admin_put(admin, "/api/backends/app/servers/b", &body), 200);
+        let during = placement(addr, &users);
+        assert_eq!(ups[1].client_hits(), hits, "{state}: b got no request");
+        for u in &users {
+            assert_ne!(during[u], "b", "{state}: {u}");
+            if before[u] != "b" {
+                assert_eq!(during[u], before[u], "{state}: {u} stays");
+            }
+        }
+    }
+    assert_eq!(
+        admin_put(
+            admin,
+            "/api/backends/app/servers/b",
+            r#"{"state": "ready"}"#
+        ),
+        200
+    );
+    assert_eq!(placement(addr, &users), before, "back on their servers");
 }
 
 const FETCH: &str = r#"

@@ -185,8 +185,11 @@ impl Backend {
         retry_window: Arc<RetryWindow>,
     ) -> Self {
         let backend = Backend {
-            key: HashKey::of(&spec.balance),
-            selector: ArcSwap::from_pointee(factory.build(&[], spec.balance.arg())),
+            key: match HashKey::of(&spec.balance) {
+                HashKey::None => factory.hash_key(spec.balance.arg()),
+                key => key,
+            },
+            selector: ArcSwap::from_pointee(factory.build_for(&servers, &[], spec.balance.arg())),
             factory,
             spec,
             servers,
@@ -350,9 +353,11 @@ impl Backend {
         {
             info!("{line}");
         }
-        self.selector.store(Arc::new(
-            self.factory.build(&weights, self.spec.balance.arg()),
-        ));
+        self.selector.store(Arc::new(self.factory.build_for(
+            &self.servers,
+            &weights,
+            self.spec.balance.arg(),
+        )));
     }
 
     /// Per server: (name, percentile of check round-trip times, effective

@@ -10,7 +10,9 @@
 //! [`ConsistentHash`] (`source`, `uri`, `url_param(name)`, `hdr(name)`),
 //! [`Random`] (weighted power of two choices), [`First`], `latency`
 //! ([`latency`]: health-check percentile ranking feeding [`RoundRobin`]) and
-//! [`Ewma`] (peak-EWMA of response latency).
+//! [`Ewma`] (peak-EWMA of response latency). A selection algorithm of
+//! `pingora-load-balancing` (its `BackendSelection`: `RoundRobin`, `Random`,
+//! `FNVHash`, `Consistent`) becomes one through [`PingoraSelection`].
 //!
 //! Every algorithm, built-in or not, is a [`SelectorFactory`] registered by
 //! name in a [`Selectors`] registry; [`Selectors::builtin`] registers the
@@ -46,9 +48,11 @@ mod first;
 mod hash;
 pub mod latency;
 mod leastconn;
+mod pingora;
 mod random;
 mod roundrobin;
 
+pub use self::pingora::{PingoraSelection, PingoraSelector};
 pub use crate::upstream::ewma::PeakEwma;
 pub use attempt::Attempts;
 pub use backend::{Acquire, Backend, BackendSpec, NoServer};
@@ -143,6 +147,30 @@ pub trait SelectorFactory: Send + Sync + 'static {
     /// in the backend's order; 0: must not be picked), and the argument of
     /// the backend's `balance`. Called again at every rebuild.
     fn build(&self, weights: &[u32], arg: Option<&str>) -> Box<dyn Selector>;
+
+    /// As [`SelectorFactory::build`], knowing the backend's `servers` (the
+    /// same order as `weights`): what fairway calls at every rebuild. The
+    /// default ignores them and calls `build`; an algorithm that places
+    /// servers by their address ([`PingoraSelection`]) uses them.
+    fn build_for(
+        &self,
+        servers: &[Arc<Server>],
+        weights: &[u32],
+        arg: Option<&str>,
+    ) -> Box<dyn Selector> {
+        let _ = servers;
+        self.build(weights, arg)
+    }
+
+    /// What a backend using this algorithm hashes into the `key` of
+    /// [`Selector::select`], given the argument of its `balance`. The
+    /// built-in hashes (`source`, `uri`, `url_param`, `hdr`) follow from
+    /// their name; for a registered algorithm the default is
+    /// [`HashKey::None`] (every key is `None`).
+    fn hash_key(&self, arg: Option<&str>) -> HashKey {
+        let _ = arg;
+        HashKey::None
+    }
 
     /// The effective weight of each server at a rebuild: `in_group(i)`
     /// says server `i` may take traffic now (available, and in the group in
