@@ -125,6 +125,35 @@ fn trailers_reach_the_server_and_the_client() {
     }
 }
 
+/// RFC 9110 §6.5.1: a trailer section carries no field that frames or
+/// routes the request. A server that merged `Host: admin` from it into the
+/// head would serve a host the rules never saw.
+#[test]
+fn routing_and_framing_fields_in_request_trailers_are_not_relayed() {
+    let server = Raw::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let pair = Pair::plain(server.addr);
+    let (_, addr) = pair.each()[1];
+    let mut c = Client::connect(addr);
+    c.send(
+        b"POST /t HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n\
+          5\r\nhello\r\n0\r\nhost: admin.example\r\ncontent-length: 5\r\nx-sum: 1\r\n\r\n",
+    );
+    let (head, _) = c
+        .response()
+        .unwrap_or_else(|e| panic!("fairway: {e}\n{}", pair.log("fairway")));
+    assert_eq!(status(&head), 200, "{}", text(&head));
+    let request = server.request(0);
+    let at = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let (data, trailers) = dechunk(&request[at..]);
+    assert_eq!(data, b"hello");
+    assert_eq!(
+        trailers,
+        vec![("x-sum".to_string(), "1".to_string())],
+        "only the harmless trailer reaches the server: {:?}",
+        text(&request)
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 2. A client that half-closes after its request.
 

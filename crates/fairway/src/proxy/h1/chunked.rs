@@ -227,11 +227,34 @@ fn parse_trailers(lines: &[u8]) -> Result<HeaderMap> {
     Ok(fields)
 }
 
+/// Fields never relayed in a trailer section (RFC 9110 §6.5.1): those that
+/// frame the message, route it (`Host`: the server must get the host the
+/// rules saw), authenticate it, or say how to read its content. A
+/// recipient that merged them into the head would read another request.
+const NOT_IN_TRAILERS: [&str; 12] = [
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "te",
+    "trailer",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "content-encoding",
+    "content-type",
+    "content-range",
+];
+
 /// Writes `fields` as a chunked body's end: the last chunk, the trailer
-/// section, the empty line.
+/// section (without the fields of [`NOT_IN_TRAILERS`]), the empty line.
 pub(super) fn write_end(out: &mut BytesMut, fields: Option<&HeaderMap>) {
     out.extend_from_slice(b"0\r\n");
-    for (name, value) in fields.into_iter().flatten() {
+    let relayed = fields
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| !NOT_IN_TRAILERS.contains(&name.as_str()));
+    for (name, value) in relayed {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
@@ -290,7 +313,13 @@ mod tests {
         let mut out = BytesMut::new();
         let mut t = HeaderMap::new();
         t.insert("x-sum", HeaderValue::from_static("7"));
+        t.insert("host", HeaderValue::from_static("admin.example"));
+        t.insert("content-length", HeaderValue::from_static("0"));
         write_end(&mut out, Some(&t));
-        assert_eq!(&out[..], b"0\r\nx-sum: 7\r\n\r\n");
+        assert_eq!(
+            &out[..],
+            b"0\r\nx-sum: 7\r\n\r\n",
+            "no Host or framing field relayed"
+        );
     }
 }

@@ -465,7 +465,13 @@ impl Conn {
     }
 
     fn will_keepalive(&self) -> bool {
-        self.keepalive && !self.closing && !self.half_closed && self.framing != Framing::Close
+        // A body not read to its end (a rule answered first, or the
+        // server) closes the connection after the response: say so.
+        self.keepalive
+            && !self.closing
+            && !self.half_closed
+            && self.body_done()
+            && self.framing != Framing::Close
     }
 
     /// The response is done: the guard starts a new head with the next
