@@ -439,23 +439,34 @@ async fn exchange(
             .await
             .map_err(Error::into_down)?;
     }
-    if let Some(mut fields) = trailers {
-        if let Some(tail) = proxy
-            .response_trailer_filter(session, &mut fields, ctx)
-            .await?
-        {
-            session
-                .write_response_body(Some(tail), false)
-                .await
-                .map_err(Error::into_down)?;
-        }
+    if let Some(fields) = trailers {
+        relay_trailers(proxy, session, ctx, fields).await?;
+    }
+    Ok(up.into_reusable())
+}
+
+/// Sends the response's trailer `fields` to the client after its
+/// `response_trailer_filter` (what a compressor still holds goes first).
+pub(super) async fn relay_trailers(
+    proxy: &Proxy,
+    session: &mut Session,
+    ctx: &mut <Proxy as ProxyHttp>::CTX,
+    mut fields: http::HeaderMap,
+) -> pingora::Result<()> {
+    if let Some(tail) = proxy
+        .response_trailer_filter(session, &mut fields, ctx)
+        .await?
+    {
         session
-            .downstream_session
-            .write_response_trailers(fields)
+            .write_response_body(Some(tail), false)
             .await
             .map_err(Error::into_down)?;
     }
-    Ok(up.into_reusable())
+    session
+        .downstream_session
+        .write_response_trailers(fields)
+        .await
+        .map_err(Error::into_down)
 }
 
 /// Whether `resp` is an informational head relayed before the final one

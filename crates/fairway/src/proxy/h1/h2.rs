@@ -110,21 +110,8 @@ pub(super) async fn exchange(
             .write_response_body(body, done && trailers.is_none())
             .await
             .map_err(Error::into_down)?;
-        if let Some(mut fields) = trailers {
-            if let Some(tail) = proxy
-                .response_trailer_filter(session, &mut fields, ctx)
-                .await?
-            {
-                session
-                    .write_response_body(Some(tail), false)
-                    .await
-                    .map_err(Error::into_down)?;
-            }
-            session
-                .downstream_session
-                .write_response_trailers(fields)
-                .await
-                .map_err(Error::into_down)?;
+        if let Some(fields) = trailers {
+            super::driver::relay_trailers(proxy, session, ctx, fields).await?;
         }
     }
     Ok(true)

@@ -32,7 +32,10 @@ mod upstream;
 use crate::proxy::Proxy;
 use pingora::connectors::{http, ConnectorOptions, TransportConnector};
 use pingora::server::configuration::ServerConf;
+use std::io::IoSlice;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// The HTTP/1 engine of one frontend: its request core and its ways to
 /// servers.
@@ -63,5 +66,40 @@ impl Engine {
     /// The request core.
     pub(crate) fn core(&self) -> &Proxy {
         &self.core
+    }
+}
+
+/// Writes `first` then `second` to `w` and flushes, in one system call
+/// when the socket takes both; within `timeout` (an error of kind
+/// `TimedOut` when it passes). Both sides of the engine write this way.
+pub(super) async fn write_two<W: AsyncWrite + Unpin + ?Sized>(
+    w: &mut W,
+    first: &[u8],
+    second: &[u8],
+    timeout: Option<Duration>,
+) -> std::io::Result<()> {
+    let write = async {
+        let (mut first, mut second) = (first, second);
+        while !first.is_empty() {
+            let slices = [IoSlice::new(first), IoSlice::new(second)];
+            let n = w.write_vectored(&slices).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            if n < first.len() {
+                first = &first[n..];
+            } else {
+                second = &second[n - first.len()..];
+                first = &[];
+            }
+        }
+        w.write_all(second).await?;
+        w.flush().await
+    };
+    match timeout {
+        Some(t) => tokio::time::timeout(t, write)
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+        None => write.await,
     }
 }

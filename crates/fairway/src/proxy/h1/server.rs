@@ -24,10 +24,9 @@ use pingora::protocols::http::date::get_cached_date;
 use pingora::protocols::{Digest, GetProxyDigest, GetSocketDigest, GetTimingDigest, Ssl};
 use pingora::server::ShutdownWatch;
 use pingora::{Error, ErrorType, Result};
-use std::io::IoSlice;
 use std::pin::Pin;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::time::{Instant, Sleep};
 
 /// The most header fields in a request head (HAProxy allows 101); a head
@@ -642,30 +641,7 @@ impl Conn {
     /// Writes `first` and `second`, in one system call when the socket
     /// takes both.
     async fn write(&mut self, first: &[u8], second: &[u8]) -> Result<()> {
-        let write = async {
-            let (mut first, mut second) = (first, second);
-            while !first.is_empty() {
-                let slices = [IoSlice::new(first), IoSlice::new(second)];
-                let n = self.stream.write_vectored(&slices).await?;
-                if n == 0 {
-                    return Err(std::io::ErrorKind::WriteZero.into());
-                }
-                if n < first.len() {
-                    first = &first[n..];
-                } else {
-                    second = &second[n - first.len()..];
-                    first = &[];
-                }
-            }
-            self.stream.write_all(second).await?;
-            self.stream.flush().await
-        };
-        let done = match self.write_timeout {
-            Some(t) => tokio::time::timeout(t, write)
-                .await
-                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
-            None => write.await,
-        };
+        let done = super::write_two(&mut *self.stream, first, second, self.write_timeout).await;
         done.map_err(|e| {
             self.broken = true;
             Error::because(ErrorType::WriteError, "writing the response", e)

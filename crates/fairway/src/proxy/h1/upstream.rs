@@ -18,9 +18,7 @@ use pingora::http::{IntoCaseHeaderName, RequestHeader, ResponseHeader};
 use pingora::protocols::http::v1::client::http_req_header_to_wire;
 use pingora::protocols::Stream;
 use pingora::{Error, ErrorType, Result, RetryType};
-use std::io::IoSlice;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 /// The largest response head read: the request head limit.
 pub const MAX_HEAD: usize = crate::proxy::head::MAX_HEAD;
@@ -157,30 +155,16 @@ impl Upstream {
     /// Writes what is waiting in `out`, then `data`.
     async fn write(&mut self, data: &[u8]) -> Result<()> {
         let out = std::mem::take(&mut self.out);
-        let write = async {
-            let (mut first, mut second) = (&out[..], data);
-            while !first.is_empty() {
-                let slices = [IoSlice::new(first), IoSlice::new(second)];
-                let n = self.stream.write_vectored(&slices).await?;
-                if n == 0 {
-                    return Err(std::io::ErrorKind::WriteZero.into());
-                }
-                if n < first.len() {
-                    first = &first[n..];
-                } else {
-                    second = &second[n - first.len()..];
-                    first = &[];
-                }
-            }
-            self.stream.write_all(second).await?;
-            self.stream.flush().await
-        };
-        let written = match self.write_timeout {
-            Some(t) => tokio::time::timeout(t, write)
-                .await
-                .map_err(|_| Error::explain(ErrorType::WriteTimedout, "writing the request"))?,
-            None => write.await,
-        };
+        let written = super::write_two(&mut *self.stream, &out, data, self.write_timeout).await;
+        if written
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return Err(Error::explain(
+                ErrorType::WriteTimedout,
+                "writing the request",
+            ));
+        }
         written.map_err(|e| {
             let mut err = Error::because(ErrorType::WriteError, "writing the request", e);
             // A pooled connection the server closed: safe to resend.
