@@ -223,8 +223,11 @@ fn serve(
             "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nx-server: {name}\r\n\r\n{body}",
             body.len()
         );
-        let sent = out.write_all(resp.as_bytes());
+        // Out of flight before the answer leaves: once the proxy has read
+        // it, it may send the next request here at once, and a count still
+        // held would see one request too many.
         in_flight.0.fetch_sub(1, Ordering::SeqCst);
+        let sent = out.write_all(resp.as_bytes());
         if sent.is_err() {
             return;
         }

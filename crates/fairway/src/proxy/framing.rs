@@ -349,6 +349,14 @@ pub(crate) fn upstream_request(req: &mut RequestHeader) -> Result<()> {
 /// again (with `Upgrade`). The fields that frame the request or name its
 /// host are never removed by name: the server gets the host the rules saw.
 pub(crate) fn strip_hop_by_hop(req: &mut RequestHeader, upgrade: bool) -> Result<()> {
+    // Most requests carry none: one pass over the names, no lookups.
+    let hop = req.headers.keys().any(|name| {
+        *name == http::header::CONNECTION
+            || matches!(name.as_str(), "keep-alive" | "proxy-connection")
+    });
+    if !hop && !upgrade {
+        return Ok(());
+    }
     let named: Vec<String> = req
         .headers
         .get_all(http::header::CONNECTION)

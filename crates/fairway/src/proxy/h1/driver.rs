@@ -19,6 +19,7 @@ use pingora::server::ShutdownWatch;
 use pingora::upstreams::peer::{HttpPeer, Peer};
 use pingora::{Error, ErrorSource};
 use pingora_proxy::{ProxyHttp, Session};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -575,7 +576,7 @@ pub(super) fn request_trailers(session: &mut Session, home: &Home) -> Option<htt
 /// half-closes still gets its response.
 async fn unless_gone<T>(
     ds: &mut ServerSession,
-    read: impl std::future::Future<Output = pingora::Result<T>>,
+    read: impl Future<Output = pingora::Result<T>>,
 ) -> pingora::Result<T> {
     tokio::select! {
         biased;

@@ -22,6 +22,7 @@
 
 mod chunked;
 mod driver;
+mod fields;
 mod h2;
 mod server;
 mod session;

@@ -14,8 +14,8 @@
 //! of the request line and the head's size and time.
 
 use super::chunked::{Decoder, Piece};
+use super::fields::Fields;
 use super::spare;
-use super::upstream::{connection_tokens, content_length, transfer_coding};
 use crate::proxy::head::Guarded;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{header, HeaderMap, Version};
@@ -246,8 +246,11 @@ impl Conn {
         // A fragment is never sent (RFC 9112 §3.2.1); the rules and the
         // server see the target without it.
         let target = memchr::memchr(b'#', target).map_or(target, |at| &target[..at]);
-        let mut req =
-            RequestHeader::build(method, target, Some(parsed.headers.len())).map_err(|_| ())?;
+        // Field names as received are not kept (RFC 9110 §5.1: case does
+        // not matter): the server gets common names capitalised, others in
+        // lower case (HAProxy's are all in lower case).
+        let mut req = RequestHeader::build_no_case(method, target, Some(parsed.headers.len()))
+            .map_err(|_| ())?;
         req.set_version(version);
         for field in parsed.headers.iter() {
             let value = http::HeaderValue::from_maybe_shared(slice(field.value)).map_err(|_| ())?;
@@ -257,10 +260,8 @@ impl Conn {
         bytes::Buf::advance(&mut self.buf, len);
         // HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 only
         // when asked (RFC 9112 §9.3), as Pingora's session decides.
-        self.keepalive = match connection_tokens(&req.headers) {
-            (true, _) => false,
-            (false, keep_alive) => keep_alive || version == Version::HTTP_11,
-        };
+        let fields = Fields::of(&req.headers);
+        self.keepalive = !fields.close && (fields.keep_alive || version == Version::HTTP_11);
         self.req = Some(req);
         self.head = head;
         Ok(true)
@@ -283,9 +284,8 @@ impl Conn {
     /// connection closes (§6.3).
     pub fn head_complete(&mut self) -> bool {
         use crate::proxy::head::{body_framing, BODY_CHUNKED, BODY_OPEN};
-        if self.req().headers.contains_key(header::TRANSFER_ENCODING)
-            && self.req().headers.contains_key(header::CONTENT_LENGTH)
-        {
+        let fields = Fields::of(&self.req().headers);
+        if fields.chunked.is_some() && fields.length != Ok(None) {
             // Transfer-Encoding overrides Content-Length; the connection
             // closes after the response (§6.3, SPEC).
             self.req_mut().remove_header(&header::CONTENT_LENGTH);
@@ -294,9 +294,8 @@ impl Conn {
         // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 request is
         // faulty framing; §6.3: a Content-Length that is not one 1*DIGIT
         // value (repeated alike at most) cannot frame a body.
-        let te_in_10 = self.req().version == Version::HTTP_10
-            && self.req().headers.contains_key(header::TRANSFER_ENCODING);
-        if te_in_10 || content_length(&self.req().headers).is_err() {
+        let te_in_10 = self.req().version == Version::HTTP_10 && fields.chunked.is_some();
+        if te_in_10 || fields.length.is_err() {
             self.stream.head_complete(0);
             self.keepalive = false;
             return false;
@@ -515,11 +514,11 @@ impl Conn {
             Framing::Close
         } else if self.req().method == http::Method::HEAD || matches!(status, 204 | 304) {
             Framing::Empty
-        } else if transfer_coding(&resp.headers) == Some(true) {
-            Framing::Chunked(false)
         } else {
-            match content_length(&resp.headers) {
-                Ok(Some(n)) => Framing::Length(n),
+            let fields = Fields::of(&resp.headers);
+            match (fields.chunked, fields.length) {
+                (Some(true), _) => Framing::Chunked(false),
+                (_, Ok(Some(n))) => Framing::Length(n),
                 _ => Framing::Close,
             }
         };

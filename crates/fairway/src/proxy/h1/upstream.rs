@@ -10,6 +10,7 @@
 //! latter removed), an obs-fold replaced by one space (RFC 9112 §5.2).
 
 use super::chunked::{self, Decoder, Piece};
+use super::fields::Fields;
 use super::spare;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header;
@@ -231,15 +232,21 @@ impl Upstream {
     /// be reused, from the response head.
     fn frame(&mut self, resp: &mut ResponseHeader, head: bool) -> Result<()> {
         let v11 = resp.version == Version::HTTP_11;
-        let (close, keep_alive) = connection_tokens(&resp.headers);
-        self.keepalive = if v11 { !close } else { keep_alive && !close };
+        let fields = Fields::of(&resp.headers);
+        self.keepalive = if v11 {
+            !fields.close
+        } else {
+            fields.keep_alive && !fields.close
+        };
         let status = resp.status.as_u16();
         if head || status == 204 || status == 304 {
             self.body = Body::Done;
             return Ok(());
         }
-        if let Some(chunked) = transfer_coding(&resp.headers) {
-            resp.remove_header(&header::CONTENT_LENGTH);
+        if let Some(chunked) = fields.chunked {
+            if fields.length != Ok(None) {
+                resp.remove_header(&header::CONTENT_LENGTH);
+            }
             if !v11 {
                 // RFC 9112 §6.1: close after a 1.0 message with Transfer-Encoding.
                 self.keepalive = false;
@@ -254,7 +261,10 @@ impl Upstream {
             };
             return Ok(());
         }
-        self.body = match content_length(&resp.headers)? {
+        let length = fields
+            .length
+            .map_err(|e| Error::explain(ErrorType::InvalidHTTPHeader, e))?;
+        self.body = match length {
             Some(0) => Body::Done,
             Some(n) => Body::Length(n),
             None => {
@@ -410,7 +420,13 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Box<ResponseHeader>, usize)>> {
     };
     let code = parsed.code.unwrap_or(0);
     crate::proxy::framing::check_status(code)?;
-    let mut resp = Box::new(ResponseHeader::build(code, Some(parsed.headers.len()))?);
+    // Field names as received are not kept (RFC 9110 §5.1: case does not
+    // matter): the client gets common names capitalised, others in lower
+    // case, as HAProxy's all in lower case.
+    let mut resp = Box::new(ResponseHeader::build_no_case(
+        code,
+        Some(parsed.headers.len()),
+    )?);
     resp.set_version(match parsed.version {
         Some(1) => Version::HTTP_11,
         _ => Version::HTTP_10,
@@ -454,62 +470,6 @@ fn unfold(raw: &[u8]) -> Vec<u8> {
         i += 1;
     }
     out
-}
-
-/// `close` and `keep-alive` among the `Connection` tokens.
-pub(super) fn connection_tokens(headers: &http::HeaderMap) -> (bool, bool) {
-    let (mut close, mut keep_alive) = (false, false);
-    for v in headers.get_all(header::CONNECTION) {
-        for token in v.as_bytes().split(|b| *b == b',') {
-            let t = token.trim_ascii();
-            close |= t.eq_ignore_ascii_case(b"close");
-            keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
-        }
-    }
-    (close, keep_alive)
-}
-
-/// With `Transfer-Encoding`: whether `chunked` is its final coding.
-pub(super) fn transfer_coding(headers: &http::HeaderMap) -> Option<bool> {
-    let mut last = None;
-    for v in headers.get_all(header::TRANSFER_ENCODING) {
-        for token in v.as_bytes().split(|b| *b == b',') {
-            let t = token.trim_ascii();
-            if !t.is_empty() {
-                last = Some(t.eq_ignore_ascii_case(b"chunked"));
-            }
-        }
-    }
-    // A field present but empty still means "not chunked".
-    last.or_else(|| {
-        headers
-            .contains_key(header::TRANSFER_ENCODING)
-            .then_some(false)
-    })
-}
-
-/// The `Content-Length` (RFC 9110 §8.6): every value, comma-separated or in
-/// several fields, the same number; anything else is an error.
-pub(super) fn content_length(headers: &http::HeaderMap) -> Result<Option<u64>> {
-    let mut length = None;
-    for v in headers.get_all(header::CONTENT_LENGTH) {
-        for token in v.as_bytes().split(|b| *b == b',') {
-            let t = token.trim_ascii();
-            let n = (!t.is_empty() && t.len() <= 19 && t.iter().all(u8::is_ascii_digit))
-                .then(|| t.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
-                .ok_or_else(|| {
-                    Error::explain(ErrorType::InvalidHTTPHeader, "invalid Content-Length")
-                })?;
-            if length.is_some_and(|l| l != n) {
-                return Err(Error::explain(
-                    ErrorType::InvalidHTTPHeader,
-                    "conflicting Content-Length values",
-                ));
-            }
-            length = Some(n);
-        }
-    }
-    Ok(length)
 }
 
 #[cfg(test)]
