@@ -43,9 +43,77 @@ async fn serve(app: &Engine, stream: Stream, shutdown: &ShutdownWatch) {
     // One receiver per connection: it ends the wait for a next request
     // when the process shuts down.
     let mut closing = shutdown.clone();
-    // The proxy's phases take Pingora's `Session`; it is built once per
-    // connection (Pingora builds one per request) and carries each
-    // request's `H1Session` in turn.
+    let (mut session, mut conn) = start(stream);
+    let home: Home = Arc::new(Mutex::new(None));
+    let mut reuse = Reuse::default();
+    // The first head's wait is bounded by the guard's clock (from the
+    // accept); the next ones' by the frontend's `timeout_client`.
+    let mut idle = None;
+    let end = loop {
+        conn.closing = *shutdown.borrow();
+        match conn.read_head(idle, &mut closing).await {
+            Head::Parsed => {}
+            Head::Bad => break End::Refuse(400, "unparsable_head"),
+            Head::Closed => break End::Close,
+        }
+        // RFC 9110 §9.3.6: CONNECT asks for a tunnel, which a reverse
+        // proxy's frontend does not offer.
+        if conn.req_mut().method == http::Method::CONNECT {
+            break End::Refuse(405, "connect");
+        }
+        if validate_request_authority(conn.req_mut()).is_err() {
+            break End::Refuse(400, "invalid_authority");
+        }
+        if !conn.head_complete() {
+            break End::Refuse(400, "body_length");
+        }
+        *session.downstream_session =
+            ServerSession::new_custom(Box::new(H1Session::new(conn, &home)));
+        // Boxed: a request's state lives while it is served, not while
+        // the connection waits for its next request. Built in a statement
+        // of its own: a temporary in the statement that awaits would keep
+        // room for the whole unboxed future in this one.
+        let request = Box::pin(proxy_request(app, &mut session, &mut reuse, &home));
+        let complete = request.await;
+        reuse.later = true;
+        // Dropping the request's session sends the connection home.
+        *session.downstream_session = idle_session();
+        conn = take_home(&home).expect("the connection comes back with its session");
+        if !complete {
+            break End::Close;
+        }
+        // The last chunk, when the body is chunked (a length-framed body
+        // is all sent by now).
+        if conn.end_response() {
+            let sending = Box::pin(conn.send());
+            if sending.await.is_err() {
+                break End::Close;
+            }
+        }
+        if !conn.reusable() {
+            break End::Close;
+        }
+        // Only now: the guard starts a new head with the next byte.
+        conn.response_done();
+        idle = Some(app.core.client_idle());
+    };
+    // The connection's last words, boxed as the rare paths are: a
+    // connection that waits for its next request keeps no room for them.
+    let last = Box::pin(async move {
+        match end {
+            End::Refuse(status, reason) => conn.refuse(status, reason).await,
+            End::Close => conn.close().await,
+        }
+    });
+    last.await;
+}
+
+/// The connection's `Session` and its client side. The proxy's phases take
+/// Pingora's `Session`; it is built once per connection (Pingora builds one
+/// per request) and carries each request's `H1Session` in turn. (Not in
+/// [`serve`]: what a function keeps in locals, an async one keeps room for
+/// in its future, for the connection's life.)
+fn start(stream: Stream) -> (Session, Box<Conn>) {
     let mut session = Session::new_h1(stream);
     let h1 = std::mem::replace(&mut *session.downstream_session, idle_session());
     let ServerSession::H1(h1) = h1 else {
@@ -55,52 +123,16 @@ async fn serve(app: &Engine, stream: Stream, shutdown: &ShutdownWatch) {
         // Always a Guarded: `HttpApp` wraps every HTTP/1 stream.
         unreachable!("HTTP/1 engine on an unguarded stream")
     };
-    let home: Home = Arc::new(Mutex::new(None));
-    let mut conn = Conn::new(guarded);
-    let mut reuse = Reuse::default();
-    // The first head's wait is bounded by the guard's clock (from the
-    // accept); the next ones' by the frontend's `timeout_client`.
-    let mut idle = None;
-    loop {
-        conn.closing = *shutdown.borrow();
-        match conn.read_head(idle, &mut closing).await {
-            Head::Parsed => {}
-            Head::Bad => return refuse(conn, 400, "unparsable_head").await,
-            Head::Closed => return conn.close().await,
-        }
-        // RFC 9110 §9.3.6: CONNECT asks for a tunnel, which a reverse
-        // proxy's frontend does not offer.
-        if conn.req_mut().method == http::Method::CONNECT {
-            return refuse(conn, 405, "connect").await;
-        }
-        if validate_request_authority(conn.req_mut()).is_err() {
-            return refuse(conn, 400, "invalid_authority").await;
-        }
-        if !conn.head_complete() {
-            return refuse(conn, 400, "body_length").await;
-        }
-        *session.downstream_session =
-            ServerSession::new_custom(Box::new(H1Session::new(conn, &home)));
-        // Boxed: a request's state lives while it is served, not while
-        // the connection waits for its next request.
-        let complete = Box::pin(proxy_request(app, &mut session, &mut reuse, &home)).await;
-        reuse.later = true;
-        // Dropping the request's session sends the connection home.
-        *session.downstream_session = idle_session();
-        conn = take_home(&home).expect("the connection comes back with its session");
-        if !complete || !conn.finish().await {
-            return conn.close().await;
-        }
-        // Only now: the guard starts a new head with the next byte.
-        conn.response_done();
-        idle = Some(app.core.client_idle());
-    }
+    (session, Conn::new(guarded))
 }
 
-/// Answers a head refused before any phase with fairway's page for
-/// `status`, logged at `info` (the client's mistake), and closes.
-async fn refuse(mut conn: Box<Conn>, status: u16, reason: &str) {
-    conn.refuse(status, reason).await;
+/// How a client connection ends.
+enum End {
+    /// A head refused before any phase: fairway's page for the status,
+    /// logged at `info` with the reason (the client's mistake).
+    Refuse(u16, &'static str),
+    /// Closed, after what is written and not yet sent.
+    Close,
 }
 
 /// What a client connection's requests may do with idle server
@@ -214,7 +246,8 @@ async fn attempts(
             // Boxed, as the other rare paths (a body, a tunnel): the
             // connection's future, which an idle client holds, stays the
             // size of a plain request's.
-            match Box::pin(h2_attempt(app, session, ctx, peer, home)).await {
+            let attempt = Box::pin(h2_attempt(app, session, ctx, peer, home));
+            match attempt.await {
                 Ok(()) => return None,
                 Err(e) => {
                     let retry = e.retry();
@@ -228,10 +261,10 @@ async fn attempts(
         }
         let (stream, reused) = match reuse.checkout(policy, key, Instant::now()) {
             Some(stream) => (stream, true),
-            // Boxed: Pingora's connect future is 8 KB, and inline it would
-            // size every connection's task for it while most requests take
-            // a pooled connection.
-            None => match Box::pin(app.connector.new_stream(peer)).await {
+            // Boxed ([`connect`]): Pingora's connect future is 8 KB, and
+            // inline it would size every request's state for it while most
+            // requests take a pooled connection.
+            None => match connect(app, peer).await {
                 Ok(stream) => (stream, false),
                 Err(mut e) => {
                     e.as_up();
@@ -283,6 +316,13 @@ async fn attempts(
         }
     }
     last
+}
+
+/// A new connection to `peer`, its connect future boxed (built in a
+/// statement of its own, so that no caller keeps room for it unboxed).
+async fn connect(app: &Engine, peer: &HttpPeer) -> pingora::Result<Stream> {
+    let connecting = Box::pin(app.connector.new_stream(peer));
+    connecting.await
 }
 
 /// One attempt on an HTTP/2 server; the error (already through
@@ -369,7 +409,10 @@ async fn exchange(
     drop(req);
     let early = match up.request_sent() {
         true => None,
-        false => Box::pin(send_body(proxy, session, ctx, &mut up, head, upgrade, home)).await?,
+        false => {
+            let upload = Box::pin(send_body(proxy, session, ctx, &mut up, head, upgrade, home));
+            upload.await?
+        }
     };
     let mut resp = match early {
         Some(resp) => resp,
@@ -397,13 +440,13 @@ async fn exchange(
         let idle = peer.options.read_timeout;
         let mut conn = take_conn(session, home);
         let (mut server, early) = up.into_tunnel();
-        Box::pin(super::tunnel::relay(
+        let relay = Box::pin(super::tunnel::relay(
             conn.tunnel(),
             &mut server,
             &early,
             idle,
-        ))
-        .await;
+        ));
+        relay.await;
         put_conn(session, home, conn);
         return Ok(None);
     }

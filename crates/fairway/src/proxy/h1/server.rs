@@ -89,8 +89,9 @@ pub struct Conn {
     pub(super) stream: Box<Guarded>,
     /// Bytes read and not yet used (the next request's start).
     pub(super) buf: BytesMut,
-    /// The current request; valid after [`Head::Parsed`].
-    pub(super) req: Option<RequestHeader>,
+    /// The current request; valid after [`Head::Parsed`] (boxed: an idle
+    /// connection keeps no room for one).
+    pub(super) req: Option<Box<RequestHeader>>,
     /// The current head's bytes: the request's fields point into them.
     pub(super) head: Bytes,
     pub(super) digest: Digest,
@@ -262,19 +263,19 @@ impl Conn {
         // when asked (RFC 9112 §9.3), as Pingora's session decides.
         let fields = Fields::of(&req.headers);
         self.keepalive = !fields.close && (fields.keep_alive || version == Version::HTTP_11);
-        self.req = Some(req);
+        self.req = Some(Box::new(req));
         self.head = head;
         Ok(true)
     }
 
     /// The current request, to check and adjust.
     pub fn req_mut(&mut self) -> &mut RequestHeader {
-        self.req.as_mut().expect("a request is being served")
+        self.req.as_deref_mut().expect("a request is being served")
     }
 
     /// The current request.
     pub fn req(&self) -> &RequestHeader {
-        self.req.as_ref().expect("a request is being served")
+        self.req.as_deref().expect("a request is being served")
     }
 
     /// The head is taken: the guard's clock stops and hands on the body
@@ -443,15 +444,17 @@ impl Conn {
         self.head.clone()
     }
 
-    /// Ends the response (its last chunk, anything unsent); whether the
-    /// connection carries another request (a complete response, which the
-    /// client and the response's framing let it).
-    pub async fn finish(&mut self) -> bool {
+    /// Ends the response (its last chunk); whether bytes wait to be sent
+    /// ([`Self::send`]).
+    pub fn end_response(&mut self) -> bool {
         self.end_body();
-        self.send().await.is_ok() && self.reusable()
+        !self.out.is_empty()
     }
 
-    fn reusable(&self) -> bool {
+    /// Whether the connection carries another request once the response
+    /// is sent: a complete response, which the client and the response's
+    /// framing let it.
+    pub fn reusable(&self) -> bool {
         self.will_keepalive()
             && !self.broken
             && !self.half_closed
