@@ -296,7 +296,8 @@ impl Conn {
         // faulty framing; §6.3: a Content-Length that is not one 1*DIGIT
         // value (repeated alike at most) cannot frame a body.
         let te_in_10 = self.req().version == Version::HTTP_10 && fields.chunked.is_some();
-        if te_in_10 || fields.length.is_err() {
+        // (A Content-Length beside Transfer-Encoding was removed above.)
+        if te_in_10 || (fields.chunked.is_none() && fields.length.is_err()) {
             self.stream.head_complete(0);
             self.keepalive = false;
             return false;
