@@ -54,7 +54,9 @@
 # `path_end -i /lightwork` and `path_end -i /heavywork` choose two small
 # backends, `http-request deny if { path -i -m beg /admin }`, and everything
 # else goes round robin over four servers, with keep-alive to the clients
-# and to the servers. No logging, no X-Forwarded-For (the demo adds none),
+# and to the servers, idle server connections shared by all clients
+# (HAProxy `http-reuse always`, fairway `http_reuse: always`, nginx's
+# `keepalive` pool). No logging, no X-Forwarded-For (the demo adds none),
 # no health checks. Each proxy is given the same number of worker threads
 # (HAProxy nbthread, nginx worker_processes, fairway/Pingora threads).
 #
@@ -338,12 +340,15 @@ frontends:
     default_backend: servers
 backends:
   lightServers:
+    http_reuse: always
     servers: { server1: { addr: 127.0.0.1:$UP1 }, server2: { addr: 127.0.0.1:$UP2 } }
   heavyServers:
     balance: source
+    http_reuse: always
     servers: { server3: { addr: 127.0.0.1:$UP3 }, server4: { addr: 127.0.0.1:$UP4 } }
   servers:
     balance: roundrobin
+    http_reuse: always
     servers:
       server1: { addr: 127.0.0.1:$UP1 }
       server2: { addr: 127.0.0.1:$UP2 }

@@ -16,7 +16,9 @@
 #   flight while the connections open), KEEP_WORK=1 (keep the work dir).
 #
 # Each proxy runs the README's demo configuration, the one of http.sh
-# (ACL routing over four servers, keep-alive both ways, no logging), with
+# (ACL routing over four servers, keep-alive both ways, idle server
+# connections shared by all clients: HAProxy `http-reuse always`, fairway
+# `http_reuse: always`, nginx's `keepalive` pool; no logging), with
 # one worker thread (HAProxy nbthread 1, nginx worker_processes 1, fairway
 # threads: 1) on CPU 0, and limits raised for the largest N (HAProxy
 # maxconn, nginx worker_connections and worker_rlimit_nofile, `ulimit -n`
@@ -271,12 +273,15 @@ frontends:
     default_backend: servers
 backends:
   lightServers:
+    http_reuse: always
     servers: { server1: { addr: 127.0.0.1:$UP1 }, server2: { addr: 127.0.0.1:$UP2 } }
   heavyServers:
     balance: source
+    http_reuse: always
     servers: { server3: { addr: 127.0.0.1:$UP3 }, server4: { addr: 127.0.0.1:$UP4 } }
   servers:
     balance: roundrobin
+    http_reuse: always
     servers:
       server1: { addr: 127.0.0.1:$UP1 }
       server2: { addr: 127.0.0.1:$UP2 }

@@ -167,13 +167,18 @@ impl HttpApp {
         }
     }
 
-    /// Waits for the client's first bytes (an idle client costs only this
-    /// small wait) and tells HTTP/2's preface on an `h2c` frontend from
-    /// HTTP/1; `None` when the connection ends first. (A TLS stream cannot
-    /// peek: it goes straight on.) The wait is bounded by the timeout, not
-    /// cut by a shutdown: a client that has just connected is about to send
-    /// its request, which the draining process still serves.
+    /// On an `h2c` frontend, waits for the client's first bytes and tells
+    /// HTTP/2's preface from HTTP/1; `None` when the connection ends first.
+    /// (A TLS stream cannot peek: it goes straight on.) The wait is bounded
+    /// by the timeout, not cut by a shutdown: a client that has just
+    /// connected is about to send its request, which the draining process
+    /// still serves.
     async fn sniff(&self, stream: &mut Stream, deadline: tokio::time::Instant) -> Option<Protocol> {
+        if self.h2c.is_none() {
+            // Every connection is HTTP/1: its first bytes are the engine's
+            // to wait for, under the guard's clock.
+            return Some(Protocol::Http1);
+        }
         let mut first = [0u8; 1];
         if !peek_by(stream, &mut first, deadline).await {
             return None;

@@ -4,7 +4,7 @@
 use super::server::{Conn, Head};
 use super::session::{take_home, H1Session};
 use super::upstream::{ReqBody, Upstream};
-use super::Engine;
+use super::{spare, Engine};
 use crate::proxy::{head, Proxy};
 use crate::upstream::pool;
 use fairway_config::HttpReuse;
@@ -31,19 +31,19 @@ pub(super) type Home = Arc<Mutex<Option<Box<Conn>>>>;
 const DEFAULT_IDLE: Duration = Duration::from_secs(60);
 
 impl Engine {
-    /// Serves the HTTP/1 connection `stream` (a [`head::Guarded`] client
-    /// stream) until it closes.
-    pub(crate) async fn serve(&self, stream: Stream, shutdown: &ShutdownWatch) {
+    /// Serves the HTTP/1 connection `stream` (a client stream under its
+    /// guard) until it closes.
+    pub(crate) async fn serve(&self, stream: Box<head::Guarded>, shutdown: &ShutdownWatch) {
         serve(self, stream, shutdown).await;
     }
 }
 
 /// The connection loop: a head, the phases, the next head.
-async fn serve(app: &Engine, stream: Stream, shutdown: &ShutdownWatch) {
+async fn serve(app: &Engine, stream: Box<head::Guarded>, shutdown: &ShutdownWatch) {
     // One receiver per connection: it ends the wait for a next request
     // when the process shuts down.
     let mut closing = shutdown.clone();
-    let (mut session, mut conn) = start(stream);
+    let mut conn = Conn::new(stream);
     let home: Home = Arc::new(Mutex::new(None));
     let mut reuse = Reuse::default();
     // The first head's wait is bounded by the guard's clock (from the
@@ -67,6 +67,10 @@ async fn serve(app: &Engine, stream: Stream, shutdown: &ShutdownWatch) {
         if !conn.head_complete() {
             break End::Refuse(400, "body_length");
         }
+        // The proxy's phases take Pingora's `Session`: one lent by this
+        // thread for the request (Pingora builds one per request), holding
+        // the request's `H1Session`.
+        let mut session = spare::session();
         *session.downstream_session =
             ServerSession::new_custom(Box::new(H1Session::new(conn, &home)));
         // Boxed: a request's state lives while it is served, not while
@@ -77,7 +81,8 @@ async fn serve(app: &Engine, stream: Stream, shutdown: &ShutdownWatch) {
         let complete = request.await;
         reuse.later = true;
         // Dropping the request's session sends the connection home.
-        *session.downstream_session = idle_session();
+        *session.downstream_session = spare::idle_session();
+        spare::give_session(session);
         conn = take_home(&home).expect("the connection comes back with its session");
         if !complete {
             break End::Close;
@@ -106,24 +111,6 @@ async fn serve(app: &Engine, stream: Stream, shutdown: &ShutdownWatch) {
         }
     });
     last.await;
-}
-
-/// The connection's `Session` and its client side. The proxy's phases take
-/// Pingora's `Session`; it is built once per connection (Pingora builds one
-/// per request) and carries each request's `H1Session` in turn. (Not in
-/// [`serve`]: what a function keeps in locals, an async one keeps room for
-/// in its future, for the connection's life.)
-fn start(stream: Stream) -> (Session, Box<Conn>) {
-    let mut session = Session::new_h1(stream);
-    let h1 = std::mem::replace(&mut *session.downstream_session, idle_session());
-    let ServerSession::H1(h1) = h1 else {
-        unreachable!("a new HTTP/1 session")
-    };
-    let Ok(guarded) = h1.into_inner().into_any().downcast::<head::Guarded>() else {
-        // Always a Guarded: `HttpApp` wraps every HTTP/1 stream.
-        unreachable!("HTTP/1 engine on an unguarded stream")
-    };
-    (session, Conn::new(guarded))
 }
 
 /// How a client connection ends.
@@ -167,11 +154,6 @@ impl Reuse {
             _ => pool::checkin(key, stream, idle, now),
         }
     }
-}
-
-/// What the `Session` holds between requests (never called).
-fn idle_session() -> ServerSession {
-    ServerSession::new_custom(Box::new(()))
 }
 
 /// Serves the request through the proxy's phases; whether it ended without
@@ -596,7 +578,7 @@ async fn send_body(
 /// does with it: a tunnel, the request's trailers); [`put_conn`] puts it
 /// back.
 fn take_conn(session: &mut Session, home: &Home) -> Box<Conn> {
-    *session.downstream_session = idle_session();
+    *session.downstream_session = spare::idle_session();
     take_home(home).expect("the connection comes back with its session")
 }
 

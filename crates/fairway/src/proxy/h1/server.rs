@@ -6,8 +6,9 @@
 //! Pingora's server-session interface (its `Custom` kind), so that the
 //! proxy's phases see the same `Session` as for HTTP/2.
 //!
-//! The session, its digest and its read buffer are built once per
-//! connection; the keep-alive wait needs no timer per request; the
+//! The digest is built once per connection, the `Session` is lent by the
+//! worker thread per request ([`spare`]), the read buffer per read; the
+//! keep-alive wait needs no timer per request; the
 //! response head and a small body leave in one write. Heads are parsed by
 //! httparse, strictly: a head it refuses gets `400` and the connection
 //! closes. The stream guard ([`Guarded`]) has already checked every byte
@@ -687,6 +688,10 @@ impl Conn {
 
 /// Waits for `read`, the first bytes of a request: `None` when the client
 /// idled past `deadline`, the process is shutting down, or the read failed.
+/// Without a deadline (a connection's first request) the wait is the
+/// guard's, bounded by `timeout_http_request` from the accept, and not cut
+/// by a shutdown: a client that has just connected is about to send its
+/// request, which the draining process still serves.
 ///
 /// The connection's one timer is moved only when it fires before the
 /// current deadline (at most once per idle period), not for every request.
@@ -697,11 +702,7 @@ async fn first_byte(
     closing: &mut ShutdownWatch,
 ) -> Option<usize> {
     let Some(deadline) = deadline else {
-        return tokio::select! {
-            biased;
-            r = read => r.ok(),
-            _ = closing.wait_for(|down| *down) => None,
-        };
+        return read.await.ok();
     };
     if timer.deadline() > deadline {
         timer.as_mut().reset(deadline);

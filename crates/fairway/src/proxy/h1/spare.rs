@@ -1,13 +1,19 @@
-//! Read buffers lent for a read, not owned by a connection.
+//! What a connection needs only while it reads or serves a request, lent
+//! by its worker thread rather than owned: read buffers and the proxy's
+//! `Session`.
 //!
 //! A connection that waits for its peer holds no buffer: an empty buffer
 //! goes back to its worker thread's spares before the wait, and the next
 //! read takes the one given back last. The kernel then copies what arrives
 //! into memory that was just used (warm in the cache) rather than into one
 //! buffer per open connection, and an idle connection costs no buffer at
-//! all (HAProxy allocates its buffers the same way).
+//! all (HAProxy allocates its buffers the same way). A connection between
+//! requests holds no `Session` either (Pingora's, with its 680-byte
+//! server-session box): each request takes one and gives it back.
 
 use bytes::BytesMut;
+use pingora::protocols::http::ServerSession;
+use pingora_proxy::Session;
 use std::cell::RefCell;
 use std::future::Future;
 use std::task::{Context, Poll};
@@ -15,11 +21,47 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The most spare buffers a thread keeps of each size.
 const MAX: usize = 16;
+/// The most spare sessions a thread keeps (as many as it serves requests
+/// at once, up to this).
+const MAX_SESSIONS: usize = 64;
 
 thread_local! {
     /// Empty buffers, by size (a thread uses two: request heads and server
     /// responses).
     static SPARE: RefCell<Vec<(usize, Vec<BytesMut>)>> = const { RefCell::new(Vec::new()) };
+    /// Sessions between requests, each holding [`idle_session`].
+    static SESSIONS: RefCell<Vec<Box<Session>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A session for a request, holding [`idle_session`] (its request's own
+/// server session goes in, and comes out before [`give_session`]).
+pub(super) fn session() -> Box<Session> {
+    SESSIONS
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_else(|| {
+            // Pingora builds a `Session` only around a stream: an empty
+            // one, whose server session is replaced at once.
+            let empty = Box::new(std::io::Cursor::new(Vec::<u8>::new()));
+            let mut session = Box::new(Session::new_h1(empty));
+            *session.downstream_session = idle_session();
+            session
+        })
+}
+
+/// Keeps `session` for a next request (its server session is
+/// [`idle_session`] again).
+pub(super) fn give_session(session: Box<Session>) {
+    SESSIONS.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < MAX_SESSIONS {
+            s.push(session);
+        }
+    });
+}
+
+/// What a `Session` holds between requests (never called).
+pub(super) fn idle_session() -> ServerSession {
+    ServerSession::new_custom(Box::new(()))
 }
 
 /// One read from `stream` into `buf`, with room for `size` bytes; an empty
