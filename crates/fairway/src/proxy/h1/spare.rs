@@ -36,16 +36,14 @@ thread_local! {
 /// A session for a request, holding [`idle_session`] (its request's own
 /// server session goes in, and comes out before [`give_session`]).
 pub(super) fn session() -> Box<Session> {
-    SESSIONS
-        .with(|s| s.borrow_mut().pop())
-        .unwrap_or_else(|| {
-            // Pingora builds a `Session` only around a stream: an empty
-            // one, whose server session is replaced at once.
-            let empty = Box::new(std::io::Cursor::new(Vec::<u8>::new()));
-            let mut session = Box::new(Session::new_h1(empty));
-            *session.downstream_session = idle_session();
-            session
-        })
+    SESSIONS.with(|s| s.borrow_mut().pop()).unwrap_or_else(|| {
+        // Pingora builds a `Session` only around a stream: an empty
+        // one, whose server session is replaced at once.
+        let empty = Box::new(std::io::Cursor::new(Vec::<u8>::new()));
+        let mut session = Box::new(Session::new_h1(empty));
+        *session.downstream_session = idle_session();
+        session
+    })
 }
 
 /// Keeps `session` for a next request (its server session is
