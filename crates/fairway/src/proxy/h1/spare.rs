@@ -29,7 +29,9 @@ thread_local! {
     /// Empty buffers, by size (a thread uses two: request heads and server
     /// responses).
     static SPARE: RefCell<Vec<(usize, Vec<BytesMut>)>> = const { RefCell::new(Vec::new()) };
-    /// Sessions between requests, each holding [`idle_session`].
+    /// Sessions between requests, each holding [`idle_session`]. Boxed:
+    /// a connection's future keeps room for a pointer, not a `Session`.
+    #[allow(clippy::vec_box)]
     static SESSIONS: RefCell<Vec<Box<Session>>> = const { RefCell::new(Vec::new()) };
 }
 
