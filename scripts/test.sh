@@ -18,6 +18,9 @@ for f in tests/*.rs tests/*/main.rs; do
 done
 # Data flows one way: no module imports one that imports it back.
 python3 scripts/module-graph.py
+# `rust-version` is the highest the locked dependency tree declares (no
+# older toolchain can be fetched here to try a build with).
+python3 scripts/rust-version-check
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo build --workspace --all-targets
@@ -25,5 +28,8 @@ cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc
 # The public API snapshot (docs/public-api.txt) must match the code.
 ./scripts/public-api.sh --check
+# The four library crates package for crates.io, and each builds from its
+# package alone (the others from theirs: `--workspace`).
+cargo publish --workspace --dry-run --locked
 # Fuzz smoke: each target of fuzz/ for 60 s, on stable (docs/fuzzing.md).
 ./scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
