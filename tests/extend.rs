@@ -21,7 +21,7 @@ mod pingora_selection;
 
 use common::{free_port, get, temp_dir, Upstream};
 use fairway::config::Balance;
-use fairway::hook::{Hook, Log};
+use fairway::hook::{Hook, Info, Log};
 use fairway::{Builder, Fairway};
 use pingora::proxy::Session;
 use pingora::server::Server;
@@ -448,5 +448,87 @@ fn a_hook_answers_and_rewrites() {
             (401, true, None),
             (200, false, Some("a".to_string()))
         ]
+    );
+}
+
+/// A request's path, kept by [`Stamp`] in the request's hook state.
+#[derive(Clone)]
+struct Seen(String);
+
+/// Keeps each request's path in `request` and reads it back in
+/// `upstream_request`, `response` and `log`.
+#[derive(Clone, Default)]
+struct Stamp(Arc<Mutex<Vec<Option<String>>>>);
+
+#[async_trait::async_trait]
+impl Hook for Stamp {
+    async fn request(
+        &self,
+        session: &mut Session,
+        info: &Info<'_>,
+    ) -> pingora::Result<Option<fairway::hook::Answer>> {
+        let path = session.req_header().uri.path().to_string();
+        assert!(
+            info.state.get::<Seen>().is_none(),
+            "a new request's state is empty"
+        );
+        info.state.insert(Seen(path));
+        Ok(None)
+    }
+
+    fn upstream_request(
+        &self,
+        upstream: &mut pingora::http::RequestHeader,
+        info: &Info<'_>,
+    ) -> pingora::Result<()> {
+        if let Some(Seen(path)) = info.state.get::<Seen>() {
+            upstream.insert_header("x-seen", path)?;
+        }
+        Ok(())
+    }
+
+    fn response(
+        &self,
+        response: &mut pingora::http::ResponseHeader,
+        info: &Info<'_>,
+    ) -> pingora::Result<()> {
+        if let Some(Seen(path)) = info.state.get::<Seen>() {
+            response.insert_header("x-seen", path)?;
+        }
+        Ok(())
+    }
+
+    fn log(&self, _session: &Session, log: &Log<'_>) {
+        let seen = log.info.state.remove::<Seen>().map(|Seen(p)| p);
+        self.0.lock().unwrap().push(seen);
+    }
+}
+
+#[test]
+fn hooks_keep_state_for_the_request_s_later_phases() {
+    let app = Upstream::start("a");
+    let (yaml, addr) = yaml(HOOKS, &[&app]);
+    let stamp = Stamp::default();
+    let fairway = build(Fairway::builder().hook(stamp.clone()), &yaml);
+    serve(&fairway, addr);
+
+    // Each request sees its own path in every phase, and nothing of the
+    // request before (the hook asserts its state starts empty).
+    for path in ["/one", "/two"] {
+        let r = get(addr, path, &[]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-seen"), Some(path), "the response phase: {r:?}");
+        assert_eq!(
+            app.last().header("x-seen"),
+            Some(path),
+            "the upstream request"
+        );
+    }
+    wait_for(Duration::from_secs(5), "two log calls", || {
+        stamp.0.lock().unwrap().len() == 2
+    });
+    assert_eq!(
+        *stamp.0.lock().unwrap(),
+        [Some("/one".to_string()), Some("/two".to_string())]
     );
 }

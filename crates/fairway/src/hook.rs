@@ -16,6 +16,9 @@
 //! 4. [`Hook::log`]: once per request, after the response, with what
 //!    happened (status, backend, server, duration, error).
 //!
+//! What a hook learns in one phase it keeps for the request's later ones
+//! in [`Info::state`] (one value per type; Pingora's `CTX` for hooks).
+//!
 //! Hooks run in registration order
 //! ([`Builder::hook`](crate::Builder::hook)). With none registered, the
 //! request path does not change (no allocation, no call). Hooks live as long
@@ -88,6 +91,72 @@ pub trait Hook: Send + Sync + 'static {
     }
 }
 
+/// Values the hooks keep for one request's later phases, one per type
+/// (what Pingora's `CTX` is to a `ProxyHttp`): a value kept in
+/// [`Hook::request`] is there in [`Hook::upstream_request`],
+/// [`Hook::response`] and [`Hook::log`] of the same request, and gone with
+/// it.
+///
+/// ```
+/// use fairway::hook::{Hook, Info};
+/// use pingora::http::ResponseHeader;
+///
+/// #[derive(Clone)]
+/// struct Tenant(String);
+///
+/// struct Tenants;
+///
+/// #[async_trait::async_trait]
+/// impl Hook for Tenants {
+///     async fn request(
+///         &self,
+///         session: &mut pingora_proxy::Session,
+///         info: &Info<'_>,
+///     ) -> pingora::Result<Option<fairway::hook::Answer>> {
+///         let host = session.req_header().uri.host().unwrap_or("-").to_string();
+///         info.state.insert(Tenant(host));
+///         Ok(None)
+///     }
+///
+///     fn response(&self, response: &mut ResponseHeader, info: &Info<'_>) -> pingora::Result<()> {
+///         if let Some(Tenant(name)) = info.state.get::<Tenant>() {
+///             response.insert_header("x-tenant", name)?;
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
+#[derive(Default)]
+pub struct State(std::sync::Mutex<http::Extensions>);
+
+impl State {
+    fn slots(&self) -> std::sync::MutexGuard<'_, http::Extensions> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `value` for the request's later phases; the value of its type
+    /// kept before, if any.
+    pub fn insert<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
+        self.slots().insert(value)
+    }
+
+    /// A copy of the value of type `T` kept, if any.
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.slots().get::<T>().cloned()
+    }
+
+    /// Takes the value of type `T` out, if one is kept.
+    pub fn remove<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.slots().remove::<T>()
+    }
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("State { .. }")
+    }
+}
+
 /// What a hook knows of the request so far.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -101,6 +170,8 @@ pub struct Info<'a> {
     /// The server, once picked (in [`Hook::upstream_request`],
     /// [`Hook::response`] and, if one was picked, [`Hook::log`]).
     pub server: Option<&'a Arc<Server>>,
+    /// The values the hooks keep for this request's later phases.
+    pub state: &'a State,
 }
 
 /// What the [`Hook::log`] phase sees.

@@ -136,6 +136,8 @@ pub struct Ctx {
     /// The client connection closes after this response (a refused
     /// head's framing).
     close_client: bool,
+    /// What the hooks keep for this request's later phases.
+    state: crate::hook::State,
 }
 
 impl Ctx {
@@ -166,6 +168,7 @@ impl Ctx {
             server: backend
                 .zip(self.attempts.server())
                 .and_then(|(b, s)| b.servers().get(s)),
+            state: &self.state,
         }
     }
 }
@@ -321,6 +324,7 @@ impl ProxyHttp for Proxy {
             replacement: None,
             resend: false,
             close_client: false,
+            state: crate::hook::State::default(),
         }
     }
 
