@@ -22,8 +22,9 @@ mod pingora_selection;
 use common::{free_port, get, temp_dir, Upstream};
 use fairway::config::Balance;
 use fairway::hook::{Hook, Info, Log};
-use fairway::{Builder, Fairway};
+use fairway::{Background, Builder, Fairway};
 use pingora::proxy::Session;
+use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
@@ -531,4 +532,67 @@ fn hooks_keep_state_for_the_request_s_later_phases() {
         *stamp.0.lock().unwrap(),
         [Some("/one".to_string()), Some("/two".to_string())]
     );
+}
+
+#[test]
+fn fairway_runs_on_the_program_s_own_settings_with_the_services_it_picks() {
+    let app = Upstream::start("a");
+    let dead = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let template = r#"
+global: { grace_period: 1s }
+frontends:
+  web:
+    bind: ["127.0.0.1:{PORT}"]
+    default_backend: app
+backends:
+  app:
+    retries: 3
+    health_check: { type: tcp, interval: 200ms, fall: 1 }
+    servers: { a: { addr: "{UP0}" }, dead: { addr: "DEAD" } }
+"#
+    .replace("DEAD", &dead.to_string());
+    let (yaml, addr) = yaml(&template, &[&app]);
+    let fairway = build(Fairway::builder(), &yaml);
+
+    // The program's own settings: fairway raises what its requests need
+    // and leaves the rest.
+    let mut conf = ServerConf {
+        threads: 2,
+        max_retries: 1,
+        upstream_keepalive_pool_size: 8,
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    fairway.apply_server_conf(&mut conf);
+    assert_eq!(
+        conf.max_retries, 5,
+        "retries: 3, and the retry of a closed pooled connection"
+    );
+    assert_eq!(
+        conf.upstream_keepalive_pool_size,
+        fairway::UPSTREAM_KEEPALIVE_POOL
+    );
+    assert_eq!(conf.threads, 2, "no global.threads: the program's");
+    assert_eq!(fairway.background_services().len(), Background::ALL.len());
+
+    // Only the health checker runs: it marks the dead server down.
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    server.add_services(fairway.services(&server.configuration));
+    server.add_services(vec![fairway.background_service(Background::HealthCheck)]);
+    thread::spawn(move || server.run_forever());
+    wait_for(
+        Duration::from_secs(10),
+        "the dead server marked down",
+        || {
+            let rt = fairway.runtime();
+            let servers = rt.backend("app").expect("backend app").servers();
+            !servers[1].is_up() && servers[0].is_up()
+        },
+    );
+    for _ in 0..4 {
+        assert_eq!(get(addr, "/", &[]).status, 200);
+    }
+    assert_eq!(app.client_hits(), 4);
 }

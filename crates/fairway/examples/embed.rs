@@ -10,18 +10,20 @@
 //! ```
 //!
 //! The "app" servers here are your own Pingora service (a tiny HTTP app on
-//! 127.0.0.1:6191 and :6192); in real life they are anywhere. fairway adds
-//! its frontends (services implementing Pingora's `ProxyHttp`), its
-//! background services (health checks, discovery, SIGHUP reload) and its
-//! admin listener to the same `Server`. To plug in balance algorithms, ACL
-//! fetches or hooks of your own, see `custom_selector.rs`, `custom_fetch.rs`
-//! and `hooks.rs`.
+//! 127.0.0.1:6191 and :6192); in real life they are anywhere. The `Server`
+//! runs on your own Pingora settings, into which fairway merges what its
+//! requests need. fairway adds its frontends, the one background service
+//! this config uses (health checks: there is no file to reload on SIGHUP)
+//! and its admin listener to the same `Server`. To plug in balance
+//! algorithms, ACL fetches or hooks of your own, see `custom_selector.rs`,
+//! `custom_fetch.rs` and `hooks.rs`.
 
 use async_trait::async_trait;
-use fairway::{Config, Fairway};
+use fairway::{Background, Config, Fairway};
 use http::Response;
 use pingora::apps::http_app::{HttpServer, ServeHttp};
 use pingora::protocols::http::ServerSession;
+use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::listening::Service;
 
@@ -71,7 +73,16 @@ fn main() {
     // with nothing registered.
     let fairway = Fairway::new(config);
 
-    let mut server = Server::new_with_opt_and_conf(None, fairway.server_conf());
+    // Your own settings; fairway raises the retries and the server
+    // connection pool to what its backends need.
+    let mut conf = ServerConf {
+        threads: 1,
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    fairway.apply_server_conf(&mut conf);
+    let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     for port in [6191, 6192] {
         let mut app = Service::new(format!("hello {port}"), HttpServer::new_app(Hello(port)));
@@ -79,7 +90,7 @@ fn main() {
         server.add_service(app);
     }
     server.add_services(fairway.services(&server.configuration));
-    server.add_services(fairway.background_services());
+    server.add_services(vec![fairway.background_service(Background::HealthCheck)]);
     match fairway.admin_services() {
         Ok(admin) => server.add_services(admin),
         Err(e) => {

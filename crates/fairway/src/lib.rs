@@ -245,7 +245,8 @@ impl Fairway {
     }
 
     /// Pingora's server settings from `global` (threads, grace period, PID
-    /// file, upgrade socket); pass it to
+    /// file, upgrade socket) and what fairway's requests need
+    /// ([`Fairway::apply_server_conf`]); pass it to
     /// [`Server::new_with_opt_and_conf`](pingora::server::Server::new_with_opt_and_conf).
     pub fn server_conf(&self) -> ServerConf {
         let g = &self.config.global;
@@ -257,9 +258,24 @@ impl Fairway {
             upgrade_sock: g.upgrade_sock.to_string_lossy().into_owned(),
             grace_period_seconds: Some(g.grace_period.as_secs()),
             graceful_shutdown_timeout_seconds: Some(1),
-            upstream_keepalive_pool_size: UPSTREAM_KEEPALIVE_POOL,
+            // Raised to what the backends' `retries` need, no more.
+            max_retries: 0,
             ..ServerConf::default()
         };
+        self.apply_server_conf(&mut conf);
+        conf
+    }
+
+    /// Merges into `conf`, a program's own Pingora settings, what fairway's
+    /// requests need: enough attempts for the backends' `retries` (plus
+    /// the retry of a pooled connection found closed) and a server
+    /// connection pool at least fairway's size; the worker threads when
+    /// `global.threads` is set. The process's own settings (PID file,
+    /// upgrade socket, grace period, daemon, user) stay the program's.
+    pub fn apply_server_conf(&self, conf: &mut ServerConf) {
+        if let Some(threads) = self.config.global.threads {
+            conf.threads = threads;
+        }
         let max_retries = self
             .config
             .backends
@@ -270,8 +286,10 @@ impl Fairway {
         // `retries` counts connection failures (see `fail_to_connect`);
         // one more attempt lets a request whose pooled connection turned
         // out closed be retried on a fresh one without using a retry up.
-        conf.max_retries = max_retries + 2;
-        conf
+        conf.max_retries = conf.max_retries.max(max_retries + 2);
+        conf.upstream_keepalive_pool_size = conf
+            .upstream_keepalive_pool_size
+            .max(UPSTREAM_KEEPALIVE_POOL);
     }
 
     /// The [`Proxy`] of the frontend named `name`.
@@ -364,31 +382,48 @@ impl Fairway {
         &self.metrics
     }
 
-    /// The background services: the SIGHUP reloader, the health checker,
-    /// the weight refresher, discovery, `dns` re-resolution and the
-    /// outlier ejector.
+    /// Every background service ([`Background::ALL`]), as the `fairway`
+    /// command runs them: the SIGHUP reloader, the health checker, the
+    /// weight refresher, discovery, `dns` re-resolution and the outlier
+    /// ejector. Each one waits for work of its kind (a backend with
+    /// `health_check`, `discovery`, `dns`, `outlier`) and costs nothing
+    /// without it; [`Fairway::background_service`] gives them one by one.
     pub fn background_services(&self) -> Vec<Box<dyn ServiceWithDependents>> {
+        Background::ALL
+            .iter()
+            .map(|&which| self.background_service(which))
+            .collect()
+    }
+
+    /// One background service, for an embedding program that runs only
+    /// some (its own SIGHUP handling instead of [`Background::Reload`],
+    /// say).
+    pub fn background_service(&self, which: Background) -> Box<dyn ServiceWithDependents> {
         use pingora::services::background::background_service;
-        let reloader = background_service("reload", self.reloader());
-        let checker = health::HealthChecker::new(Arc::clone(&self.runtime));
-        let checker = background_service("health check", checker);
-        let ejector = background::Ejector::new(Arc::clone(&self.runtime));
-        let ejector = background_service("outlier ejection", ejector);
-        let refresher = background::Refresher::new(Arc::clone(&self.runtime));
-        let refresher = background_service("weight refresh", refresher);
-        let discovery = background_service(
-            "discovery",
-            discovery::Discoverer::new(self.control.clone()),
-        );
-        let dns = background_service("dns", discovery::dns::Resolver::new(self.control.clone()));
-        vec![
-            Box::new(reloader),
-            Box::new(checker),
-            Box::new(refresher),
-            Box::new(discovery),
-            Box::new(dns),
-            Box::new(ejector),
-        ]
+        let rt = || Arc::clone(&self.runtime);
+        match which {
+            Background::Reload => Box::new(background_service("reload", self.reloader())),
+            Background::HealthCheck => Box::new(background_service(
+                "health check",
+                health::HealthChecker::new(rt()),
+            )),
+            Background::WeightRefresh => Box::new(background_service(
+                "weight refresh",
+                background::Refresher::new(rt()),
+            )),
+            Background::Discovery => Box::new(background_service(
+                "discovery",
+                discovery::Discoverer::new(self.control.clone()),
+            )),
+            Background::Dns => Box::new(background_service(
+                "dns",
+                discovery::dns::Resolver::new(self.control.clone()),
+            )),
+            Background::OutlierEjection => Box::new(background_service(
+                "outlier ejection",
+                background::Ejector::new(rt()),
+            )),
+        }
     }
 
     /// The admin services of the config's `admin` section (none without
@@ -421,6 +456,38 @@ impl Fairway {
         }
         Ok(())
     }
+}
+
+/// One of fairway's background services ([`Fairway::background_service`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Background {
+    /// Reloads the config file on SIGHUP (for a config not loaded from a
+    /// file, SIGHUP logs an error: there is no file to reload).
+    Reload,
+    /// Active health checks (`health_check`).
+    HealthCheck,
+    /// Rebuilds the backends whose algorithm asks for it (`latency`).
+    WeightRefresh,
+    /// etcd and file discovery (`discovery`).
+    Discovery,
+    /// Re-resolution of server names (`dns`).
+    Dns,
+    /// Passive outlier ejection (`outlier`).
+    OutlierEjection,
+}
+
+impl Background {
+    /// Every background service, in the order the `fairway` command adds
+    /// them.
+    pub const ALL: [Background; 6] = [
+        Background::Reload,
+        Background::HealthCheck,
+        Background::WeightRefresh,
+        Background::Discovery,
+        Background::Dns,
+        Background::OutlierEjection,
+    ];
 }
 
 /// A `bind` address that cannot be bound.
