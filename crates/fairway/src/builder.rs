@@ -28,7 +28,7 @@ use std::sync::Arc;
 /// # struct Audit;
 /// # impl Hook for Audit {}
 /// let fairway = fairway::Fairway::builder()
-///     .selector("p99", |_weights: &[u32]| Box::new(P99) as Box<dyn Selector>)
+///     .selector("p99", |_weights: &[u32]| P99)
 ///     .fetch("country", Country)
 ///     .hook(Audit)
 ///     .config_file("/etc/fairway/fairway.yaml")

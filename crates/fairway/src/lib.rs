@@ -82,7 +82,7 @@
 //! }
 //!
 //! let fairway = Fairway::builder()
-//!     .selector("idlest", |weights: &[u32]| Box::new(Idlest(weights.to_vec())) as Box<dyn Selector>)
+//!     .selector("idlest", |weights: &[u32]| Idlest(weights.to_vec()))
 //!     .fetch("country", Country)
 //!     .hook(NeedsKey)
 //!     .config_yaml(r#"

@@ -36,7 +36,7 @@
 //! }
 //!
 //! let mut selectors = Selectors::builtin();
-//! selectors.register("idlest", |_weights: &[u32]| Box::new(Idlest) as Box<dyn Selector>).unwrap();
+//! selectors.register("idlest", |_weights: &[u32]| Idlest).unwrap();
 //! assert!(selectors.listing().ends_with("ewma, idlest"));
 //! ```
 
@@ -218,12 +218,28 @@ pub trait SelectorFactory: Send + Sync + 'static {
     }
 }
 
-impl<F> SelectorFactory for F
+/// A closure from the effective weights to a selector is a factory for an
+/// algorithm without an argument: `|weights: &[u32]| MySelector::new(weights)`.
+impl<F, S> SelectorFactory for F
 where
-    F: Fn(&[u32]) -> Box<dyn Selector> + Send + Sync + 'static,
+    F: Fn(&[u32]) -> S + Send + Sync + 'static,
+    S: Selector + 'static,
 {
     fn build(&self, weights: &[u32], _arg: Option<&str>) -> Box<dyn Selector> {
-        self(weights)
+        Box::new(self(weights))
+    }
+}
+
+/// A boxed selector selects as the selector in it does (so a factory
+/// closure may return `Box<dyn Selector>`).
+impl Selector for Box<dyn Selector> {
+    fn select(
+        &self,
+        servers: &[Arc<Server>],
+        key: Option<u64>,
+        eligible: &dyn Fn(usize) -> bool,
+    ) -> Option<usize> {
+        (**self).select(servers, key, eligible)
     }
 }
 
